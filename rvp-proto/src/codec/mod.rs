@@ -1,0 +1,1 @@
+//! Framing: incremental request/response parsing and serialization (reference §2, §3).

@@ -1,0 +1,1 @@
+//! The MIME payloads carried in `r:mime-data` (reference §6).

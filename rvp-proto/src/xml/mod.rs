@@ -1,0 +1,1 @@
+//! The XML bodies of RVP (reference §4).

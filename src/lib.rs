@@ -1,0 +1,11 @@
+//! `rvp`: RVP, the presence and instant-messaging protocol of Exchange 2000 Instant
+//! Messaging, in Rust.
+//!
+//! This umbrella crate re-exports the member crates of the workspace so that one
+//! dependency brings the whole suite:
+//!
+//! | module | crate | what it is |
+//! |---|---|---|
+//! | [`proto`] | `rvp-proto` | the wire format, sans-IO |
+
+pub use rvp_proto as proto;
