@@ -156,3 +156,120 @@ impl Default for XmlLimits {
         XmlLimits::DEFAULT
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::xml::{MultiStatus, Notification, PropFind, XmlBody};
+
+    fn limits(f: impl FnOnce(&mut XmlLimits)) -> XmlLimits {
+        let mut l = XmlLimits::default();
+        f(&mut l);
+        l
+    }
+
+    #[test]
+    fn defaults_are_documented_values() {
+        let l = XmlLimits::default();
+        assert_eq!(
+            (
+                l.max_input_bytes,
+                l.max_depth,
+                l.max_elements,
+                l.max_text_bytes
+            ),
+            (256 * 1024, 32, 16 * 1024, 128 * 1024)
+        );
+    }
+
+    #[test]
+    fn max_input_bytes() {
+        let body = b"<propfind xmlns='DAV:'><allprop/></propfind>";
+        let l = limits(|l| l.max_input_bytes = body.len());
+        assert!(PropFind::parse_with(body, &l).is_ok());
+        let l = limits(|l| l.max_input_bytes = body.len() - 1);
+        assert_eq!(
+            PropFind::parse_with(body, &l),
+            Err(XmlError::TooLarge {
+                size: body.len(),
+                limit: body.len() - 1
+            })
+        );
+    }
+
+    #[test]
+    fn max_depth() {
+        // propfind(1) prop(2) displayname(3)
+        let body = b"<propfind xmlns='DAV:'><prop><displayname/></prop></propfind>";
+        assert!(PropFind::parse_with(body, &limits(|l| l.max_depth = 3)).is_ok());
+        assert_eq!(
+            PropFind::parse_with(body, &limits(|l| l.max_depth = 2)),
+            Err(XmlError::TooDeep { limit: 2 })
+        );
+        // Deep nesting inside an element that is skipped is counted too.
+        let mut deep = String::from("<propfind xmlns='DAV:'><allprop/>");
+        deep.push_str(&"<x>".repeat(40));
+        deep.push_str(&"</x>".repeat(40));
+        deep.push_str("</propfind>");
+        assert_eq!(
+            PropFind::parse(deep.as_bytes()),
+            Err(XmlError::TooDeep { limit: 32 })
+        );
+    }
+
+    #[test]
+    fn max_elements() {
+        let body = b"<propfind xmlns='DAV:'><prop><displayname/><getetag/></prop></propfind>";
+        assert!(PropFind::parse_with(body, &limits(|l| l.max_elements = 4)).is_ok());
+        assert_eq!(
+            PropFind::parse_with(body, &limits(|l| l.max_elements = 3)),
+            Err(XmlError::TooManyElements { limit: 3 })
+        );
+    }
+
+    #[test]
+    fn max_text_bytes() {
+        let body =
+            b"<multistatus xmlns='DAV:'><response><href>0123456789</href></response></multistatus>";
+        assert!(MultiStatus::parse_with(body, &limits(|l| l.max_text_bytes = 10)).is_ok());
+        assert_eq!(
+            MultiStatus::parse_with(body, &limits(|l| l.max_text_bytes = 9)),
+            Err(XmlError::TextTooLong {
+                element: "d:href",
+                limit: 9
+            })
+        );
+        // CDATA pieces are counted together.
+        let n = b"<notification xmlns='http://schemas.microsoft.com/rvp/'><message><msgbody><mime-data><![CDATA[12345]]><![CDATA[678]]></mime-data></msgbody></message></notification>";
+        assert!(matches!(
+            Notification::parse_with(n, &limits(|l| l.max_text_bytes = 7)),
+            Err(XmlError::TextTooLong {
+                element: "r:mime-data",
+                ..
+            })
+        ));
+        // Raw XML kept for application notifications is bounded as well.
+        let app = b"<notification xmlns='http://schemas.microsoft.com/rvp/'><x>0123456789</x></notification>";
+        assert!(matches!(
+            Notification::parse_with(app, &limits(|l| l.max_text_bytes = 5)),
+            Err(XmlError::TextTooLong { .. })
+        ));
+    }
+
+    #[test]
+    fn not_utf8_and_syntax() {
+        assert_eq!(
+            PropFind::parse(b"<propfind xmlns='DAV:'>\xff</propfind>"),
+            Err(XmlError::NotUtf8 { position: 23 })
+        );
+        assert!(matches!(
+            PropFind::parse(b"<propfind xmlns='DAV:'><allprop/></prop>"),
+            Err(XmlError::Syntax { .. })
+        ));
+        assert!(matches!(
+            PropFind::parse(b"<propfind xmlns='DAV:'><allprop/>"),
+            Err(XmlError::Syntax { .. })
+        ));
+    }
+}

@@ -100,7 +100,7 @@ pub fn write_cdata(out: &mut Vec<u8>, text: &str) {
     out.extend_from_slice(b"<![CDATA[");
     let mut rest = text;
     while let Some(i) = rest.find("]]>") {
-        out.extend_from_slice(rest[..i].as_bytes());
+        out.extend_from_slice(&rest.as_bytes()[..i]);
         out.extend_from_slice(b"]]]]><![CDATA[>");
         rest = &rest[i + 3..];
     }
