@@ -171,10 +171,15 @@ impl<'i> Reader<'i> {
                         .ok_or_else(|| self.syntax("cannot locate tag name".into()))?;
                     let local = qname.split_once(':').map_or(qname, |(_, l)| l);
                     let (ns, other_ns) = match self.inner.resolver().resolve_element(e.name()).0 {
-                        ResolveResult::Bound(Namespace(uri)) => match classify(uri) {
-                            Ns::Other => (Ns::Other, Some(Box::from(uri))),
-                            ns => (ns, None),
-                        },
+                        ResolveResult::Bound(Namespace(uri)) => {
+                            // The resolver hands out the attribute value still escaped.
+                            let uri = quick_xml::escape::unescape(uri)
+                                .map_err(|_| XmlError::Entity(uri.into()))?;
+                            match classify(&uri) {
+                                Ns::Other => (Ns::Other, Some(Box::from(&*uri))),
+                                ns => (ns, None),
+                            }
+                        }
                         ResolveResult::Unbound => (Ns::None, None),
                         ResolveResult::Unknown(_) => {
                             return Err(XmlError::UnboundPrefix(qname.into()));
