@@ -155,7 +155,7 @@ fn read_ace(r: &mut Reader<'_>, e: &Elem<'_>) -> Result<Ace, XmlError> {
     let mut deny = None;
     while let Some(c) = r.next_child(e, P)? {
         match (c.ns, c.local) {
-            (Ns::Acl, "principal") => {
+            (Ns::Acl | Ns::Rvp, "principal") => {
                 if principal.replace(read_principal(r, &c)?).is_some() {
                     return Err(XmlError::Duplicate {
                         parent: P,
@@ -322,10 +322,12 @@ pub fn is_unsupported_right(name: &str) -> bool {
 mod tests {
     use super::*;
 
-    const ALL: CredentialKind = CredentialKind::Ntlm;
-
     fn kinds3() -> CredentialSet {
-        CredentialSet::of([CredentialKind::Assertion, CredentialKind::Digest, ALL])
+        CredentialSet::of([
+            CredentialKind::Assertion,
+            CredentialKind::Digest,
+            CredentialKind::Ntlm,
+        ])
     }
 
     #[test]

@@ -11,7 +11,9 @@
 //!   Exchange-style bytes: <?xml version="1.0"?><d:… xmlns:d='DAV:' xmlns:r='…' xmlns:a='…'>…
 //! ```
 //!
-//! Input rules (reference §4.1, §9.2, §9.5): elements are matched by namespace URI, never by
+//! Input rules (reference §4.1, §9.2, §9.5): bodies are UTF-8 (a leading byte-order mark is
+//! skipped); `<!DOCTYPE` is refused and only the five predefined entities and character
+//! references are known; every [`XmlLimits`] limit is enforced; elements are matched by namespace URI, never by
 //! prefix; the ACL namespace is also recognised without its trailing slash and in any ASCII
 //! case; `d:subscriptions`, `d:subscription`, `d:subscription-id` and `r:principal`,
 //! `r:rvp-principal` are accepted beside their usual namespaces; leading and trailing

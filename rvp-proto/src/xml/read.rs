@@ -94,6 +94,8 @@ pub(crate) enum Content<'i> {
 /// The reader.
 pub(crate) struct Reader<'i> {
     input: &'i str,
+    /// Length of a skipped byte-order mark: added to ranges reported to callers.
+    base: usize,
     inner: NsReader<&'i [u8]>,
     limits: XmlLimits,
     depth: usize,
@@ -127,8 +129,13 @@ impl<'i> Reader<'i> {
         let input = std::str::from_utf8(input).map_err(|e| XmlError::NotUtf8 {
             position: e.valid_up_to(),
         })?;
+        let (base, input) = match input.strip_prefix('\u{feff}') {
+            Some(rest) => (3, rest),
+            None => (0, input),
+        };
         Ok(Reader {
             input,
+            base,
             inner: NsReader::from_str(input),
             limits: *limits,
             depth: 0,
@@ -370,7 +377,8 @@ impl<'i> Reader<'i> {
         name: &'static str,
     ) -> Result<(Cow<'i, str>, Range<usize>), XmlError> {
         if elem.empty {
-            return Ok((Cow::Borrowed(""), elem.content_start..elem.content_start));
+            let at = self.base + elem.content_start;
+            return Ok((Cow::Borrowed(""), at..at));
         }
         let mut acc: Cow<'i, str> = Cow::Borrowed("");
         loop {
@@ -383,7 +391,12 @@ impl<'i> Reader<'i> {
                     }
                     self.check_text(acc.len(), name)?;
                 }
-                Piece::End => return Ok((acc, elem.content_start..self.event_start)),
+                Piece::End => {
+                    return Ok((
+                        acc,
+                        self.base + elem.content_start..self.base + self.event_start,
+                    ));
+                }
                 Piece::Start(child) => self.skip(&child)?,
                 Piece::Eof => return Err(self.eof_inside(name)),
             }
@@ -526,6 +539,15 @@ mod tests {
         let mut r =
             Reader::new(b"<!DOCTYPE a [<!ENTITY x 'y'>]><a/>", &XmlLimits::default()).unwrap();
         assert_eq!(r.root_any("a", |_| true).unwrap_err(), XmlError::DocType);
+    }
+
+    #[test]
+    fn bom_and_prolog_typo() {
+        let src = "\u{feff}<?xml.version=\"1.0\"?><a>x</a>";
+        let mut r = Reader::new(src.as_bytes(), &XmlLimits::default()).unwrap();
+        let root = r.root_any("a", |_| true).unwrap();
+        let (t, range) = r.text_range(&root, "a").unwrap();
+        assert_eq!((&*t, &src[range]), ("x", "x"));
     }
 
     #[test]
