@@ -55,8 +55,14 @@ impl PropName {
         }
     }
 
-    /// The property named by a namespace URI and a local name.
+    /// The property named by a namespace URI and a local name. The RVP and ACL namespace
+    /// variants the parser accepts (other case, no trailing slash) are made canonical.
     pub fn new(namespace: &str, local: &str) -> PropName {
+        let namespace = match super::read::classify(namespace) {
+            Ns::Rvp => RVP_NS,
+            Ns::Acl => ACL_NS,
+            _ => namespace,
+        };
         match (namespace, local) {
             (RVP_NS, "state") => PropName::State,
             (DAV_NS, "displayname") => PropName::DisplayName,
@@ -453,4 +459,27 @@ fn read_lease(r: &mut Reader<'_>, lease: &Elem<'_>) -> Result<LeasedValue, XmlEr
         })?,
         timeout,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_canonical() {
+        assert_eq!(
+            PropName::new("http://schemas.Microsoft.com/rvp", "state"),
+            PropName::State
+        );
+        assert_eq!(
+            PropName::new("http://schemas.microsoft.com/rvp/ACL", "x").namespace(),
+            ACL_NS
+        );
+        assert_eq!(PropName::new(DAV_NS, "displayname"), PropName::DisplayName);
+        let other = PropName::new("urn:x", "y");
+        assert_eq!((other.namespace(), other.local_name()), ("urn:x", "y"));
+        let mut out = Vec::new();
+        Property::text(other, "<&>").write(&mut out);
+        assert_eq!(out, b"<p:y xmlns:p='urn:x'>&lt;&amp;&gt;</p:y>");
+    }
 }

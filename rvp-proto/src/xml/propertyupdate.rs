@@ -38,6 +38,14 @@ impl PropertyUpdate {
         }
     }
 
+    /// The value of the first `r:state` set, if any.
+    pub fn state(&self) -> Option<&super::StateValue> {
+        self.set.iter().find_map(|p| match &p.value {
+            super::PropValue::State(s) if p.name == PropName::State => Some(s),
+            _ => None,
+        })
+    }
+
     /// Reads an opened `d:propertyupdate`.
     pub(crate) fn read(r: &mut Reader<'_>, root: &Elem<'_>) -> Result<PropertyUpdate, XmlError> {
         let mut update = PropertyUpdate::default();
@@ -174,6 +182,10 @@ mod tests {
         assert_eq!(u.set[1].value, PropValue::Raw("x<r:y/>&amp;".into()));
         assert_eq!(u.set[2].value, PropValue::Text(String::new()));
         assert_eq!(u.remove, vec![PropName::Email]);
+        assert_eq!(
+            u.state(),
+            Some(&StateValue::bare(PresenceState::Other("in-meeting".into())))
+        );
         assert_eq!(u.to_bytes(), body.as_bytes());
     }
 

@@ -26,7 +26,7 @@ pub(crate) enum Ns {
     Other,
 }
 
-fn classify(uri: &str) -> Ns {
+pub(crate) fn classify(uri: &str) -> Ns {
     match uri {
         DAV_NS => Ns::Dav,
         RVP_NS => Ns::Rvp,
