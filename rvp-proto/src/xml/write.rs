@@ -1,0 +1,131 @@
+//! Exchange-style writing: prolog, root with the three namespace declarations in single
+//! quotes, `d`/`r`/`a` prefixes, no whitespace between elements.
+
+/// The prolog every body starts with.
+pub(crate) const PROLOG: &str = "<?xml version=\"1.0\"?>";
+
+/// The namespace declarations of the root element.
+pub(crate) const NS_DECLS: &str = " xmlns:d='DAV:' xmlns:r='http://schemas.microsoft.com/rvp/' xmlns:a='http://schemas.microsoft.com/rvp/acl/'";
+
+/// Writes the prolog and the root start tag `<name xmlns:d=… …>`.
+pub(crate) fn root_start(out: &mut Vec<u8>, name: &str) {
+    out.extend_from_slice(PROLOG.as_bytes());
+    out.push(b'<');
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(NS_DECLS.as_bytes());
+    out.push(b'>');
+}
+
+/// `<name>`
+pub(crate) fn start(out: &mut Vec<u8>, name: &str) {
+    out.push(b'<');
+    out.extend_from_slice(name.as_bytes());
+    out.push(b'>');
+}
+
+/// `</name>`
+pub(crate) fn end(out: &mut Vec<u8>, name: &str) {
+    out.extend_from_slice(b"</");
+    out.extend_from_slice(name.as_bytes());
+    out.push(b'>');
+}
+
+/// `<name/>`
+pub(crate) fn empty(out: &mut Vec<u8>, name: &str) {
+    out.push(b'<');
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b"/>");
+}
+
+/// `<name>text</name>`, text escaped.
+pub(crate) fn text_element(out: &mut Vec<u8>, name: &str, text: &str) {
+    start(out, name);
+    escape_text(out, text);
+    end(out, name);
+}
+
+fn needs_escape(b: u8, attr: bool) -> bool {
+    matches!(b, b'<' | b'>' | b'&')
+        || (b < 0x20 && b != b'\n' && b != b'\t')
+        || (attr && matches!(b, b'\'' | b'"'))
+}
+
+fn escape(out: &mut Vec<u8>, text: &str, attr: bool) {
+    let bytes = text.as_bytes();
+    let mut from = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if !needs_escape(b, attr) {
+            continue;
+        }
+        out.extend_from_slice(&bytes[from..i]);
+        match b {
+            b'<' => out.extend_from_slice(b"&lt;"),
+            b'>' => out.extend_from_slice(b"&gt;"),
+            b'&' => out.extend_from_slice(b"&amp;"),
+            b'\'' => out.extend_from_slice(b"&apos;"),
+            b'"' => out.extend_from_slice(b"&quot;"),
+            // CR and other control characters: character references, so that a conforming
+            // parser does not normalise them away.
+            _ => {
+                out.extend_from_slice(b"&#");
+                out.extend_from_slice(b.to_string().as_bytes());
+                out.push(b';');
+            }
+        }
+        from = i + 1;
+    }
+    out.extend_from_slice(&bytes[from..]);
+}
+
+/// Escapes character data: `<`, `>`, `&`, CR and control characters.
+pub(crate) fn escape_text(out: &mut Vec<u8>, text: &str) {
+    escape(out, text, false);
+}
+
+/// Escapes an attribute value for single or double quotes.
+pub(crate) fn escape_attr(out: &mut Vec<u8>, text: &str) {
+    escape(out, text, true);
+}
+
+/// Writes `text` as CDATA sections: `<![CDATA[text]]>`, with every `]]>` in the text split as
+/// `]]]]><![CDATA[>` (reference §6.1). A reader that concatenates the sections gets `text`
+/// back.
+///
+/// ```
+/// let mut out = Vec::new();
+/// rvp_proto::xml::write_cdata(&mut out, "a]]>b");
+/// assert_eq!(out, b"<![CDATA[a]]]]><![CDATA[>b]]>");
+/// ```
+pub fn write_cdata(out: &mut Vec<u8>, text: &str) {
+    out.extend_from_slice(b"<![CDATA[");
+    let mut rest = text;
+    while let Some(i) = rest.find("]]>") {
+        out.extend_from_slice(&rest.as_bytes()[..i]);
+        out.extend_from_slice(b"]]]]><![CDATA[>");
+        rest = &rest[i + 3..];
+    }
+    out.extend_from_slice(rest.as_bytes());
+    out.extend_from_slice(b"]]>");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes() {
+        let mut out = Vec::new();
+        escape_text(&mut out, "a<b>&c'\"\r\n\u{1}é");
+        assert_eq!(out, "a&lt;b&gt;&amp;c'\"&#13;\n&#1;é".as_bytes());
+        out.clear();
+        escape_attr(&mut out, "'\"");
+        assert_eq!(out, b"&apos;&quot;");
+    }
+
+    #[test]
+    fn cdata_split() {
+        let mut out = Vec::new();
+        write_cdata(&mut out, "]]>]]>x");
+        assert_eq!(out, b"<![CDATA[]]]]><![CDATA[>]]]]><![CDATA[>x]]>");
+    }
+}
