@@ -1,0 +1,337 @@
+//! The generic MIME layer: a header block, one empty line, then the body (reference §6.2).
+//!
+//! Lines end with CRLF or with a bare LF (Miranda and Net::RVP both occur). Header names are
+//! compared case-insensitively; continuation lines (starting with a space or a tab) are
+//! unfolded into the previous header with one space. The order of headers is kept, so that a
+//! payload of an unknown kind is written back as it came.
+//!
+//! The same parser reads the nested header block in the body of an invitation
+//! ([`super::invite`]).
+
+use std::fmt::Write as _;
+
+use super::{PayloadError, PayloadLimits};
+
+/// One `Name: value` line of a MIME header block.
+///
+/// The name keeps the case it was received with; compare with [`MimeHeader::is`]. The value
+/// has surrounding white space removed and continuation lines unfolded.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct MimeHeader {
+    /// Header name as received (`Session-Id`, `session-id`...).
+    pub name: String,
+    /// Header value without the surrounding white space.
+    pub value: String,
+}
+
+impl MimeHeader {
+    /// A header from a name and a value.
+    pub fn new(name: impl Into<String>, value: impl Into<String>) -> Self {
+        MimeHeader {
+            name: name.into(),
+            value: value.into(),
+        }
+    }
+
+    /// Whether this header is called `name` (ASCII case-insensitive).
+    pub fn is(&self, name: &str) -> bool {
+        self.name.eq_ignore_ascii_case(name)
+    }
+}
+
+/// A MIME payload split into its header block and its body.
+///
+/// ```
+/// use rvp_proto::payload::{MimePart, PayloadLimits};
+///
+/// let part = MimePart::parse(
+///     "MIME-Version: 1.0\nContent-Type: text/plain\n\nhi",
+///     &PayloadLimits::default(),
+/// )?;
+/// assert_eq!(part.header("content-type"), Some("text/plain"));
+/// assert_eq!(part.body, "hi");
+/// # Ok::<(), rvp_proto::payload::PayloadError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct MimePart {
+    /// The headers, in the order received.
+    pub headers: Vec<MimeHeader>,
+    /// Everything after the empty line that ends the header block, unchanged (line ends
+    /// included). Empty when the text ends inside or right after the header block.
+    pub body: String,
+}
+
+impl MimePart {
+    /// Splits `text` into headers and body, enforcing `limits`.
+    ///
+    /// A text without an empty line is taken as a header block with an empty body.
+    pub fn parse(text: &str, limits: &PayloadLimits) -> Result<MimePart, PayloadError> {
+        let (headers, body) = parse_header_block(text, limits)?;
+        if body.len() > limits.max_body_len {
+            return Err(PayloadError::BodyTooLarge {
+                len: body.len(),
+                limit: limits.max_body_len,
+            });
+        }
+        Ok(MimePart {
+            headers,
+            body: body.to_owned(),
+        })
+    }
+
+    /// The value of the first header called `name` (ASCII case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        find_header(&self.headers, name)
+    }
+
+    /// Writes the header block with CRLF line ends, the empty line, and the body.
+    ///
+    /// Header names and values are sanitised with [`write_header`], so no value can inject
+    /// a line.
+    pub fn write(&self) -> String {
+        let mut out = String::with_capacity(64 + self.body.len());
+        for h in &self.headers {
+            write_header(&mut out, &h.name, &h.value);
+        }
+        out.push_str("\r\n");
+        out.push_str(&self.body);
+        out
+    }
+}
+
+/// The value of the first header in `headers` called `name` (ASCII case-insensitive).
+pub(crate) fn find_header<'a>(headers: &'a [MimeHeader], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|h| h.is(name))
+        .map(|h| h.value.as_str())
+}
+
+/// Parses a header block up to the first empty line and returns the headers and the rest.
+///
+/// Enforces `max_headers` and `max_line_len` (not `max_body_len`: the caller decides what the
+/// rest is).
+pub(crate) fn parse_header_block<'t>(
+    text: &'t str,
+    limits: &PayloadLimits,
+) -> Result<(Vec<MimeHeader>, &'t str), PayloadError> {
+    let mut headers: Vec<MimeHeader> = Vec::new();
+    let mut rest = text;
+    let mut line_no = 0usize;
+    loop {
+        if rest.is_empty() {
+            return Ok((headers, ""));
+        }
+        line_no += 1;
+        let (line, after) = match rest.find('\n') {
+            Some(i) => (&rest[..i], &rest[i + 1..]),
+            None => (rest, ""),
+        };
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        rest = after;
+        if line.len() > limits.max_line_len {
+            return Err(PayloadError::LineTooLong {
+                line: line_no,
+                limit: limits.max_line_len,
+            });
+        }
+        if line.is_empty() {
+            return Ok((headers, rest));
+        }
+        if line.starts_with([' ', '\t']) {
+            let Some(last) = headers.last_mut() else {
+                return Err(PayloadError::ContinuationWithoutHeader { line: line_no });
+            };
+            let more = line.trim();
+            if !more.is_empty() {
+                if !last.value.is_empty() {
+                    last.value.push(' ');
+                }
+                last.value.push_str(more);
+            }
+            if last.name.len() + last.value.len() + 2 > limits.max_line_len {
+                return Err(PayloadError::LineTooLong {
+                    line: line_no,
+                    limit: limits.max_line_len,
+                });
+            }
+            continue;
+        }
+        let Some((name, value)) = line.split_once(':') else {
+            return Err(PayloadError::MalformedHeaderLine {
+                line: line_no,
+                content: excerpt(line),
+            });
+        };
+        let name = name.trim_end();
+        if name.is_empty() || !name.bytes().all(is_token_byte) {
+            return Err(PayloadError::MalformedHeaderLine {
+                line: line_no,
+                content: excerpt(line),
+            });
+        }
+        if headers.len() >= limits.max_headers {
+            return Err(PayloadError::TooManyHeaders {
+                limit: limits.max_headers,
+            });
+        }
+        headers.push(MimeHeader::new(name, value.trim()));
+    }
+}
+
+/// At most 64 characters of a bad line, for an error message.
+fn excerpt(line: &str) -> String {
+    line.chars().take(64).collect()
+}
+
+/// RFC 2616 token characters (what a header name may contain).
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// Appends `name: value\r\n` to `out`.
+///
+/// Characters a header name may not contain are dropped from `name`; CR, LF and other
+/// control characters in `value` become spaces and surrounding white space is trimmed, so
+/// that a value can never start a new header or end the header block.
+pub(crate) fn write_header(out: &mut String, name: &str, value: &str) {
+    out.extend(name.chars().filter(|c| c.is_ascii() && is_token_byte(*c as u8)));
+    out.push_str(": ");
+    let clean = value.trim_matches(|c: char| c.is_whitespace() || c.is_control());
+    if clean.contains(|c: char| c.is_control()) {
+        out.extend(
+            clean
+                .chars()
+                .map(|c| if c.is_control() { ' ' } else { c }),
+        );
+    } else {
+        out.push_str(clean);
+    }
+    out.push_str("\r\n");
+}
+
+/// A parsed `Content-Type` value: media type (lower-cased) and parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ContentType {
+    /// `type/subtype`, ASCII lower case.
+    pub(crate) media_type: String,
+    /// `(name lower-cased, value unquoted)` pairs in order.
+    pub(crate) params: Vec<(String, String)>,
+}
+
+impl ContentType {
+    pub(crate) fn parse(value: &str) -> ContentType {
+        let mut parts = value.split(';');
+        let media_type = parts
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        let params = parts
+            .filter_map(|p| {
+                let (n, v) = p.split_once('=')?;
+                let v = v.trim();
+                let v = v
+                    .strip_prefix('"')
+                    .and_then(|v| v.strip_suffix('"'))
+                    .unwrap_or(v);
+                Some((n.trim().to_ascii_lowercase(), v.to_owned()))
+            })
+            .collect();
+        ContentType { media_type, params }
+    }
+
+    pub(crate) fn param(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Formats `type; charset=X` (or just `type`).
+pub(crate) fn content_type_value(media_type: &str, charset: Option<&str>) -> String {
+    let mut s = String::from(media_type);
+    if let Some(cs) = charset {
+        // Infallible: writing to a String.
+        let _ = write!(s, "; charset={cs}");
+    }
+    s
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn lim() -> PayloadLimits {
+        PayloadLimits::default()
+    }
+
+    #[test]
+    fn crlf_and_lf_give_the_same_part() {
+        let a = MimePart::parse("A: 1\r\nB: 2\r\n\r\nbody\r\n", &lim()).unwrap();
+        let b = MimePart::parse("A: 1\nB: 2\n\nbody\r\n", &lim()).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.body, "body\r\n");
+        assert_eq!(a.headers[1], MimeHeader::new("B", "2"));
+    }
+
+    #[test]
+    fn names_are_case_insensitive_and_order_is_kept() {
+        let p = MimePart::parse("session-ID: x\r\nContent-type: y\r\n\r\n", &lim()).unwrap();
+        assert_eq!(p.header("Session-Id"), Some("x"));
+        assert_eq!(p.header("CONTENT-TYPE"), Some("y"));
+        assert_eq!(p.headers[0].name, "session-ID");
+    }
+
+    #[test]
+    fn continuation_lines_are_unfolded() {
+        let p = MimePart::parse("A: one\r\n  two\r\n\tthree\r\nB: x\r\n\r\n", &lim()).unwrap();
+        assert_eq!(p.header("a"), Some("one two three"));
+        assert_eq!(p.header("b"), Some("x"));
+    }
+
+    #[test]
+    fn continuation_first_is_an_error() {
+        let e = MimePart::parse(" A: 1\r\n\r\n", &lim()).unwrap_err();
+        assert_eq!(e, PayloadError::ContinuationWithoutHeader { line: 1 });
+    }
+
+    #[test]
+    fn line_without_colon_is_named() {
+        let e = MimePart::parse("MIME-Version: 1.0\r\nMIME-Version 1.0\r\n\r\n", &lim())
+            .unwrap_err();
+        assert_eq!(
+            e,
+            PayloadError::MalformedHeaderLine {
+                line: 2,
+                content: "MIME-Version 1.0".into()
+            }
+        );
+    }
+
+    #[test]
+    fn no_empty_line_means_empty_body() {
+        let p = MimePart::parse("A: 1\r\nB: 2", &lim()).unwrap();
+        assert_eq!(p.headers.len(), 2);
+        assert_eq!(p.body, "");
+    }
+
+    #[test]
+    fn write_sanitises_injection() {
+        let part = MimePart {
+            headers: vec![MimeHeader::new("X:Y\r\n", "a\r\nEvil: 1")],
+            body: String::new(),
+        };
+        assert_eq!(part.write(), "XY: a  Evil: 1\r\n\r\n");
+    }
+
+    #[test]
+    fn content_type_params() {
+        let ct = ContentType::parse("Text/Plain; Charset=\"UTF-8\" ; x=y");
+        assert_eq!(ct.media_type, "text/plain");
+        assert_eq!(ct.param("charset"), Some("UTF-8"));
+        assert_eq!(ct.param("x"), Some("y"));
+    }
+}
