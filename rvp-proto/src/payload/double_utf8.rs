@@ -129,7 +129,12 @@ mod tests {
     #[test]
     fn overlong_and_surrogates_are_not_utf8() {
         // C0 80 (overlong NUL), ED A0 80 (surrogate), F5.. (beyond U+10FFFF)
-        for s in ["\u{c0}\u{80}", "\u{ed}\u{a0}\u{80}", "\u{f5}\u{80}\u{80}\u{80}", "\u{e0}\u{80}\u{80}"] {
+        for s in [
+            "\u{c0}\u{80}",
+            "\u{ed}\u{a0}\u{80}",
+            "\u{f5}\u{80}\u{80}\u{80}",
+            "\u{e0}\u{80}\u{80}",
+        ] {
             assert!(!is_double_utf8(s), "{s:?}");
         }
     }
@@ -143,7 +148,8 @@ mod tests {
         #[test]
         fn encode_then_decode_is_identity(s in any::<String>()) {
             let enc = encode_double_utf8(&s);
-            prop_assert_eq!(decode_double_utf8(&enc).as_ref(), s.as_str());
+            let dec = decode_double_utf8(&enc);
+            prop_assert_eq!(dec.as_ref(), s.as_str());
         }
 
         #[test]

@@ -141,12 +141,15 @@ impl Invitation {
     }
 
     /// Reads the nested header block of an invitation body into `self`.
-    pub(crate) fn read_body(&mut self, body: &str, limits: &PayloadLimits) -> Result<(), PayloadError> {
-        let (fields, _rest) = parse_header_block(body, limits).map_err(|e| {
-            PayloadError::InInvitationBody {
+    pub(crate) fn read_body(
+        &mut self,
+        body: &str,
+        limits: &PayloadLimits,
+    ) -> Result<(), PayloadError> {
+        let (fields, _rest) =
+            parse_header_block(body, limits).map_err(|e| PayloadError::InInvitationBody {
                 source: Box::new(e),
-            }
-        })?;
+            })?;
         let get = |name: &str| find_header(&fields, name).map(str::to_owned);
         self.application_name = get("Application-Name");
         self.application_guid = get("Application-GUID")
@@ -208,7 +211,11 @@ impl Invitation {
         opt(out, FIELDS[2], self.command.as_ref().map(|c| c.to_string()));
         opt(out, FIELDS[3], self.cookie.clone());
         opt(out, FIELDS[4], self.application_file.clone());
-        opt(out, FIELDS[5], self.application_file_size.map(|n| n.to_string()));
+        opt(
+            out,
+            FIELDS[5],
+            self.application_file_size.map(|n| n.to_string()),
+        );
         opt(out, FIELDS[6], self.ip_address.clone());
         opt(out, FIELDS[7], self.port.map(|n| n.to_string()));
         opt(out, FIELDS[8], self.auth_cookie.clone());

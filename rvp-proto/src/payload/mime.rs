@@ -195,15 +195,14 @@ fn is_token_byte(b: u8) -> bool {
 /// control characters in `value` become spaces and surrounding white space is trimmed, so
 /// that a value can never start a new header or end the header block.
 pub(crate) fn write_header(out: &mut String, name: &str, value: &str) {
-    out.extend(name.chars().filter(|c| c.is_ascii() && is_token_byte(*c as u8)));
+    out.extend(
+        name.chars()
+            .filter(|c| c.is_ascii() && is_token_byte(*c as u8)),
+    );
     out.push_str(": ");
     let clean = value.trim_matches(|c: char| c.is_whitespace() || c.is_control());
     if clean.contains(|c: char| c.is_control()) {
-        out.extend(
-            clean
-                .chars()
-                .map(|c| if c.is_control() { ' ' } else { c }),
-        );
+        out.extend(clean.chars().map(|c| if c.is_control() { ' ' } else { c }));
     } else {
         out.push_str(clean);
     }
@@ -222,11 +221,7 @@ pub(crate) struct ContentType {
 impl ContentType {
     pub(crate) fn parse(value: &str) -> ContentType {
         let mut parts = value.split(';');
-        let media_type = parts
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_ascii_lowercase();
+        let media_type = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
         let params = parts
             .filter_map(|p| {
                 let (n, v) = p.split_once('=')?;
@@ -300,8 +295,8 @@ mod tests {
 
     #[test]
     fn line_without_colon_is_named() {
-        let e = MimePart::parse("MIME-Version: 1.0\r\nMIME-Version 1.0\r\n\r\n", &lim())
-            .unwrap_err();
+        let e =
+            MimePart::parse("MIME-Version: 1.0\r\nMIME-Version 1.0\r\n\r\n", &lim()).unwrap_err();
         assert_eq!(
             e,
             PayloadError::MalformedHeaderLine {

@@ -219,12 +219,11 @@ impl Payload {
     /// selects the variant; an unknown type gives [`Payload::Unknown`].
     pub fn parse_with(text: &str, limits: &PayloadLimits) -> Result<Payload, PayloadError> {
         let part = MimePart::parse(text, limits)?;
-        let ct = part
-            .header("Content-Type")
-            .map(ContentType::parse)
-            .ok_or(PayloadError::MissingHeader {
+        let ct = part.header("Content-Type").map(ContentType::parse).ok_or(
+            PayloadError::MissingHeader {
                 header: "Content-Type",
-            })?;
+            },
+        )?;
         let payload = match ct.media_type.as_str() {
             "text/plain" => {
                 let (k, extra) = split_known(part.headers, ["X-MMS-IM-Format", "Session-Id"]);
@@ -339,8 +338,9 @@ impl Payload {
             Payload::Join(j) => j.session_id,
             Payload::Leave(l) => l.session_id,
             Payload::Invitation(i) => i.session_id,
-            Payload::Unknown { headers, .. } => mime::find_header(headers, "Session-Id")
-                .and_then(|v| v.parse().ok()),
+            Payload::Unknown { headers, .. } => {
+                mime::find_header(headers, "Session-Id").and_then(|v| v.parse().ok())
+            }
         }
     }
 }
@@ -425,9 +425,9 @@ fn cp1252(b: u8) -> char {
     const HIGH: [char; 32] = [
         '\u{20AC}', '\u{81}', '\u{201A}', '\u{0192}', '\u{201E}', '\u{2026}', '\u{2020}',
         '\u{2021}', '\u{02C6}', '\u{2030}', '\u{0160}', '\u{2039}', '\u{0152}', '\u{8D}',
-        '\u{017D}', '\u{8F}', '\u{90}', '\u{2018}', '\u{2019}', '\u{201C}', '\u{201D}',
-        '\u{2022}', '\u{2013}', '\u{2014}', '\u{02DC}', '\u{2122}', '\u{0161}', '\u{203A}',
-        '\u{0153}', '\u{9D}', '\u{017E}', '\u{0178}',
+        '\u{017D}', '\u{8F}', '\u{90}', '\u{2018}', '\u{2019}', '\u{201C}', '\u{201D}', '\u{2022}',
+        '\u{2013}', '\u{2014}', '\u{02DC}', '\u{2122}', '\u{0161}', '\u{203A}', '\u{0153}',
+        '\u{9D}', '\u{017E}', '\u{0178}',
     ];
     match b {
         0x80..=0x9F => HIGH[usize::from(b - 0x80)],
