@@ -138,6 +138,13 @@ pub(crate) fn parse_header_block<'t>(
         if line.is_empty() {
             return Ok((headers, rest));
         }
+        if line.contains('\r') {
+            // A bare CR inside a header line: neither a line end nor a valid character.
+            return Err(PayloadError::MalformedHeaderLine {
+                line: line_no,
+                content: excerpt(line),
+            });
+        }
         if line.starts_with([' ', '\t']) {
             let Some(last) = headers.last_mut() else {
                 return Err(PayloadError::ContinuationWithoutHeader { line: line_no });
@@ -191,18 +198,23 @@ fn is_token_byte(b: u8) -> bool {
 
 /// Appends `name: value\r\n` to `out`.
 ///
-/// Characters a header name may not contain are dropped from `name`; CR, LF and other
-/// control characters in `value` become spaces and surrounding white space is trimmed, so
-/// that a value can never start a new header or end the header block.
+/// Characters a header name may not contain are dropped from `name`; surrounding white space
+/// is trimmed from `value` and any CR or LF left inside it becomes a space, so that a value
+/// can never start a new header or end the header block. (This is exactly what the parser
+/// gives back: it trims values the same way.)
 pub(crate) fn write_header(out: &mut String, name: &str, value: &str) {
     out.extend(
         name.chars()
             .filter(|c| c.is_ascii() && is_token_byte(*c as u8)),
     );
     out.push_str(": ");
-    let clean = value.trim_matches(|c: char| c.is_whitespace() || c.is_control());
-    if clean.contains(|c: char| c.is_control()) {
-        out.extend(clean.chars().map(|c| if c.is_control() { ' ' } else { c }));
+    let clean = value.trim();
+    if clean.contains(['\r', '\n']) {
+        out.extend(
+            clean
+                .chars()
+                .map(|c| if matches!(c, '\r' | '\n') { ' ' } else { c }),
+        );
     } else {
         out.push_str(clean);
     }
@@ -304,6 +316,20 @@ mod tests {
                 content: "MIME-Version 1.0".into()
             }
         );
+    }
+
+    #[test]
+    fn bare_cr_in_a_header_is_an_error() {
+        let e = MimePart::parse("A: 1\r2\r\n\r\n", &lim()).unwrap_err();
+        assert!(matches!(
+            e,
+            PayloadError::MalformedHeaderLine { line: 1, .. }
+        ));
+        let e = MimePart::parse("A: 1\r\n 2\r3\r\n\r\n", &lim()).unwrap_err();
+        assert!(matches!(
+            e,
+            PayloadError::MalformedHeaderLine { line: 2, .. }
+        ));
     }
 
     #[test]

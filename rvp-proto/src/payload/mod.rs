@@ -113,7 +113,7 @@ pub enum PayloadError {
         /// The limit.
         limit: usize,
     },
-    /// A header line that is not `Name: value` (no colon, or an invalid name).
+    /// A header line that is not `Name: value` (no colon, an invalid name, or a bare CR).
     #[error("header line {line} is not `Name: value`: {content:?}")]
     MalformedHeaderLine {
         /// 1-based line number in the header block.
@@ -178,7 +178,7 @@ pub enum PayloadError {
 /// A parsed `r:mime-data` payload.
 ///
 /// `Payload::parse(&p.write()) == Ok(p)` holds for every payload built from valid parts
-/// (header values without line breaks or surrounding white space; an [`Payload::Unknown`]
+/// (header values without CR, LF or surrounding white space; an [`Payload::Unknown`]
 /// whose `Content-Type` is not one of the known kinds).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -308,8 +308,8 @@ impl Payload {
 
     /// Writes the payload: `MIME-Version: 1.0` first, CRLF line ends.
     ///
-    /// Header values are written with line breaks and control characters replaced by
-    /// spaces, so no value can add a header or end the header block early.
+    /// Header values are written trimmed, with any CR or LF inside replaced by a space, so
+    /// no value can add a header or end the header block early.
     pub fn write(&self) -> String {
         let mut out = String::with_capacity(192);
         write_header(&mut out, "MIME-Version", "1.0");
