@@ -140,16 +140,18 @@ impl Invitation {
         }
     }
 
-    /// Reads the nested header block of an invitation body into `self`.
+    /// Reads the nested header block of an invitation body into `self` (blank lines before
+    /// it are skipped, text after its empty line is ignored).
     pub(crate) fn read_body(
         &mut self,
         body: &str,
         limits: &PayloadLimits,
     ) -> Result<(), PayloadError> {
-        let (fields, _rest) =
-            parse_header_block(body, limits).map_err(|e| PayloadError::InInvitationBody {
+        let (fields, _rest) = parse_header_block(body.trim_start(), limits).map_err(|e| {
+            PayloadError::InInvitationBody {
                 source: Box::new(e),
-            })?;
+            }
+        })?;
         let get = |name: &str| find_header(&fields, name).map(str::to_owned);
         self.application_name = get("Application-Name");
         self.application_guid = get("Application-GUID")

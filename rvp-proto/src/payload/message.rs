@@ -31,7 +31,9 @@ pub struct TextMessage {
     /// The `charset` parameter of `Content-Type` as received (`UTF-8`); `None` when absent,
     /// which means [`DEFAULT_CHARSET`] (see [`TextMessage::effective_charset`]).
     pub charset: Option<String>,
-    /// The font and colour (`X-MMS-IM-Format`), if sent.
+    /// The font and colour (`X-MMS-IM-Format`), if sent and readable. A header that
+    /// [`ImFormat::parse`] rejects is kept verbatim as the first of
+    /// [`extra_headers`](TextMessage::extra_headers) instead, so the message still reads.
     pub format: Option<ImFormat>,
     /// The message text: the body, unchanged (no line-end conversion, no trimming).
     pub text: String,
@@ -116,7 +118,8 @@ impl Effects {
 /// numbers are 0, unknown keys (such as `RL=1`) are kept in
 /// [`other`](ImFormat::other). librvp writes its percent signs doubled
 /// (`FN=MS%%20Shell%%20Dlg`); a run of `%` before two hex digits is read as one escape, so
-/// that font name reads as `MS Shell Dlg`.
+/// that font name reads as `MS Shell Dlg`. Escaped bytes that are not UTF-8 are read as
+/// Latin-1.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct ImFormat {
@@ -162,7 +165,7 @@ impl ImFormat {
             };
             let (key, val) = (key.trim(), val.trim());
             match key.to_ascii_uppercase().as_str() {
-                "FN" => f.font_name = percent_decode(val).ok_or_else(|| bad("FN", val))?,
+                "FN" => f.font_name = percent_decode(val),
                 "EF" => f.effects = parse_effects(val).ok_or_else(|| bad("EF", val))?,
                 "CO" => f.color = parse_hex(val, u32::MAX).ok_or_else(|| bad("CO", val))?,
                 "CS" => f.charset = parse_hex_u8(val).ok_or_else(|| bad("CS", val))?,
@@ -262,9 +265,9 @@ fn hex_val(b: u8) -> Option<u8> {
     }
 }
 
-/// Percent-decoding of `FN`, tolerant of librvp's doubled `%`. `None` if the decoded bytes
-/// are not UTF-8.
-fn percent_decode(val: &str) -> Option<String> {
+/// Percent-decoding of `FN`, tolerant of librvp's doubled `%`. Bytes that are not UTF-8
+/// (a font name escaped in a Windows code page) are read as Latin-1.
+fn percent_decode(val: &str) -> String {
     let b = val.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -289,7 +292,7 @@ fn percent_decode(val: &str) -> Option<String> {
         out.push(b[i]);
         i += 1;
     }
-    String::from_utf8(out).ok()
+    String::from_utf8(out).unwrap_or_else(|e| e.into_bytes().into_iter().map(char::from).collect())
 }
 
 fn percent_encode(name: &str, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -355,7 +358,6 @@ mod tests {
             ("CO=100000000", "CO"),
             ("CS=100", "CS"),
             ("PF=-1", "PF"),
-            ("FN=%FF", "FN"),
             ("garbage", "(no `=`)"),
         ] {
             match ImFormat::parse(s) {
@@ -363,6 +365,13 @@ mod tests {
                 other => panic!("{s}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn font_name_not_utf8_is_latin1() {
+        let f = ImFormat::parse("FN=Caf%E9").unwrap();
+        assert_eq!(f.font_name, "Café");
+        assert_eq!(f.to_string(), "FN=Caf%C3%A9; EF=; CO=0; CS=0; PF=22");
     }
 
     #[test]

@@ -218,7 +218,9 @@ impl Payload {
     /// checked. `Session-Id` is optional and must be a GUID when present. Its media type
     /// selects the variant; an unknown type gives [`Payload::Unknown`].
     pub fn parse_with(text: &str, limits: &PayloadLimits) -> Result<Payload, PayloadError> {
-        let part = MimePart::parse(text, limits)?;
+        // White space before the header block (an XML writer's indentation outside the
+        // CDATA section) is skipped.
+        let part = MimePart::parse(text.trim_start(), limits)?;
         let ct = part.header("Content-Type").map(ContentType::parse).ok_or(
             PayloadError::MissingHeader {
                 header: "Content-Type",
@@ -228,10 +230,20 @@ impl Payload {
             "text/plain" => {
                 let (k, extra) = split_known(part.headers, ["X-MMS-IM-Format", "Session-Id"]);
                 let [format, session] = k;
+                let mut extra = extra;
+                // A formatting header we cannot read must not cost the message: keep it
+                // verbatim among the extra headers.
+                let format = format.and_then(|f| match ImFormat::parse(&f) {
+                    Ok(parsed) => Some(parsed),
+                    Err(_) => {
+                        extra.insert(0, MimeHeader::new("X-MMS-IM-Format", f));
+                        None
+                    }
+                });
                 Payload::Message(TextMessage {
                     session_id: parse_session_id(session)?,
                     charset: ct.param("charset").map(str::to_owned),
-                    format: format.map(|f| ImFormat::parse(&f)).transpose()?,
+                    format,
                     text: part.body,
                     extra_headers: extra,
                 })

@@ -354,3 +354,33 @@ fn limit_max_body_len() {
         Err(PayloadError::BodyTooLarge { len: 131_073, .. })
     ));
 }
+
+#[test]
+fn unreadable_format_keeps_the_message() {
+    let text = format!(
+        "Content-Type: text/plain; charset=UTF-8\r\nX-MMS-IM-Format: EF=Q; CO=zz\r\n\
+         Session-Id: {SID}\r\n\r\nstill here"
+    );
+    let Payload::Message(m) = Payload::parse(&text).unwrap() else {
+        panic!()
+    };
+    assert_eq!(m.text, "still here");
+    assert_eq!(m.format, None);
+    assert_eq!(
+        m.extra_headers,
+        vec![MimeHeader::new("X-MMS-IM-Format", "EF=Q; CO=zz")]
+    );
+    let again = Payload::Message(m);
+    assert_eq!(Payload::parse(&again.write()).unwrap(), again);
+}
+
+#[test]
+fn white_space_before_the_header_blocks_is_skipped() {
+    let text = format!("\n   \r\nContent-Type: text/x-imleave\r\nSession-Id: {SID}\r\n\r\n");
+    assert_eq!(
+        Payload::parse(&text).unwrap(),
+        Payload::Leave(Leave::new(sid()))
+    );
+    let inv = invitation("\r\nInvitation-Command: CANCEL\r\n\r\n");
+    assert_eq!(inv.command, Some(InvitationCommand::Cancel));
+}
