@@ -109,8 +109,8 @@ pub(crate) fn find_header<'a>(headers: &'a [MimeHeader], name: &str) -> Option<&
 
 /// Parses a header block up to the first empty line and returns the headers and the rest.
 ///
-/// Enforces `max_headers` and `max_line_len` (not `max_body_len`: the caller decides what the
-/// rest is).
+/// Enforces `max_headers`, `max_line_len` and `max_header_block_len` (not `max_body_len`:
+/// the caller decides what the rest is).
 pub(crate) fn parse_header_block<'t>(
     text: &'t str,
     limits: &PayloadLimits,
@@ -129,6 +129,11 @@ pub(crate) fn parse_header_block<'t>(
         };
         let line = line.strip_suffix('\r').unwrap_or(line);
         rest = after;
+        if text.len() - rest.len() > limits.max_header_block_len {
+            return Err(PayloadError::HeaderBlockTooLarge {
+                limit: limits.max_header_block_len,
+            });
+        }
         if line.len() > limits.max_line_len {
             return Err(PayloadError::LineTooLong {
                 line: line_no,

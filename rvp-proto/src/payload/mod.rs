@@ -75,6 +75,10 @@ pub struct PayloadLimits {
     /// Largest body in bytes. Default 131 072 (128 KiB; Windows Messenger caps a message
     /// at a few hundred characters).
     pub max_body_len: usize,
+    /// Largest header block in bytes, line ends and the closing empty line included.
+    /// Default 16 384. (It also bounds runs of empty continuation lines, which add nothing
+    /// to a header and so escape `max_line_len`.)
+    pub max_header_block_len: usize,
 }
 
 impl Default for PayloadLimits {
@@ -83,6 +87,7 @@ impl Default for PayloadLimits {
             max_headers: 32,
             max_line_len: 2048,
             max_body_len: 128 * 1024,
+            max_header_block_len: 16 * 1024,
         }
     }
 }
@@ -102,6 +107,12 @@ pub enum PayloadError {
     LineTooLong {
         /// 1-based line number in the header block.
         line: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// A header block larger than [`PayloadLimits::max_header_block_len`].
+    #[error("header block is larger than {limit} bytes")]
+    HeaderBlockTooLarge {
         /// The limit.
         limit: usize,
     },
@@ -399,29 +410,49 @@ fn parse_session_id(value: Option<String>) -> Result<Option<SessionId>, PayloadE
 
 /// Decodes payload bytes in their declared charset (see [`Payload::parse_bytes`]).
 fn decode_bytes<'b>(bytes: &'b [u8], limits: &PayloadLimits) -> Result<Cow<'b, str>, PayloadError> {
-    // The header block is ASCII; reading it as Latin-1 cannot fail.
-    let latin1: String = bytes.iter().map(|&b| char::from(b)).collect();
-    let (headers, _) = mime::parse_header_block(&latin1, limits)?;
+    // White space before the header block is skipped, as by `parse_with`.
+    let start = bytes
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(bytes.len());
+    let bytes = &bytes[start..];
+    // The header block is ASCII; reading it as Latin-1 cannot fail. Only as much as the
+    // limit allows is read here; the body is checked against its limit before decoding.
+    let prefix_len = bytes
+        .len()
+        .min(limits.max_header_block_len.saturating_add(1));
+    let prefix: String = bytes[..prefix_len].iter().map(|&b| char::from(b)).collect();
+    let (headers, rest) = mime::parse_header_block(&prefix, limits)?;
+    // In bytes of the input: each of them is one char of `prefix`.
+    let block_len = prefix[..prefix.len() - rest.len()].chars().count();
+    let body_len = bytes.len() - block_len;
+    if body_len > limits.max_body_len {
+        return Err(PayloadError::BodyTooLarge {
+            len: body_len,
+            limit: limits.max_body_len,
+        });
+    }
     let charset = mime::find_header(&headers, "Content-Type")
         .map(ContentType::parse)
         .and_then(|ct| ct.param("charset").map(str::to_owned));
+    let latin1 = || bytes.iter().map(|&b| char::from(b)).collect::<String>();
     let label = charset.as_deref().unwrap_or(DEFAULT_CHARSET);
     match label.to_ascii_lowercase().as_str() {
         "utf-8" | "utf8" => match std::str::from_utf8(bytes) {
             Ok(s) => Ok(Cow::Borrowed(s)),
             Err(e) => Err(PayloadError::InvalidText {
                 charset: label.to_owned(),
-                offset: e.valid_up_to(),
+                offset: start + e.valid_up_to(),
             }),
         },
         "iso-8859-1" | "iso8859-1" | "iso_8859-1" | "latin1" | "latin-1" | "l1" => {
-            Ok(Cow::Owned(latin1))
+            Ok(Cow::Owned(latin1()))
         }
         "us-ascii" | "ascii" => match bytes.iter().position(|b| !b.is_ascii()) {
-            None => Ok(Cow::Owned(latin1)),
+            None => Ok(Cow::Owned(latin1())),
             Some(offset) => Err(PayloadError::InvalidText {
                 charset: label.to_owned(),
-                offset,
+                offset: start + offset,
             }),
         },
         "windows-1252" | "cp1252" => Ok(Cow::Owned(bytes.iter().map(|&b| cp1252(b)).collect())),

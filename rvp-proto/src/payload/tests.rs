@@ -384,3 +384,54 @@ fn white_space_before_the_header_blocks_is_skipped() {
     let inv = invitation("\r\nInvitation-Command: CANCEL\r\n\r\n");
     assert_eq!(inv.command, Some(InvitationCommand::Cancel));
 }
+
+#[test]
+fn limit_max_header_block_len() {
+    let limits = PayloadLimits {
+        max_header_block_len: 50,
+        ..PayloadLimits::default()
+    };
+    // 30 + 18 + 2 = 50 bytes, closing empty line included.
+    let ok = "Content-Type: text/x-imleave\r\nX-Padding: 12345\r\n\r\n";
+    assert_eq!(ok.len(), 50);
+    assert!(Payload::parse_with(ok, &limits).is_ok());
+    assert!(Payload::parse_bytes_with(ok.as_bytes(), &limits).is_ok());
+    let big = "Content-Type: text/x-imleave\r\nX-Padding: 123456\r\n\r\n";
+    let err = PayloadError::HeaderBlockTooLarge { limit: 50 };
+    assert_eq!(Payload::parse_with(big, &limits).unwrap_err(), err);
+    assert_eq!(
+        Payload::parse_bytes_with(big.as_bytes(), &limits).unwrap_err(),
+        err
+    );
+    // Empty continuation lines add nothing to a header but still count.
+    let folded = format!(
+        "Content-Type: text/x-imleave\r\n{}\r\n",
+        " \r\n".repeat(10_000)
+    );
+    assert_eq!(
+        Payload::parse(&folded).unwrap_err(),
+        PayloadError::HeaderBlockTooLarge { limit: 16_384 }
+    );
+    assert_eq!(PayloadLimits::default().max_header_block_len, 16_384);
+}
+
+#[test]
+fn body_limit_is_checked_before_decoding_bytes() {
+    let limits = PayloadLimits {
+        max_body_len: 4,
+        ..PayloadLimits::default()
+    };
+    let text = b"Content-Type: text/plain\r\n\r\n\xe9\xe9\xe9\xe9\xe9";
+    assert_eq!(
+        Payload::parse_bytes_with(text, &limits).unwrap_err(),
+        PayloadError::BodyTooLarge { len: 5, limit: 4 }
+    );
+}
+
+#[test]
+fn bytes_with_leading_white_space() {
+    let text = "\r\n Content-Type: text/plain; charset=UTF-8\r\n\r\nGrüße";
+    assert!(
+        matches!(Payload::parse_bytes(text.as_bytes()).unwrap(), Payload::Message(m) if m.text == "Grüße")
+    );
+}
