@@ -368,6 +368,24 @@ impl Payload {
     }
 }
 
+macro_rules! payload_from {
+    ($($variant:ident($ty:ty)),* $(,)?) => {$(
+        impl From<$ty> for Payload {
+            fn from(value: $ty) -> Payload {
+                Payload::$variant(value)
+            }
+        }
+    )*};
+}
+
+payload_from!(
+    Message(TextMessage),
+    Typing(Typing),
+    Join(Join),
+    Leave(Leave),
+    Invitation(Invitation),
+);
+
 /// Takes the first occurrence of each of `known` out of `headers`; returns their values and
 /// the remaining headers (minus the first `MIME-Version` and `Content-Type`), in order.
 fn split_known<const N: usize>(

@@ -28,7 +28,7 @@ fn reference_typing() {
                 TypingUser: bruceb@example.com\r\n\
                 Session-Id: {79FC61B5-1234-1234-8A10-941F33CA4C90}\r\n\r\n";
     let p = Payload::parse(text).unwrap();
-    assert_eq!(p, Payload::Typing(Typing::new(sid(), "bruceb@example.com")));
+    assert_eq!(p, Typing::new(sid(), "bruceb@example.com").into());
     assert_eq!(p.write(), text);
 }
 
