@@ -86,8 +86,8 @@ impl MimePart {
 
     /// Writes the header block with CRLF line ends, the empty line, and the body.
     ///
-    /// Header names and values are sanitised with [`write_header`], so no value can inject
-    /// a line.
+    /// Characters a header name may not contain are dropped; values are trimmed and any CR
+    /// or LF inside becomes a space, so no value can add a header or end the block early.
     pub fn write(&self) -> String {
         let mut out = String::with_capacity(64 + self.body.len());
         for h in &self.headers {
