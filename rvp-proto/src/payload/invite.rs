@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use super::mime::{MimeHeader, find_header, parse_header_block, write_header};
+use super::mime::{MimeHeader, find_raw, parse_header_block, write_header};
 use super::{Guid, PayloadError, PayloadLimits, SessionId};
 
 /// The media type of invitations.
@@ -152,7 +152,7 @@ impl Invitation {
                 source: Box::new(e),
             }
         })?;
-        let get = |name: &str| find_header(&fields, name).map(str::to_owned);
+        let get = |name: &str| find_raw(&fields, name).map(str::to_owned);
         self.application_name = get("Application-Name");
         self.application_guid = get("Application-GUID")
             .map(|v| {
@@ -188,7 +188,7 @@ impl Invitation {
         for h in fields {
             match FIELDS.iter().position(|f| h.is(f)) {
                 Some(i) if !seen[i] => seen[i] = true,
-                _ => self.other_fields.push(h),
+                _ => self.other_fields.push(h.into_owned()),
             }
         }
         Ok(())

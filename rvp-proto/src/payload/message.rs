@@ -154,7 +154,11 @@ impl Default for ImFormat {
 impl ImFormat {
     /// Parses the value of an `X-MMS-IM-Format` header.
     pub fn parse(value: &str) -> Result<ImFormat, PayloadError> {
-        let mut f = ImFormat::default();
+        let mut f = ImFormat {
+            font_name: String::new(),
+            ..ImFormat::default()
+        };
+        let mut font_name = None;
         for item in value.split(';') {
             let item = item.trim();
             if item.is_empty() {
@@ -164,15 +168,22 @@ impl ImFormat {
                 return Err(bad("(no `=`)", item));
             };
             let (key, val) = (key.trim(), val.trim());
-            match key.to_ascii_uppercase().as_str() {
-                "FN" => f.font_name = percent_decode(val),
-                "EF" => f.effects = parse_effects(val).ok_or_else(|| bad("EF", val))?,
-                "CO" => f.color = parse_hex(val, u32::MAX).ok_or_else(|| bad("CO", val))?,
-                "CS" => f.charset = parse_hex_u8(val).ok_or_else(|| bad("CS", val))?,
-                "PF" => f.pitch_family = parse_hex_u8(val).ok_or_else(|| bad("PF", val))?,
-                _ => f.other.push((key.to_owned(), val.to_owned())),
+            let is = |k: &str| key.eq_ignore_ascii_case(k);
+            if is("FN") {
+                font_name = Some(percent_decode(val));
+            } else if is("EF") {
+                f.effects = parse_effects(val).ok_or_else(|| bad("EF", val))?;
+            } else if is("CO") {
+                f.color = parse_hex(val, u32::MAX).ok_or_else(|| bad("CO", val))?;
+            } else if is("CS") {
+                f.charset = parse_hex_u8(val).ok_or_else(|| bad("CS", val))?;
+            } else if is("PF") {
+                f.pitch_family = parse_hex_u8(val).ok_or_else(|| bad("PF", val))?;
+            } else {
+                f.other.push((key.to_owned(), val.to_owned()));
             }
         }
+        f.font_name = font_name.unwrap_or_else(|| ImFormat::default().font_name);
         Ok(f)
     }
 }
@@ -268,6 +279,9 @@ fn hex_val(b: u8) -> Option<u8> {
 /// Percent-decoding of `FN`, tolerant of librvp's doubled `%`. Bytes that are not UTF-8
 /// (a font name escaped in a Windows code page) are read as Latin-1.
 fn percent_decode(val: &str) -> String {
+    if !val.contains('%') {
+        return val.to_owned();
+    }
     let b = val.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;

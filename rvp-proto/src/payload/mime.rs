@@ -8,6 +8,7 @@
 //! The same parser reads the nested header block in the body of an invitation
 //! ([`super::invite`]).
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use super::{PayloadError, PayloadLimits};
@@ -74,7 +75,7 @@ impl MimePart {
             });
         }
         Ok(MimePart {
-            headers,
+            headers: headers.into_iter().map(RawHeader::into_owned).collect(),
             body: body.to_owned(),
         })
     }
@@ -107,6 +108,35 @@ pub(crate) fn find_header<'a>(headers: &'a [MimeHeader], name: &str) -> Option<&
         .map(|h| h.value.as_str())
 }
 
+/// A header borrowed from the parsed text (owned only when continuation lines were
+/// unfolded into it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RawHeader<'t> {
+    pub(crate) name: &'t str,
+    pub(crate) value: Cow<'t, str>,
+}
+
+impl RawHeader<'_> {
+    pub(crate) fn is(&self, name: &str) -> bool {
+        self.name.eq_ignore_ascii_case(name)
+    }
+
+    pub(crate) fn into_owned(self) -> MimeHeader {
+        MimeHeader {
+            name: self.name.to_owned(),
+            value: self.value.into_owned(),
+        }
+    }
+}
+
+/// The value of the first raw header called `name` (ASCII case-insensitive).
+pub(crate) fn find_raw<'h>(headers: &'h [RawHeader<'_>], name: &str) -> Option<&'h str> {
+    headers
+        .iter()
+        .find(|h| h.is(name))
+        .map(|h| h.value.as_ref())
+}
+
 /// Parses a header block up to the first empty line and returns the headers and the rest.
 ///
 /// Enforces `max_headers`, `max_line_len` and `max_header_block_len` (not `max_body_len`:
@@ -114,8 +144,8 @@ pub(crate) fn find_header<'a>(headers: &'a [MimeHeader], name: &str) -> Option<&
 pub(crate) fn parse_header_block<'t>(
     text: &'t str,
     limits: &PayloadLimits,
-) -> Result<(Vec<MimeHeader>, &'t str), PayloadError> {
-    let mut headers: Vec<MimeHeader> = Vec::new();
+) -> Result<(Vec<RawHeader<'t>>, &'t str), PayloadError> {
+    let mut headers: Vec<RawHeader<'t>> = Vec::new();
     let mut rest = text;
     let mut line_no = 0usize;
     loop {
@@ -156,10 +186,11 @@ pub(crate) fn parse_header_block<'t>(
             };
             let more = line.trim();
             if !more.is_empty() {
-                if !last.value.is_empty() {
-                    last.value.push(' ');
+                let value = last.value.to_mut();
+                if !value.is_empty() {
+                    value.push(' ');
                 }
-                last.value.push_str(more);
+                value.push_str(more);
             }
             if last.name.len() + last.value.len() + 2 > limits.max_line_len {
                 return Err(PayloadError::LineTooLong {
@@ -187,7 +218,10 @@ pub(crate) fn parse_header_block<'t>(
                 limit: limits.max_headers,
             });
         }
-        headers.push(MimeHeader::new(name, value.trim()));
+        headers.push(RawHeader {
+            name,
+            value: Cow::Borrowed(value.trim()),
+        });
     }
 }
 
@@ -226,38 +260,43 @@ pub(crate) fn write_header(out: &mut String, name: &str, value: &str) {
     out.push_str("\r\n");
 }
 
-/// A parsed `Content-Type` value: media type (lower-cased) and parameters.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ContentType {
-    /// `type/subtype`, ASCII lower case.
-    pub(crate) media_type: String,
-    /// `(name lower-cased, value unquoted)` pairs in order.
-    pub(crate) params: Vec<(String, String)>,
+/// A `Content-Type` value split into its media type and its parameters, borrowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ContentType<'v> {
+    /// `type/subtype` as written (compare with [`ContentType::is`]).
+    pub(crate) media_type: &'v str,
+    /// Everything after the first `;`.
+    params: &'v str,
 }
 
-impl ContentType {
-    pub(crate) fn parse(value: &str) -> ContentType {
-        let mut parts = value.split(';');
-        let media_type = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
-        let params = parts
-            .filter_map(|p| {
-                let (n, v) = p.split_once('=')?;
-                let v = v.trim();
-                let v = v
-                    .strip_prefix('"')
-                    .and_then(|v| v.strip_suffix('"'))
-                    .unwrap_or(v);
-                Some((n.trim().to_ascii_lowercase(), v.to_owned()))
-            })
-            .collect();
-        ContentType { media_type, params }
+impl<'v> ContentType<'v> {
+    pub(crate) fn parse(value: &'v str) -> ContentType<'v> {
+        let (media_type, params) = value.split_once(';').unwrap_or((value, ""));
+        ContentType {
+            media_type: media_type.trim(),
+            params,
+        }
     }
 
-    pub(crate) fn param(&self, name: &str) -> Option<&str> {
-        self.params
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+    /// Whether the media type is `media_type` (ASCII case-insensitive).
+    pub(crate) fn is(&self, media_type: &str) -> bool {
+        self.media_type.eq_ignore_ascii_case(media_type)
+    }
+
+    /// The value of parameter `name` (case-insensitive), unquoted.
+    pub(crate) fn param(&self, name: &str) -> Option<&'v str> {
+        self.params.split(';').find_map(|p| {
+            let (n, v) = p.split_once('=')?;
+            if !n.trim().eq_ignore_ascii_case(name) {
+                return None;
+            }
+            let v = v.trim();
+            Some(
+                v.strip_prefix('"')
+                    .and_then(|v| v.strip_suffix('"'))
+                    .unwrap_or(v),
+            )
+        })
     }
 }
 
@@ -356,7 +395,8 @@ mod tests {
     #[test]
     fn content_type_params() {
         let ct = ContentType::parse("Text/Plain; Charset=\"UTF-8\" ; x=y");
-        assert_eq!(ct.media_type, "text/plain");
+        assert!(ct.is("text/plain"));
+        assert_eq!(ContentType::parse("a/b").param("charset"), None);
         assert_eq!(ct.param("charset"), Some("UTF-8"));
         assert_eq!(ct.param("x"), Some("y"));
     }

@@ -57,7 +57,7 @@ pub use mime::{MimeHeader, MimePart};
 pub use session_id::{Guid, InvalidGuid, SessionId};
 pub use typing::{CONTROL_TYPE, CONTROL_TYPE_SPEC_TYPO, Join, Typing};
 
-use mime::{ContentType, MimeHeader as Header, write_header};
+use mime::{ContentType, RawHeader, write_header};
 
 /// Size limits applied while parsing a payload.
 ///
@@ -231,76 +231,75 @@ impl Payload {
     pub fn parse_with(text: &str, limits: &PayloadLimits) -> Result<Payload, PayloadError> {
         // White space before the header block (an XML writer's indentation outside the
         // CDATA section) is skipped.
-        let part = MimePart::parse(text.trim_start(), limits)?;
-        let ct = part.header("Content-Type").map(ContentType::parse).ok_or(
-            PayloadError::MissingHeader {
+        let (headers, body) = mime::parse_header_block(text.trim_start(), limits)?;
+        if body.len() > limits.max_body_len {
+            return Err(PayloadError::BodyTooLarge {
+                len: body.len(),
+                limit: limits.max_body_len,
+            });
+        }
+        let ct = mime::find_raw(&headers, "Content-Type")
+            .map(ContentType::parse)
+            .ok_or(PayloadError::MissingHeader {
                 header: "Content-Type",
-            },
-        )?;
-        let payload = match ct.media_type.as_str() {
-            "text/plain" => {
-                let (k, extra) = split_known(part.headers, ["X-MMS-IM-Format", "Session-Id"]);
-                let [format, session] = k;
-                let mut extra = extra;
-                // A formatting header we cannot read must not cost the message: keep it
-                // verbatim among the extra headers.
-                let format = format.and_then(|f| match ImFormat::parse(&f) {
-                    Ok(parsed) => Some(parsed),
-                    Err(_) => {
-                        extra.insert(0, MimeHeader::new("X-MMS-IM-Format", f));
-                        None
-                    }
-                });
-                Payload::Message(TextMessage {
-                    session_id: parse_session_id(session)?,
-                    charset: ct.param("charset").map(str::to_owned),
-                    format,
-                    text: part.body,
-                    extra_headers: extra,
-                })
-            }
-            CONTROL_TYPE | CONTROL_TYPE_SPEC_TYPO => {
-                let (k, extra) = split_known(part.headers, ["TypingUser", "Session-Id"]);
-                let [user, session] = k;
-                let session_id = parse_session_id(session)?;
-                match user {
-                    Some(user) => Payload::Typing(Typing {
-                        session_id,
-                        user,
-                        extra_headers: extra,
-                    }),
-                    None => Payload::Join(Join {
-                        session_id,
-                        extra_headers: extra,
-                    }),
+            })?;
+        let payload = if ct.is("text/plain") {
+            let charset = ct.param("charset").map(str::to_owned);
+            let ([format, session], mut extra) =
+                split_known(headers, ["X-MMS-IM-Format", "Session-Id"]);
+            // A formatting header we cannot read must not cost the message: keep it
+            // verbatim among the extra headers.
+            let format = format.and_then(|f| match ImFormat::parse(&f) {
+                Ok(parsed) => Some(parsed),
+                Err(_) => {
+                    extra.insert(0, MimeHeader::new("X-MMS-IM-Format", f));
+                    None
                 }
-            }
-            LEAVE_TYPE => {
-                let ([session], extra) = split_known(part.headers, ["Session-Id"]);
-                Payload::Leave(Leave {
-                    session_id: parse_session_id(session)?,
+            });
+            Payload::Message(TextMessage {
+                session_id: parse_session_id(session.as_deref())?,
+                charset,
+                format,
+                text: body.to_owned(),
+                extra_headers: extra,
+            })
+        } else if ct.is(CONTROL_TYPE) || ct.is(CONTROL_TYPE_SPEC_TYPO) {
+            let ([user, session], extra) = split_known(headers, ["TypingUser", "Session-Id"]);
+            let session_id = parse_session_id(session.as_deref())?;
+            match user {
+                Some(user) => Payload::Typing(Typing {
+                    session_id,
+                    user: user.into_owned(),
                     extra_headers: extra,
-                })
-            }
-            INVITE_TYPE => {
-                let ([session], extra) = split_known(part.headers, ["Session-Id"]);
-                let mut inv = Invitation {
-                    session_id: parse_session_id(session)?,
+                }),
+                None => Payload::Join(Join {
+                    session_id,
                     extra_headers: extra,
-                    ..Invitation::default()
-                };
-                inv.read_body(&part.body, limits)?;
-                Payload::Invitation(inv)
+                }),
             }
-            _ => {
-                let mut headers = part.headers;
-                if let Some(i) = headers.iter().position(|h| h.is("MIME-Version")) {
-                    headers.remove(i);
-                }
-                Payload::Unknown {
-                    headers,
-                    body: part.body,
-                }
+        } else if ct.is(LEAVE_TYPE) {
+            let ([session], extra) = split_known(headers, ["Session-Id"]);
+            Payload::Leave(Leave {
+                session_id: parse_session_id(session.as_deref())?,
+                extra_headers: extra,
+            })
+        } else if ct.is(INVITE_TYPE) {
+            let ([session], extra) = split_known(headers, ["Session-Id"]);
+            let mut inv = Invitation {
+                session_id: parse_session_id(session.as_deref())?,
+                extra_headers: extra,
+                ..Invitation::default()
+            };
+            inv.read_body(body, limits)?;
+            Payload::Invitation(inv)
+        } else {
+            let mut headers = headers;
+            if let Some(i) = headers.iter().position(|h| h.is("MIME-Version")) {
+                headers.remove(i);
+            }
+            Payload::Unknown {
+                headers: headers.into_iter().map(RawHeader::into_owned).collect(),
+                body: body.to_owned(),
             }
         };
         Ok(payload)
@@ -388,11 +387,11 @@ payload_from!(
 
 /// Takes the first occurrence of each of `known` out of `headers`; returns their values and
 /// the remaining headers (minus the first `MIME-Version` and `Content-Type`), in order.
-fn split_known<const N: usize>(
-    headers: Vec<Header>,
+fn split_known<'t, const N: usize>(
+    headers: Vec<RawHeader<'t>>,
     known: [&str; N],
-) -> ([Option<String>; N], Vec<Header>) {
-    let mut values: [Option<String>; N] = std::array::from_fn(|_| None);
+) -> ([Option<Cow<'t, str>>; N], Vec<MimeHeader>) {
+    let mut values: [Option<Cow<'t, str>>; N] = std::array::from_fn(|_| None);
     let mut seen_version = false;
     let mut seen_type = false;
     let mut extra = Vec::new();
@@ -408,13 +407,13 @@ fn split_known<const N: usize>(
         {
             values[i] = Some(h.value);
         } else {
-            extra.push(h);
+            extra.push(h.into_owned());
         }
     }
     (values, extra)
 }
 
-fn parse_session_id(value: Option<String>) -> Result<Option<SessionId>, PayloadError> {
+fn parse_session_id(value: Option<&str>) -> Result<Option<SessionId>, PayloadError> {
     value
         .map(|v| {
             v.parse().map_err(|_| PayloadError::InvalidHeaderValue {
@@ -450,11 +449,11 @@ fn decode_bytes<'b>(bytes: &'b [u8], limits: &PayloadLimits) -> Result<Cow<'b, s
             limit: limits.max_body_len,
         });
     }
-    let charset = mime::find_header(&headers, "Content-Type")
+    let charset = mime::find_raw(&headers, "Content-Type")
         .map(ContentType::parse)
-        .and_then(|ct| ct.param("charset").map(str::to_owned));
+        .and_then(|ct| ct.param("charset"));
     let latin1 = || bytes.iter().map(|&b| char::from(b)).collect::<String>();
-    let label = charset.as_deref().unwrap_or(DEFAULT_CHARSET);
+    let label = charset.unwrap_or(DEFAULT_CHARSET);
     match label.to_ascii_lowercase().as_str() {
         "utf-8" | "utf8" => match std::str::from_utf8(bytes) {
             Ok(s) => Ok(Cow::Borrowed(s)),
