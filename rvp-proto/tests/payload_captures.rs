@@ -9,7 +9,8 @@
 use std::path::PathBuf;
 
 use rvp_proto::payload::{
-    Join, Leave, Payload, SessionId, TextMessage, Typing, decode_double_utf8, is_double_utf8,
+    Join, Leave, Payload, SessionId, TextMessage, Typing, decode_double_utf8, encode_double_utf8,
+    is_double_utf8,
 };
 
 fn captures_dir() -> PathBuf {
@@ -238,5 +239,30 @@ fn librvp_alice_bob_messages() {
             "Hi Alice, got it",
             "Hi Alice, got it",
         ]
+    );
+}
+
+#[test]
+fn written_like_librvp_apart_from_its_doubled_percent() {
+    // Our writer uses librvp's header order and line ends; encoded as double UTF-8 it gives
+    // librvp's exact bytes, except that we escape the font name once (`%20`, not `%%20`).
+    let mut compared = 0;
+    for file in [
+        "librvp-alice-bob.wire.log",
+        "netrvp-librvp-nonascii.wire.log",
+    ] {
+        for (f, p) in parse_all(file) {
+            if let Payload::Message(m) = &p {
+                if m.format.is_some() {
+                    let ours = encode_double_utf8(&p.write()).into_owned();
+                    assert_eq!(ours, f.text.replace("%%", "%"), "{file} {}", f.block);
+                    compared += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(
+        compared, 6,
+        "librvp messages in the two captures, sent and relayed"
     );
 }

@@ -3,7 +3,9 @@
 //!
 //! A control payload with a `TypingUser` header is a [`Typing`] notification (Windows
 //! Messenger sends one every 4 s while the user types, Miranda every 5 s); one without is a
-//! [`Join`] (Net::RVP opens a conversation with it). The body is empty and ignored.
+//! [`Join`] (Net::RVP opens a conversation with it). The body is empty and ignored (Net::RVP
+//! sends a lone CRLF), and so are parameters of the media type (librvp sends
+//! `text/x-msmsgscontrol; charset=UTF-8`); we write the bare type and an empty body.
 //!
 //! The spec misspells the media type `text/x-msmsscontrol` (S§10.2, reference §9.2 item
 //! 11). We **accept** that spelling when reading, since it can mean nothing else and a
