@@ -252,12 +252,12 @@ fn written_like_librvp_apart_from_its_doubled_percent() {
         "netrvp-librvp-nonascii.wire.log",
     ] {
         for (f, p) in parse_all(file) {
-            if let Payload::Message(m) = &p {
-                if m.format.is_some() {
-                    let ours = encode_double_utf8(&p.write()).into_owned();
-                    assert_eq!(ours, f.text.replace("%%", "%"), "{file} {}", f.block);
-                    compared += 1;
-                }
+            if let Payload::Message(m) = &p
+                && m.format.is_some()
+            {
+                let ours = encode_double_utf8(&p.write()).into_owned();
+                assert_eq!(ours, f.text.replace("%%", "%"), "{file} {}", f.block);
+                compared += 1;
             }
         }
     }
