@@ -189,8 +189,14 @@ pub enum PayloadError {
 /// A parsed `r:mime-data` payload.
 ///
 /// `Payload::parse(&p.write()) == Ok(p)` holds for every payload built from valid parts
-/// (header values without CR, LF or surrounding white space; an [`Payload::Unknown`]
-/// whose `Content-Type` is not one of the known kinds).
+/// (the property tests check it):
+/// - header values without CR, LF or surrounding white space, header names that are
+///   tokens; extra headers named differently from the ones the kind models;
+/// - a message `charset` that is a token (no `;`, quote or space); [`ImFormat::other`]
+///   keys other than the five known ones, values without `;`;
+/// - an [`Payload::Unknown`] whose `Content-Type` is not one of the known kinds.
+///
+/// Whatever [`Payload::parse`] returns also satisfies these conditions.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Payload {
