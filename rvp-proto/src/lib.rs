@@ -14,6 +14,7 @@ pub mod url;
 pub mod xml;
 
 pub use method::{Method, MethodClass};
+pub use payload::{Payload, PayloadError, PayloadLimits};
 pub use rights::{CredentialKind, CredentialSet, Right, RightSet};
 pub use state::PresenceState;
 pub use status::reason_phrase;
