@@ -427,6 +427,18 @@ impl RvpHeader for FromPrincipal {
     }
 }
 
+impl fmt::Display for FromPrincipal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write_value(f)
+    }
+}
+
+impl fmt::Display for CallBack {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
 impl From<crate::url::LogicalUrl> for FromPrincipal {
     fn from(u: crate::url::LogicalUrl) -> Self {
         FromPrincipal::Url(NodeUrl::Logical(u))
