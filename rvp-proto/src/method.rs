@@ -138,13 +138,23 @@ mod tests {
     #[test]
     fn case_sensitive() {
         assert_eq!(Method::from_token(b"subscribe"), None);
-        assert_eq!(MethodClass::classify(b"Notify"), MethodClass::NotImplemented);
+        assert_eq!(
+            MethodClass::classify(b"Notify"),
+            MethodClass::NotImplemented
+        );
     }
 
     #[test]
     fn classification_follows_reference() {
-        for t in ["GET", "HEAD", "POST", "PUT", "LOCK", "UNLOCK", "OPTIONS", "MKCOL", "POLL", "DELETE", "RMCOL", "FOO"] {
-            assert_eq!(MethodClass::classify(t.as_bytes()), MethodClass::NotImplemented, "{t}");
+        for t in [
+            "GET", "HEAD", "POST", "PUT", "LOCK", "UNLOCK", "OPTIONS", "MKCOL", "POLL", "DELETE",
+            "RMCOL", "FOO",
+        ] {
+            assert_eq!(
+                MethodClass::classify(t.as_bytes()),
+                MethodClass::NotImplemented,
+                "{t}"
+            );
             assert_eq!(
                 MethodClass::classify(t.as_bytes()).rejection_status(),
                 Some(http::StatusCode::NOT_IMPLEMENTED)

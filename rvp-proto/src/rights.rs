@@ -69,7 +69,9 @@ impl Right {
 
     /// The right named by an ACL-namespace local name.
     pub fn from_local_name(name: &str) -> Option<Right> {
-        Right::ALL_RIGHTS.into_iter().find(|r| r.local_name() == name)
+        Right::ALL_RIGHTS
+            .into_iter()
+            .find(|r| r.local_name() == name)
     }
 
     const fn bit(self) -> u16 {
@@ -127,7 +129,9 @@ impl RightSet {
 
     /// The rights in the set, in [`Right::ALL_RIGHTS`] order.
     pub fn iter(self) -> impl Iterator<Item = Right> {
-        Right::ALL_RIGHTS.into_iter().filter(move |r| self.contains(*r))
+        Right::ALL_RIGHTS
+            .into_iter()
+            .filter(move |r| self.contains(*r))
     }
 }
 
@@ -179,7 +183,9 @@ impl CredentialKind {
     /// The kind named by an ACL-namespace local name (`a:any` is not a kind; see
     /// [`CredentialSet::ANY`]).
     pub fn from_local_name(name: &str) -> Option<CredentialKind> {
-        CredentialKind::ALL_KINDS.into_iter().find(|k| k.local_name() == name)
+        CredentialKind::ALL_KINDS
+            .into_iter()
+            .find(|k| k.local_name() == name)
     }
 
     const fn bit(self) -> u8 {

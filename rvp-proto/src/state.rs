@@ -111,7 +111,10 @@ mod tests {
     #[test]
     fn names_round_trip() {
         for s in PresenceState::KNOWN {
-            assert_eq!(PresenceState::from_local_name(s.local_name()), Some(s.clone()));
+            assert_eq!(
+                PresenceState::from_local_name(s.local_name()),
+                Some(s.clone())
+            );
         }
         assert_eq!(
             PresenceState::from_local_name("in-meeting"),

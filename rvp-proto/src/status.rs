@@ -32,8 +32,17 @@ mod tests {
         assert_eq!(reason_phrase(StatusCode::MULTI_STATUS), "Multi-Status");
         assert_eq!(reason_phrase(StatusCode::FOUND), "Object moved");
         assert_eq!(reason_phrase(StatusCode::UNAUTHORIZED), "Access Denied");
-        assert_eq!(reason_phrase(StatusCode::PRECONDITION_FAILED), "Precondition Failed");
-        assert_eq!(reason_phrase(StatusCode::NOT_IMPLEMENTED), "Not Implemented");
-        assert_eq!(reason_phrase(StatusCode::from_u16(599).unwrap_or(StatusCode::OK)), "Unknown");
+        assert_eq!(
+            reason_phrase(StatusCode::PRECONDITION_FAILED),
+            "Precondition Failed"
+        );
+        assert_eq!(
+            reason_phrase(StatusCode::NOT_IMPLEMENTED),
+            "Not Implemented"
+        );
+        assert_eq!(
+            reason_phrase(StatusCode::from_u16(599).unwrap_or(StatusCode::OK)),
+            "Unknown"
+        );
     }
 }

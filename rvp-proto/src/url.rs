@@ -42,6 +42,7 @@
 //! # Ok::<(), rvp_proto::url::UrlError>(())
 //! ```
 
+use std::borrow::Cow;
 use std::fmt::{self, Write as _};
 use std::str::FromStr;
 
@@ -121,6 +122,32 @@ fn check_len(s: &str) -> Result<(), UrlError> {
 /// Parses `host[:port]` into its canonical form: lower-cased host, port kept unless it is 80.
 /// Returns the canonical authority and the port (80 when absent).
 fn parse_authority(raw: &str) -> Result<(String, u16), UrlError> {
+    let auth = validate_authority(raw)?;
+    Ok((auth.canonical(0), auth.port))
+}
+
+/// A validated authority, borrowed from the input.
+#[derive(Debug, Clone, Copy)]
+struct Auth<'a> {
+    host: &'a str,
+    port: u16,
+}
+
+impl Auth<'_> {
+    /// The canonical authority, with room for `extra` more bytes.
+    fn canonical(&self, extra: usize) -> String {
+        let mut out = String::with_capacity(self.host.len() + 6 + extra);
+        out.push_str(self.host);
+        out.make_ascii_lowercase();
+        if self.port != 80 {
+            let _ = write!(out, ":{}", self.port);
+        }
+        out
+    }
+}
+
+/// Validates `host[:port]` without allocating.
+fn validate_authority(raw: &str) -> Result<Auth<'_>, UrlError> {
     let bad_host = || UrlError::InvalidHost(raw.to_owned());
     let (host, port) = if let Some(rest) = raw.strip_prefix('[') {
         // IPv6 literal.
@@ -159,11 +186,7 @@ fn parse_authority(raw: &str) -> Result<(String, u16), UrlError> {
         None => 80,
         Some(p) => parse_port(p)?,
     };
-    let mut out = host.to_ascii_lowercase();
-    if port != 80 {
-        let _ = write!(out, ":{port}");
-    }
-    Ok((out, port))
+    Ok(Auth { host, port })
 }
 
 fn parse_port(p: &str) -> Result<u16, UrlError> {
@@ -217,10 +240,15 @@ fn check_raw_char(c: char) -> Result<(), UrlError> {
     }
 }
 
-/// Strictly percent-decodes one path segment.
-fn decode_segment(seg: &str) -> Result<String, UrlError> {
+/// Strictly percent-decodes one path segment (borrowed when there is nothing to decode).
+fn decode_segment(seg: &str) -> Result<Cow<'_, str>, UrlError> {
+    let mut escaped = false;
     for c in seg.chars() {
         check_raw_char(c)?;
+        escaped |= c == '%';
+    }
+    if !escaped {
+        return Ok(Cow::Borrowed(seg));
     }
     let bytes = seg.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -239,24 +267,32 @@ fn decode_segment(seg: &str) -> Result<String, UrlError> {
             i += 1;
         }
     }
-    String::from_utf8(out).map_err(|_| UrlError::NotUtf8(seg.to_owned()))
+    String::from_utf8(out)
+        .map(Cow::Owned)
+        .map_err(|_| UrlError::NotUtf8(seg.to_owned()))
 }
 
 /// Decodes and canonicalises an alias as it appears in a URL path (percent-encoded).
 ///
 /// Errors: empty alias, invalid escape, non-UTF-8, `.`/`..`, decoded `/`.
 pub fn decode_alias(raw: &str) -> Result<String, UrlError> {
-    if raw.is_empty() {
-        return Err(UrlError::EmptyAlias);
-    }
     let decoded = decode_segment(raw)?;
-    canonical_alias(&decoded)
+    check_alias(&decoded)?;
+    let mut alias = decoded.into_owned();
+    alias.make_ascii_lowercase();
+    Ok(alias)
 }
 
 /// Checks and canonicalises an already-decoded alias (ASCII lower-case).
 ///
 /// Errors: empty alias, `.`/`..`, `/`, control characters.
 pub fn canonical_alias(alias: &str) -> Result<String, UrlError> {
+    check_alias(alias)?;
+    Ok(alias.to_ascii_lowercase())
+}
+
+/// Validates a decoded alias.
+fn check_alias(alias: &str) -> Result<(), UrlError> {
     if alias.is_empty() {
         return Err(UrlError::EmptyAlias);
     }
@@ -269,7 +305,7 @@ pub fn canonical_alias(alias: &str) -> Result<String, UrlError> {
     if let Some(c) = alias.chars().find(|c| c.is_control()) {
         return Err(UrlError::InvalidChar(c));
     }
-    Ok(alias.to_ascii_lowercase())
+    Ok(())
 }
 
 /// Writes `s` percent-encoded: every byte outside `ALPHA / DIGIT / - . _ ~` becomes `%XX`.
@@ -312,8 +348,8 @@ fn check_path(path: &str) -> Result<(), UrlError> {
     Ok(())
 }
 
-/// Splits `http://authority/path` into (canonical authority, port, path); path may be "".
-fn split_http(url: &str) -> Result<(String, u16, &str), UrlError> {
+/// Splits `http://authority/path` into (validated authority, path); path may be "".
+fn split_http(url: &str) -> Result<(Auth<'_>, &str), UrlError> {
     check_len(url)?;
     let rest = match url.get(..7) {
         Some(scheme) if scheme.eq_ignore_ascii_case("http://") => &url[7..],
@@ -329,8 +365,7 @@ fn split_http(url: &str) -> Result<(String, u16, &str), UrlError> {
     if auth.contains('@') {
         return Err(UrlError::InvalidHost(auth.to_owned()));
     }
-    let (auth, port) = parse_authority(auth)?;
-    Ok((auth, port, path))
+    Ok((validate_authority(auth)?, path))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -345,33 +380,48 @@ fn split_http(url: &str) -> Result<(String, u16, &str), UrlError> {
 /// the protocol's case-insensitive comparison.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct LogicalUrl {
-    host: String,
-    alias: String,
+    /// Canonical host immediately followed by the canonical alias (one allocation).
+    data: String,
+    /// Where the alias starts in `data`.
+    split: usize,
 }
 
 impl LogicalUrl {
     /// Builds a logical URL from a host (`host` or `host:port`) and a **decoded** alias.
     pub fn new(host: &str, alias: &str) -> Result<Self, UrlError> {
-        let (host, _) = parse_authority(host)?;
-        let alias = canonical_alias(alias)?;
-        Ok(LogicalUrl { host, alias })
+        let auth = validate_authority(host)?;
+        check_alias(alias)?;
+        Ok(LogicalUrl::build(auth, alias))
+    }
+
+    /// Builds from a validated authority and a checked, decoded alias.
+    fn build(auth: Auth<'_>, alias: &str) -> LogicalUrl {
+        LogicalUrl::from_canonical_host(auth.canonical(alias.len()), alias)
+    }
+
+    /// Builds from a canonical host (as a string to append to) and a checked alias.
+    fn from_canonical_host(mut data: String, alias: &str) -> LogicalUrl {
+        let split = data.len();
+        data.push_str(alias);
+        data[split..].make_ascii_lowercase();
+        LogicalUrl { data, split }
     }
 
     /// The canonical host (`host` or `host:port`).
     pub fn host(&self) -> &str {
-        &self.host
+        &self.data[..self.split]
     }
 
     /// The canonical (decoded, ASCII-lower-cased) alias.
     pub fn alias(&self) -> &str {
-        &self.alias
+        &self.data[self.split..]
     }
 
     /// The request path of this node: `/instmsg/aliases/<encoded alias>`.
     pub fn path(&self) -> String {
-        let mut s = String::with_capacity(ALIASES_PREFIX.len() + self.alias.len());
+        let mut s = String::with_capacity(ALIASES_PREFIX.len() + self.alias().len());
         s.push_str(ALIASES_PREFIX);
-        let _ = write_encoded(&mut s, &self.alias);
+        let _ = write_encoded(&mut s, self.alias());
         s
     }
 
@@ -390,19 +440,18 @@ impl LogicalUrl {
         }
     }
 
-    /// Parses `rest` = `<alias>` (the part after `/instmsg/aliases/`).
-    fn from_parts(host: String, alias_raw: &str) -> Result<Self, UrlError> {
-        Ok(LogicalUrl {
-            host,
-            alias: decode_alias(alias_raw)?,
-        })
+    /// Builds from an authority and the encoded alias (the part after `/instmsg/aliases/`).
+    fn from_parts(auth: Auth<'_>, alias_raw: &str) -> Result<Self, UrlError> {
+        let alias = decode_segment(alias_raw)?;
+        check_alias(&alias)?;
+        Ok(LogicalUrl::build(auth, &alias))
     }
 }
 
 impl fmt::Display for LogicalUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "http://{}{ALIASES_PREFIX}", self.host)?;
-        write_encoded(f, &self.alias)
+        write!(f, "http://{}{ALIASES_PREFIX}", self.host())?;
+        write_encoded(f, self.alias())
     }
 }
 
@@ -452,7 +501,11 @@ impl PhysicalUrl {
 
     /// The request path: `/instmsg/local/<host>/instmsg/aliases/<alias>`.
     pub fn path(&self) -> String {
-        format!("{LOCAL_PREFIX}{}{}", self.logical.host, self.logical.path())
+        format!(
+            "{LOCAL_PREFIX}{}{}",
+            self.logical.host(),
+            self.logical.path()
+        )
     }
 }
 
@@ -461,9 +514,10 @@ impl fmt::Display for PhysicalUrl {
         write!(
             f,
             "http://{}{LOCAL_PREFIX}{}{ALIASES_PREFIX}",
-            self.home, self.logical.host
+            self.home,
+            self.logical.host()
         )?;
-        write_encoded(f, &self.logical.alias)
+        write_encoded(f, self.logical.alias())
     }
 }
 
@@ -520,13 +574,11 @@ impl LocalNodeUrl {
         format!("{}:{}", self.host, self.port)
     }
 
-    fn from_authority(auth: &str, port: u16) -> LocalNodeUrl {
-        let host = if port == 80 {
-            auth.to_owned()
-        } else {
-            auth.rsplit_once(':').map_or(auth, |(h, _)| h).to_owned()
-        };
-        LocalNodeUrl { host, port }
+    fn from_authority(auth: Auth<'_>) -> LocalNodeUrl {
+        LocalNodeUrl {
+            host: auth.host.to_ascii_lowercase(),
+            port: auth.port,
+        }
     }
 }
 
@@ -599,16 +651,16 @@ impl NodeUrl {
     /// logical or physical URL (its errors are reported, it does not fall back to
     /// [`NodeUrl::Other`]).
     pub fn parse(s: &str) -> Result<NodeUrl, UrlError> {
-        let (auth, port, path) = split_http(s)?;
+        let (auth, path) = split_http(s)?;
         Ok(match classify_path(path, false)? {
-            PathKind::Root => NodeUrl::LocalNode(LocalNodeUrl::from_authority(&auth, port)),
+            PathKind::Root => NodeUrl::LocalNode(LocalNodeUrl::from_authority(auth)),
             PathKind::Aliases(raw) => NodeUrl::Logical(LogicalUrl::from_parts(auth, raw)?),
             PathKind::Local(logical) => NodeUrl::Physical(PhysicalUrl {
-                home: auth,
+                home: auth.canonical(0),
                 logical,
             }),
             PathKind::Other => NodeUrl::Other(OtherUrl {
-                host: auth,
+                host: auth.canonical(0),
                 path: path.to_owned(),
             }),
         })
@@ -626,7 +678,7 @@ impl NodeUrl {
     /// The canonical host of the URL (`host` or `host:port`; for a local node, `host:port`).
     pub fn host(&self) -> String {
         match self {
-            NodeUrl::Logical(l) => l.host.clone(),
+            NodeUrl::Logical(l) => l.host().to_owned(),
             NodeUrl::Physical(p) => p.home.clone(),
             NodeUrl::LocalNode(l) => l.authority(),
             NodeUrl::Other(o) => o.host.clone(),
@@ -708,7 +760,7 @@ fn classify_path(path: &str, allow_short: bool) -> Result<PathKind<'_>, UrlError
         };
         // The host segment is checked as an authority (it may be an IPv6 literal).
         check_path(logical_path)?;
-        let (host, _) = parse_authority(host)?;
+        let host = validate_authority(host)?;
         let raw = logical_path
             .strip_prefix(ALIASES_PREFIX)
             .filter(|r| !r.contains('/'))
@@ -770,10 +822,12 @@ impl RequestTarget {
     /// home server's name).
     pub fn logical(&self) -> Option<LogicalUrl> {
         match &self.path {
-            NodePath::Alias(a) => Some(LogicalUrl {
-                host: self.authority.clone()?,
-                alias: a.clone(),
-            }),
+            NodePath::Alias(a) => {
+                let host = self.authority.as_deref()?;
+                let mut data = String::with_capacity(host.len() + a.len());
+                data.push_str(host);
+                Some(LogicalUrl::from_canonical_host(data, a))
+            }
             NodePath::Local(l) => Some(l.clone()),
             NodePath::Root | NodePath::Other(_) => None,
         }
@@ -809,8 +863,8 @@ pub fn parse_target(target: &str, host_header: Option<&str>) -> Result<RequestTa
         .get(..7)
         .is_some_and(|s| s.eq_ignore_ascii_case("http://"))
     {
-        let (auth, _, path) = split_http(target)?;
-        (Some(auth), true, path)
+        let (auth, path) = split_http(target)?;
+        (Some(auth.canonical(0)), true, path)
     } else {
         return Err(UrlError::InvalidTarget(target.to_owned()));
     };
