@@ -18,3 +18,8 @@ pub use payload::{Payload, PayloadError, PayloadLimits};
 pub use rights::{CredentialKind, CredentialSet, Right, RightSet};
 pub use state::PresenceState;
 pub use status::reason_phrase;
+
+// Framing layer (codec, header, url).
+pub use codec::{Limits, ParseError, RequestParser, ResponseParser, Status};
+pub use header::{AckType, HeaderError, HopCount, NotificationType, RvpHeaders, SubscriptionId};
+pub use url::{LocalNodeUrl, LogicalUrl, NodeUrl, PhysicalUrl, UrlError};

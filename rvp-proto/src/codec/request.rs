@@ -1,0 +1,385 @@
+//! Request parsing.
+
+use std::mem::MaybeUninit;
+
+use bytes::{Bytes, BytesMut};
+
+use super::head::{self, Headers, RawHeader};
+use super::limits::MAX_HEADERS_CAP;
+use super::{Limits, ParseError, Status};
+use crate::header::RvpHeaders;
+use crate::method::{Method, MethodClass};
+use crate::url::{RequestTarget, parse_target};
+
+/// An incremental request parser. Keep one per connection: it owns the (reused) header
+/// index, so parsing allocates nothing once warmed up.
+#[derive(Debug, Clone, Default)]
+pub struct RequestParser {
+    limits: Limits,
+    headers: Vec<RawHeader>,
+}
+
+impl RequestParser {
+    /// A parser with the given limits.
+    pub fn new(limits: Limits) -> RequestParser {
+        RequestParser {
+            limits,
+            headers: Vec::new(),
+        }
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Parses one request from the start of `buf`.
+    ///
+    /// `Ok(Status::Partial)` means the message is incomplete: read more bytes, append them
+    /// and call again with the whole buffer. On `Complete`, the message occupies
+    /// `consumed()` bytes; anything after belongs to the next message.
+    pub fn parse<'p, 'b>(
+        &'p mut self,
+        buf: &'b [u8],
+    ) -> Result<Status<ParsedRequest<'p, 'b>>, ParseError> {
+        let limits = self.limits;
+        let window = head::head_window(buf, &limits);
+        let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS_CAP];
+        let mut req = httparse::Request::new(&mut []);
+        let parsed = httparse::ParserConfig::default().parse_request_with_uninit_headers(
+            &mut req,
+            window,
+            &mut slots[..limits.header_slots()],
+        );
+        let head_len = match parsed.map_err(|e| head::syntax_error(e, &limits))? {
+            httparse::Status::Complete(n) => n,
+            httparse::Status::Partial => {
+                head::partial_head(buf, &limits)?;
+                return Ok(Status::Partial);
+            }
+        };
+        let framing = head::index_headers(buf, req.headers, &mut self.headers)?;
+        let body_len = framing.content_length.unwrap_or(0);
+        head::check_body_len(body_len, &limits)?;
+        let Some(end) = head_len.checked_add(body_len).filter(|&e| e <= buf.len()) else {
+            return Ok(Status::Partial);
+        };
+        let head = RequestHead {
+            method: req.method.unwrap_or(""),
+            target: req.path.unwrap_or(""),
+            minor_version: req.version.unwrap_or(1),
+            headers: Headers::new(buf, &self.headers),
+            host: framing.host.map(|r| head::slice(buf, r)),
+            head_len,
+        };
+        Ok(Status::Complete(ParsedRequest {
+            head,
+            body: &buf[head_len..end],
+        }))
+    }
+}
+
+/// A complete request: zero-copy head and body.
+#[derive(Debug, Clone, Copy)]
+pub struct ParsedRequest<'p, 'b> {
+    head: RequestHead<'p, 'b>,
+    body: &'b [u8],
+}
+
+impl<'p, 'b> ParsedRequest<'p, 'b> {
+    /// The head.
+    pub fn head(&self) -> &RequestHead<'p, 'b> {
+        &self.head
+    }
+
+    /// The body (`Content-Length` bytes).
+    pub fn body(&self) -> &'b [u8] {
+        self.body
+    }
+
+    /// How many bytes of the buffer this message occupies (head + body).
+    pub fn consumed(&self) -> usize {
+        self.head.head_len + self.body.len()
+    }
+
+    /// Copies the request into an [`http::Request`].
+    pub fn to_http(&self) -> Result<http::Request<Bytes>, ParseError> {
+        let parts = self.head.http_parts()?;
+        Ok(http::Request::from_parts(
+            parts,
+            Bytes::copy_from_slice(self.body),
+        ))
+    }
+}
+
+/// A request head: a zero-copy view of the start line and the headers.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestHead<'p, 'b> {
+    method: &'b str,
+    target: &'b str,
+    minor_version: u8,
+    headers: Headers<'p, 'b>,
+    host: Option<&'b [u8]>,
+    head_len: usize,
+}
+
+impl<'p, 'b> RequestHead<'p, 'b> {
+    /// The method token exactly as received.
+    pub fn method_token(&self) -> &'b str {
+        self.method
+    }
+
+    /// How a server must treat the method (RVP method, 405, or 501).
+    pub fn method_class(&self) -> MethodClass {
+        MethodClass::classify(self.method.as_bytes())
+    }
+
+    /// The RVP method, if the token is one.
+    pub fn method(&self) -> Option<Method> {
+        Method::from_token(self.method.as_bytes())
+    }
+
+    /// The request-target exactly as received.
+    pub fn target(&self) -> &'b str {
+        self.target
+    }
+
+    /// The HTTP minor version (`1` for HTTP/1.1, `0` for HTTP/1.0).
+    pub fn minor_version(&self) -> u8 {
+        self.minor_version
+    }
+
+    /// The headers.
+    pub fn headers(&self) -> &Headers<'p, 'b> {
+        &self.headers
+    }
+
+    /// The first `Host` header, if any.
+    pub fn host(&self) -> Option<&'b [u8]> {
+        self.host
+    }
+
+    /// Length of the head in bytes (start of the body).
+    pub fn head_len(&self) -> usize {
+        self.head_len
+    }
+
+    /// Types the head: method class, request-target, every RVP header.
+    ///
+    /// Errors name what is malformed: [`ParseError::Target`] for the target or `Host`,
+    /// [`ParseError::Header`] for an RVP header. Callers that answer unknown methods with
+    /// `501`/`405` should check [`RequestHead::method_class`] first.
+    pub fn typed(&self) -> Result<TypedRequest, ParseError> {
+        let host = match self.host {
+            Some(h) => Some(std::str::from_utf8(h).map_err(|_| {
+                ParseError::Target(crate::url::UrlError::InvalidHost(
+                    String::from_utf8_lossy(h).into_owned(),
+                ))
+            })?),
+            None => None,
+        };
+        let target = parse_target(self.target, host)?;
+        let mut rvp = RvpHeaders::default();
+        for (name, value) in self.headers.iter() {
+            rvp.add(name, value)?;
+        }
+        Ok(TypedRequest {
+            method: self.method_class(),
+            target,
+            rvp,
+        })
+    }
+
+    fn http_parts(&self) -> Result<http::request::Parts, ParseError> {
+        let method = http::Method::from_bytes(self.method.as_bytes())
+            .map_err(|_| ParseError::Http(format!("invalid method {:?}", self.method)))?;
+        let uri: http::Uri = self
+            .target
+            .parse()
+            .map_err(|_| ParseError::Http(format!("invalid request-target {:?}", self.target)))?;
+        let mut req = http::Request::new(());
+        *req.method_mut() = method;
+        *req.uri_mut() = uri;
+        *req.version_mut() = if self.minor_version == 0 {
+            http::Version::HTTP_10
+        } else {
+            http::Version::HTTP_11
+        };
+        *req.headers_mut() = self.headers.to_header_map()?;
+        Ok(req.into_parts().0)
+    }
+}
+
+/// A request head with everything RVP cares about typed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TypedRequest {
+    /// The method, classified.
+    pub method: MethodClass,
+    /// The request-target (authority from an absolute target or `Host`).
+    pub target: RequestTarget,
+    /// Every RVP header.
+    pub rvp: RvpHeaders,
+}
+
+/// Parses one request from the front of `buf` and, when complete, splits it off as an
+/// [`http::Request`] whose body shares `buf`'s allocation (no copy).
+///
+/// `Ok(None)` means more bytes are needed; `buf` is then left untouched.
+pub fn decode_request(
+    parser: &mut RequestParser,
+    buf: &mut BytesMut,
+) -> Result<Option<http::Request<Bytes>>, ParseError> {
+    let (parts, head_len, consumed) = match parser.parse(buf)? {
+        Status::Partial => return Ok(None),
+        Status::Complete(msg) => (msg.head.http_parts()?, msg.head.head_len, msg.consumed()),
+    };
+    let body = buf.split_to(consumed).freeze().slice(head_len..);
+    Ok(Some(http::Request::from_parts(parts, body)))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::header::{AckType, HopCount, NotificationType};
+    use crate::url::NodePath;
+
+    fn complete<'p, 'b>(p: &'p mut RequestParser, b: &'b [u8]) -> ParsedRequest<'p, 'b> {
+        match p.parse(b).unwrap() {
+            Status::Complete(m) => m,
+            Status::Partial => panic!("partial: {:?}", String::from_utf8_lossy(b)),
+        }
+    }
+
+    #[test]
+    fn bare_lf_and_header_case() {
+        let wire = b"SUBSCRIBE /instmsg/aliases/Bob HTTP/1.1\ncontent-LENGTH: 0\nrvp-hop-count: 3\nhost: LocalHost\nNOTIFICATION-TYPE: pragma/notify\n\n";
+        let mut p = RequestParser::default();
+        let m = complete(&mut p, wire);
+        assert_eq!(m.consumed(), wire.len());
+        let t = m.head().typed().unwrap();
+        assert_eq!(t.method, MethodClass::Rvp(Method::Subscribe));
+        assert_eq!(t.target.path, NodePath::Alias("bob".into()));
+        assert_eq!(t.target.authority.as_deref(), Some("localhost"));
+        assert_eq!(t.rvp.hop_count, HopCount::new(3));
+        assert_eq!(t.rvp.notification_type, Some(NotificationType::Notify));
+        assert_eq!(t.rvp.ack_type(), AckType::SingleHop);
+    }
+
+    #[test]
+    fn mixed_line_endings() {
+        let wire = b"ACL /instmsg/aliases/a HTTP/1.1\r\nHost: h\nContent-Length: 1\r\n\nx";
+        let mut p = RequestParser::default();
+        assert_eq!(complete(&mut p, wire).body(), b"x");
+    }
+
+    #[test]
+    fn pipelined() {
+        let one = b"UNSUBSCRIBE /instmsg/aliases/a HTTP/1.1\r\nSubscription-Id: 5\r\nContent-Length: 0\r\n\r\n";
+        let mut wire = one.to_vec();
+        wire.extend_from_slice(b"NOTIFY / HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc");
+        let mut p = RequestParser::default();
+        let n = complete(&mut p, &wire).consumed();
+        assert_eq!(n, one.len());
+        let m = complete(&mut p, &wire[n..]);
+        assert_eq!(
+            (m.head().method(), m.body()),
+            (Some(Method::Notify), &b"abc"[..])
+        );
+    }
+
+    #[test]
+    fn limits_are_enforced() {
+        let wire = b"NOTIFY / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\nContent-Length: 10\r\n\r\n";
+        let mut p = RequestParser::new(Limits::default().with_max_headers(3));
+        assert_eq!(
+            p.parse(wire).unwrap_err(),
+            ParseError::TooManyHeaders { limit: 3 }
+        );
+        let mut p = RequestParser::new(Limits::default().with_max_body_bytes(9));
+        assert_eq!(
+            p.parse(wire).unwrap_err(),
+            ParseError::BodyTooLarge {
+                length: 10,
+                limit: 9
+            }
+        );
+        let mut p = RequestParser::new(Limits::default().with_max_head_bytes(20));
+        assert_eq!(
+            p.parse(wire).unwrap_err(),
+            ParseError::HeadTooLarge { limit: 20 }
+        );
+        // A partial head already over the limit is rejected without waiting for more.
+        assert_eq!(
+            p.parse(&wire[..30]).unwrap_err(),
+            ParseError::HeadTooLarge { limit: 20 }
+        );
+        let mut p = RequestParser::default();
+        assert!(p.parse(&wire[..30]).unwrap().is_partial());
+        assert!(p.parse(wire).unwrap().is_partial(), "body missing");
+    }
+
+    #[test]
+    fn framing_errors() {
+        let mut p = RequestParser::default();
+        let e = p
+            .parse(b"NOTIFY / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n")
+            .unwrap_err();
+        assert_eq!(e, ParseError::TransferEncoding("chunked".into()));
+        let e = p
+            .parse(b"NOTIFY / HTTP/1.1\r\nContent-Length: x\r\n\r\n")
+            .unwrap_err();
+        assert!(matches!(e, ParseError::InvalidContentLength(_)));
+        let e = p
+            .parse(b"NOTIFY / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n")
+            .unwrap_err();
+        assert_eq!(e, ParseError::ConflictingContentLength);
+        let e = p.parse(b"NOTIFY / HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n");
+        assert!(matches!(e, Err(ParseError::InvalidContentLength(_))));
+        assert!(matches!(
+            p.parse(b"NOT IFY / HTTP/1.1\r\n\r\n"),
+            Err(ParseError::Syntax(_))
+        ));
+    }
+
+    #[test]
+    fn typed_errors_name_the_header() {
+        let mut p = RequestParser::default();
+        let m = complete(&mut p, b"NOTIFY / HTTP/1.1\r\nRVP-Hop-Count: zero\r\n\r\n");
+        let e = m.head().typed().unwrap_err();
+        assert!(e.to_string().contains("RVP-Hop-Count"), "{e}");
+        let m = complete(&mut p, b"NOTIFY /instmsg/aliases/%zz HTTP/1.1\r\n\r\n");
+        assert!(matches!(m.head().typed(), Err(ParseError::Target(_))));
+    }
+
+    #[test]
+    fn unknown_methods_still_frame() {
+        let mut p = RequestParser::default();
+        let m = complete(&mut p, b"GET / HTTP/1.0\r\n\r\n");
+        assert_eq!(
+            m.head().method_class().rejection_status(),
+            Some(http::StatusCode::NOT_IMPLEMENTED)
+        );
+        assert_eq!(m.head().minor_version(), 0);
+        let m = complete(&mut p, b"subscribe / HTTP/1.1\r\n\r\n");
+        assert_eq!(m.head().method(), None);
+    }
+
+    #[test]
+    fn to_http_and_decode() {
+        let wire = b"PROPFIND http://im.example.com/instmsg/aliases/x HTTP/1.1\r\nDepth: 0\r\nContent-Length: 2\r\n\r\nab!";
+        let mut p = RequestParser::default();
+        let req = complete(&mut p, wire).to_http().unwrap();
+        assert_eq!(req.method().as_str(), "PROPFIND");
+        assert_eq!(req.uri().host(), Some("im.example.com"));
+        assert_eq!(req.headers()["depth"], "0");
+        assert_eq!(req.body().as_ref(), b"ab");
+        let mut buf = BytesMut::from(&wire[..]);
+        let r = decode_request(&mut p, &mut buf).unwrap().unwrap();
+        assert_eq!(r.body().as_ref(), b"ab");
+        assert_eq!(&buf[..], b"!");
+        assert!(decode_request(&mut p, &mut buf).unwrap().is_none());
+        assert_eq!(&buf[..], b"!");
+    }
+}
