@@ -1,0 +1,3 @@
+//! `rvp-server`: the reference RVP home server (being built: see issue 5).
+
+fn main() {}
