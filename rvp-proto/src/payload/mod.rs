@@ -10,7 +10,7 @@
 //!   (from xml/)          (librvp, Miranda:        (MimePart:          Message / Typing /
 //!                         optional repair)         headers + body)    Join / Leave /
 //!                                                                     Invitation / Unknown
-//!  Payload ──► Payload::write ──► [encode_double_utf8] ──► cdata_encode ──► r:mime-data
+//!  Payload ──► Payload::write ──► [encode_double_utf8] ──► xml::write_cdata ──► r:mime-data
 //! ```
 //!
 //! A **server** does not need any of this: it forwards the raw `r:mime-data` bytes
@@ -39,7 +39,6 @@
 
 use std::borrow::Cow;
 
-pub mod cdata;
 pub mod double_utf8;
 pub mod invite;
 pub mod leave;
@@ -48,7 +47,6 @@ pub mod mime;
 pub mod session_id;
 pub mod typing;
 
-pub use cdata::cdata_encode;
 pub use double_utf8::{decode_double_utf8, encode_double_utf8, is_double_utf8};
 pub use invite::{FILE_TRANSFER_GUID, INVITE_TYPE, Invitation, InvitationCommand};
 pub use leave::{LEAVE_TYPE, Leave};

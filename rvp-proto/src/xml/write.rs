@@ -122,6 +122,28 @@ mod tests {
         assert_eq!(out, b"&apos;&quot;");
     }
 
+    /// Test-only reader: concatenates the CDATA sections of `s`.
+    fn cdata_decode(s: &[u8]) -> Option<Vec<u8>> {
+        let mut out = Vec::new();
+        let mut rest = s;
+        while !rest.is_empty() {
+            rest = rest.strip_prefix(b"<![CDATA[")?;
+            let end = rest.windows(3).position(|w| w == b"]]>")?;
+            out.extend_from_slice(&rest[..end]);
+            rest = &rest[end + 3..];
+        }
+        Some(out)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn cdata_concatenation_gives_the_text_back(s in "[\\]>a<!\\[]{0,30}|\\PC{0,30}") {
+            let mut out = Vec::new();
+            write_cdata(&mut out, &s);
+            proptest::prop_assert_eq!(cdata_decode(&out), Some(s.into_bytes()));
+        }
+    }
+
     #[test]
     fn cdata_split() {
         let mut out = Vec::new();
