@@ -1,0 +1,17 @@
+//! Arbitrary bytes as an `r:mime-data` payload: never a panic, the double-UTF-8 repair
+//! never panics, and whatever parses writes back to text that parses to the same value.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use rvp_proto::payload::{Payload, decode_double_utf8};
+
+fuzz_target!(|data: &[u8]| {
+    let _ = Payload::parse_bytes(data);
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let repaired = decode_double_utf8(text);
+    if let Ok(payload) = Payload::parse(&repaired) {
+        let written = payload.write();
+        let again = Payload::parse(&written).expect("our own output parses");
+        assert_eq!(again, payload, "round trip changed the payload");
+    }
+});
