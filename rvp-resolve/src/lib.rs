@@ -115,7 +115,7 @@ pub mod srv;
 mod static_resolver;
 
 #[cfg(feature = "hickory")]
-mod hickory;
+pub mod hickory;
 
 pub use address::{Address, AddressError, MAX_ALIAS_LEN, MAX_DOMAIN_LEN};
 pub use cache::{TtlCache, TtlPolicy};
