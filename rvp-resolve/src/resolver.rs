@@ -460,14 +460,20 @@ impl<R: Resolve> Resolver<R> {
             match verdict {
                 SrvVerdict::NoService => return Ok(Err(ResolveError::NoService { domain })),
                 SrvVerdict::Targets(t) if !t.is_empty() => {
-                    let targets = t
-                        .into_iter()
-                        .map(|r| Target {
-                            host: r.target,
-                            port: r.port,
-                            source: TargetSource::Srv,
-                        })
-                        .collect();
+                    // The same host:port listed twice is tried once, at its best place.
+                    let mut targets: Vec<Target> = Vec::with_capacity(t.len());
+                    for r in t {
+                        if !targets
+                            .iter()
+                            .any(|x| x.host == r.target && x.port == r.port)
+                        {
+                            targets.push(Target {
+                                host: r.target,
+                                port: r.port,
+                                source: TargetSource::Srv,
+                            });
+                        }
+                    }
                     return Ok(Ok(Plan {
                         domain: domain.into(),
                         targets,
