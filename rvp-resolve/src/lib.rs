@@ -128,3 +128,8 @@ pub use resolver::{
 pub use source::{Answer, LookupError, Resolve};
 pub use srv::{RandomSource, SrvRecord, XorShift};
 pub use static_resolver::StaticResolver;
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
