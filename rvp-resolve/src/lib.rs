@@ -96,7 +96,7 @@
 //!
 //! # Features
 //!
-//! * `hickory` (off by default): [`HickoryResolver`], a [`Resolve`] source on
+//! * `hickory` (off by default): `HickoryResolver`, a [`Resolve`] source on
 //!   hickory-resolver and tokio.
 //! * `system-config` (off by default, implies `hickory`):
 //!   `HickoryResolver::from_system_conf`, which reads `/etc/resolv.conf`.

@@ -320,3 +320,28 @@ async fn refused_is_an_error_and_is_not_cached() {
         assert_eq!(resolver.source().counts(), (n, 0));
     }
 }
+
+#[tokio::test]
+async fn a_silent_nameserver_is_a_bounded_lookup_error() {
+    // A UDP socket that never answers (and a closed TCP port next to nothing).
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let h = HickoryResolver::with_nameservers(
+        &[silent.local_addr().unwrap()],
+        Duration::from_millis(200),
+        1,
+    )
+    .unwrap();
+    let started = Instant::now();
+    let r = h.lookup_srv("_rvp._tcp.acme.test").await;
+    assert!(r.is_err(), "{r:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    let resolver = Resolver::new(h);
+    assert!(matches!(
+        resolver.plan("acme.test").await,
+        Err(ResolveError::Lookup(_))
+    ));
+}
