@@ -11,6 +11,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use rvp_proto::url::{LogicalUrl, UrlError};
+
 /// Longest alias accepted, in bytes (Exchange aliases are at most 64 characters).
 pub const MAX_ALIAS_LEN: usize = 64;
 /// Longest domain accepted, in bytes, without a trailing dot (RFC 1035 limit).
@@ -138,6 +140,43 @@ impl Address {
     /// The SRV owner name queried for this address's domain: `_rvp._tcp.<domain>`.
     pub fn srv_name(&self) -> String {
         srv_name(&self.domain)
+    }
+
+    /// The logical URL of this address read as `alias@<IM domain>`, without any DNS
+    /// query: `http://<domain>/instmsg/aliases/<alias>` (reference §1.3). When the domain
+    /// is a mail domain with an `_rvp._tcp` SRV record, use [`crate::Resolver::resolve`]
+    /// instead, which names the URL after the SRV target (§7.1).
+    ///
+    /// ```
+    /// use rvp_resolve::Address;
+    ///
+    /// let a: Address = "bruceb@im.acme.com".parse()?;
+    /// assert_eq!(a.logical_url()?.to_string(), "http://im.acme.com/instmsg/aliases/bruceb");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn logical_url(&self) -> Result<LogicalUrl, UrlError> {
+        LogicalUrl::new(&self.domain, &self.alias)
+    }
+
+    /// The address displayed for a logical URL without any learned SRV mapping:
+    /// `alias@host` (port dropped). [`crate::Resolver::display_address`] also applies
+    /// the learned `SRV target → domain` mappings.
+    pub fn from_logical_url(url: &LogicalUrl) -> Result<Self, AddressError> {
+        Self::new(url.alias(), host_without_port(url.host()))
+    }
+}
+
+/// `host` from `host` or `host:port` (`[v6]:port` gives `[v6]`).
+pub(crate) fn host_without_port(authority: &str) -> &str {
+    match authority.rsplit_once(':') {
+        Some((h, p))
+            if (h.ends_with(']') || !h.contains(':'))
+                && !p.is_empty()
+                && p.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            h
+        }
+        _ => authority,
     }
 }
 
@@ -294,7 +333,41 @@ mod tests {
         ));
     }
 
+    #[test]
+    fn logical_url_both_ways() {
+        let a = Address::parse("KevinF@IM.Domain2.com").unwrap();
+        let url = a.logical_url().unwrap();
+        assert_eq!(
+            url.to_string(),
+            "http://im.domain2.com/instmsg/aliases/kevinf"
+        );
+        // Aliases compare case-insensitively: the URL carries the lower-case form.
+        assert_eq!(
+            Address::from_logical_url(&url).unwrap().to_string(),
+            "kevinf@im.domain2.com"
+        );
+        let with_port = LogicalUrl::new("im.acme.test:8080", "bruceb").unwrap();
+        assert_eq!(
+            Address::from_logical_url(&with_port).unwrap().to_string(),
+            "bruceb@im.acme.test"
+        );
+        assert_eq!(host_without_port("[::1]:80"), "[::1]");
+        assert_eq!(host_without_port("[::1]"), "[::1]");
+        assert_eq!(host_without_port("h:x"), "h:x");
+    }
+
     proptest! {
+        #[test]
+        fn address_to_url_and_back(
+            alias in "[a-z0-9._'-]{1,64}",
+            domain in "[a-z0-9]([a-z0-9-]{0,20}[a-z0-9])?(\\.[a-z]{1,10}){1,3}",
+        ) {
+            let a = Address::new(&alias, &domain).unwrap();
+            prop_assume!(alias != "." && alias != "..");
+            let url = a.logical_url().unwrap();
+            prop_assert_eq!(Address::from_logical_url(&url).unwrap(), a);
+        }
+
         #[test]
         fn parsing_never_panics(s in "\\PC{0,300}") {
             let _ = Address::parse(&s);

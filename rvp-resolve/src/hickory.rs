@@ -10,7 +10,7 @@ use hickory_resolver::config::{
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::net::{DnsError, NetError, NoRecords};
 use hickory_resolver::proto::op::ResponseCode;
-use hickory_resolver::proto::rr::{RData, RecordType};
+use hickory_resolver::proto::rr::{Name, RData, RecordType};
 use hickory_resolver::{Resolver, TokioResolver};
 
 use crate::source::{Answer, LookupError, Resolve};
@@ -95,12 +95,18 @@ impl HickoryResolver {
     }
 }
 
-fn fqdn(name: &str) -> String {
-    if name.ends_with('.') {
+/// The fully qualified form of `name`, validated (so that a bad name is reported as
+/// such and not as a transport failure).
+fn fqdn(name: &str) -> Result<Name, LookupError> {
+    let full = if name.ends_with('.') {
         name.to_owned()
     } else {
         format!("{name}.")
-    }
+    };
+    Name::from_ascii(&full).map_err(|e| LookupError::InvalidName {
+        name: name.to_owned(),
+        reason: e.to_string(),
+    })
 }
 
 fn failed(name: &str, e: &NetError) -> LookupError {
@@ -129,10 +135,6 @@ fn negative<T>(name: &str, e: NetError) -> Result<Answer<T>, LookupError> {
         NetError::Timeout => Err(LookupError::Timeout {
             name: name.to_owned(),
         }),
-        NetError::Proto(p) => Err(LookupError::InvalidName {
-            name: name.to_owned(),
-            reason: p.to_string(),
-        }),
         other => Err(failed(name, &other)),
     }
 }
@@ -151,7 +153,7 @@ impl Resolve for HickoryResolver {
         let name = name.to_owned();
         let inner = self.inner.clone();
         async move {
-            let lookup = match inner.lookup(fqdn(&name).as_str(), RecordType::SRV).await {
+            let lookup = match inner.lookup(fqdn(&name)?, RecordType::SRV).await {
                 Ok(l) => l,
                 Err(e) => return negative(&name, e),
             };
@@ -190,7 +192,7 @@ impl Resolve for HickoryResolver {
         let name = name.to_owned();
         let inner = self.inner.clone();
         async move {
-            let lookup = match inner.lookup_ip(fqdn(&name).as_str()).await {
+            let lookup = match inner.lookup_ip(fqdn(&name)?).await {
                 Ok(l) => l,
                 Err(e) => return negative(&name, e),
             };

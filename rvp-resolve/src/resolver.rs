@@ -413,15 +413,10 @@ impl<R: Resolve> Resolver<R> {
     /// `alias@D` if the URL's host is a known SRV target of `D`, else `alias@H` with the
     /// URL's host `H` (port dropped).
     pub fn display_address(&self, url: &LogicalUrl) -> Result<Address, AddressError> {
-        let host = url.host();
-        if let Some(d) = self.learned_domain(host) {
-            return Address::new(url.alias(), &d);
+        match self.learned_domain(url.host()) {
+            Some(d) => Address::new(url.alias(), &d),
+            None => Address::from_logical_url(url),
         }
-        let bare = match host.rsplit_once(':') {
-            Some((h, p)) if !h.ends_with(']') && p.bytes().all(|b| b.is_ascii_digit()) => h,
-            _ => host,
-        };
-        Address::new(url.alias(), bare)
     }
 
     async fn plan_inner(
