@@ -13,6 +13,43 @@
 //! embedder spawn a [`crate::Resolver`] call on a multi-threaded runtime. The price is
 //! that `dyn Resolve` is not possible; an embedder that needs dynamic dispatch wraps its
 //! sources in an enum, or implements `Resolve` for a type that boxes internally.
+//!
+//! # Plugging in your own source
+//!
+//! ```
+//! use std::future::{Future, ready};
+//! use std::net::IpAddr;
+//! use std::time::Duration;
+//! use rvp_resolve::{Answer, LookupError, Resolve, Resolver, SrvRecord};
+//!
+//! /// Every domain is served by `rvp.<domain>` on port 80; no address records.
+//! struct Convention;
+//!
+//! impl Resolve for Convention {
+//!     fn lookup_srv(&self, name: &str)
+//!         -> impl Future<Output = Result<Answer<SrvRecord>, LookupError>> + Send {
+//!         let domain = name.trim_start_matches("_rvp._tcp.");
+//!         let target = format!("rvp.{domain}");
+//!         ready(Ok(Answer::Records {
+//!             records: vec![SrvRecord::new(0, 0, 80, &target)],
+//!             ttl: Duration::from_secs(60),
+//!         }))
+//!     }
+//!
+//!     fn lookup_ip(&self, _name: &str)
+//!         -> impl Future<Output = Result<Answer<IpAddr>, LookupError>> + Send {
+//!         ready(Ok(Answer::NxDomain { ttl: None }))
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let resolver = Resolver::new(Convention);
+//! let plan = resolver.plan("acme.test").await?;
+//! assert_eq!(plan.primary().to_string(), "rvp.acme.test:80");
+//! # Ok(())
+//! # }
+//! ```
 
 use std::future::Future;
 use std::net::IpAddr;

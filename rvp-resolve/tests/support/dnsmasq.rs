@@ -3,16 +3,22 @@
 //! Shared by the integration tests and the root benchmark (`#[path]` include).
 //! Under `CI=true` a missing dnsmasq is a failure; otherwise the caller skips loudly.
 
-#![allow(dead_code, unreachable_pub, clippy::print_stderr)]
+#![allow(dead_code, unreachable_pub)]
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Where dnsmasq may live (it is in /usr/sbin, often outside a non-root PATH).
+/// `RVP_DNSMASQ=/path/to/dnsmasq` overrides the search (and, pointed at a missing file,
+/// simulates a machine without dnsmasq).
 fn find_dnsmasq() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("RVP_DNSMASQ") {
+        let p = PathBuf::from(p);
+        return p.is_file().then_some(p);
+    }
     let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).collect())
         .unwrap_or_default();
@@ -89,9 +95,12 @@ impl Dnsmasq {
         match Self::start(args) {
             Ok(s) => Some(s),
             Err(StartError::Missing) if !in_ci() => {
-                eprintln!(
+                // Through the raw handle, not eprintln!, so that libtest's output
+                // capture does not swallow the message.
+                let _ = writeln!(
+                    std::io::stderr(),
                     "\n*** SKIPPING {test}: dnsmasq not found (apt-get install dnsmasq-base, \
-                     or run `bash .ci/install-deps`). Under CI=true this is a failure. ***\n"
+                     or run `bash .ci/install-deps`). Under CI=true this is a failure. ***"
                 );
                 None
             }
