@@ -160,6 +160,7 @@ impl IntoIterator for Plan {
 
 /// An address resolved: its [`Plan`] and the logical URL through the first target.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Resolution {
     /// The address that was resolved.
     pub address: Address,
@@ -359,6 +360,10 @@ impl<R: Resolve> Resolver<R> {
     }
 
     /// The ordered targets for `domain`, reading the clock now.
+    ///
+    /// A failed DNS query ([`ResolveError::Lookup`]: timeout, `SERVFAIL`, `REFUSED`) is
+    /// returned as such, without falling back to address records: only an answer that
+    /// says "no SRV record" leads to the fallback. Errors are not cached.
     pub async fn plan(&self, domain: &str) -> Result<Plan, ResolveError> {
         self.plan_at(domain, Instant::now()).await
     }

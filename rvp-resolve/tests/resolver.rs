@@ -287,3 +287,15 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn resolver_and_its_futures_are_send_and_sync() {
+    fn send_sync<T: Send + Sync>(_: &T) {}
+    fn send<T: Send>(_: &T) {}
+    let r = Resolver::new(acme());
+    send_sync(&r);
+    let address: Address = "a@acme.test".parse().unwrap();
+    let fut = r.resolve(&address);
+    send(&fut);
+    assert!(now_or_never(fut).is_ok());
+}
