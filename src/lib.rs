@@ -7,5 +7,7 @@
 //! | module | crate | what it is |
 //! |---|---|---|
 //! | [`proto`] | `rvp-proto` | the wire format, sans-IO |
+//! | [`resolve`] | `rvp-resolve` | `alias@domain` → servers via DNS SRV, TTL cache |
 
 pub use rvp_proto as proto;
+pub use rvp_resolve as resolve;

@@ -1,0 +1,4 @@
+//! Shared test support.
+#![allow(unreachable_pub)]
+
+pub mod dnsmasq;
