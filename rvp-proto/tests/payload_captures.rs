@@ -6,99 +6,40 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
+mod support;
 
 use rvp_proto::payload::{
     Join, Leave, Payload, SessionId, TextMessage, Typing, decode_double_utf8, encode_double_utf8,
     is_double_utf8,
 };
-
-fn captures_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("RVP_CAPTURES_DIR") {
-        let dir = PathBuf::from(dir);
-        assert!(
-            dir.is_dir(),
-            "RVP_CAPTURES_DIR={} is not a folder",
-            dir.display()
-        );
-        return dir;
-    }
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    // The checkout's layout (`<root>/rvp-proto` beside `<root>/../shared`), then a git
-    // worktree one level deeper (`/work/wt/<name>/rvp-proto`).
-    let candidates = [
-        manifest.join("../../shared/interop/captures"),
-        manifest.join("../../../shared/interop/captures"),
-    ];
-    candidates
-        .iter()
-        .find(|d| d.is_dir())
-        .cloned()
-        .unwrap_or_else(|| {
-            panic!("interop captures not found at {candidates:?}; set RVP_CAPTURES_DIR")
-        })
-}
+use rvp_proto::xml::{Notification, XmlBody};
+use support::captures::{capture_files, framed_messages};
 
 /// One `r:mime-data` found in a capture.
 struct Found {
-    /// The `===== ... =====` line of its block.
+    /// The block it was found in (file, line, direction, peer).
     block: String,
-    /// The element's text: CDATA sections concatenated, decoded as UTF-8 (the XML's
-    /// encoding), exactly what the XML layer hands over.
+    /// The element's text as the product XML parser hands it over: CDATA sections
+    /// concatenated, decoded as UTF-8 (the XML's encoding).
     text: String,
 }
 
-/// Test helper, not the product XML parser: finds `<r:mime-data>` elements by byte search
-/// and concatenates their CDATA sections. Text outside CDATA must be white space.
+/// The `r:mime-data` texts of every NOTIFY in `file`, through the product framing and XML
+/// parsers: the same path a client takes.
 fn mime_data(file: &str) -> Vec<Found> {
-    let path = captures_dir().join(file);
-    let data = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let mut found = Vec::new();
-    let mut block = String::new();
-    let mut pos = 0;
-    let open = b"<r:mime-data>";
-    let close = b"</r:mime-data>";
-    while pos < data.len() {
-        if data[pos..].starts_with(b"===== ") {
-            let end = find(&data[pos..], b"\n").map_or(data.len(), |e| pos + e);
-            block = String::from_utf8_lossy(&data[pos..end]).trim().to_owned();
-            pos = end;
-            continue;
-        }
-        if data[pos..].starts_with(open) {
-            let start = pos + open.len();
-            let end = start + find(&data[start..], close).expect("unclosed r:mime-data");
-            let mut inner = &data[start..end];
-            let mut bytes = Vec::new();
-            while !inner.is_empty() {
-                let s = find(inner, b"<![CDATA[").expect("r:mime-data without CDATA");
-                assert!(
-                    inner[..s].iter().all(u8::is_ascii_whitespace),
-                    "text outside CDATA in {block}"
-                );
-                inner = &inner[s + 9..];
-                let e = find(inner, b"]]>").expect("unterminated CDATA");
-                bytes.extend_from_slice(&inner[..e]);
-                inner = &inner[e + 3..];
-                if inner.iter().all(u8::is_ascii_whitespace) {
-                    break;
-                }
-            }
-            let text = String::from_utf8(bytes).expect("XML is UTF-8");
-            found.push(Found {
-                block: block.clone(),
-                text,
-            });
-            pos = end + close.len();
-            continue;
-        }
-        pos += 1;
-    }
+    let found: Vec<Found> = framed_messages()
+        .into_iter()
+        .filter(|m| m.file == file && m.first_line.starts_with("NOTIFY "))
+        .filter_map(|m| match Notification::parse(&m.body) {
+            Ok(Notification::Message(msg)) => Some(Found {
+                block: m.header,
+                text: msg.mime_data.text,
+            }),
+            Ok(_) => None,
+            Err(e) => panic!("{}: NOTIFY body does not parse: {e}", m.header),
+        })
+        .collect();
     found
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 fn sid(s: &str) -> SessionId {
@@ -121,13 +62,10 @@ fn parse_all(file: &str) -> Vec<(Found, Payload)> {
 
 #[test]
 fn every_capture_payload_parses() {
-    let dir = captures_dir();
     let mut total = 0;
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let name = entry.unwrap().file_name().into_string().unwrap();
-        if name.ends_with(".wire.log") {
-            total += parse_all(&name).len();
-        }
+    for path in capture_files() {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        total += parse_all(&name).len();
     }
     // 6 + 8 + 8 payloads in the three conversation captures (client sends and relays).
     assert!(total >= 22, "only {total} payloads found");

@@ -7,115 +7,37 @@
 
 #![allow(clippy::unwrap_used, clippy::print_stderr)]
 
-use std::path::PathBuf;
-
 use rvp_proto::PresenceState;
 use rvp_proto::xml::{
     MultiStatus, Notification, PropFind, PropValue, PropertyUpdate, RvpAcl, StateContent,
     StateValue, Subscriptions, XmlBody, XmlError,
 };
 
-struct Body {
-    file: String,
-    direction: String,
-    first_line: String,
-    bytes: Vec<u8>,
-}
+mod support;
 
-fn captures_dir() -> PathBuf {
-    match std::env::var_os("RVP_CAPTURES_DIR") {
-        Some(d) => PathBuf::from(d),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/interop/captures"),
-    }
-}
+use support::captures::{Framed, framed_messages};
 
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
-}
-
-/// Splits every capture into blocks and returns the XML bodies (by Content-Length).
-fn bodies() -> Vec<Body> {
-    let dir = captures_dir();
-    let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| {
-        panic!(
-            "interop captures not found at {} ({e}); set RVP_CAPTURES_DIR",
-            dir.display()
-        )
-    });
-    let mut files: Vec<PathBuf> = entries
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.to_string_lossy().ends_with(".wire.log"))
-        .collect();
-    files.sort();
-    assert!(
-        files.len() >= 5,
-        "expected the five capture files in {}",
-        dir.display()
-    );
-    let mut out = Vec::new();
-    for path in files {
-        let data = std::fs::read(&path).unwrap();
-        let file = path.file_name().unwrap().to_string_lossy().into_owned();
-        // Block starts: "===== " at the start of a line.
-        let mut starts: Vec<usize> = Vec::new();
-        if data.starts_with(b"===== ") {
-            starts.push(0);
-        }
-        let mut i = 0;
-        while let Some(p) = find(&data[i..], b"\n===== ") {
-            starts.push(i + p + 1);
-            i += p + 1;
-        }
-        starts.push(data.len());
-        for w in starts.windows(2) {
-            let block = &data[w[0]..w[1]];
-            let header_end = find(block, b"\n").unwrap();
-            let header = String::from_utf8_lossy(&block[..header_end]).into_owned();
-            let direction = header.split_whitespace().nth(2).unwrap_or("").to_owned();
-            let raw = &block[header_end + 1..];
-            let Some(head_end) = find(raw, b"\r\n\r\n") else {
-                continue;
-            };
-            let head = String::from_utf8_lossy(&raw[..head_end]).into_owned();
-            let len = head
-                .lines()
-                .find_map(|l| {
-                    let (k, v) = l.split_once(':')?;
-                    k.trim()
-                        .eq_ignore_ascii_case("content-length")
-                        .then(|| v.trim().parse::<usize>().ok())?
-                })
-                .unwrap_or(0);
-            let body = &raw[head_end + 4..];
-            assert!(
-                body.len() >= len,
-                "{file}: truncated body in block {header}"
-            );
-            let body = &body[..len];
-            let trimmed = body
+/// The XML bodies of every captured message (framed by the product parsers).
+fn bodies() -> Vec<Framed> {
+    let out: Vec<Framed> = framed_messages()
+        .into_iter()
+        .filter(|m| {
+            let trimmed = m.body.trim_ascii_start();
+            [&b"<?xml"[..], b"<d:", b"<r:", b"<a:"]
                 .iter()
-                .position(|b| !b.is_ascii_whitespace())
-                .map_or(&[][..], |p| &body[p..]);
-            if !trimmed.starts_with(b"<?xml")
-                && !trimmed.starts_with(b"<d:")
-                && !trimmed.starts_with(b"<r:")
-                && !trimmed.starts_with(b"<a:")
-            {
-                continue;
-            }
-            out.push(Body {
-                file: file.clone(),
-                direction,
-                first_line: head.lines().next().unwrap_or("").to_owned(),
-                bytes: body.to_vec(),
-            });
-        }
-    }
+                .any(|p| trimmed.starts_with(p))
+        })
+        .collect();
+    assert!(
+        out.len() >= 50,
+        "too few XML bodies in the captures: {}",
+        out.len()
+    );
     out
 }
 
-fn round_trip<T: XmlBody + PartialEq + std::fmt::Debug>(b: &Body) -> Result<T, XmlError> {
-    let v = T::parse(&b.bytes)?;
+fn round_trip<T: XmlBody + PartialEq + std::fmt::Debug>(b: &Framed) -> Result<T, XmlError> {
+    let v = T::parse(&b.body)?;
     let again = T::parse(&v.to_bytes())
         .unwrap_or_else(|e| panic!("{}: {}: rewritten body fails: {e}", b.file, b.first_line));
     assert_eq!(again, v, "{}: {}", b.file, b.first_line);
@@ -167,7 +89,7 @@ fn every_client_body_parses() {
                     panic!("{what}: not a message")
                 };
                 // The recorded range is the raw content of r:mime-data.
-                let raw = &b.bytes[m.mime_data.source_range().unwrap()];
+                let raw = &b.body[m.mime_data.source_range().unwrap()];
                 assert!(raw.starts_with(b"<![CDATA[MIME-Version: 1.0"), "{what}");
                 assert!(raw.ends_with(b"]]>"), "{what}");
                 assert_eq!(
@@ -200,7 +122,7 @@ fn server_bodies_parse_where_valid() {
     let mut seen = 0;
     for b in bodies().iter().filter(|b| b.direction == "SERVER->CLIENT") {
         let what = format!("{}: {}", b.file, b.first_line);
-        let text = String::from_utf8_lossy(&b.bytes);
+        let text = String::from_utf8_lossy(&b.body);
         if text.contains("<d:multistatus") {
             let _: MultiStatus = round_trip(b).unwrap_or_else(|e| panic!("{what}: {e}"));
         } else if text.contains("<r:subscriptions") {
@@ -212,7 +134,7 @@ fn server_bodies_parse_where_valid() {
             // The test server wrote an ACE without credentials: the typed error the engine
             // turns into `400 credentials not specified`.
             assert_eq!(
-                RvpAcl::parse(&b.bytes),
+                RvpAcl::parse(&b.body),
                 Err(XmlError::CredentialsNotSpecified),
                 "{what}"
             );

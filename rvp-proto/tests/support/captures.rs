@@ -111,3 +111,61 @@ pub(crate) fn split_blocks(data: &[u8]) -> Vec<Block> {
     }
     blocks
 }
+
+/// One HTTP message of a capture, framed by the product parsers.
+#[derive(Debug, Clone)]
+pub(crate) struct Framed {
+    /// The capture file's name.
+    pub(crate) file: String,
+    /// The block's header line (`===== 10:51:20 CLIENT->SERVER 127.0.0.1:40538 =====`).
+    pub(crate) header: String,
+    /// `CLIENT->SERVER` or `SERVER->CLIENT`.
+    pub(crate) direction: String,
+    /// The start line (`NOTIFY / HTTP/1.1`, `HTTP/1.1 200 Successful`).
+    pub(crate) first_line: String,
+    /// The body, delimited by `Content-Length` (or by the end of the block for
+    /// close-delimited responses).
+    pub(crate) body: Vec<u8>,
+}
+
+/// Every HTTP message of every capture file, framed with [`rvp_proto::codec`]'s request
+/// and response parsers (so the framing under test is the product's). Panics, naming the
+/// block, when a message does not frame.
+pub(crate) fn framed_messages() -> Vec<Framed> {
+    use rvp_proto::codec::{RequestParser, ResponseParser, Status};
+    let mut out = Vec::new();
+    for path in capture_files() {
+        let file = path
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        for b in read_blocks(&path).into_iter().filter(Block::is_message) {
+            let header = format!("{file}:{} {} {}", b.line, b.direction, b.peer);
+            let first_line =
+                String::from_utf8_lossy(b.bytes.split(|&c| c == b'\n').next().unwrap_or_default())
+                    .trim_end()
+                    .to_owned();
+            let body = if b.is_response() {
+                let mut p = ResponseParser::default();
+                match p.parse(&b.bytes, true) {
+                    Ok(Status::Complete(m)) => m.body().to_vec(),
+                    other => panic!("{header}: response does not frame: {other:?}"),
+                }
+            } else {
+                let mut p = RequestParser::default();
+                match p.parse(&b.bytes) {
+                    Ok(Status::Complete(m)) => m.body().to_vec(),
+                    other => panic!("{header}: request does not frame: {other:?}"),
+                }
+            };
+            out.push(Framed {
+                file: file.clone(),
+                header,
+                direction: b.direction,
+                first_line,
+                body,
+            });
+        }
+    }
+    out
+}
