@@ -7,7 +7,8 @@
 //!                                          │
 //!                                          └─► Status::Complete(ParsedRequest)
 //!                                                 ├─ head(): zero-copy RequestHead (method, target, headers)
-//!                                                 │     └─ typed(): TypedRequest (MethodClass, RequestTarget, RvpHeaders)
+//!                                                 │     ├─ view():  RequestView, typed but borrowed (no allocation)
+//!                                                 │     └─ typed(): TypedRequest, owned and canonical
 //!                                                 ├─ body(): &[u8]
 //!                                                 └─ consumed(): drop this many bytes, parse the next message
 //!
@@ -26,7 +27,7 @@
 //!   [`ParseError::TransferEncoding`]: RVP always uses `Content-Length` (reference §3.2),
 //!   and librvp cannot read chunked bodies; we never produce them either.
 //! * Every size is bounded by [`Limits`].
-//! * Typing is a separate, explicit step ([`RequestHead::typed`]): a well-framed message
+//! * Typing is a separate, explicit step ([`RequestHead::view`], [`RequestHead::typed`]): a well-framed message
 //!   with a malformed RVP header is still a complete message (the server can answer `400`
 //!   and keep the connection); the typed step reports a [`ParseError::Header`] naming the
 //!   header.

@@ -7,9 +7,9 @@ use bytes::{Bytes, BytesMut};
 use super::head::{self, Headers, RawHeader};
 use super::limits::MAX_HEADERS_CAP;
 use super::{Limits, ParseError, Status};
-use crate::header::RvpHeaders;
+use crate::header::{RvpHeaders, RvpHeadersRef};
 use crate::method::{Method, MethodClass};
-use crate::url::{RequestTarget, parse_target};
+use crate::url::{RequestTarget, RequestTargetRef, parse_target_ref};
 
 /// An incremental request parser. Keep one per connection: it owns the (reused) header
 /// index, so parsing allocates nothing once warmed up.
@@ -164,12 +164,13 @@ impl<'p, 'b> RequestHead<'p, 'b> {
         self.head_len
     }
 
-    /// Types the head: method class, request-target, every RVP header.
+    /// Types the head without allocating: method class, request-target and every RVP
+    /// header, borrowed from the buffer. This is the hot path a server runs per request.
     ///
     /// Errors name what is malformed: [`ParseError::Target`] for the target or `Host`,
     /// [`ParseError::Header`] for an RVP header. Callers that answer unknown methods with
     /// `501`/`405` should check [`RequestHead::method_class`] first.
-    pub fn typed(&self) -> Result<TypedRequest, ParseError> {
+    pub fn view(&self) -> Result<RequestView<'b>, ParseError> {
         let host = match self.host {
             Some(h) => Some(std::str::from_utf8(h).map_err(|_| {
                 ParseError::Target(crate::url::UrlError::InvalidHost(
@@ -178,16 +179,21 @@ impl<'p, 'b> RequestHead<'p, 'b> {
             })?),
             None => None,
         };
-        let target = parse_target(self.target, host)?;
-        let mut rvp = RvpHeaders::default();
+        let target = parse_target_ref(self.target, host)?;
+        let mut rvp = RvpHeadersRef::default();
         for (name, value) in self.headers.iter() {
             rvp.add(name, value)?;
         }
-        Ok(TypedRequest {
+        Ok(RequestView {
             method: self.method_class(),
             target,
             rvp,
         })
+    }
+
+    /// Types the head into owned, canonical values ([`RequestHead::view`], then owned).
+    pub fn typed(&self) -> Result<TypedRequest, ParseError> {
+        Ok(self.view()?.to_typed())
     }
 
     fn http_parts(&self) -> Result<http::request::Parts, ParseError> {
@@ -220,6 +226,30 @@ pub struct TypedRequest {
     pub target: RequestTarget,
     /// Every RVP header.
     pub rvp: RvpHeaders,
+}
+
+/// A request head typed without allocating, borrowed from the buffer (see
+/// [`RequestHead::view`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RequestView<'b> {
+    /// The method, classified.
+    pub method: MethodClass,
+    /// The validated request-target.
+    pub target: RequestTargetRef<'b>,
+    /// Every RVP header, validated.
+    pub rvp: RvpHeadersRef<'b>,
+}
+
+impl RequestView<'_> {
+    /// The owned, canonical form.
+    pub fn to_typed(&self) -> TypedRequest {
+        TypedRequest {
+            method: self.method,
+            target: self.target.to_request_target(),
+            rvp: self.rvp.to_rvp_headers(),
+        }
+    }
 }
 
 /// Parses one request from the front of `buf` and, when complete, splits it off as an
