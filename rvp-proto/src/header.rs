@@ -446,7 +446,7 @@ impl<'a> FromPrincipalRef<'a> {
     pub fn parse(value: &'a [u8]) -> Result<FromPrincipalRef<'a>, HeaderError> {
         const EXPECTED: &str = "an absolute http URL or a host name";
         let s = as_str::<FromPrincipal>(value, EXPECTED)?;
-        if s.contains("://") {
+        if s.find(':').is_some_and(|i| s[i..].starts_with("://")) {
             return NodeUrlRef::parse(s)
                 .map(FromPrincipalRef::Url)
                 .map_err(|source| HeaderError::Url {
@@ -745,7 +745,11 @@ impl<'b> RvpHeadersRef<'b> {
     /// Records one header if it is an RVP header (name matched case-insensitively);
     /// returns whether it was one. Same rules as [`RvpHeaders::add`].
     pub fn add(&mut self, name: &str, value: &'b [u8]) -> Result<bool, HeaderError> {
-        let n = name.as_bytes();
+        self.add_raw(name.as_bytes(), value)
+    }
+
+    /// [`RvpHeadersRef::add`] with the name as bytes.
+    pub fn add_raw(&mut self, n: &[u8], value: &'b [u8]) -> Result<bool, HeaderError> {
         let is = |canonical: &str| n.eq_ignore_ascii_case(canonical.as_bytes());
         match n.len() {
             25 if is(NotificationsVersion::NAME) => {

@@ -111,6 +111,11 @@ pub enum UrlError {
 // Low-level pieces: authority, alias, path segments.
 // ---------------------------------------------------------------------------------------
 
+/// Whether `s` has a `?` or `#` (byte scan; faster than a `char` pattern).
+fn has_query_or_fragment(s: &str) -> bool {
+    s.bytes().any(|b| b == b'?' || b == b'#')
+}
+
 fn check_len(s: &str) -> Result<(), UrlError> {
     if s.len() > MAX_URL_LEN {
         Err(UrlError::TooLong(s.len()))
@@ -370,7 +375,10 @@ fn check_alias(alias: &str) -> Result<(), UrlError> {
     if alias.contains('/') {
         return Err(UrlError::SlashInAlias(alias.to_owned()));
     }
-    if let Some(c) = alias.chars().find(|c| c.is_control()) {
+    if let Some(b) = alias.bytes().find(|&b| b < 0x20 || b == 0x7f) {
+        return Err(UrlError::InvalidChar(char::from(b)));
+    }
+    if let Some(c) = alias.chars().find(|c| !c.is_ascii() && c.is_control()) {
         return Err(UrlError::InvalidChar(c));
     }
     Ok(())
@@ -394,7 +402,7 @@ fn write_encoded(f: &mut impl fmt::Write, s: &str) -> fmt::Result {
 /// Validates a generic path (`/a/b/c`): no query/fragment, no dot or empty segments (a
 /// trailing `/` is allowed), valid escapes. Returns it unchanged.
 fn check_path(path: &str) -> Result<(), UrlError> {
-    if path.contains(['?', '#']) {
+    if has_query_or_fragment(path) {
         return Err(UrlError::QueryOrFragment(path.to_owned()));
     }
     let Some(rest) = path.strip_prefix('/') else {
@@ -423,7 +431,7 @@ fn split_http(url: &str) -> Result<(AuthorityRef<'_>, &str), UrlError> {
         Some(scheme) if scheme.eq_ignore_ascii_case("http://") => &url[7..],
         _ => return Err(UrlError::NotHttp(url.to_owned())),
     };
-    if rest.contains(['?', '#']) {
+    if has_query_or_fragment(rest) {
         return Err(UrlError::QueryOrFragment(url.to_owned()));
     }
     let (auth, path) = match rest.find('/') {
@@ -809,6 +817,9 @@ pub enum NodeUrlRef<'a> {
 impl<'a> NodeUrlRef<'a> {
     /// Validates and classifies an absolute `http://` URL (same rules as [`NodeUrl::parse`]).
     pub fn parse(s: &'a str) -> Result<NodeUrlRef<'a>, UrlError> {
+        if let Some(fast) = fast_logical(s) {
+            return Ok(fast);
+        }
         let (auth, path) = split_http(s)?;
         Ok(match classify_path(path, false)? {
             PathKind::Root => NodeUrlRef::LocalNode(auth),
@@ -850,6 +861,47 @@ impl<'a> NodeUrlRef<'a> {
     }
 }
 
+/// Bytes of a "simple" alias: raw path characters without `%` (so nothing to decode).
+fn is_simple_alias_byte(b: u8) -> bool {
+    b != b'%' && PCHAR.get(usize::from(b)).copied().unwrap_or(false)
+}
+
+/// The alias itself when `raw` is a simple alias (non-empty, not a dot segment, only
+/// [`is_simple_alias_byte`] bytes): such an alias needs no decoding and passes every check.
+fn fast_alias(raw: &str) -> Option<&str> {
+    let ok = !raw.is_empty() && raw != "." && raw != ".." && raw.bytes().all(is_simple_alias_byte);
+    ok.then_some(raw)
+}
+
+/// One-pass recognition of the most common URL shape, `http://host[:port]/instmsg/aliases/alias`
+/// with a plain host and a simple alias. Returns `None` (use the general parser) for
+/// anything else; when it returns `Some`, the general parser gives the same value.
+fn fast_logical(s: &str) -> Option<NodeUrlRef<'_>> {
+    if s.len() > MAX_URL_LEN || !s.get(..7)?.eq_ignore_ascii_case("http://") {
+        return None;
+    }
+    let rest = &s[7..];
+    let slash = rest.find('/')?;
+    let (auth, path) = rest.split_at(slash);
+    let (host, port) = match auth.split_once(':') {
+        Some((h, p)) => (h, parse_port(p).ok()?),
+        None => (auth, 80),
+    };
+    let plain_host = !host.is_empty()
+        && host.len() <= 255
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'));
+    if !plain_host {
+        return None;
+    }
+    let alias = fast_alias(path.strip_prefix(ALIASES_PREFIX)?)?;
+    Some(NodeUrlRef::Logical {
+        host: AuthorityRef { host, port },
+        alias: Cow::Borrowed(alias),
+    })
+}
+
 enum PathKind<'a> {
     Root,
     /// Decoded, checked alias.
@@ -870,7 +922,7 @@ fn classify_path(path: &str, allow_short: bool) -> Result<PathKind<'_>, UrlError
     if path.is_empty() || path == "/" {
         return Ok(PathKind::Root);
     }
-    if path.contains(['?', '#']) {
+    if has_query_or_fragment(path) {
         return Err(UrlError::QueryOrFragment(path.to_owned()));
     }
     let alias_rest = path.strip_prefix(ALIASES_PREFIX).or_else(|| {
@@ -1049,6 +1101,18 @@ pub fn parse_target_ref<'a>(
     host_header: Option<&'a str>,
 ) -> Result<RequestTargetRef<'a>, UrlError> {
     check_len(target)?;
+    if let Some(alias) = target.strip_prefix(ALIASES_PREFIX).and_then(fast_alias) {
+        // Fast path for the common origin-form alias path (same result as below).
+        let authority = match host_header {
+            Some(h) => Some(validate_authority(h.trim())?),
+            None => None,
+        };
+        return Ok(RequestTargetRef {
+            authority,
+            absolute: false,
+            path: NodePathRef::Alias(Cow::Borrowed(alias)),
+        });
+    }
     let (authority, absolute, path) = if target.starts_with('/') {
         let auth = match host_header {
             Some(h) => Some(validate_authority(h.trim())?),
@@ -1336,6 +1400,26 @@ mod tests {
             if let Ok(n) = NodeUrl::parse(&s) {
                 // Canonical output re-parses to the same value.
                 prop_assert_eq!(NodeUrl::parse(&n.to_string()).unwrap(), n);
+            }
+        }
+
+        #[test]
+        fn fast_path_agrees_with_general_parser(
+            s in "(http|HTTP)://[a-zA-Z0-9._-]{0,12}(:[0-9]{0,6})?/instmsg/aliases/[a-zA-Z0-9._~!$&'()*+,;=:@%/-]{0,12}"
+        ) {
+            if let Some(fast) = fast_logical(&s) {
+                let (auth, path) = split_http(&s).unwrap();
+                let PathKind::Aliases(alias) = classify_path(path, false).unwrap() else {
+                    panic!("general parser disagrees on {s}")
+                };
+                prop_assert_eq!(fast, NodeUrlRef::Logical { host: auth, alias });
+            }
+            let raw = s.find("/instmsg/").map_or("", |i| &s[i..]);
+            if let Some(alias) = raw.strip_prefix(ALIASES_PREFIX).and_then(fast_alias) {
+                let PathKind::Aliases(general) = classify_path(raw, true).unwrap() else {
+                    panic!("general parser disagrees on {raw}")
+                };
+                prop_assert_eq!(alias, general);
             }
         }
 

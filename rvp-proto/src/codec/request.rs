@@ -181,8 +181,8 @@ impl<'p, 'b> RequestHead<'p, 'b> {
         };
         let target = parse_target_ref(self.target, host)?;
         let mut rvp = RvpHeadersRef::default();
-        for (name, value) in self.headers.iter() {
-            rvp.add(name, value)?;
+        for (name, value) in self.headers.iter_raw() {
+            rvp.add_raw(name, value)?;
         }
         Ok(RequestView {
             method: self.method_class(),
