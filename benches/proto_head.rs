@@ -40,6 +40,8 @@ fn main() {
         .main();
 }
 
+// Same sample shape for every benchmark so that the ratios compare like with like.
+#[divan::bench_group(sample_count = 200, sample_size = 500)]
 mod parse {
     use super::*;
 
@@ -103,6 +105,8 @@ mod parse {
     }
 }
 
+// Same sample shape for every benchmark so that the ratios compare like with like.
+#[divan::bench_group(sample_count = 200, sample_size = 500)]
 mod serialize {
     use super::*;
 
@@ -166,6 +170,8 @@ mod serialize {
 }
 
 /// Where the typing time goes: the pieces of `typed_head`, on the same NOTIFY's values.
+// Same sample shape for every benchmark so that the ratios compare like with like.
+#[divan::bench_group(sample_count = 200, sample_size = 500)]
 mod components {
     use super::*;
     use rvp_proto::header::{FromPrincipalRef, RvpHeadersRef};

@@ -345,7 +345,23 @@ mod tests {
             p.parse(&wire[..30]).unwrap_err(),
             ParseError::HeadTooLarge { limit: 20 }
         );
+        // The header-count limit is capped at MAX_HEADERS_CAP.
+        let many: String = (0..70).map(|i| format!("X-{i}: v\r\n")).collect();
+        let big = format!("NOTIFY / HTTP/1.1\r\n{many}\r\n");
+        let mut p = RequestParser::new(Limits::default().with_max_headers(1000));
+        assert_eq!(
+            p.parse(big.as_bytes()).unwrap_err(),
+            ParseError::TooManyHeaders {
+                limit: MAX_HEADERS_CAP
+            }
+        );
         let mut p = RequestParser::default();
+        assert_eq!(
+            p.parse(big.as_bytes()).unwrap_err(),
+            ParseError::TooManyHeaders {
+                limit: Limits::DEFAULT.max_headers
+            }
+        );
         assert!(p.parse(&wire[..30]).unwrap().is_partial());
         assert!(p.parse(wire).unwrap().is_partial(), "body missing");
     }
@@ -371,6 +387,26 @@ mod tests {
             p.parse(b"NOT IFY / HTTP/1.1\r\n\r\n"),
             Err(ParseError::Syntax(_))
         ));
+    }
+
+    #[test]
+    fn view_borrows_and_matches_typed() {
+        let wire = b"NOTIFY /instmsg/aliases/Bob HTTP/1.1\r\nHost: h\r\nSubscription-Id: 9A504\r\n\
+                     Call-Back: http://H/instmsg/aliases/%41l\r\nRVP-From-Principal: IM.x\r\n\r\n";
+        let mut p = RequestParser::default();
+        let m = complete(&mut p, wire);
+        let v = m.head().view().unwrap();
+        assert_eq!(v.target.alias(), Some("Bob"));
+        assert_eq!(v.rvp.subscription_id.unwrap().as_str(), "9A504");
+        assert_eq!(v.rvp.call_back.as_ref().unwrap().alias(), Some("Al"));
+        let t = v.to_typed();
+        assert_eq!(t, m.head().typed().unwrap());
+        assert_eq!(t.target.path.alias(), Some("bob"));
+        assert_eq!(
+            t.rvp.call_back.unwrap().to_string(),
+            "http://h/instmsg/aliases/al"
+        );
+        assert_eq!(t.rvp.from_principal.unwrap().to_string(), "im.x");
     }
 
     #[test]
