@@ -4,11 +4,14 @@
 //!   `httparse_only` (httparse with 16 initialised header slots, its documented use),
 //!   `httparse_uninit` (httparse with uninitialised slots, its fastest API),
 //!   `framing` (our parser: head, Content-Length, body, header index) and
-//!   `typed_head` (framing + method, target and every RVP header typed).
-//!   Target: `typed_head` ≤ 1.3 × `httparse_only`.
+//!   `typed_head` (framing + method, target and every RVP header typed, borrowed:
+//!   `RequestHead::view`) and `typed_head_owned` (the same into owned canonical values:
+//!   `RequestHead::typed`). Target: `typed_head` ≤ 1.3 × `httparse_only`.
 //! * `serialize`: the same NOTIFY relayed to a local node — `write_macro` (`write!` of the
 //!   same bytes into a reused `Vec`) vs `write_notify` (our fast path).
 //!   Target: `write_notify` ≤ 1.2 × `write_macro`.
+//!
+//! * `components`: the pieces of typing (target, `RVP-From-Principal`, the other headers).
 //!
 //! Allocations per iteration come from divan's `AllocProfiler`.
 //!
@@ -30,9 +33,15 @@ static ALLOC: AllocProfiler = AllocProfiler::system();
 const NOTIFY: &[u8] = include_bytes!("fixtures/librvp-notify-typing.http");
 
 fn main() {
-    divan::main();
+    // Same sample shape for every benchmark so that the ratios compare like with like.
+    divan::Divan::from_args()
+        .sample_count(200)
+        .sample_size(500)
+        .main();
 }
 
+// Same sample shape for every benchmark so that the ratios compare like with like.
+#[divan::bench_group(sample_count = 200, sample_size = 500)]
 mod parse {
     use super::*;
 
@@ -69,6 +78,7 @@ mod parse {
         });
     }
 
+    /// The hot path: method, target and every RVP header typed, borrowed.
     #[divan::bench]
     fn typed_head(b: Bencher<'_, '_>) {
         let mut parser = RequestParser::default();
@@ -76,12 +86,27 @@ mod parse {
             let Ok(Status::Complete(m)) = parser.parse(black_box(NOTIFY)) else {
                 unreachable!()
             };
+            let view = m.head().view().unwrap();
+            black_box((&view, m.body().len()));
+        });
+    }
+
+    /// The same, converted into owned canonical values (`TypedRequest`).
+    #[divan::bench]
+    fn typed_head_owned(b: Bencher<'_, '_>) {
+        let mut parser = RequestParser::default();
+        b.bench_local(|| {
+            let Ok(Status::Complete(m)) = parser.parse(black_box(NOTIFY)) else {
+                unreachable!()
+            };
             let typed = m.head().typed().unwrap();
-            black_box((typed, m.body().len()));
+            black_box((&typed, m.body().len()));
         });
     }
 }
 
+// Same sample shape for every benchmark so that the ratios compare like with like.
+#[divan::bench_group(sample_count = 200, sample_size = 500)]
 mod serialize {
     use super::*;
 
@@ -140,6 +165,52 @@ mod serialize {
             out.clear();
             with_fast_path(&mut out, black_box(&id), black_box(body()));
             black_box(out.len());
+        });
+    }
+}
+
+/// Where the typing time goes: the pieces of `typed_head`, on the same NOTIFY's values.
+// Same sample shape for every benchmark so that the ratios compare like with like.
+#[divan::bench_group(sample_count = 200, sample_size = 500)]
+mod components {
+    use super::*;
+    use rvp_proto::header::{FromPrincipalRef, RvpHeadersRef};
+
+    #[divan::bench]
+    fn target(b: Bencher<'_, '_>) {
+        b.bench_local(|| {
+            let t = rvp_proto::url::parse_target_ref(
+                black_box("/instmsg/aliases/bob"),
+                Some(black_box("localhost")),
+            );
+            black_box(t.is_ok())
+        });
+    }
+
+    #[divan::bench]
+    fn from_principal(b: Bencher<'_, '_>) {
+        b.bench_local(|| {
+            let p = FromPrincipalRef::parse(black_box(b"http://localhost/instmsg/aliases/alice"));
+            black_box(p.is_ok())
+        });
+    }
+
+    #[divan::bench]
+    fn other_headers(b: Bencher<'_, '_>) {
+        let headers: [(&str, &[u8]); 6] = [
+            ("Content-Length", b"724"),
+            ("RVP-Notifications-Version", b"0.2"),
+            ("Host", b"localhost"),
+            ("Content-Type", b"text/xml"),
+            ("RVP-Hop-Count", b"1"),
+            ("RVP-Ack-Type", b"DeepOr"),
+        ];
+        b.bench_local(|| {
+            let mut r = RvpHeadersRef::default();
+            for (n, v) in black_box(headers) {
+                let _ = r.add(n, v);
+            }
+            black_box(r)
         });
     }
 }

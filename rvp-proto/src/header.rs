@@ -35,7 +35,7 @@ use std::fmt;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 
-use crate::url::{NodeUrl, UrlError};
+use crate::url::{NodeUrl, NodeUrlRef, UrlError};
 
 /// `Subscription-Lifetime`.
 pub const SUBSCRIPTION_LIFETIME: HeaderName = HeaderName::from_static("subscription-lifetime");
@@ -250,12 +250,42 @@ impl fmt::Display for SubscriptionId {
     }
 }
 
+/// A validated `Subscription-Id` borrowed from the message (see [`SubscriptionId`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SubscriptionIdRef<'a>(&'a str);
+
+impl<'a> SubscriptionIdRef<'a> {
+    /// Validates a raw header value.
+    pub fn parse(value: &'a [u8]) -> Result<SubscriptionIdRef<'a>, HeaderError> {
+        const EXPECTED: &str = "a token of 1 to 64 characters";
+        let v = trim(value);
+        let ok =
+            !v.is_empty() && v.len() <= SubscriptionId::MAX_LEN && v.iter().all(|&b| is_tchar(b));
+        match std::str::from_utf8(v) {
+            Ok(s) if ok => Ok(SubscriptionIdRef(s)),
+            _ => Err(HeaderError::malformed(
+                SubscriptionId::NAME,
+                EXPECTED,
+                value,
+            )),
+        }
+    }
+
+    /// The token.
+    pub fn as_str(&self) -> &'a str {
+        self.0
+    }
+
+    /// The owned id.
+    pub fn to_subscription_id(&self) -> SubscriptionId {
+        SubscriptionId(self.0.into())
+    }
+}
+
 impl RvpHeader for SubscriptionId {
     header_name!(SUBSCRIPTION_ID, "Subscription-Id");
     fn decode(value: &[u8]) -> Result<Self, HeaderError> {
-        const EXPECTED: &str = "a token of 1 to 64 characters";
-        let s = as_str::<Self>(value, EXPECTED)?;
-        SubscriptionId::new(s).ok_or_else(|| HeaderError::malformed(Self::NAME, EXPECTED, value))
+        SubscriptionIdRef::parse(value).map(|r| r.to_subscription_id())
     }
     fn write_value(&self, out: &mut dyn fmt::Write) -> fmt::Result {
         out.write_str(&self.0)
@@ -359,16 +389,21 @@ impl fmt::Display for NotificationType {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct CallBack(pub NodeUrl);
 
+impl CallBack {
+    /// Validates a raw `Call-Back` value without allocating (unless escaped).
+    pub fn parse_ref(value: &[u8]) -> Result<NodeUrlRef<'_>, HeaderError> {
+        let s = as_str::<Self>(value, "an absolute http URL")?;
+        NodeUrlRef::parse(s).map_err(|source| HeaderError::Url {
+            header: Self::NAME,
+            source,
+        })
+    }
+}
+
 impl RvpHeader for CallBack {
     header_name!(CALL_BACK, "Call-Back");
     fn decode(value: &[u8]) -> Result<Self, HeaderError> {
-        let s = as_str::<Self>(value, "an absolute http URL")?;
-        NodeUrl::parse(s)
-            .map(CallBack)
-            .map_err(|source| HeaderError::Url {
-                header: Self::NAME,
-                source,
-            })
+        CallBack::parse_ref(value).map(|r| CallBack(r.to_node_url()))
     }
     fn write_value(&self, out: &mut dyn fmt::Write) -> fmt::Result {
         write!(out, "{}", self.0)
@@ -396,16 +431,26 @@ impl FromPrincipal {
     }
 }
 
-impl RvpHeader for FromPrincipal {
-    header_name!(RVP_FROM_PRINCIPAL, "RVP-From-Principal");
-    fn decode(value: &[u8]) -> Result<Self, HeaderError> {
+/// `RVP-From-Principal`, borrowed from the message (see [`FromPrincipal`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FromPrincipalRef<'a> {
+    /// An absolute `http://` URL.
+    Url(NodeUrlRef<'a>),
+    /// A bare host name, as received.
+    Host(&'a str),
+}
+
+impl<'a> FromPrincipalRef<'a> {
+    /// Validates a raw header value without allocating (unless the URL is escaped).
+    pub fn parse(value: &'a [u8]) -> Result<FromPrincipalRef<'a>, HeaderError> {
         const EXPECTED: &str = "an absolute http URL or a host name";
-        let s = as_str::<Self>(value, EXPECTED)?;
-        if s.contains("://") {
-            return NodeUrl::parse(s)
-                .map(FromPrincipal::Url)
+        let s = as_str::<FromPrincipal>(value, EXPECTED)?;
+        if s.find(':').is_some_and(|i| s[i..].starts_with("://")) {
+            return NodeUrlRef::parse(s)
+                .map(FromPrincipalRef::Url)
                 .map_err(|source| HeaderError::Url {
-                    header: Self::NAME,
+                    header: FromPrincipal::NAME,
                     source,
                 });
         }
@@ -414,10 +459,25 @@ impl RvpHeader for FromPrincipal {
             && s.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'));
         if ok {
-            Ok(FromPrincipal::Host(s.to_ascii_lowercase().into()))
+            Ok(FromPrincipalRef::Host(s))
         } else {
-            Err(HeaderError::malformed(Self::NAME, EXPECTED, value))
+            Err(HeaderError::malformed(FromPrincipal::NAME, EXPECTED, value))
         }
+    }
+
+    /// The owned, canonical value.
+    pub fn to_from_principal(&self) -> FromPrincipal {
+        match self {
+            FromPrincipalRef::Url(u) => FromPrincipal::Url(u.to_node_url()),
+            FromPrincipalRef::Host(h) => FromPrincipal::Host(h.to_ascii_lowercase().into()),
+        }
+    }
+}
+
+impl RvpHeader for FromPrincipal {
+    header_name!(RVP_FROM_PRINCIPAL, "RVP-From-Principal");
+    fn decode(value: &[u8]) -> Result<Self, HeaderError> {
+        FromPrincipalRef::parse(value).map(|r| r.to_from_principal())
     }
     fn write_value(&self, out: &mut dyn fmt::Write) -> fmt::Result {
         match self {
@@ -640,6 +700,142 @@ pub struct RvpHeaders {
     pub hop_count: Option<HopCount>,
     /// `Depth`.
     pub depth: Option<Depth>,
+}
+
+/// Every RVP header of one message, typed but borrowed from the message: building it does
+/// not allocate (except for percent-escaped URLs and extension notification types). See
+/// [`RvpHeaders`] for the owned form and the field meanings.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct RvpHeadersRef<'b> {
+    /// `RVP-Notifications-Version` (a malformed value is ignored, as in [`RvpHeaders`]).
+    pub notifications_version: Option<NotificationsVersion>,
+    /// `RVP-From-Principal`.
+    pub from_principal: Option<FromPrincipalRef<'b>>,
+    /// `Call-Back`.
+    pub call_back: Option<NodeUrlRef<'b>>,
+    /// `Notification-Type`.
+    pub notification_type: Option<NotificationType>,
+    /// `Subscription-Id`.
+    pub subscription_id: Option<SubscriptionIdRef<'b>>,
+    /// `Subscription-Lifetime`.
+    pub subscription_lifetime: Option<SubscriptionLifetime>,
+    /// `RVP-Ack-Type`.
+    pub ack_type: Option<AckType>,
+    /// `RVP-Hop-Count`.
+    pub hop_count: Option<HopCount>,
+    /// `Depth`.
+    pub depth: Option<Depth>,
+}
+
+fn set_ref<'b, T>(
+    slot: &mut Option<T>,
+    name: &'static str,
+    value: &'b [u8],
+    parse: impl FnOnce(&'b [u8]) -> Result<T, HeaderError>,
+) -> Result<(), HeaderError> {
+    if slot.is_some() {
+        return Err(HeaderError::Duplicate(name));
+    }
+    *slot = Some(parse(value)?);
+    Ok(())
+}
+
+impl<'b> RvpHeadersRef<'b> {
+    /// Records one header if it is an RVP header (name matched case-insensitively);
+    /// returns whether it was one. Same rules as [`RvpHeaders::add`].
+    pub fn add(&mut self, name: &str, value: &'b [u8]) -> Result<bool, HeaderError> {
+        self.add_raw(name.as_bytes(), value)
+    }
+
+    /// [`RvpHeadersRef::add`] with the name as bytes.
+    pub fn add_raw(&mut self, n: &[u8], value: &'b [u8]) -> Result<bool, HeaderError> {
+        let is = |canonical: &str| n.eq_ignore_ascii_case(canonical.as_bytes());
+        match n.len() {
+            25 if is(NotificationsVersion::NAME) => {
+                if self.notifications_version.is_none() {
+                    self.notifications_version = NotificationsVersion::decode(value).ok();
+                }
+            }
+            18 if is(FromPrincipal::NAME) => {
+                set_ref(
+                    &mut self.from_principal,
+                    FromPrincipal::NAME,
+                    value,
+                    FromPrincipalRef::parse,
+                )?;
+            }
+            9 if is(CallBack::NAME) => {
+                set_ref(
+                    &mut self.call_back,
+                    CallBack::NAME,
+                    value,
+                    CallBack::parse_ref,
+                )?;
+            }
+            17 if is(NotificationType::NAME) => {
+                set_ref(
+                    &mut self.notification_type,
+                    NotificationType::NAME,
+                    value,
+                    NotificationType::decode,
+                )?;
+            }
+            15 if is(SubscriptionId::NAME) => {
+                set_ref(
+                    &mut self.subscription_id,
+                    SubscriptionId::NAME,
+                    value,
+                    SubscriptionIdRef::parse,
+                )?;
+            }
+            21 if is(SubscriptionLifetime::NAME) => {
+                set_ref(
+                    &mut self.subscription_lifetime,
+                    SubscriptionLifetime::NAME,
+                    value,
+                    SubscriptionLifetime::decode,
+                )?;
+            }
+            12 if is(AckType::NAME) => {
+                set_ref(&mut self.ack_type, AckType::NAME, value, AckType::decode)?
+            }
+            13 if is(HopCount::NAME) => {
+                set_ref(&mut self.hop_count, HopCount::NAME, value, HopCount::decode)?
+            }
+            5 if is(Depth::NAME) => set_ref(&mut self.depth, Depth::NAME, value, Depth::decode)?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// `RVP-Ack-Type`, defaulting to `SingleHop`.
+    pub fn ack_type(&self) -> AckType {
+        self.ack_type.unwrap_or_default()
+    }
+
+    /// `RVP-Hop-Count`, defaulting to 1.
+    pub fn hop_count(&self) -> HopCount {
+        self.hop_count.unwrap_or_default()
+    }
+
+    /// The owned, canonical headers.
+    pub fn to_rvp_headers(&self) -> RvpHeaders {
+        RvpHeaders {
+            notifications_version: self.notifications_version,
+            from_principal: self
+                .from_principal
+                .as_ref()
+                .map(FromPrincipalRef::to_from_principal),
+            call_back: self.call_back.as_ref().map(|u| CallBack(u.to_node_url())),
+            notification_type: self.notification_type.clone(),
+            subscription_id: self.subscription_id.map(|s| s.to_subscription_id()),
+            subscription_lifetime: self.subscription_lifetime,
+            ack_type: self.ack_type,
+            hop_count: self.hop_count,
+            depth: self.depth,
+        }
+    }
 }
 
 fn set_once<T: RvpHeader>(slot: &mut Option<T>, value: &[u8]) -> Result<(), HeaderError> {

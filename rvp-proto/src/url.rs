@@ -111,6 +111,11 @@ pub enum UrlError {
 // Low-level pieces: authority, alias, path segments.
 // ---------------------------------------------------------------------------------------
 
+/// Whether `s` has a `?` or `#` (byte scan; faster than a `char` pattern).
+fn has_query_or_fragment(s: &str) -> bool {
+    s.bytes().any(|b| b == b'?' || b == b'#')
+}
+
 fn check_len(s: &str) -> Result<(), UrlError> {
     if s.len() > MAX_URL_LEN {
         Err(UrlError::TooLong(s.len()))
@@ -126,14 +131,36 @@ fn parse_authority(raw: &str) -> Result<(String, u16), UrlError> {
     Ok((auth.canonical(0), auth.port))
 }
 
-/// A validated authority, borrowed from the input.
-#[derive(Debug, Clone, Copy)]
-struct Auth<'a> {
+/// A validated `host[:port]`, borrowed from the input (not yet lower-cased).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AuthorityRef<'a> {
     host: &'a str,
     port: u16,
 }
 
-impl Auth<'_> {
+impl<'a> AuthorityRef<'a> {
+    /// Validates `host[:port]` without allocating.
+    pub fn parse(raw: &'a str) -> Result<AuthorityRef<'a>, UrlError> {
+        validate_authority(raw)
+    }
+
+    /// The host as received (IPv6 literals keep their brackets).
+    pub fn host(&self) -> &'a str {
+        self.host
+    }
+
+    /// The port (80 when absent).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The canonical form: lower-cased host, `:port` unless 80.
+    pub fn to_canonical(&self) -> String {
+        self.canonical(0)
+    }
+}
+
+impl AuthorityRef<'_> {
     /// The canonical authority, with room for `extra` more bytes.
     fn canonical(&self, extra: usize) -> String {
         let mut out = String::with_capacity(self.host.len() + 6 + extra);
@@ -147,7 +174,7 @@ impl Auth<'_> {
 }
 
 /// Validates `host[:port]` without allocating.
-fn validate_authority(raw: &str) -> Result<Auth<'_>, UrlError> {
+fn validate_authority(raw: &str) -> Result<AuthorityRef<'_>, UrlError> {
     let bad_host = || UrlError::InvalidHost(raw.to_owned());
     let (host, port) = if let Some(rest) = raw.strip_prefix('[') {
         // IPv6 literal.
@@ -186,7 +213,7 @@ fn validate_authority(raw: &str) -> Result<Auth<'_>, UrlError> {
         None => 80,
         Some(p) => parse_port(p)?,
     };
-    Ok(Auth { host, port })
+    Ok(AuthorityRef { host, port })
 }
 
 fn parse_port(p: &str) -> Result<u16, UrlError> {
@@ -240,13 +267,59 @@ fn check_raw_char(c: char) -> Result<(), UrlError> {
     }
 }
 
+/// Bytes allowed raw in a path segment: RFC 3986 `pchar` (with `%`), as a lookup table.
+static PCHAR: [bool; 128] = {
+    let mut t = [false; 128];
+    let mut b: u8 = 0;
+    while b < 128 {
+        t[b as usize] = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b';'
+                    | b'='
+                    | b':'
+                    | b'@'
+                    | b'%'
+            );
+        b += 1;
+    }
+    t
+};
+
+/// Checks the raw characters of a segment; returns whether it contains `%`.
+fn check_raw_segment(seg: &str) -> Result<bool, UrlError> {
+    let mut escaped = false;
+    let mut non_ascii = false;
+    for &b in seg.as_bytes() {
+        match PCHAR.get(usize::from(b)) {
+            Some(true) => escaped |= b == b'%',
+            Some(false) => return Err(UrlError::InvalidChar(char::from(b))),
+            None => non_ascii = true,
+        }
+    }
+    if non_ascii {
+        for c in seg.chars() {
+            check_raw_char(c)?;
+        }
+    }
+    Ok(escaped)
+}
+
 /// Strictly percent-decodes one path segment (borrowed when there is nothing to decode).
 fn decode_segment(seg: &str) -> Result<Cow<'_, str>, UrlError> {
-    let mut escaped = false;
-    for c in seg.chars() {
-        check_raw_char(c)?;
-        escaped |= c == '%';
-    }
+    let escaped = check_raw_segment(seg)?;
     if !escaped {
         return Ok(Cow::Borrowed(seg));
     }
@@ -302,7 +375,10 @@ fn check_alias(alias: &str) -> Result<(), UrlError> {
     if alias.contains('/') {
         return Err(UrlError::SlashInAlias(alias.to_owned()));
     }
-    if let Some(c) = alias.chars().find(|c| c.is_control()) {
+    if let Some(b) = alias.bytes().find(|&b| b < 0x20 || b == 0x7f) {
+        return Err(UrlError::InvalidChar(char::from(b)));
+    }
+    if let Some(c) = alias.chars().find(|c| !c.is_ascii() && c.is_control()) {
         return Err(UrlError::InvalidChar(c));
     }
     Ok(())
@@ -326,7 +402,7 @@ fn write_encoded(f: &mut impl fmt::Write, s: &str) -> fmt::Result {
 /// Validates a generic path (`/a/b/c`): no query/fragment, no dot or empty segments (a
 /// trailing `/` is allowed), valid escapes. Returns it unchanged.
 fn check_path(path: &str) -> Result<(), UrlError> {
-    if path.contains(['?', '#']) {
+    if has_query_or_fragment(path) {
         return Err(UrlError::QueryOrFragment(path.to_owned()));
     }
     let Some(rest) = path.strip_prefix('/') else {
@@ -349,13 +425,13 @@ fn check_path(path: &str) -> Result<(), UrlError> {
 }
 
 /// Splits `http://authority/path` into (validated authority, path); path may be "".
-fn split_http(url: &str) -> Result<(Auth<'_>, &str), UrlError> {
+fn split_http(url: &str) -> Result<(AuthorityRef<'_>, &str), UrlError> {
     check_len(url)?;
     let rest = match url.get(..7) {
         Some(scheme) if scheme.eq_ignore_ascii_case("http://") => &url[7..],
         _ => return Err(UrlError::NotHttp(url.to_owned())),
     };
-    if rest.contains(['?', '#']) {
+    if has_query_or_fragment(rest) {
         return Err(UrlError::QueryOrFragment(url.to_owned()));
     }
     let (auth, path) = match rest.find('/') {
@@ -395,7 +471,7 @@ impl LogicalUrl {
     }
 
     /// Builds from a validated authority and a checked, decoded alias.
-    fn build(auth: Auth<'_>, alias: &str) -> LogicalUrl {
+    fn build(auth: AuthorityRef<'_>, alias: &str) -> LogicalUrl {
         LogicalUrl::from_canonical_host(auth.canonical(alias.len()), alias)
     }
 
@@ -438,13 +514,6 @@ impl LogicalUrl {
             home,
             logical: self.clone(),
         }
-    }
-
-    /// Builds from an authority and the encoded alias (the part after `/instmsg/aliases/`).
-    fn from_parts(auth: Auth<'_>, alias_raw: &str) -> Result<Self, UrlError> {
-        let alias = decode_segment(alias_raw)?;
-        check_alias(&alias)?;
-        Ok(LogicalUrl::build(auth, &alias))
     }
 }
 
@@ -574,7 +643,7 @@ impl LocalNodeUrl {
         format!("{}:{}", self.host, self.port)
     }
 
-    fn from_authority(auth: Auth<'_>) -> LocalNodeUrl {
+    fn from_authority(auth: AuthorityRef<'_>) -> LocalNodeUrl {
         LocalNodeUrl {
             host: auth.host.to_ascii_lowercase(),
             port: auth.port,
@@ -651,19 +720,7 @@ impl NodeUrl {
     /// logical or physical URL (its errors are reported, it does not fall back to
     /// [`NodeUrl::Other`]).
     pub fn parse(s: &str) -> Result<NodeUrl, UrlError> {
-        let (auth, path) = split_http(s)?;
-        Ok(match classify_path(path, false)? {
-            PathKind::Root => NodeUrl::LocalNode(LocalNodeUrl::from_authority(auth)),
-            PathKind::Aliases(raw) => NodeUrl::Logical(LogicalUrl::from_parts(auth, raw)?),
-            PathKind::Local(logical) => NodeUrl::Physical(PhysicalUrl {
-                home: auth.canonical(0),
-                logical,
-            }),
-            PathKind::Other => NodeUrl::Other(OtherUrl {
-                host: auth.canonical(0),
-                path: path.to_owned(),
-            }),
-        })
+        Ok(NodeUrlRef::parse(s)?.to_node_url())
     }
 
     /// The logical URL of a logical or physical node URL.
@@ -722,18 +779,150 @@ impl From<LocalNodeUrl> for NodeUrl {
     }
 }
 
+/// A node URL validated without allocating (unless it has percent-escapes): borrowed
+/// parts, not yet canonical. [`NodeUrlRef::to_node_url`] gives the canonical [`NodeUrl`].
+///
+/// This is what the zero-copy typed views of the codec hold; compare owned values for
+/// protocol equality (case-insensitive aliases, lower-case hosts).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum NodeUrlRef<'a> {
+    /// A logical URL: host and decoded (not yet lower-cased) alias.
+    Logical {
+        /// Host.
+        host: AuthorityRef<'a>,
+        /// Decoded alias.
+        alias: Cow<'a, str>,
+    },
+    /// A physical URL.
+    Physical {
+        /// Home server.
+        home: AuthorityRef<'a>,
+        /// Host of the logical URL.
+        host: AuthorityRef<'a>,
+        /// Decoded alias.
+        alias: Cow<'a, str>,
+    },
+    /// A local node.
+    LocalNode(AuthorityRef<'a>),
+    /// Any other node.
+    Other {
+        /// Host.
+        host: AuthorityRef<'a>,
+        /// Path as received.
+        path: &'a str,
+    },
+}
+
+impl<'a> NodeUrlRef<'a> {
+    /// Validates and classifies an absolute `http://` URL (same rules as [`NodeUrl::parse`]).
+    pub fn parse(s: &'a str) -> Result<NodeUrlRef<'a>, UrlError> {
+        if let Some(fast) = fast_logical(s) {
+            return Ok(fast);
+        }
+        let (auth, path) = split_http(s)?;
+        Ok(match classify_path(path, false)? {
+            PathKind::Root => NodeUrlRef::LocalNode(auth),
+            PathKind::Aliases(alias) => NodeUrlRef::Logical { host: auth, alias },
+            PathKind::Local(host, alias) => NodeUrlRef::Physical {
+                home: auth,
+                host,
+                alias,
+            },
+            PathKind::Other => NodeUrlRef::Other { host: auth, path },
+        })
+    }
+
+    /// The canonical, owned URL.
+    pub fn to_node_url(&self) -> NodeUrl {
+        match self {
+            NodeUrlRef::Logical { host, alias } => {
+                NodeUrl::Logical(LogicalUrl::build(*host, alias))
+            }
+            NodeUrlRef::Physical { home, host, alias } => NodeUrl::Physical(PhysicalUrl {
+                home: home.canonical(0),
+                logical: LogicalUrl::build(*host, alias),
+            }),
+            NodeUrlRef::LocalNode(auth) => NodeUrl::LocalNode(LocalNodeUrl::from_authority(*auth)),
+            NodeUrlRef::Other { host, path } => NodeUrl::Other(OtherUrl {
+                host: host.canonical(0),
+                path: (*path).to_owned(),
+            }),
+        }
+    }
+
+    /// The decoded alias of a logical or physical URL (not lower-cased: compare with
+    /// `eq_ignore_ascii_case`).
+    pub fn alias(&self) -> Option<&str> {
+        match self {
+            NodeUrlRef::Logical { alias, .. } | NodeUrlRef::Physical { alias, .. } => Some(alias),
+            NodeUrlRef::LocalNode(_) | NodeUrlRef::Other { .. } => None,
+        }
+    }
+}
+
+/// Bytes of a "simple" alias: raw path characters without `%` (so nothing to decode).
+fn is_simple_alias_byte(b: u8) -> bool {
+    b != b'%' && PCHAR.get(usize::from(b)).copied().unwrap_or(false)
+}
+
+/// The alias itself when `raw` is a simple alias (non-empty, not a dot segment, only
+/// [`is_simple_alias_byte`] bytes): such an alias needs no decoding and passes every check.
+fn fast_alias(raw: &str) -> Option<&str> {
+    let ok = !raw.is_empty() && raw != "." && raw != ".." && raw.bytes().all(is_simple_alias_byte);
+    ok.then_some(raw)
+}
+
+/// One-pass recognition of the most common URL shape, `http://host[:port]/instmsg/aliases/alias`
+/// with a plain host and a simple alias. Returns `None` (use the general parser) for
+/// anything else; when it returns `Some`, the general parser gives the same value.
+fn fast_logical(s: &str) -> Option<NodeUrlRef<'_>> {
+    if s.len() > MAX_URL_LEN || !s.get(..7)?.eq_ignore_ascii_case("http://") {
+        return None;
+    }
+    let rest = &s[7..];
+    let slash = rest.find('/')?;
+    let (auth, path) = rest.split_at(slash);
+    let (host, port) = match auth.split_once(':') {
+        Some((h, p)) => (h, parse_port(p).ok()?),
+        None => (auth, 80),
+    };
+    let plain_host = !host.is_empty()
+        && host.len() <= 255
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'));
+    if !plain_host {
+        return None;
+    }
+    let alias = fast_alias(path.strip_prefix(ALIASES_PREFIX)?)?;
+    Some(NodeUrlRef::Logical {
+        host: AuthorityRef { host, port },
+        alias: Cow::Borrowed(alias),
+    })
+}
+
 enum PathKind<'a> {
     Root,
-    Aliases(&'a str),
-    Local(LogicalUrl),
+    /// Decoded, checked alias.
+    Aliases(Cow<'a, str>),
+    /// Logical host and decoded, checked alias.
+    Local(AuthorityRef<'a>, Cow<'a, str>),
     Other,
+}
+
+/// Decodes and checks an alias path segment.
+fn alias_segment(raw: &str) -> Result<Cow<'_, str>, UrlError> {
+    let alias = decode_segment(raw)?;
+    check_alias(&alias)?;
+    Ok(alias)
 }
 
 fn classify_path(path: &str, allow_short: bool) -> Result<PathKind<'_>, UrlError> {
     if path.is_empty() || path == "/" {
         return Ok(PathKind::Root);
     }
-    if path.contains(['?', '#']) {
+    if has_query_or_fragment(path) {
         return Err(UrlError::QueryOrFragment(path.to_owned()));
     }
     let alias_rest = path.strip_prefix(ALIASES_PREFIX).or_else(|| {
@@ -751,7 +940,7 @@ fn classify_path(path: &str, allow_short: bool) -> Result<PathKind<'_>, UrlError
         if raw.contains('/') {
             return Err(UrlError::NotLogical(path.to_owned()));
         }
-        return Ok(PathKind::Aliases(raw));
+        return Ok(PathKind::Aliases(alias_segment(raw)?));
     }
     if let Some(rest) = path.strip_prefix(LOCAL_PREFIX) {
         let (host, logical_path) = match rest.find('/') {
@@ -765,7 +954,7 @@ fn classify_path(path: &str, allow_short: bool) -> Result<PathKind<'_>, UrlError
             .strip_prefix(ALIASES_PREFIX)
             .filter(|r| !r.contains('/'))
             .ok_or_else(|| UrlError::NotPhysical(path.to_owned()))?;
-        return Ok(PathKind::Local(LogicalUrl::from_parts(host, raw)?));
+        return Ok(PathKind::Local(host, alias_segment(raw)?));
     }
     check_path(path)?;
     Ok(PathKind::Other)
@@ -834,6 +1023,57 @@ impl RequestTarget {
     }
 }
 
+/// The path of a request-target, validated without allocating (unless escaped).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum NodePathRef<'a> {
+    /// An alias path; the alias is decoded but not yet lower-cased.
+    Alias(Cow<'a, str>),
+    /// A physical path: logical host and decoded alias.
+    Local(AuthorityRef<'a>, Cow<'a, str>),
+    /// `/`.
+    Root,
+    /// Any other valid path, as received.
+    Other(&'a str),
+}
+
+/// A request-target validated without allocating: see [`parse_target_ref`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RequestTargetRef<'a> {
+    /// Authority from an absolute-form target, else from the `Host` header.
+    pub authority: Option<AuthorityRef<'a>>,
+    /// Whether the target was in absolute-form.
+    pub absolute: bool,
+    /// The node path.
+    pub path: NodePathRef<'a>,
+}
+
+impl RequestTargetRef<'_> {
+    /// The canonical, owned target.
+    pub fn to_request_target(&self) -> RequestTarget {
+        let path = match &self.path {
+            NodePathRef::Alias(a) => NodePath::Alias(a.to_ascii_lowercase()),
+            NodePathRef::Local(host, alias) => NodePath::Local(LogicalUrl::build(*host, alias)),
+            NodePathRef::Root => NodePath::Root,
+            NodePathRef::Other(p) => NodePath::Other((*p).to_owned()),
+        };
+        RequestTarget {
+            authority: self.authority.map(|a| a.canonical(0)),
+            absolute: self.absolute,
+            path,
+        }
+    }
+
+    /// The decoded alias named by an alias or physical path (not lower-cased: compare
+    /// with `eq_ignore_ascii_case`).
+    pub fn alias(&self) -> Option<&str> {
+        match &self.path {
+            NodePathRef::Alias(a) | NodePathRef::Local(_, a) => Some(a),
+            NodePathRef::Root | NodePathRef::Other(_) => None,
+        }
+    }
+}
+
 /// Parses a request-target as a home server, router or client listener receives it.
 ///
 /// Accepts origin-form (`/instmsg/aliases/x`, `/instmsg/local/<host>/instmsg/aliases/x`,
@@ -852,10 +1092,30 @@ impl RequestTarget {
 /// # Ok::<(), rvp_proto::url::UrlError>(())
 /// ```
 pub fn parse_target(target: &str, host_header: Option<&str>) -> Result<RequestTarget, UrlError> {
+    Ok(parse_target_ref(target, host_header)?.to_request_target())
+}
+
+/// [`parse_target`] without allocating (unless the path has percent-escapes).
+pub fn parse_target_ref<'a>(
+    target: &'a str,
+    host_header: Option<&'a str>,
+) -> Result<RequestTargetRef<'a>, UrlError> {
     check_len(target)?;
+    if let Some(alias) = target.strip_prefix(ALIASES_PREFIX).and_then(fast_alias) {
+        // Fast path for the common origin-form alias path (same result as below).
+        let authority = match host_header {
+            Some(h) => Some(validate_authority(h.trim())?),
+            None => None,
+        };
+        return Ok(RequestTargetRef {
+            authority,
+            absolute: false,
+            path: NodePathRef::Alias(Cow::Borrowed(alias)),
+        });
+    }
     let (authority, absolute, path) = if target.starts_with('/') {
         let auth = match host_header {
-            Some(h) => Some(parse_authority(h.trim())?.0),
+            Some(h) => Some(validate_authority(h.trim())?),
             None => None,
         };
         (auth, false, target)
@@ -864,17 +1124,17 @@ pub fn parse_target(target: &str, host_header: Option<&str>) -> Result<RequestTa
         .is_some_and(|s| s.eq_ignore_ascii_case("http://"))
     {
         let (auth, path) = split_http(target)?;
-        (Some(auth.canonical(0)), true, path)
+        (Some(auth), true, path)
     } else {
         return Err(UrlError::InvalidTarget(target.to_owned()));
     };
     let path = match classify_path(path, true)? {
-        PathKind::Root => NodePath::Root,
-        PathKind::Aliases(raw) => NodePath::Alias(decode_alias(raw)?),
-        PathKind::Local(l) => NodePath::Local(l),
-        PathKind::Other => NodePath::Other(path.to_owned()),
+        PathKind::Root => NodePathRef::Root,
+        PathKind::Aliases(alias) => NodePathRef::Alias(alias),
+        PathKind::Local(host, alias) => NodePathRef::Local(host, alias),
+        PathKind::Other => NodePathRef::Other(path),
     };
-    Ok(RequestTarget {
+    Ok(RequestTargetRef {
         authority,
         absolute,
         path,
@@ -1140,6 +1400,26 @@ mod tests {
             if let Ok(n) = NodeUrl::parse(&s) {
                 // Canonical output re-parses to the same value.
                 prop_assert_eq!(NodeUrl::parse(&n.to_string()).unwrap(), n);
+            }
+        }
+
+        #[test]
+        fn fast_path_agrees_with_general_parser(
+            s in "(http|HTTP)://[a-zA-Z0-9._-]{0,12}(:[0-9]{0,6})?/instmsg/aliases/[a-zA-Z0-9._~!$&'()*+,;=:@%/-]{0,12}"
+        ) {
+            if let Some(fast) = fast_logical(&s) {
+                let (auth, path) = split_http(&s).unwrap();
+                let PathKind::Aliases(alias) = classify_path(path, false).unwrap() else {
+                    panic!("general parser disagrees on {s}")
+                };
+                prop_assert_eq!(fast, NodeUrlRef::Logical { host: auth, alias });
+            }
+            let raw = s.find("/instmsg/").map_or("", |i| &s[i..]);
+            if let Some(alias) = raw.strip_prefix(ALIASES_PREFIX).and_then(fast_alias) {
+                let PathKind::Aliases(general) = classify_path(raw, true).unwrap() else {
+                    panic!("general parser disagrees on {raw}")
+                };
+                prop_assert_eq!(alias, general);
             }
         }
 

@@ -50,6 +50,14 @@ impl<'p, 'b> Headers<'p, 'b> {
         })
     }
 
+    /// All header lines as raw `(name, value)` bytes (no UTF-8 check of the name).
+    pub(crate) fn iter_raw(&self) -> impl Iterator<Item = (&'b [u8], &'b [u8])> + '_ {
+        let buf = self.buf;
+        self.idx
+            .iter()
+            .map(move |h| (&buf[h.name.0..h.name.1], &buf[h.value.0..h.value.1]))
+    }
+
     /// The value of the first header called `name` (case-insensitive).
     pub fn get(&self, name: &str) -> Option<&'b [u8]> {
         self.iter()
@@ -90,14 +98,17 @@ pub(crate) fn index_headers(
     out: &mut Vec<RawHeader>,
 ) -> Result<Framing, ParseError> {
     out.clear();
-    out.reserve(headers.len());
+    out.extend(headers.iter().map(|h| RawHeader {
+        name: range_in(buf, h.name.as_bytes()),
+        value: range_in(buf, h.value),
+    }));
     let mut framing = Framing::default();
-    for h in headers {
+    for (i, h) in headers.iter().enumerate() {
         let name = h.name.as_bytes();
-        let value = h.value;
+        // Only three names matter for framing; dispatch on length first.
         match name.len() {
             14 if name.eq_ignore_ascii_case(b"content-length") => {
-                let n = parse_content_length(value)?;
+                let n = parse_content_length(h.value)?;
                 match framing.content_length {
                     Some(old) if old != n => return Err(ParseError::ConflictingContentLength),
                     _ => framing.content_length = Some(n),
@@ -105,18 +116,14 @@ pub(crate) fn index_headers(
             }
             17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
                 return Err(ParseError::TransferEncoding(
-                    String::from_utf8_lossy(value).into_owned(),
+                    String::from_utf8_lossy(h.value).into_owned(),
                 ));
             }
-            4 if name.eq_ignore_ascii_case(b"host") && framing.host.is_none() => {
-                framing.host = Some(range_in(buf, value));
+            4 if framing.host.is_none() && name.eq_ignore_ascii_case(b"host") => {
+                framing.host = out.get(i).map(|r| r.value);
             }
             _ => {}
         }
-        out.push(RawHeader {
-            name: range_in(buf, name),
-            value: range_in(buf, value),
-        });
     }
     Ok(framing)
 }

@@ -1,7 +1,7 @@
 //! Explicit limits on what the parsers accept.
 
 /// Hard upper bound on [`Limits::max_headers`]: the parsers keep header slots on the stack.
-pub const MAX_HEADERS_CAP: usize = 128;
+pub const MAX_HEADERS_CAP: usize = 64;
 
 /// Limits applied by [`RequestParser`](super::RequestParser) and
 /// [`ResponseParser`](super::ResponseParser). Exceeding one is a typed
@@ -20,7 +20,7 @@ pub struct Limits {
     /// Longest head (start line + headers + blank line), in bytes. Default 16 KiB: real
     /// RVP heads are 200–400 bytes; NTLM `Authorization` headers stay below 2 KiB.
     pub max_head_bytes: usize,
-    /// Most header lines per message. Default 64 (real clients send 7–10). Values above
+    /// Most header lines per message. Default 32 (real clients send 7–10). Values above
     /// [`MAX_HEADERS_CAP`] are treated as [`MAX_HEADERS_CAP`].
     pub max_headers: usize,
     /// Longest body, in bytes (declared by `Content-Length`, or read until close). Default
@@ -32,7 +32,7 @@ impl Limits {
     /// The default limits (see the fields).
     pub const DEFAULT: Limits = Limits {
         max_head_bytes: 16 * 1024,
-        max_headers: 64,
+        max_headers: 32,
         max_body_bytes: 1024 * 1024,
     };
 

@@ -7,7 +7,8 @@
 //!                                          │
 //!                                          └─► Status::Complete(ParsedRequest)
 //!                                                 ├─ head(): zero-copy RequestHead (method, target, headers)
-//!                                                 │     └─ typed(): TypedRequest (MethodClass, RequestTarget, RvpHeaders)
+//!                                                 │     ├─ view():  RequestView, typed but borrowed (no allocation)
+//!                                                 │     └─ typed(): TypedRequest, owned and canonical
 //!                                                 ├─ body(): &[u8]
 //!                                                 └─ consumed(): drop this many bytes, parse the next message
 //!
@@ -26,7 +27,8 @@
 //!   [`ParseError::TransferEncoding`]: RVP always uses `Content-Length` (reference §3.2),
 //!   and librvp cannot read chunked bodies; we never produce them either.
 //! * Every size is bounded by [`Limits`].
-//! * Typing is a separate, explicit step ([`RequestHead::typed`]): a well-framed message
+//! * Typing is a separate, explicit step ([`RequestHead::view`] borrows and does not
+//!   allocate; [`RequestHead::typed`] gives owned canonical values): a well-framed message
 //!   with a malformed RVP header is still a complete message (the server can answer `400`
 //!   and keep the connection); the typed step reports a [`ParseError::Header`] naming the
 //!   header.
@@ -57,7 +59,9 @@ mod write;
 
 pub use head::Headers;
 pub use limits::{Limits, MAX_HEADERS_CAP};
-pub use request::{ParsedRequest, RequestHead, RequestParser, TypedRequest, decode_request};
+pub use request::{
+    ParsedRequest, RequestHead, RequestParser, RequestView, TypedRequest, decode_request,
+};
 pub use response::{ParsedResponse, ResponseHead, ResponseParser, TypedResponse, decode_response};
 pub use write::{
     NotifyHead, ReasonPhrase, WriteError, write_notify, write_request, write_response,

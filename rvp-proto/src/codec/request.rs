@@ -7,9 +7,9 @@ use bytes::{Bytes, BytesMut};
 use super::head::{self, Headers, RawHeader};
 use super::limits::MAX_HEADERS_CAP;
 use super::{Limits, ParseError, Status};
-use crate::header::RvpHeaders;
+use crate::header::{RvpHeaders, RvpHeadersRef};
 use crate::method::{Method, MethodClass};
-use crate::url::{RequestTarget, parse_target};
+use crate::url::{RequestTarget, RequestTargetRef, parse_target_ref};
 
 /// An incremental request parser. Keep one per connection: it owns the (reused) header
 /// index, so parsing allocates nothing once warmed up.
@@ -164,12 +164,13 @@ impl<'p, 'b> RequestHead<'p, 'b> {
         self.head_len
     }
 
-    /// Types the head: method class, request-target, every RVP header.
+    /// Types the head without allocating: method class, request-target and every RVP
+    /// header, borrowed from the buffer. This is the hot path a server runs per request.
     ///
     /// Errors name what is malformed: [`ParseError::Target`] for the target or `Host`,
     /// [`ParseError::Header`] for an RVP header. Callers that answer unknown methods with
     /// `501`/`405` should check [`RequestHead::method_class`] first.
-    pub fn typed(&self) -> Result<TypedRequest, ParseError> {
+    pub fn view(&self) -> Result<RequestView<'b>, ParseError> {
         let host = match self.host {
             Some(h) => Some(std::str::from_utf8(h).map_err(|_| {
                 ParseError::Target(crate::url::UrlError::InvalidHost(
@@ -178,16 +179,21 @@ impl<'p, 'b> RequestHead<'p, 'b> {
             })?),
             None => None,
         };
-        let target = parse_target(self.target, host)?;
-        let mut rvp = RvpHeaders::default();
-        for (name, value) in self.headers.iter() {
-            rvp.add(name, value)?;
+        let target = parse_target_ref(self.target, host)?;
+        let mut rvp = RvpHeadersRef::default();
+        for (name, value) in self.headers.iter_raw() {
+            rvp.add_raw(name, value)?;
         }
-        Ok(TypedRequest {
+        Ok(RequestView {
             method: self.method_class(),
             target,
             rvp,
         })
+    }
+
+    /// Types the head into owned, canonical values ([`RequestHead::view`], then owned).
+    pub fn typed(&self) -> Result<TypedRequest, ParseError> {
+        Ok(self.view()?.to_typed())
     }
 
     fn http_parts(&self) -> Result<http::request::Parts, ParseError> {
@@ -220,6 +226,30 @@ pub struct TypedRequest {
     pub target: RequestTarget,
     /// Every RVP header.
     pub rvp: RvpHeaders,
+}
+
+/// A request head typed without allocating, borrowed from the buffer (see
+/// [`RequestHead::view`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RequestView<'b> {
+    /// The method, classified.
+    pub method: MethodClass,
+    /// The validated request-target.
+    pub target: RequestTargetRef<'b>,
+    /// Every RVP header, validated.
+    pub rvp: RvpHeadersRef<'b>,
+}
+
+impl RequestView<'_> {
+    /// The owned, canonical form.
+    pub fn to_typed(&self) -> TypedRequest {
+        TypedRequest {
+            method: self.method,
+            target: self.target.to_request_target(),
+            rvp: self.rvp.to_rvp_headers(),
+        }
+    }
 }
 
 /// Parses one request from the front of `buf` and, when complete, splits it off as an
@@ -315,7 +345,23 @@ mod tests {
             p.parse(&wire[..30]).unwrap_err(),
             ParseError::HeadTooLarge { limit: 20 }
         );
+        // The header-count limit is capped at MAX_HEADERS_CAP.
+        let many: String = (0..70).map(|i| format!("X-{i}: v\r\n")).collect();
+        let big = format!("NOTIFY / HTTP/1.1\r\n{many}\r\n");
+        let mut p = RequestParser::new(Limits::default().with_max_headers(1000));
+        assert_eq!(
+            p.parse(big.as_bytes()).unwrap_err(),
+            ParseError::TooManyHeaders {
+                limit: MAX_HEADERS_CAP
+            }
+        );
         let mut p = RequestParser::default();
+        assert_eq!(
+            p.parse(big.as_bytes()).unwrap_err(),
+            ParseError::TooManyHeaders {
+                limit: Limits::DEFAULT.max_headers
+            }
+        );
         assert!(p.parse(&wire[..30]).unwrap().is_partial());
         assert!(p.parse(wire).unwrap().is_partial(), "body missing");
     }
@@ -341,6 +387,26 @@ mod tests {
             p.parse(b"NOT IFY / HTTP/1.1\r\n\r\n"),
             Err(ParseError::Syntax(_))
         ));
+    }
+
+    #[test]
+    fn view_borrows_and_matches_typed() {
+        let wire = b"NOTIFY /instmsg/aliases/Bob HTTP/1.1\r\nHost: h\r\nSubscription-Id: 9A504\r\n\
+                     Call-Back: http://H/instmsg/aliases/%41l\r\nRVP-From-Principal: IM.x\r\n\r\n";
+        let mut p = RequestParser::default();
+        let m = complete(&mut p, wire);
+        let v = m.head().view().unwrap();
+        assert_eq!(v.target.alias(), Some("Bob"));
+        assert_eq!(v.rvp.subscription_id.unwrap().as_str(), "9A504");
+        assert_eq!(v.rvp.call_back.as_ref().unwrap().alias(), Some("Al"));
+        let t = v.to_typed();
+        assert_eq!(t, m.head().typed().unwrap());
+        assert_eq!(t.target.path.alias(), Some("bob"));
+        assert_eq!(
+            t.rvp.call_back.unwrap().to_string(),
+            "http://h/instmsg/aliases/al"
+        );
+        assert_eq!(t.rvp.from_principal.unwrap().to_string(), "im.x");
     }
 
     #[test]

@@ -228,10 +228,12 @@ impl<'a> NotifyHead<'a> {
 }
 
 fn check_field(value: &str, field: &'static str, allow_space: bool) -> Result<(), WriteError> {
+    // A branch-free fold (vectorises) rather than an early-exit `any`.
+    let space = if allow_space { 0 } else { b' ' };
     let bad = value.is_empty()
-        || value
-            .bytes()
-            .any(|b| b < 0x20 || b == 0x7f || (!allow_space && b == b' '));
+        || value.bytes().fold(false, |acc, b| {
+            acc | (b < 0x20) | (b == 0x7f) | (b == space)
+        });
     if bad {
         Err(WriteError::InvalidField { field })
     } else {
