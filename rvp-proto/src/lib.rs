@@ -114,3 +114,8 @@ pub use status::reason_phrase;
 pub use codec::{Limits, ParseError, RequestParser, ResponseParser, Status};
 pub use header::{AckType, HeaderError, HopCount, NotificationType, RvpHeaders, SubscriptionId};
 pub use url::{LocalNodeUrl, LogicalUrl, NodeUrl, PhysicalUrl, UrlError};
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
