@@ -7,7 +7,7 @@
 //! | module | crate | what it is |
 //! |---|---|---|
 //! | [`proto`] | `rvp-proto` | the wire format, sans-IO |
-| [`presence`] | `rvp-presence` | the home server's brain: a deterministic state machine |
+//! | [`presence`] | `rvp-presence` | the home server's brain: a deterministic state machine |
 
 pub use rvp_presence as presence;
 pub use rvp_proto as proto;
