@@ -534,27 +534,8 @@ impl Engine {
         expired.clear();
         self.subs.expire(ms, grace, &mut expired);
         self.expired = expired;
-        // Leases.
-        let lgrace = duration_millis(self.policy.lease_grace);
-        let mut touched = Vec::new();
-        while let Some(&(deadline, node, view)) = self.lease_timers.first() {
-            if deadline > ms {
-                break;
-            }
-            self.lease_timers.pop_first();
-            if let Some(n) = self.nodes.get_mut(node as usize)
-                && let Some(i) = n.views.find(view)
-                && n.views.live[i].expires_ms.saturating_add(lgrace) == deadline
-            {
-                n.views.live.remove(i);
-                touched.push(PrincipalId(node));
-            }
-        }
-        touched.dedup();
-        for node in touched {
-            self.republish(node);
-        }
-        // Tracked deliveries.
+        // Tracked deliveries first, so that a subscription their failures discard gets
+        // no notification from the lease expiries below.
         while let Some(&(deadline, txn)) = self.txn_timers.first() {
             if deadline > ms {
                 break;
@@ -575,6 +556,26 @@ impl Engine {
                     DeliveryOutcome::Failed,
                 );
             }
+        }
+        // Leases.
+        let lgrace = duration_millis(self.policy.lease_grace);
+        let mut touched = Vec::new();
+        while let Some(&(deadline, node, view)) = self.lease_timers.first() {
+            if deadline > ms {
+                break;
+            }
+            self.lease_timers.pop_first();
+            if let Some(n) = self.nodes.get_mut(node as usize)
+                && let Some(i) = n.views.find(view)
+                && n.views.live[i].expires_ms.saturating_add(lgrace) == deadline
+            {
+                n.views.live.remove(i);
+                touched.push(PrincipalId(node));
+            }
+        }
+        touched.dedup();
+        for node in touched {
+            self.republish(node);
         }
     }
 
