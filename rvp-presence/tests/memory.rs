@@ -6,6 +6,7 @@
     clippy::unwrap_used,
     clippy::cast_possible_wrap,
     clippy::cast_precision_loss,
+    clippy::print_stderr,
     missing_docs
 )]
 
