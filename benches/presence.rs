@@ -112,7 +112,7 @@ mod fanout {
             .into_iter()
             .chain(std::iter::from_fn(|| e.poll_output()))
             .find_map(|o| match o {
-                Output::Deliver(d) => Some(d.body.to_bytes()),
+                Output::Deliver(d) => Some(d.body().to_bytes()),
                 _ => None,
             })
             .unwrap();
@@ -129,10 +129,12 @@ mod fanout {
 
     fn engine_run(bencher: Bencher<'_, '_>, flatten: bool) {
         let (mut e, t0) = engine_with(1, WATCHERS, WATCHERS, 0);
+        // One presentity (bound by source address): every set flips the published state.
         let owner = Caller::authenticated(
             "http://im.example.com/instmsg/aliases/user0",
             CredentialKind::Digest,
-        );
+        )
+        .with_source(std::net::IpAddr::from([192, 0, 2, 1]));
         let key = NodeKey::new("im.example.com", "user0").unwrap();
         let mut flip = false;
         let mut req = 0;
@@ -161,7 +163,7 @@ mod fanout {
                 );
                 while let Some(o) = e.poll_output() {
                     if flatten && let Output::Deliver(d) = &o {
-                        flat.push(d.body.to_bytes());
+                        flat.push(d.body().to_bytes());
                     }
                     slots.push(o);
                 }

@@ -47,21 +47,49 @@ pub enum Output {
 /// A NOTIFY to send to a subscription's call-back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {
+    id: DeliveryId,
+    callback: Arc<str>,
+    hop_count: u32,
+    ack: AckType,
+    body: NotifyBody,
+}
+
+impl Delivery {
     /// Report the outcome under this id.
-    pub id: DeliveryId,
+    pub fn id(&self) -> DeliveryId {
+        self.id
+    }
+
     /// The subscription the delivery is for (`Subscription-Id` header).
-    pub subscription: SubscriptionId,
+    pub fn subscription(&self) -> SubscriptionId {
+        self.id.subscription
+    }
+
     /// Where to send it (the subscription's `Call-Back`).
-    pub callback: Arc<str>,
+    pub fn callback(&self) -> &Arc<str> {
+        &self.callback
+    }
+
     /// `RVP-Hop-Count` to send.
-    pub hop_count: u32,
+    pub fn hop_count(&self) -> u32 {
+        self.hop_count
+    }
+
     /// `RVP-Ack-Type` to send.
-    pub ack: AckType,
-    /// `RVP-From-Principal` to send: the original sender for a relay, the server's logical
+    pub fn ack(&self) -> AckType {
+        self.ack
+    }
+
+    /// `RVP-From-Principal` to send: the original sender for a relay, the node's logical
     /// host for a property change (reference §2.6).
-    pub from_principal: Arc<str>,
+    pub fn from_principal(&self) -> &Arc<str> {
+        self.body.from_principal()
+    }
+
     /// The body.
-    pub body: NotifyBody,
+    pub fn body(&self) -> &NotifyBody {
+        &self.body
+    }
 }
 
 /// The properties of a node as one caller may see them (PROPFIND, SUBSCRIBE 207).
@@ -978,9 +1006,8 @@ impl Engine {
         let Some(p) = self.directory.get(node) else {
             return;
         };
-        let from_principal = p.host().clone();
         let n = &self.nodes[node.0 as usize];
-        let shared = RenderedChange::state_change(p.logical_url(), &n.published);
+        let shared = RenderedChange::state_change(p.logical_url(), &n.published, p.host().clone());
         let open = n.acl.open_to_all(Right::Presence);
         let acl = &n.acl;
         let subs = &self.subs;
@@ -1006,11 +1033,9 @@ impl Engine {
                             subscription: rec.id,
                             txn: 0,
                         },
-                        subscription: rec.id,
                         callback: rec.callback.clone(),
                         hop_count: 1,
                         ack: AckType::SingleHop,
-                        from_principal: from_principal.clone(),
                         body,
                     }));
                 }
@@ -1025,11 +1050,9 @@ impl Engine {
                                 subscription: login.id,
                                 txn: 0,
                             },
-                            subscription: login.id,
                             callback: login.callback.clone(),
                             hop_count: 2,
                             ack: AckType::SingleHop,
-                            from_principal: from_principal.clone(),
                             body: body.clone(),
                         }));
                     }
@@ -1096,12 +1119,13 @@ impl Engine {
             }
             self.out.push_back(Output::Deliver(Delivery {
                 id,
-                subscription: sub,
                 callback,
                 hop_count: params.hop_count.saturating_add(1),
                 ack: params.ack,
-                from_principal: from.clone(),
-                body: NotifyBody::Relay(params.body.clone()),
+                body: NotifyBody::Relay {
+                    from_principal: from.clone(),
+                    bytes: params.body.clone(),
+                },
             }));
         }
         if txn != 0 {

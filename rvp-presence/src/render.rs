@@ -22,16 +22,23 @@ const AFTER_TO: &str = "</d:href></r:contact></r:notification-to><d:propertyupda
 const TAIL: &str = "/></r:state></d:prop></d:set></d:propertyupdate></r:propnotification>\
 </r:notification>";
 
-/// The shared, pre-rendered part of one property change.
+/// The shared, pre-rendered part of one property change, with the `RVP-From-Principal`
+/// its NOTIFYs carry.
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct RenderedChange {
     prefix: Bytes,
     suffix: Bytes,
+    from_principal: Arc<str>,
 }
 
 impl RenderedChange {
-    /// Renders the parts of a `r:propnotification` from `from_href` announcing `state`.
-    pub fn state_change(from_href: &str, state: &PresenceState) -> Arc<RenderedChange> {
+    /// Renders the parts of a `r:propnotification` from `from_href` announcing `state`,
+    /// sent with `RVP-From-Principal: from_principal`.
+    pub fn state_change(
+        from_href: &str,
+        state: &PresenceState,
+        from_principal: Arc<str>,
+    ) -> Arc<RenderedChange> {
         let mut prefix = BytesMut::with_capacity(HEAD.len() + from_href.len() + FROM_TO.len());
         prefix.put_slice(HEAD.as_bytes());
         escape_into(&mut prefix, from_href);
@@ -44,11 +51,13 @@ impl RenderedChange {
         Arc::new(RenderedChange {
             prefix: prefix.freeze(),
             suffix: suffix.freeze(),
+            from_principal,
         })
     }
 }
 
-/// The body of one property-change NOTIFY: shared parts + the watcher's URL.
+/// The body of one property-change NOTIFY: the shared parts + the watcher's URL
+/// (`r:notification-to`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct PropChangeBody {
     shared: Arc<RenderedChange>,
@@ -63,6 +72,11 @@ impl PropChangeBody {
     /// The `r:notification-to` URL (unescaped).
     pub fn to(&self) -> &str {
         &self.to
+    }
+
+    /// `RVP-From-Principal` of the NOTIFY.
+    pub fn from_principal(&self) -> &Arc<str> {
+        &self.shared.from_principal
     }
 
     /// The three parts (the middle one is the unescaped URL: use [`PropChangeBody::write_to`]
@@ -107,8 +121,14 @@ impl PropChangeBody {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum NotifyBody {
-    /// A relayed body, byte for byte as received (reference §2.6 step 3).
-    Relay(Bytes),
+    /// A relayed body, byte for byte as received (reference §2.6 step 3), with the
+    /// original sender's `RVP-From-Principal`.
+    Relay {
+        /// The original `RVP-From-Principal`.
+        from_principal: Arc<str>,
+        /// The body bytes, untouched.
+        bytes: Bytes,
+    },
     /// A property-change notification rendered by the engine.
     PropChange(PropChangeBody),
 }
@@ -117,7 +137,7 @@ impl NotifyBody {
     /// The body as one buffer (a cheap clone for [`NotifyBody::Relay`]).
     pub fn to_bytes(&self) -> Bytes {
         match self {
-            NotifyBody::Relay(b) => b.clone(),
+            NotifyBody::Relay { bytes, .. } => bytes.clone(),
             NotifyBody::PropChange(p) => p.to_bytes(),
         }
     }
@@ -125,7 +145,7 @@ impl NotifyBody {
     /// Length in bytes.
     pub fn len(&self) -> usize {
         match self {
-            NotifyBody::Relay(b) => b.len(),
+            NotifyBody::Relay { bytes, .. } => bytes.len(),
             NotifyBody::PropChange(p) => p.len(),
         }
     }
@@ -133,6 +153,22 @@ impl NotifyBody {
     /// Whether the body is empty.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// `RVP-From-Principal` of the NOTIFY.
+    pub fn from_principal(&self) -> &Arc<str> {
+        match self {
+            NotifyBody::Relay { from_principal, .. } => from_principal,
+            NotifyBody::PropChange(p) => p.from_principal(),
+        }
+    }
+
+    /// Appends the body to `out`.
+    pub fn write_to(&self, out: &mut impl BufMut) {
+        match self {
+            NotifyBody::Relay { bytes, .. } => out.put_slice(bytes),
+            NotifyBody::PropChange(p) => p.write_to(out),
+        }
     }
 }
 
@@ -175,6 +211,7 @@ mod tests {
         let shared = RenderedChange::state_change(
             "http://im.example.com/instmsg/aliases/stevem",
             &PresenceState::Busy,
+            "im.example.com".into(),
         );
         let body = PropChangeBody::new(shared, "http://im.acme.com/instmsg/aliases/bruceb".into());
         let expect = "<?xml version=\"1.0\"?><r:notification xmlns:d='DAV:' xmlns:r='http://schemas.microsoft.com/rvp/' xmlns:a='http://schemas.microsoft.com/rvp/acl/'><r:propnotification><r:notification-from><r:contact><d:href>http://im.example.com/instmsg/aliases/stevem</d:href></r:contact></r:notification-from><r:notification-to><r:contact><d:href>http://im.acme.com/instmsg/aliases/bruceb</d:href></r:contact></r:notification-to><d:propertyupdate><d:set><d:prop><r:state><r:busy/></r:state></d:prop></d:set></d:propertyupdate></r:propnotification></r:notification>";
@@ -186,7 +223,11 @@ mod tests {
 
     #[test]
     fn urls_are_escaped() {
-        let shared = RenderedChange::state_change("http://h/a?x=1&y='2'", &PresenceState::Online);
+        let shared = RenderedChange::state_change(
+            "http://h/a?x=1&y='2'",
+            &PresenceState::Online,
+            "h".into(),
+        );
         let body = PropChangeBody::new(shared, "http://h/<b>".into());
         let s = String::from_utf8(body.to_bytes().to_vec()).unwrap_or_default();
         assert!(s.contains("http://h/a?x=1&amp;y=&apos;2&apos;"), "{s}");

@@ -191,15 +191,15 @@ fn check_outputs(
             }
             Output::Deliver(d) => {
                 prop_assert!(
-                    h.e.subscription(d.subscription).is_some(),
+                    h.e.subscription(d.subscription()).is_some(),
                     "NOTIFY to a dead subscription"
                 );
                 prop_assert!(
-                    m.live.contains_key(&d.subscription),
+                    m.live.contains_key(&d.subscription()),
                     "NOTIFY to an expired or cancelled subscription"
                 );
-                m.deliveries.push(d.id);
-                if let NotifyBody::PropChange(p) = &d.body {
+                m.deliveries.push(d.id());
+                if let NotifyBody::PropChange(p) = &d.body() {
                     let body = String::from_utf8(p.to_bytes().to_vec()).unwrap();
                     let from = between(&body, "<r:notification-from><r:contact><d:href>", "<");
                     let node = h.e.directory().lookup_url(&from).unwrap();
@@ -220,7 +220,7 @@ fn check_outputs(
     let mut last: HashMap<String, String> = HashMap::new();
     for o in &outs {
         if let Output::Deliver(d) = o
-            && let NotifyBody::PropChange(p) = &d.body
+            && let NotifyBody::PropChange(p) = &d.body()
         {
             let body = String::from_utf8(p.to_bytes().to_vec()).unwrap();
             last.insert(

@@ -251,12 +251,12 @@ fn librvp_alice_bob_session_replays() {
                 let code: u16 = m.start.split(' ').nth(1).unwrap().parse().unwrap();
                 let i = awaiting
                     .iter()
-                    .position(|d| &*d.callback == cb)
+                    .position(|d| &**d.callback() == cb)
                     .expect("a delivery awaits this answer");
                 let d = awaiting.remove(i);
                 e.handle_delivery_result(
                     now,
-                    d.id,
+                    d.id(),
                     DeliveryOutcome::from_status(StatusCode::from_u16(code).unwrap()),
                 );
             }
@@ -298,14 +298,17 @@ fn librvp_alice_bob_session_replays() {
                 let m = message(b.bytes);
                 let i = sent
                     .iter()
-                    .position(|d| &*d.callback == cb)
+                    .position(|d| &**d.callback() == cb)
                     .unwrap_or_else(|| {
                         panic!("engine sent no NOTIFY to {cb} at {}", b.secs - base)
                     });
                 let d = sent.remove(i).unwrap();
-                assert_eq!(d.hop_count.to_string(), m.header("RVP-Hop-Count").unwrap());
-                match &d.body {
-                    NotifyBody::Relay(bytes) => {
+                assert_eq!(
+                    d.hop_count().to_string(),
+                    m.header("RVP-Hop-Count").unwrap()
+                );
+                match &d.body() {
+                    NotifyBody::Relay { bytes, .. } => {
                         assert_eq!(&bytes[..], m.body, "relayed body differs")
                     }
                     NotifyBody::PropChange(p) => {

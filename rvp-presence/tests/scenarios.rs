@@ -10,8 +10,8 @@ use bytes::Bytes;
 use common::{H, claim, ip, key, me, url};
 use http::StatusCode;
 use rvp_presence::{
-    Ace, AcePrincipal, AckType, DeliveryOutcome, NotifyBody, NotifyParams, Policy, PropfindScope,
-    Refusal, Response, StatePatch, SubscribeParams, SubscriptionId, SubscriptionKind, ViewId,
+    Ace, AcePrincipal, AckType, DeliveryOutcome, NotifyParams, Policy, PropfindScope, Refusal,
+    Response, StatePatch, SubscribeParams, SubscriptionId, SubscriptionKind, ViewId,
 };
 use rvp_proto::{CredentialKind, CredentialSet, PresenceState as S, Right, RightSet};
 
@@ -92,7 +92,7 @@ fn set_state(
 fn states(d: &[rvp_presence::Delivery]) -> Vec<String> {
     d.iter()
         .map(|x| {
-            let b = String::from_utf8(x.body.to_bytes().to_vec()).unwrap();
+            let b = String::from_utf8(x.body().to_bytes().to_vec()).unwrap();
             let i = b.find("<r:state><r:").unwrap() + "<r:state><r:".len();
             let j = b[i..].find('/').unwrap();
             b[i..i + j].to_owned()
@@ -661,20 +661,20 @@ fn change_notifies_every_watcher_once_and_refresh_notifies_nobody() {
     let w2 = watch_remote(&mut h, "w2", "bob", 14_400);
     watch_remote(&mut h, "w3", "carol", 14_400);
     let (v, d) = set_state(&mut h, "bob", S::Online, None);
-    let mut subs: Vec<_> = d.iter().map(|x| x.subscription).collect();
+    let mut subs: Vec<_> = d.iter().map(|x| x.subscription()).collect();
     subs.sort();
     assert_eq!(subs, vec![w1, w2]);
     assert_eq!(states(&d), vec!["online", "online"]);
     for x in &d {
-        assert_eq!(x.hop_count, 1);
-        assert_eq!(x.ack, AckType::SingleHop);
-        assert_eq!(&*x.from_principal, "im.example.com");
-        let body = String::from_utf8(x.body.to_bytes().to_vec()).unwrap();
+        assert_eq!(x.hop_count(), 1);
+        assert_eq!(x.ack(), AckType::SingleHop);
+        assert_eq!(&**x.from_principal(), "im.example.com");
+        let body = String::from_utf8(x.body().to_bytes().to_vec()).unwrap();
         assert!(body.contains(&format!("<d:href>{}</d:href>", url("bob"))));
         // notification-to names the watcher (its call-back here is its principal URL).
         assert!(body.contains(&format!(
             "<r:notification-to><r:contact><d:href>{}<",
-            x.callback
+            x.callback()
         )));
     }
     let (_, d) = set_state(&mut h, "bob", S::Online, Some(v));
@@ -782,11 +782,11 @@ fn notify_single_hop_relays_untouched_and_answers_at_once() {
     assert_eq!(a[0].response, Response::Notified);
     assert_eq!(d.len(), 2, "only pragma/notify subscriptions get relays");
     for x in &d {
-        assert!(x.subscription == l1 || x.subscription == l2);
-        assert_eq!(x.hop_count, 2);
-        assert_eq!(x.body, NotifyBody::Relay(Bytes::from_static(body)));
-        assert_eq!(&*x.from_principal, url("alice"));
-        assert_eq!(x.ack, AckType::SingleHop);
+        assert!(x.subscription() == l1 || x.subscription() == l2);
+        assert_eq!(x.hop_count(), 2);
+        assert_eq!(x.body().to_bytes(), Bytes::from_static(body));
+        assert_eq!(&**x.from_principal(), url("alice"));
+        assert_eq!(x.ack(), AckType::SingleHop);
     }
     assert_eq!(
         h.e.published_state(h.ids[1]),
@@ -808,23 +808,23 @@ fn notify_deep_or() {
     let (a, d) = h.drain();
     assert!(a.is_empty(), "not decidable yet");
     let now = h.now;
-    h.e.handle_delivery_result(now, d[0].id, DeliveryOutcome::Failed);
+    h.e.handle_delivery_result(now, d[0].id(), DeliveryOutcome::Failed);
     assert_eq!(h.e.pending_outputs(), 0);
-    h.e.handle_delivery_result(now, d[1].id, DeliveryOutcome::Delivered);
+    h.e.handle_delivery_result(now, d[1].id(), DeliveryOutcome::Delivered);
     assert_eq!(h.one().0, Response::Notified);
     // One 500 + one failure: 500.
     notify(&mut h, "alice", "bob", 1, AckType::DeepOr, b"x");
     let (_, d) = h.drain();
-    h.e.handle_delivery_result(now, d[0].id, DeliveryOutcome::LeftConversation);
-    h.e.handle_delivery_result(now, d[1].id, DeliveryOutcome::Failed);
+    h.e.handle_delivery_result(now, d[0].id(), DeliveryOutcome::LeftConversation);
+    h.e.handle_delivery_result(now, d[1].id(), DeliveryOutcome::Failed);
     assert_eq!(refused(&h.one().0), &Refusal::LeftConversation);
     // First success answers at once; a later report changes nothing.
     notify(&mut h, "alice", "bob", 1, AckType::DeepOr, b"x");
     let (_, d) = h.drain();
-    h.e.handle_delivery_result(now, d[1].id, DeliveryOutcome::Delivered);
+    h.e.handle_delivery_result(now, d[1].id(), DeliveryOutcome::Delivered);
     assert_eq!(h.one().0, Response::Notified);
-    h.e.handle_delivery_result(now, d[0].id, DeliveryOutcome::Delivered);
-    h.e.handle_delivery_result(now, d[0].id, DeliveryOutcome::Delivered);
+    h.e.handle_delivery_result(now, d[0].id(), DeliveryOutcome::Delivered);
+    h.e.handle_delivery_result(now, d[0].id(), DeliveryOutcome::Delivered);
     assert_eq!(h.e.pending_outputs(), 0, "exactly one answer per request");
 }
 
@@ -838,18 +838,18 @@ fn notify_deep_and_and_timeout() {
     let now = h.now;
     notify(&mut h, "alice", "bob", 1, AckType::DeepAnd, b"x");
     let (_, d) = h.drain();
-    h.e.handle_delivery_result(now, d[0].id, DeliveryOutcome::Delivered);
+    h.e.handle_delivery_result(now, d[0].id(), DeliveryOutcome::Delivered);
     assert_eq!(h.e.pending_outputs(), 0);
-    h.e.handle_delivery_result(now, d[1].id, DeliveryOutcome::Delivered);
+    h.e.handle_delivery_result(now, d[1].id(), DeliveryOutcome::Delivered);
     assert_eq!(h.one().0, Response::Notified);
     notify(&mut h, "alice", "bob", 1, AckType::DeepAnd, b"x");
     let (_, d) = h.drain();
-    h.e.handle_delivery_result(now, d[0].id, DeliveryOutcome::Failed);
-    h.e.handle_delivery_result(now, d[1].id, DeliveryOutcome::Delivered);
+    h.e.handle_delivery_result(now, d[0].id(), DeliveryOutcome::Failed);
+    h.e.handle_delivery_result(now, d[1].id(), DeliveryOutcome::Delivered);
     assert_eq!(refused(&h.one().0), &Refusal::NotDeliverable);
     notify(&mut h, "alice", "bob", 1, AckType::DeepAnd, b"x");
     let (_, d) = h.drain();
-    h.e.handle_delivery_result(now, d[0].id, DeliveryOutcome::LeftConversation);
+    h.e.handle_delivery_result(now, d[0].id(), DeliveryOutcome::LeftConversation);
     assert_eq!(refused(&h.one().0), &Refusal::LeftConversation);
     // Nobody reports: the delivery timeout (30 s) decides.
     let start = h.now;
@@ -873,7 +873,7 @@ fn notify_hop_limit_and_send_to() {
     notify(&mut h, "alice", "bob", 7, AckType::SingleHop, b"x");
     let (r, d) = h.one();
     assert_eq!(r, Response::Notified);
-    assert_eq!(d[0].hop_count, 8);
+    assert_eq!(d[0].hop_count(), 8);
     // send-to denied.
     let (now, req) = (h.now, h.req());
     h.e.acl_write(
@@ -917,7 +917,7 @@ fn consecutive_failures_discard_the_subscription() {
         v = Some(view);
         assert_eq!(d.len(), 1, "round {i}");
         let now = h.now;
-        h.e.handle_delivery_result(now, d[0].id, DeliveryOutcome::Failed);
+        h.e.handle_delivery_result(now, d[0].id(), DeliveryOutcome::Failed);
     }
     assert!(h.e.subscription(w).is_none(), "three consecutive failures");
     let (_, d) = set_state(&mut h, "bob", S::Online, v);
@@ -935,16 +935,16 @@ fn success_resets_and_long_failure_discards() {
     let w = watch_remote(&mut h, "w", "bob", 14_400);
     let (v, d) = set_state(&mut h, "bob", S::Online, None);
     let now = h.now;
-    h.e.handle_delivery_result(now, d[0].id, DeliveryOutcome::Failed);
+    h.e.handle_delivery_result(now, d[0].id(), DeliveryOutcome::Failed);
     let (_, d) = set_state(&mut h, "bob", S::Busy, Some(v));
-    h.e.handle_delivery_result(now, d[0].id, DeliveryOutcome::Delivered);
+    h.e.handle_delivery_result(now, d[0].id(), DeliveryOutcome::Delivered);
     let (_, d) = set_state(&mut h, "bob", S::Away, Some(v));
-    h.e.handle_delivery_result(now, d[0].id, DeliveryOutcome::Failed);
+    h.e.handle_delivery_result(now, d[0].id(), DeliveryOutcome::Failed);
     assert!(h.e.subscription(w).is_some());
     h.at(301);
     let (_, d) = set_state(&mut h, "bob", S::Busy, Some(v));
     let now = h.now;
-    h.e.handle_delivery_result(now, d[0].id, DeliveryOutcome::Failed);
+    h.e.handle_delivery_result(now, d[0].id(), DeliveryOutcome::Failed);
     assert!(
         h.e.subscription(w).is_none(),
         "failing for more than 5 minutes"
@@ -1055,7 +1055,7 @@ fn presence_denied_watcher_sees_offline_and_gets_no_state() {
     }
     let (_, d) = set_state(&mut h, "bob", S::Busy, None);
     assert_eq!(d.len(), 1);
-    assert_eq!(d[0].subscription, friend);
+    assert_eq!(d[0].subscription(), friend);
 }
 
 // ------------------------------------------------------------------- local relay (§1.4, §2.6-d)
@@ -1076,10 +1076,10 @@ fn propchange_to_a_local_logical_callback_goes_to_its_logins_with_hop_2() {
     let w = subscribed(&r);
     let (_, d) = set_state(&mut h, "bob", S::Busy, None);
     assert_eq!(d.len(), 1);
-    assert_eq!(d[0].subscription, la);
-    assert_eq!(&*d[0].callback, "http://192.0.2.5:1234");
-    assert_eq!(d[0].hop_count, 2);
-    let body = String::from_utf8(d[0].body.to_bytes().to_vec()).unwrap();
+    assert_eq!(d[0].subscription(), la);
+    assert_eq!(&**d[0].callback(), "http://192.0.2.5:1234");
+    assert_eq!(d[0].hop_count(), 2);
+    let body = String::from_utf8(d[0].body().to_bytes().to_vec()).unwrap();
     assert!(body.contains(&format!(
         "<r:notification-to><r:contact><d:href>{}</d:href>",
         url("alice")
