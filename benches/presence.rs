@@ -112,7 +112,7 @@ mod fanout {
             .into_iter()
             .chain(std::iter::from_fn(|| e.poll_output()))
             .find_map(|o| match o {
-                Output::Deliver(d) => Some(d.body().to_bytes()),
+                Output::Deliver(d) => Some(d.body_bytes()),
                 _ => None,
             })
             .unwrap();
@@ -163,7 +163,7 @@ mod fanout {
                 );
                 while let Some(o) = e.poll_output() {
                     if flatten && let Output::Deliver(d) = &o {
-                        flat.push(d.body().to_bytes());
+                        flat.push(d.body_bytes());
                     }
                     slots.push(o);
                 }

@@ -4,7 +4,7 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::Bytes;
+use bytes::{BufMut, Bytes, BytesMut};
 use http::StatusCode;
 use rvp_proto::{PresenceState, Right};
 
@@ -15,7 +15,7 @@ use crate::delivery::{AckTracker, AckType, AckVerdict, DeliveryId, DeliveryOutco
 use crate::lease::{LeasedState, View, ViewId, Views};
 use crate::policy::{Policy, PolicyError};
 use crate::principal::{Directory, DirectoryError, DirectoryProperties, NodeKey, PrincipalId};
-use crate::render::{NotifyBody, PropChangeBody, RenderedChange};
+use crate::render::{self, NotifyBody, PropChangeBody, RenderedChange};
 use crate::subscription::{
     NewSubscription, SubscriptionId, SubscriptionInfo, SubscriptionKind, SubscriptionTable,
 };
@@ -37,8 +37,9 @@ pub struct Answer {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Output {
-    /// Answer a request.
-    Respond(Answer),
+    /// Answer a request (boxed: answers are one per request, deliveries can be
+    /// thousands per change, and the queue is as wide as its widest element).
+    Respond(Box<Answer>),
     /// Send a NOTIFY to a call-back and report the outcome with
     /// [`Engine::handle_delivery_result`].
     Deliver(Delivery),
@@ -83,12 +84,60 @@ impl Delivery {
     /// `RVP-From-Principal` to send: the original sender for a relay, the node's logical
     /// host for a property change (reference §2.6).
     pub fn from_principal(&self) -> &Arc<str> {
-        self.body.from_principal()
+        self.body.sender()
     }
 
-    /// The body.
-    pub fn body(&self) -> &NotifyBody {
-        &self.body
+    /// For a relayed NOTIFY, the body exactly as received.
+    pub fn relayed_body(&self) -> Option<&Bytes> {
+        match &self.body {
+            NotifyBody::Relay { bytes, .. } => Some(bytes),
+            NotifyBody::PropChange(_) => None,
+        }
+    }
+
+    /// For a property-change NOTIFY, the `r:notification-to` URL (the watching
+    /// subscription's call-back).
+    pub fn notification_to(&self) -> Option<&str> {
+        match &self.body {
+            NotifyBody::Relay { .. } => None,
+            NotifyBody::PropChange(p) => Some(p.to.as_deref().unwrap_or(&self.callback)),
+        }
+    }
+
+    /// The body in three parts for vectored writes: a property change is a shared
+    /// prefix, the watcher's URL and a shared suffix; a relay is its bytes and two empty
+    /// parts. Write the middle part XML-escaped unless [`Delivery::middle_is_plain`].
+    pub fn body_parts(&self) -> [&[u8]; 3] {
+        self.body.parts(&self.callback)
+    }
+
+    /// Whether [`Delivery::body_parts`]' middle part can be written as is.
+    pub fn middle_is_plain(&self) -> bool {
+        !render::needs_escape(self.body_parts()[1])
+    }
+
+    /// Length of the body in bytes.
+    pub fn body_len(&self) -> usize {
+        let [a, b, c] = self.body_parts();
+        a.len() + render::escaped_len_bytes(b) + c.len()
+    }
+
+    /// Appends the body to `out`.
+    pub fn write_body(&self, out: &mut impl BufMut) {
+        let [a, b, c] = self.body_parts();
+        out.put_slice(a);
+        render::escape_bytes_into(out, b);
+        out.put_slice(c);
+    }
+
+    /// The body as one buffer (a reference-count increment for a relay).
+    pub fn body_bytes(&self) -> Bytes {
+        if let Some(b) = self.relayed_body() {
+            return b.clone();
+        }
+        let mut out = BytesMut::with_capacity(self.body_len());
+        self.write_body(&mut out);
+        out.freeze()
     }
 }
 
@@ -609,7 +658,7 @@ impl Engine {
 
     fn respond(&mut self, request: RequestId, response: Response) {
         self.out
-            .push_back(Output::Respond(Answer { request, response }));
+            .push_back(Output::Respond(Box::new(Answer { request, response })));
     }
 
     fn refuse(&mut self, request: RequestId, r: Refusal) {
@@ -1022,10 +1071,13 @@ impl Engine {
                     continue;
                 }
             }
-            let body =
-                NotifyBody::PropChange(PropChangeBody::new(shared.clone(), rec.subscriber.clone()));
             match rec.local_target() {
                 None => {
+                    // r:notification-to is the call-back itself: no second reference.
+                    let body = NotifyBody::PropChange(PropChangeBody {
+                        shared: shared.clone(),
+                        to: None,
+                    });
                     *seq += 1;
                     out.push_back(Output::Deliver(Delivery {
                         id: DeliveryId {
@@ -1040,6 +1092,10 @@ impl Engine {
                     }));
                 }
                 Some(target) => {
+                    let body = NotifyBody::PropChange(PropChangeBody {
+                        shared: shared.clone(),
+                        to: Some(rec.callback.clone()),
+                    });
                     // Originated here (hop 1), relayed by the watcher's home (also here)
                     // to its login call-backs (hop 2), §2.6-d.
                     for login in subs.on_node(target, SubscriptionKind::Notify) {

@@ -22,5 +22,4 @@ pub use engine::{
 pub use lease::{LeasedState, ViewId};
 pub use policy::{Policy, PolicyError};
 pub use principal::{Directory, DirectoryProperties, NodeKey, PrincipalId};
-pub use render::NotifyBody;
 pub use subscription::{SubscriptionId, SubscriptionInfo, SubscriptionKind};

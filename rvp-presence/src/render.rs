@@ -56,77 +56,23 @@ impl RenderedChange {
     }
 }
 
-/// The body of one property-change NOTIFY: the shared parts + the watcher's URL
-/// (`r:notification-to`).
+/// The body of one property-change NOTIFY: the shared parts, plus the watcher's URL
+/// (`r:notification-to`) when it differs from the delivery's call-back.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct PropChangeBody {
-    shared: Arc<RenderedChange>,
-    to: Arc<str>,
+pub(crate) struct PropChangeBody {
+    pub(crate) shared: Arc<RenderedChange>,
+    /// `None`: the delivery's call-back is the watcher's URL (no second reference needed).
+    pub(crate) to: Option<Arc<str>>,
 }
 
-impl PropChangeBody {
-    pub(crate) fn new(shared: Arc<RenderedChange>, to: Arc<str>) -> PropChangeBody {
-        PropChangeBody { shared, to }
-    }
-
-    /// The `r:notification-to` URL (unescaped).
-    pub fn to(&self) -> &str {
-        &self.to
-    }
-
-    /// `RVP-From-Principal` of the NOTIFY.
-    pub fn from_principal(&self) -> &Arc<str> {
-        &self.shared.from_principal
-    }
-
-    /// The three parts (the middle one is the unescaped URL: use [`PropChangeBody::write_to`]
-    /// unless [`PropChangeBody::needs_escape`] is false).
-    pub fn parts(&self) -> [&[u8]; 3] {
-        [&self.shared.prefix, self.to.as_bytes(), &self.shared.suffix]
-    }
-
-    /// Whether the watcher URL contains a character that XML escaping changes.
-    pub fn needs_escape(&self) -> bool {
-        self.to
-            .bytes()
-            .any(|b| matches!(b, b'&' | b'<' | b'>' | b'\'' | b'"'))
-    }
-
-    /// Length of the rendered body in bytes.
-    pub fn len(&self) -> usize {
-        self.shared.prefix.len() + escaped_len(&self.to) + self.shared.suffix.len()
-    }
-
-    /// Whether the body is empty (never).
-    pub fn is_empty(&self) -> bool {
-        false
-    }
-
-    /// Appends the rendered body to `out`.
-    pub fn write_to(&self, out: &mut impl BufMut) {
-        out.put_slice(&self.shared.prefix);
-        escape_into(out, &self.to);
-        out.put_slice(&self.shared.suffix);
-    }
-
-    /// The rendered body as one buffer.
-    pub fn to_bytes(&self) -> Bytes {
-        let mut b = BytesMut::with_capacity(self.len());
-        self.write_to(&mut b);
-        b.freeze()
-    }
-}
-
-/// The body of a NOTIFY the engine asks the embedder to send.
+/// The body of a NOTIFY the engine asks the embedder to send (see
+/// [`Delivery`](crate::Delivery) for how to write it).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum NotifyBody {
+pub(crate) enum NotifyBody {
     /// A relayed body, byte for byte as received (reference §2.6 step 3), with the
     /// original sender's `RVP-From-Principal`.
     Relay {
-        /// The original `RVP-From-Principal`.
         from_principal: Arc<str>,
-        /// The body bytes, untouched.
         bytes: Bytes,
     },
     /// A property-change notification rendered by the engine.
@@ -134,42 +80,42 @@ pub enum NotifyBody {
 }
 
 impl NotifyBody {
-    /// The body as one buffer (a cheap clone for [`NotifyBody::Relay`]).
-    pub fn to_bytes(&self) -> Bytes {
-        match self {
-            NotifyBody::Relay { bytes, .. } => bytes.clone(),
-            NotifyBody::PropChange(p) => p.to_bytes(),
-        }
-    }
-
-    /// Length in bytes.
-    pub fn len(&self) -> usize {
-        match self {
-            NotifyBody::Relay { bytes, .. } => bytes.len(),
-            NotifyBody::PropChange(p) => p.len(),
-        }
-    }
-
-    /// Whether the body is empty.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// `RVP-From-Principal` of the NOTIFY.
-    pub fn from_principal(&self) -> &Arc<str> {
+    pub(crate) fn sender(&self) -> &Arc<str> {
         match self {
             NotifyBody::Relay { from_principal, .. } => from_principal,
-            NotifyBody::PropChange(p) => p.from_principal(),
+            NotifyBody::PropChange(p) => &p.shared.from_principal,
         }
     }
 
-    /// Appends the body to `out`.
-    pub fn write_to(&self, out: &mut impl BufMut) {
+    /// The three parts of the body; the middle one must be XML-escaped when written
+    /// (see [`needs_escape`]).
+    pub(crate) fn parts<'a>(&'a self, callback: &'a str) -> [&'a [u8]; 3] {
         match self {
-            NotifyBody::Relay { bytes, .. } => out.put_slice(bytes),
-            NotifyBody::PropChange(p) => p.write_to(out),
+            NotifyBody::Relay { bytes, .. } => [bytes, &[], &[]],
+            NotifyBody::PropChange(p) => [
+                &p.shared.prefix,
+                p.to.as_deref().unwrap_or(callback).as_bytes(),
+                &p.shared.suffix,
+            ],
         }
     }
+}
+
+/// Whether XML escaping changes `s`.
+pub(crate) fn needs_escape(s: &[u8]) -> bool {
+    s.iter()
+        .any(|b| matches!(b, b'&' | b'<' | b'>' | b'\'' | b'"'))
+}
+
+/// Length of `s` once escaped.
+pub(crate) fn escaped_len_bytes(s: &[u8]) -> usize {
+    escaped_len(std::str::from_utf8(s).unwrap_or(""))
+}
+
+/// Writes `s` escaped.
+pub(crate) fn escape_bytes_into(out: &mut impl BufMut, s: &[u8]) {
+    escape_into(out, std::str::from_utf8(s).unwrap_or(""));
 }
 
 fn escaped_len(s: &str) -> usize {
@@ -206,6 +152,16 @@ fn escape_into(out: &mut impl BufMut, s: &str) {
 mod tests {
     use super::*;
 
+    fn render(body: &NotifyBody, callback: &str) -> Vec<u8> {
+        let [a, b, c] = body.parts(callback);
+        let mut out = Vec::new();
+        out.extend_from_slice(a);
+        escape_bytes_into(&mut out, b);
+        out.extend_from_slice(c);
+        assert_eq!(out.len(), a.len() + escaped_len_bytes(b) + c.len());
+        out
+    }
+
     #[test]
     fn exchange_style_body() {
         let shared = RenderedChange::state_change(
@@ -213,12 +169,13 @@ mod tests {
             &PresenceState::Busy,
             "im.example.com".into(),
         );
-        let body = PropChangeBody::new(shared, "http://im.acme.com/instmsg/aliases/bruceb".into());
+        let body = NotifyBody::PropChange(PropChangeBody { shared, to: None });
         let expect = "<?xml version=\"1.0\"?><r:notification xmlns:d='DAV:' xmlns:r='http://schemas.microsoft.com/rvp/' xmlns:a='http://schemas.microsoft.com/rvp/acl/'><r:propnotification><r:notification-from><r:contact><d:href>http://im.example.com/instmsg/aliases/stevem</d:href></r:contact></r:notification-from><r:notification-to><r:contact><d:href>http://im.acme.com/instmsg/aliases/bruceb</d:href></r:contact></r:notification-to><d:propertyupdate><d:set><d:prop><r:state><r:busy/></r:state></d:prop></d:set></d:propertyupdate></r:propnotification></r:notification>";
-        assert_eq!(body.to_bytes(), expect.as_bytes());
-        assert_eq!(body.len(), expect.len());
-        assert!(!body.needs_escape());
-        assert_eq!(body.parts().concat(), expect.as_bytes());
+        assert_eq!(
+            render(&body, "http://im.acme.com/instmsg/aliases/bruceb"),
+            expect.as_bytes()
+        );
+        assert_eq!(&**body.sender(), "im.example.com");
     }
 
     #[test]
@@ -228,11 +185,22 @@ mod tests {
             &PresenceState::Online,
             "h".into(),
         );
-        let body = PropChangeBody::new(shared, "http://h/<b>".into());
-        let s = String::from_utf8(body.to_bytes().to_vec()).unwrap_or_default();
+        let body = NotifyBody::PropChange(PropChangeBody {
+            shared,
+            to: Some("http://h/<b>".into()),
+        });
+        let s = String::from_utf8(render(&body, "http://ignored")).unwrap_or_default();
         assert!(s.contains("http://h/a?x=1&amp;y=&apos;2&apos;"), "{s}");
         assert!(s.contains("http://h/&lt;b&gt;"), "{s}");
-        assert_eq!(body.len(), s.len());
-        assert!(body.needs_escape());
+        assert!(needs_escape(b"a&b") && !needs_escape(b"http://h/x"));
+    }
+
+    #[test]
+    fn relays_are_untouched() {
+        let body = NotifyBody::Relay {
+            from_principal: "http://h/instmsg/aliases/a".into(),
+            bytes: Bytes::from_static(b"<x>&amp;</x>"),
+        };
+        assert_eq!(body.parts("http://cb")[0], b"<x>&amp;</x>");
     }
 }

@@ -92,7 +92,7 @@ fn set_state(
 fn states(d: &[rvp_presence::Delivery]) -> Vec<String> {
     d.iter()
         .map(|x| {
-            let b = String::from_utf8(x.body().to_bytes().to_vec()).unwrap();
+            let b = String::from_utf8(x.body_bytes().to_vec()).unwrap();
             let i = b.find("<r:state><r:").unwrap() + "<r:state><r:".len();
             let j = b[i..].find('/').unwrap();
             b[i..i + j].to_owned()
@@ -669,7 +669,7 @@ fn change_notifies_every_watcher_once_and_refresh_notifies_nobody() {
         assert_eq!(x.hop_count(), 1);
         assert_eq!(x.ack(), AckType::SingleHop);
         assert_eq!(&**x.from_principal(), "im.example.com");
-        let body = String::from_utf8(x.body().to_bytes().to_vec()).unwrap();
+        let body = String::from_utf8(x.body_bytes().to_vec()).unwrap();
         assert!(body.contains(&format!("<d:href>{}</d:href>", url("bob"))));
         // notification-to names the watcher (its call-back here is its principal URL).
         assert!(body.contains(&format!(
@@ -784,7 +784,7 @@ fn notify_single_hop_relays_untouched_and_answers_at_once() {
     for x in &d {
         assert!(x.subscription() == l1 || x.subscription() == l2);
         assert_eq!(x.hop_count(), 2);
-        assert_eq!(x.body().to_bytes(), Bytes::from_static(body));
+        assert_eq!(x.body_bytes(), Bytes::from_static(body));
         assert_eq!(&**x.from_principal(), url("alice"));
         assert_eq!(x.ack(), AckType::SingleHop);
     }
@@ -1079,7 +1079,7 @@ fn propchange_to_a_local_logical_callback_goes_to_its_logins_with_hop_2() {
     assert_eq!(d[0].subscription(), la);
     assert_eq!(&**d[0].callback(), "http://192.0.2.5:1234");
     assert_eq!(d[0].hop_count(), 2);
-    let body = String::from_utf8(d[0].body().to_bytes().to_vec()).unwrap();
+    let body = String::from_utf8(d[0].body_bytes().to_vec()).unwrap();
     assert!(body.contains(&format!(
         "<r:notification-to><r:contact><d:href>{}</d:href>",
         url("alice")

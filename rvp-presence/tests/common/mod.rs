@@ -94,7 +94,7 @@ impl H {
         let mut d = Vec::new();
         while let Some(o) = self.e.poll_output() {
             match o {
-                Output::Respond(x) => a.push(x),
+                Output::Respond(x) => a.push(*x),
                 Output::Deliver(x) => d.push(x),
                 _ => panic!("unexpected output"),
             }
