@@ -14,7 +14,7 @@ use crate::caller::{Caller, canonical_principal};
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum AcePrincipal {
     /// `a:rvp-principal`: one principal URL, canonical (see
-    /// [`canonical_principal`](crate::caller::canonical_principal)).
+    /// [`canonical_principal`]).
     Url(Arc<str>),
     /// `a:allprincipals`.
     All,

@@ -1,9 +1,10 @@
 //! Rendering of server-originated notification bodies (reference §2.6-d, §5.5).
 //!
 //! A property change to N watchers costs one render of everything but the watcher's URL
-//! (a shared prefix and suffix) plus, per watcher, a reference to that shared part and to
-//! the watcher's interned URL. [`PropChangeBody::write_to`] splices them; an embedder with
-//! vectored I/O can write the three parts without copying.
+//! (a shared prefix and suffix) plus, per watcher, a reference to that shared part; the
+//! watcher's URL is the delivery's call-back (or, for a watcher relayed through its login
+//! subscriptions, its interned logical URL). `Delivery::write_body` splices them; an
+//! embedder with vectored I/O writes `Delivery::body_parts` without copying.
 //!
 //! All rendering lives here so that it can later switch to `rvp-proto`'s XML writer.
 
@@ -65,8 +66,8 @@ pub(crate) struct PropChangeBody {
     pub(crate) to: Option<Arc<str>>,
 }
 
-/// The body of a NOTIFY the engine asks the embedder to send (see
-/// [`Delivery`](crate::Delivery) for how to write it).
+/// The body of a NOTIFY the engine asks the embedder to send (see `Delivery` for how to
+/// write it).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) enum NotifyBody {
     /// A relayed body, byte for byte as received (reference §2.6 step 3), with the
@@ -89,7 +90,7 @@ impl NotifyBody {
     }
 
     /// The three parts of the body; the middle one must be XML-escaped when written
-    /// (see [`needs_escape`]).
+    /// (see `needs_escape`).
     pub(crate) fn parts<'a>(&'a self, callback: &'a str) -> [&'a [u8]; 3] {
         match self {
             NotifyBody::Relay { bytes, .. } => [bytes, &[], &[]],
