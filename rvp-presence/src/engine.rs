@@ -274,6 +274,12 @@ pub enum Refusal {
     /// `500`: hop count exceeded (§7.5).
     #[error("500: hop count exceeded")]
     HopLimit,
+    /// `412`: PROPFIND without `Depth: 0` (§2.4).
+    #[error("412: PROPFIND needs Depth: 0")]
+    DepthNotZero,
+    /// `400`: PROPFIND asking for no property (§2.4).
+    #[error("400: PROPFIND asks for no property")]
+    EmptyPropfind,
     /// `503`: the node holds `Policy::max_subscriptions_per_node` subscriptions.
     #[error("503: too many subscriptions on this node")]
     TooManySubscriptions,
@@ -290,8 +296,10 @@ impl Refusal {
             | Refusal::RenewalChanges
             | Refusal::MissingSubscriptionId
             | Refusal::SelfRelay
+            | Refusal::EmptyPropfind
             | Refusal::InvalidAcl(_) => StatusCode::BAD_REQUEST,
-            Refusal::MissingNotificationType
+            Refusal::DepthNotZero
+            | Refusal::MissingNotificationType
             | Refusal::MissingCallBack
             | Refusal::UnknownSubscription
             | Refusal::NotDeliverable => StatusCode::PRECONDITION_FAILED,
@@ -390,6 +398,8 @@ pub enum PropfindScope {
     Named,
     /// `d:allprop` or `d:propname`: needs `read` and `list`.
     Enumerate,
+    /// No property asked for (empty or missing body): `400`.
+    Nothing,
 }
 
 /// A NOTIFY received for a node.
@@ -911,18 +921,26 @@ impl Engine {
     // ----------------------------------------------------------------- PROPFIND
 
     /// PROPFIND (reference §2.4): the node's properties as the caller may see them
-    /// (`presence` denied → state `offline`, §8.4). The method layer checks `Depth` and
-    /// selects the requested properties.
+    /// (`presence` denied → state `offline`, §8.4). `depth` is the `Depth` header as
+    /// received: anything but `0` (or its absence) → `412`; an empty request → `400`. The
+    /// method layer selects the requested properties and reports unknown ones as `404`
+    /// propstats.
     pub fn propfind(
         &mut self,
         now: Instant,
         request: RequestId,
         caller: &Caller,
         node: &NodeKey,
+        depth: Option<&str>,
         scope: PropfindScope,
     ) {
         self.advance(now);
-        let r = self.node(node).and_then(|n| {
+        let checked = match (depth.map(str::trim), scope) {
+            (Some("0"), PropfindScope::Nothing) => Err(Refusal::EmptyPropfind),
+            (Some("0"), _) => Ok(()),
+            _ => Err(Refusal::DepthNotZero),
+        };
+        let r = checked.and_then(|()| self.node(node)).and_then(|n| {
             self.check(caller, n, Right::Read)?;
             if scope == PropfindScope::Enumerate {
                 self.check(caller, n, Right::List)?;

@@ -220,7 +220,14 @@ fn librvp_alice_bob_session_replays() {
                     }
                     "UNSUBSCRIBE" => e.unsubscribe(now, req, &caller, &node, sub_id),
                     "SUBSCRIPTIONS" => e.subscriptions(now, req, &caller, &node, kind),
-                    "PROPFIND" => e.propfind(now, req, &caller, &node, PropfindScope::Named),
+                    "PROPFIND" => e.propfind(
+                        now,
+                        req,
+                        &caller,
+                        &node,
+                        m.header("Depth"),
+                        PropfindScope::Named,
+                    ),
                     "PROPPATCH" => {
                         e.proppatch_state(now, req, &caller, &node, state_patch(body, &views))
                     }

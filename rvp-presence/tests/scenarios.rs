@@ -489,7 +489,14 @@ fn propfind_and_presence_denied_reader() {
     let mut h = H::new();
     set_state(&mut h, "bob", S::Busy, None);
     let (now, req) = (h.now, h.req());
-    h.e.propfind(now, req, &claim("alice"), &key("bob"), PropfindScope::Named);
+    h.e.propfind(
+        now,
+        req,
+        &claim("alice"),
+        &key("bob"),
+        Some("0"),
+        PropfindScope::Named,
+    );
     match h.one().0 {
         Response::Properties(p) => assert_eq!(p.state, S::Busy),
         other => panic!("{other:?}"),
@@ -513,6 +520,7 @@ fn propfind_and_presence_denied_reader() {
         req,
         &claim("alice"),
         &key("bob"),
+        Some("0"),
         PropfindScope::Enumerate,
     );
     match h.one().0 {
@@ -528,6 +536,7 @@ fn propfind_and_presence_denied_reader() {
         req,
         &claim("alice"),
         &key("nobody"),
+        Some("0"),
         PropfindScope::Named,
     );
     assert_eq!(h.one().0.status(), StatusCode::NOT_FOUND);
@@ -537,9 +546,33 @@ fn propfind_and_presence_denied_reader() {
         req,
         &rvp_presence::Caller::anonymous(),
         &key("bob"),
+        Some("0"),
         PropfindScope::Named,
     );
     assert_eq!(h.one().0.status(), StatusCode::UNAUTHORIZED);
+    // Depth must be 0 (§2.4); at least one property must be asked for.
+    for depth in [None, Some("1"), Some("infinity")] {
+        let (now, req) = (h.now, h.req());
+        h.e.propfind(
+            now,
+            req,
+            &claim("alice"),
+            &key("bob"),
+            depth,
+            PropfindScope::Named,
+        );
+        assert_eq!(refused(&h.one().0), &Refusal::DepthNotZero, "{depth:?}");
+    }
+    let (now, req) = (h.now, h.req());
+    h.e.propfind(
+        now,
+        req,
+        &claim("alice"),
+        &key("bob"),
+        Some("0"),
+        PropfindScope::Nothing,
+    );
+    assert_eq!(refused(&h.one().0), &Refusal::EmptyPropfind);
 }
 
 // ------------------------------------------------------------------- PROPPATCH, views (§5.2–5.5)
