@@ -1131,3 +1131,54 @@ fn poll_timeout_is_the_earliest_deadline() {
     h.e.handle_timeout(now);
     assert_eq!(h.e.poll_timeout(), Some(h.t0 + Duration::from_secs(1_210)));
 }
+
+// ------------------------------------------------------------------- limits
+
+#[test]
+fn subscriptions_per_node_limit() {
+    let mut policy = Policy::default();
+    policy.max_subscriptions_per_node = 2;
+    let mut h = H::with_policy(policy);
+    watch_remote(&mut h, "w1", "bob", 600);
+    watch_remote(&mut h, "w2", "bob", 600);
+    let (now, req) = (h.now, h.req());
+    let cb = "http://remote.example.org/instmsg/aliases/w3";
+    h.e.subscribe(
+        now,
+        req,
+        &rvp_presence::Caller::asserted(cb),
+        &key("bob"),
+        SubscribeParams::new(PC, cb, 600),
+    );
+    assert_eq!(refused(&h.one().0), &Refusal::TooManySubscriptions);
+    assert_eq!(h.e.subscription_count(), 2);
+    // Other nodes are not affected.
+    watch_remote(&mut h, "w3", "carol", 600);
+}
+
+#[test]
+fn views_per_principal_limit_evicts_the_soonest_to_expire() {
+    let mut policy = Policy::default();
+    policy.max_views_per_principal = 2;
+    let mut h = H::with_policy(policy);
+    let set = |h: &mut H, src: u8, s: S, timeout: u32| {
+        let (now, req) = (h.now, h.req());
+        h.e.proppatch_state(
+            now,
+            req,
+            &me("bob").with_source(ip(src)),
+            &key("bob"),
+            StatePatch::leased(s, timeout),
+        );
+        match h.one().0 {
+            Response::StateSet { view, .. } => view,
+            other => panic!("{other:?}"),
+        }
+    };
+    let a = set(&mut h, 1, S::Busy, 600);
+    let b = set(&mut h, 2, S::Online, 3_000);
+    let c = set(&mut h, 3, S::Online, 1_200);
+    let live: Vec<ViewId> = h.e.views(h.ids[1]).into_iter().map(|v| v.0).collect();
+    assert_eq!(live, vec![b, c], "{a} expired soonest and was evicted");
+    assert_eq!(h.e.published_state(h.ids[1]), Some(&S::Online));
+}
