@@ -8,6 +8,8 @@
 //! |---|---|---|
 //! | [`proto`] | `rvp-proto` | the wire format, sans-IO |
 //! | [`resolve`] | `rvp-resolve` | `alias@domain` → servers via DNS SRV, TTL cache |
+//! | [`presence`] | `rvp-presence` | the home server's brain: a deterministic state machine |
 
+pub use rvp_presence as presence;
 pub use rvp_proto as proto;
 pub use rvp_resolve as resolve;

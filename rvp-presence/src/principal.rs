@@ -1,0 +1,362 @@
+//! The directory of principals (nodes) the embedder registers, and how URLs map onto them
+//! (reference §1.2, §1.3, §4.4).
+//!
+//! A principal is named by its logical host (`im.example.com`) and alias (`stevem`); both
+//! are compared case-insensitively (reference §1.2). Its node is reachable as the logical
+//! URL `http://<host>/instmsg/aliases/<alias>`, as the physical URL
+//! `http://<home>/instmsg/local/<host>/instmsg/aliases/<alias>`, and (documentation
+//! artefact, §1.2) as `/aliases/<alias>`.
+//!
+//! The method layer maps `rvp_proto::url::NodeUrl` onto [`NodeKey`] in one place; until
+//! then [`Directory::lookup_url`] and [`Directory::lookup_path`] accept plain strings.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Index of a registered principal inside one engine (dense, never reused).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PrincipalId(pub(crate) u32);
+
+impl PrincipalId {
+    /// The index as a number (for logs).
+    pub fn index(self) -> u32 {
+        self.0
+    }
+}
+
+/// The canonical name of a principal node: lower-cased logical host and alias.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NodeKey {
+    host: Box<str>,
+    alias: Box<str>,
+}
+
+impl NodeKey {
+    /// A key from a logical host (a port, if any, is dropped) and an alias. Returns `None`
+    /// when either is empty or contains `/`, whitespace or a control character.
+    pub fn new(host: &str, alias: &str) -> Option<NodeKey> {
+        let host = strip_port(host.trim());
+        let alias = alias.trim();
+        let bad = |s: &str| {
+            s.is_empty()
+                || s.chars()
+                    .any(|c| c == '/' || c.is_whitespace() || c.is_control())
+        };
+        if bad(host) || bad(alias) {
+            return None;
+        }
+        Some(NodeKey {
+            host: host.to_ascii_lowercase().into(),
+            alias: alias.to_ascii_lowercase().into(),
+        })
+    }
+
+    /// The logical host, lower-cased.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The alias, lower-cased.
+    pub fn alias(&self) -> &str {
+        &self.alias
+    }
+
+    /// The logical URL `http://<host>/instmsg/aliases/<alias>`.
+    pub fn logical_url(&self) -> String {
+        format!("http://{}/instmsg/aliases/{}", self.host, self.alias)
+    }
+
+    /// The physical URL of this node on the home server `home_host`.
+    pub fn physical_url(&self, home_host: &str) -> String {
+        format!(
+            "http://{home_host}/instmsg/local/{}/instmsg/aliases/{}",
+            self.host, self.alias
+        )
+    }
+}
+
+fn strip_port(host: &str) -> &str {
+    match host.rsplit_once(':') {
+        Some((h, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => host,
+    }
+}
+
+/// The directory-owned properties of a principal (reference §4.4). They are read by
+/// PROPFIND and SUBSCRIBE 207 bodies; the engine never changes them on a PROPPATCH.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct DirectoryProperties {
+    /// `d:displayname`.
+    pub display_name: Option<Box<str>>,
+    /// `r:email`.
+    pub email: Option<Box<str>>,
+    /// `r:mobile-state`.
+    pub mobile_state: Option<Box<str>>,
+    /// `r:mobile-description`.
+    pub mobile_description: Option<Box<str>>,
+}
+
+impl DirectoryProperties {
+    /// Properties with a display name and an e-mail address.
+    pub fn new(display_name: &str, email: &str) -> DirectoryProperties {
+        DirectoryProperties {
+            display_name: Some(display_name.into()),
+            email: Some(email.into()),
+            mobile_state: None,
+            mobile_description: None,
+        }
+    }
+}
+
+/// One registered principal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    key: NodeKey,
+    logical_url: Arc<str>,
+    host: Arc<str>,
+    properties: DirectoryProperties,
+}
+
+impl Principal {
+    /// The canonical key.
+    pub fn key(&self) -> &NodeKey {
+        &self.key
+    }
+
+    /// The logical URL (shared).
+    pub fn logical_url(&self) -> &Arc<str> {
+        &self.logical_url
+    }
+
+    /// The logical host (shared; used as `RVP-From-Principal` of server-originated
+    /// notifications, reference §2.6).
+    pub fn host(&self) -> &Arc<str> {
+        &self.host
+    }
+
+    /// The directory properties.
+    pub fn properties(&self) -> &DirectoryProperties {
+        &self.properties
+    }
+
+    pub(crate) fn set_properties(&mut self, properties: DirectoryProperties) {
+        self.properties = properties;
+    }
+}
+
+/// Why a principal could not be registered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DirectoryError {
+    /// The same host + alias is already registered.
+    #[error("principal {0} is already registered")]
+    Duplicate(String),
+    /// The directory holds `u32::MAX` principals.
+    #[error("directory full: at most u32::MAX principals")]
+    Full,
+}
+
+/// The principals hosted by this engine, by key, by alias and by URL.
+#[derive(Debug, Default)]
+pub struct Directory {
+    records: Vec<Principal>,
+    by_key: HashMap<NodeKey, PrincipalId>,
+    by_alias: HashMap<Box<str>, Vec<PrincipalId>>,
+}
+
+impl Directory {
+    /// Registers a principal; its node starts with the default ACL (reference §8.3).
+    pub fn insert(
+        &mut self,
+        key: NodeKey,
+        properties: DirectoryProperties,
+    ) -> Result<PrincipalId, DirectoryError> {
+        if self.by_key.contains_key(&key) {
+            return Err(DirectoryError::Duplicate(key.logical_url()));
+        }
+        let id = PrincipalId(u32::try_from(self.records.len()).map_err(|_| DirectoryError::Full)?);
+        self.by_key.insert(key.clone(), id);
+        self.by_alias.entry(key.alias.clone()).or_default().push(id);
+        self.records.push(Principal {
+            logical_url: key.logical_url().into(),
+            host: Arc::from(key.host()),
+            key,
+            properties,
+        });
+        Ok(id)
+    }
+
+    /// Number of registered principals.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Whether no principal is registered.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// The record of `id`.
+    pub fn get(&self, id: PrincipalId) -> Option<&Principal> {
+        self.records.get(id.0 as usize)
+    }
+
+    pub(crate) fn get_mut(&mut self, id: PrincipalId) -> Option<&mut Principal> {
+        self.records.get_mut(id.0 as usize)
+    }
+
+    /// The principal with this key.
+    pub fn lookup(&self, key: &NodeKey) -> Option<PrincipalId> {
+        self.by_key.get(key).copied()
+    }
+
+    /// Resolves a request path on a request `Host`: `/instmsg/aliases/<alias>`,
+    /// `/aliases/<alias>`, or `/instmsg/local/<host>/instmsg/aliases/<alias>`.
+    ///
+    /// For the two logical forms the alias is looked up under the request host first; when
+    /// the request host is not a logical host (a home server addressed by its own name, as
+    /// in the reference's login example) and exactly one registered principal has that
+    /// alias, that one is meant.
+    pub fn lookup_path(&self, request_host: &str, path: &str) -> Option<PrincipalId> {
+        let path = path.split(['?', '#']).next().unwrap_or(path);
+        let path = path.strip_suffix('/').unwrap_or(path);
+        if let Some(rest) = path.strip_prefix("/instmsg/local/") {
+            let (host, tail) = rest.split_once('/')?;
+            let alias = tail.strip_prefix("instmsg/aliases/")?;
+            return self.lookup(&NodeKey::new(host, alias)?);
+        }
+        let alias = path
+            .strip_prefix("/instmsg/aliases/")
+            .or_else(|| path.strip_prefix("/aliases/"))?;
+        if let Some(key) = NodeKey::new(request_host, alias)
+            && let Some(id) = self.lookup(&key)
+        {
+            return Some(id);
+        }
+        match self
+            .by_alias
+            .get(alias.to_ascii_lowercase().as_str())?
+            .as_slice()
+        {
+            [only] => Some(*only),
+            _ => None,
+        }
+    }
+
+    /// Resolves an absolute `http://host[:port]/path` URL (logical or physical form).
+    pub fn lookup_url(&self, url: &str) -> Option<PrincipalId> {
+        let url = url.trim();
+        let scheme_len = "http://".len();
+        if url.len() < scheme_len || !url[..scheme_len].eq_ignore_ascii_case("http://") {
+            return None;
+        }
+        let rest = &url[scheme_len..];
+        let (host, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => return None,
+        };
+        self.lookup_path(host, path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn dir() -> (Directory, PrincipalId, PrincipalId) {
+        let mut d = Directory::default();
+        let a = d
+            .insert(
+                NodeKey::new("im.example.com", "SteveM").unwrap(),
+                DirectoryProperties::default(),
+            )
+            .unwrap();
+        let b = d
+            .insert(
+                NodeKey::new("localhost", "alice").unwrap(),
+                DirectoryProperties::default(),
+            )
+            .unwrap();
+        (d, a, b)
+    }
+
+    #[test]
+    fn keys_are_case_insensitive_and_portless() {
+        let k = NodeKey::new("IM.Example.com:80", "SteveM").unwrap();
+        assert_eq!(k.host(), "im.example.com");
+        assert_eq!(k.alias(), "stevem");
+        assert_eq!(
+            k.logical_url(),
+            "http://im.example.com/instmsg/aliases/stevem"
+        );
+        assert_eq!(
+            k.physical_url("imhome1.example.com"),
+            "http://imhome1.example.com/instmsg/local/im.example.com/instmsg/aliases/stevem"
+        );
+        assert!(NodeKey::new("", "a").is_none());
+        assert!(NodeKey::new("h", "a/b").is_none());
+        assert!(NodeKey::new("h", "a b").is_none());
+    }
+
+    #[test]
+    fn logical_physical_and_short_forms_map_to_one_node() {
+        let (d, a, b) = dir();
+        assert_eq!(
+            d.lookup_url("http://im.example.com/instmsg/aliases/stevem"),
+            Some(a)
+        );
+        assert_eq!(
+            d.lookup_url("HTTP://IM.EXAMPLE.COM/instmsg/aliases/STEVEM/"),
+            Some(a)
+        );
+        assert_eq!(
+            d.lookup_url("http://imhome1/instmsg/local/im.example.com/instmsg/aliases/stevem"),
+            Some(a)
+        );
+        assert_eq!(
+            d.lookup_path("imhome1.example.com", "/instmsg/aliases/stevem"),
+            Some(a)
+        );
+        assert_eq!(d.lookup_path("localhost", "/aliases/alice"), Some(b));
+        assert_eq!(d.lookup_path("localhost", "/instmsg/aliases/nobody"), None);
+        assert_eq!(d.lookup_url("http://198.51.100.7:1234"), None);
+        assert_eq!(d.lookup_url("mailto:x"), None);
+    }
+
+    #[test]
+    fn duplicates_are_refused() {
+        let (mut d, _, _) = dir();
+        let e = d
+            .insert(
+                NodeKey::new("localhost", "ALICE").unwrap(),
+                DirectoryProperties::default(),
+            )
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("http://localhost/instmsg/aliases/alice")
+        );
+    }
+
+    #[test]
+    fn ambiguous_alias_needs_the_host() {
+        let (mut d, _, b) = dir();
+        let c = d
+            .insert(
+                NodeKey::new("other.example", "alice").unwrap(),
+                DirectoryProperties::default(),
+            )
+            .unwrap();
+        assert_eq!(d.lookup_path("home", "/instmsg/aliases/alice"), None);
+        assert_eq!(
+            d.lookup_path("localhost", "/instmsg/aliases/alice"),
+            Some(b)
+        );
+        assert_eq!(
+            d.lookup_path("other.example", "/instmsg/aliases/alice"),
+            Some(c)
+        );
+    }
+}

@@ -1,0 +1,500 @@
+//! The subscription table (reference §1.4, §2.1–§2.3, §5.6).
+//!
+//! Records live in a slab; a subscription costs one slab slot, one `id → slot` map entry,
+//! one entry in its node's index and one entry in the expiry timer set. Call-back URLs and
+//! subscriber principals are interned, so twenty subscriptions of one watcher share one
+//! copy of each string.
+//!
+//! Expiry uses one ordered set of `(deadline, slot)`: a wake-up pops exactly the expired
+//! entries, so its cost is O(expired · log n), independent of the live count.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
+
+use rvp_proto::CredentialKind;
+
+use crate::clock::Millis;
+use crate::intern::Interner;
+use crate::principal::PrincipalId;
+
+/// A subscription id: a decimal integer below 2^31 (interop README point 1), unique
+/// among live subscriptions and not reused within one engine run until 2^31 − 1 ids
+/// have been minted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SubscriptionId(u32);
+
+impl SubscriptionId {
+    /// Largest id plus one.
+    pub const LIMIT: u32 = 1 << 31;
+
+    /// The id with this value, if below 2^31 and not zero.
+    pub fn new(value: u32) -> Option<SubscriptionId> {
+        (value != 0 && value < Self::LIMIT).then_some(SubscriptionId(value))
+    }
+
+    /// Parses the decimal wire form (`Subscription-Id: 98210`). Anything else, including
+    /// `0` (librvp's answer to an id it could not parse), is `None`.
+    pub fn parse(s: &str) -> Option<SubscriptionId> {
+        let s = s.trim();
+        if s.is_empty() || s.len() > 10 || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        s.parse::<u32>().ok().and_then(SubscriptionId::new)
+    }
+
+    /// The numeric value.
+    pub fn get(self) -> u32 {
+        self.0
+    }
+}
+
+impl fmt::Display for SubscriptionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// The two kinds of subscription (reference §1.4; `Notification-Type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SubscriptionKind {
+    /// `update/propchange`: property changes of the node.
+    PropChange,
+    /// `pragma/notify`: whatever is NOTIFYed to the node (the login subscription).
+    Notify,
+}
+
+impl SubscriptionKind {
+    /// The `Notification-Type` token.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubscriptionKind::PropChange => "update/propchange",
+            SubscriptionKind::Notify => "pragma/notify",
+        }
+    }
+
+    fn index(self) -> usize {
+        match self {
+            SubscriptionKind::PropChange => 0,
+            SubscriptionKind::Notify => 1,
+        }
+    }
+}
+
+const NONE32: u32 = u32::MAX;
+const NO_FAILURE: Millis = Millis::MAX;
+
+/// One live subscription (the slab record). 72 bytes.
+#[derive(Debug, Clone)]
+pub(crate) struct Record {
+    pub(crate) id: SubscriptionId,
+    pub(crate) node: PrincipalId,
+    /// Local principal the call-back names (a logical URL hosted here), or `NONE32`.
+    local_target: u32,
+    pub(crate) granted_secs: u32,
+    /// End of the announced lifetime (the record is removed `grace` later).
+    pub(crate) expires_ms: Millis,
+    first_failure_ms: Millis,
+    pub(crate) callback: Arc<str>,
+    pub(crate) subscriber: Arc<str>,
+    pub(crate) kind: SubscriptionKind,
+    /// Credential kind the subscriber proved at SUBSCRIBE time, if any.
+    pub(crate) proof: Option<CredentialKind>,
+    failures: u8,
+}
+
+impl Record {
+    pub(crate) fn local_target(&self) -> Option<PrincipalId> {
+        (self.local_target != NONE32).then_some(PrincipalId(self.local_target))
+    }
+}
+
+/// What a caller sees of a subscription (for SUBSCRIPTIONS and tests).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SubscriptionInfo {
+    /// The id.
+    pub id: SubscriptionId,
+    /// `update/propchange` or `pragma/notify`.
+    pub kind: SubscriptionKind,
+    /// The `Call-Back` URL.
+    pub callback: Arc<str>,
+    /// The subscriber's principal URL.
+    pub subscriber: Arc<str>,
+    /// Whole seconds left of the announced lifetime.
+    pub remaining_secs: u32,
+}
+
+/// Multiplicative hashing for dense integer keys (ids are minted sequentially).
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.0 = u64::from(n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+pub(crate) type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
+
+#[derive(Debug)]
+enum Slot {
+    Free(u32),
+    Used(Record),
+}
+
+/// Parameters of a new subscription, already validated by the caller.
+#[derive(Debug, Clone)]
+pub(crate) struct NewSubscription<'a> {
+    pub(crate) node: PrincipalId,
+    pub(crate) kind: SubscriptionKind,
+    pub(crate) callback: &'a str,
+    pub(crate) subscriber: &'a str,
+    pub(crate) proof: Option<CredentialKind>,
+    pub(crate) local_target: Option<PrincipalId>,
+    pub(crate) granted_secs: u32,
+    pub(crate) expires_ms: Millis,
+    pub(crate) remove_at_ms: Millis,
+}
+
+/// The table of live subscriptions.
+#[derive(Debug, Default)]
+pub(crate) struct SubscriptionTable {
+    slots: Vec<Slot>,
+    free_head: Option<u32>,
+    by_id: IdMap<u32, u32>,
+    /// Per node: the slots of its propchange and notify subscriptions.
+    by_node: Vec<[BTreeSet<u32>; 2]>,
+    timers: BTreeSet<(Millis, u32)>,
+    strings: Interner,
+    last_id: u32,
+}
+
+impl SubscriptionTable {
+    pub(crate) fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    fn mint_id(&mut self) -> SubscriptionId {
+        loop {
+            self.last_id = if self.last_id + 1 >= SubscriptionId::LIMIT {
+                1
+            } else {
+                self.last_id + 1
+            };
+            if !self.by_id.contains_key(&self.last_id) {
+                return SubscriptionId(self.last_id);
+            }
+        }
+    }
+
+    pub(crate) fn count_on(&self, node: PrincipalId) -> usize {
+        self.by_node
+            .get(node.0 as usize)
+            .map_or(0, |s| s[0].len() + s[1].len())
+    }
+
+    pub(crate) fn insert(&mut self, new: NewSubscription<'_>) -> SubscriptionId {
+        let id = self.mint_id();
+        let rec = Record {
+            id,
+            node: new.node,
+            local_target: new.local_target.map_or(NONE32, |p| p.0),
+            granted_secs: new.granted_secs,
+            expires_ms: new.expires_ms,
+            first_failure_ms: NO_FAILURE,
+            callback: self.strings.intern(new.callback),
+            subscriber: self.strings.intern(new.subscriber),
+            kind: new.kind,
+            proof: new.proof,
+            failures: 0,
+        };
+        let slot = match self.free_head {
+            Some(s) => {
+                let i = s as usize;
+                self.free_head = match self.slots[i] {
+                    Slot::Free(next) if next != NONE32 => Some(next),
+                    _ => None,
+                };
+                self.slots[i] = Slot::Used(rec);
+                s
+            }
+            None => {
+                let s = u32::try_from(self.slots.len()).unwrap_or(NONE32);
+                self.slots.push(Slot::Used(rec));
+                s
+            }
+        };
+        self.by_id.insert(id.0, slot);
+        let n = new.node.0 as usize;
+        if self.by_node.len() <= n {
+            self.by_node.resize_with(n + 1, Default::default);
+        }
+        self.by_node[n][new.kind.index()].insert(slot);
+        self.timers.insert((new.remove_at_ms, slot));
+        id
+    }
+
+    pub(crate) fn get(&self, id: SubscriptionId) -> Option<&Record> {
+        let slot = *self.by_id.get(&id.0)?;
+        self.record(slot)
+    }
+
+    fn record(&self, slot: u32) -> Option<&Record> {
+        match self.slots.get(slot as usize) {
+            Some(Slot::Used(r)) => Some(r),
+            _ => None,
+        }
+    }
+
+    fn record_mut(&mut self, slot: u32) -> Option<&mut Record> {
+        match self.slots.get_mut(slot as usize) {
+            Some(Slot::Used(r)) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// Renews: new granted lifetime and deadlines.
+    pub(crate) fn renew(
+        &mut self,
+        id: SubscriptionId,
+        granted_secs: u32,
+        expires_ms: Millis,
+        remove_at_ms: Millis,
+        grace_ms: Millis,
+    ) -> bool {
+        let Some(&slot) = self.by_id.get(&id.0) else {
+            return false;
+        };
+        let Some(rec) = self.record_mut(slot) else {
+            return false;
+        };
+        let old = rec.expires_ms.saturating_add(grace_ms);
+        rec.granted_secs = granted_secs;
+        rec.expires_ms = expires_ms;
+        self.timers.remove(&(old, slot));
+        self.timers.insert((remove_at_ms, slot));
+        true
+    }
+
+    /// Removes a subscription; returns whether it was live.
+    pub(crate) fn remove(&mut self, id: SubscriptionId, grace_ms: Millis) -> bool {
+        let Some(slot) = self.by_id.remove(&id.0) else {
+            return false;
+        };
+        let prev = std::mem::replace(
+            &mut self.slots[slot as usize],
+            Slot::Free(self.free_head.unwrap_or(NONE32)),
+        );
+        let Slot::Used(rec) = prev else {
+            return false;
+        };
+        self.free_head = Some(slot);
+        if let Some(sets) = self.by_node.get_mut(rec.node.0 as usize) {
+            sets[rec.kind.index()].remove(&slot);
+        }
+        self.timers
+            .remove(&(rec.expires_ms.saturating_add(grace_ms), slot));
+        let Record {
+            callback,
+            subscriber,
+            ..
+        } = rec;
+        self.strings.release(callback);
+        self.strings.release(subscriber);
+        true
+    }
+
+    /// Removes every subscription whose removal deadline is at or before `now`, pushing
+    /// their ids to `out`. Cost: O(expired · log n).
+    pub(crate) fn expire(&mut self, now: Millis, grace_ms: Millis, out: &mut Vec<SubscriptionId>) {
+        while let Some(&(deadline, slot)) = self.timers.first() {
+            if deadline > now {
+                break;
+            }
+            self.timers.pop_first();
+            if let Some(id) = self.record(slot).map(|r| r.id) {
+                // The timer entry is already gone; `remove` tolerates that.
+                self.remove(id, grace_ms);
+                out.push(id);
+            }
+        }
+    }
+
+    /// The earliest removal deadline.
+    pub(crate) fn next_deadline(&self) -> Option<Millis> {
+        self.timers.first().map(|(d, _)| *d)
+    }
+
+    /// Live subscriptions of one kind on a node, in slot order.
+    pub(crate) fn on_node(
+        &self,
+        node: PrincipalId,
+        kind: SubscriptionKind,
+    ) -> impl Iterator<Item = &Record> + '_ {
+        self.by_node
+            .get(node.0 as usize)
+            .into_iter()
+            .flat_map(move |sets| sets[kind.index()].iter())
+            .filter_map(|slot| self.record(*slot))
+    }
+
+    /// Ids of the live subscriptions of one kind on a node.
+    #[cfg(test)]
+    pub(crate) fn ids_on_node(
+        &self,
+        node: PrincipalId,
+        kind: SubscriptionKind,
+    ) -> Vec<SubscriptionId> {
+        self.on_node(node, kind).map(|r| r.id).collect()
+    }
+
+    /// Every live id (tests, invariants).
+    pub(crate) fn ids(&self) -> impl Iterator<Item = SubscriptionId> + '_ {
+        self.by_id.keys().map(|k| SubscriptionId(*k))
+    }
+
+    /// Records a delivery outcome; returns `true` when the subscription must be discarded
+    /// (§5.7: `threshold` consecutive failures, or failing for longer than `window`).
+    pub(crate) fn record_outcome(
+        &mut self,
+        id: SubscriptionId,
+        ok: bool,
+        now: Millis,
+        threshold: u32,
+        window_ms: Millis,
+    ) -> bool {
+        let Some(&slot) = self.by_id.get(&id.0) else {
+            return false;
+        };
+        let Some(rec) = self.record_mut(slot) else {
+            return false;
+        };
+        if ok {
+            rec.failures = 0;
+            rec.first_failure_ms = NO_FAILURE;
+            return false;
+        }
+        rec.failures = rec.failures.saturating_add(1);
+        if rec.first_failure_ms == NO_FAILURE {
+            rec.first_failure_ms = now;
+        }
+        u32::from(rec.failures) >= threshold || now.saturating_sub(rec.first_failure_ms) > window_ms
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn new(node: u32, kind: SubscriptionKind, expires: Millis) -> NewSubscription<'static> {
+        NewSubscription {
+            node: PrincipalId(node),
+            kind,
+            callback: "http://h/instmsg/aliases/w",
+            subscriber: "http://h/instmsg/aliases/w",
+            proof: None,
+            local_target: None,
+            granted_secs: 60,
+            expires_ms: expires,
+            remove_at_ms: expires,
+        }
+    }
+
+    #[test]
+    fn ids_parse_and_print_decimal() {
+        assert_eq!(
+            SubscriptionId::parse("98210").map(|i| i.to_string()),
+            Some("98210".into())
+        );
+        assert_eq!(SubscriptionId::parse("0"), None);
+        assert_eq!(SubscriptionId::parse("9A504"), None);
+        assert_eq!(SubscriptionId::parse("2147483648"), None);
+        assert_eq!(
+            SubscriptionId::parse("2147483647").map(SubscriptionId::get),
+            Some(2_147_483_647)
+        );
+        assert_eq!(SubscriptionId::parse("99999999999"), None);
+    }
+
+    #[test]
+    fn insert_remove_expire() {
+        let mut t = SubscriptionTable::default();
+        let a = t.insert(new(0, SubscriptionKind::PropChange, 1000));
+        let b = t.insert(new(0, SubscriptionKind::Notify, 2000));
+        let c = t.insert(new(1, SubscriptionKind::PropChange, 3000));
+        assert_ne!(a, b);
+        assert_eq!(t.len(), 3);
+        assert_eq!(
+            t.ids_on_node(PrincipalId(0), SubscriptionKind::PropChange),
+            vec![a]
+        );
+        assert!(t.remove(b, 0));
+        assert!(!t.remove(b, 0));
+        let mut out = Vec::new();
+        t.expire(999, 0, &mut out);
+        assert!(out.is_empty());
+        t.expire(1000, 0, &mut out);
+        assert_eq!(out, vec![a]);
+        assert_eq!(t.next_deadline(), Some(3000));
+        // Slot reuse does not reuse ids.
+        let d = t.insert(new(0, SubscriptionKind::PropChange, 5000));
+        assert!(d.get() > c.get());
+        assert!(t.renew(d, 60, 9000, 9000, 0));
+        t.expire(5000, 0, &mut out);
+        assert_eq!(out, vec![a, c]);
+        assert_eq!(t.len(), 1);
+        assert_eq!(t.strings.len(), 1);
+        t.remove(d, 0);
+        assert_eq!(t.strings.len(), 0);
+        assert_eq!(t.next_deadline(), None);
+    }
+
+    #[test]
+    fn id_wraps_below_two_to_the_31_and_skips_live_ids() {
+        let mut t = SubscriptionTable::default();
+        let first = t.insert(new(0, SubscriptionKind::Notify, 10));
+        t.last_id = SubscriptionId::LIMIT - 2;
+        let top = t.insert(new(0, SubscriptionKind::Notify, 10));
+        assert_eq!(top.get(), SubscriptionId::LIMIT - 1);
+        let wrapped = t.insert(new(0, SubscriptionKind::Notify, 10));
+        assert_eq!(first.get(), 1);
+        assert_eq!(wrapped.get(), 2, "1 is live, so it is skipped");
+    }
+
+    #[test]
+    fn failure_accounting() {
+        let mut t = SubscriptionTable::default();
+        let a = t.insert(new(0, SubscriptionKind::Notify, 10_000_000));
+        assert!(!t.record_outcome(a, false, 0, 3, 300_000));
+        assert!(!t.record_outcome(a, false, 1, 3, 300_000));
+        assert!(!t.record_outcome(a, true, 2, 3, 300_000));
+        assert!(!t.record_outcome(a, false, 3, 3, 300_000));
+        assert!(!t.record_outcome(a, false, 4, 3, 300_000));
+        assert!(t.record_outcome(a, false, 5, 3, 300_000));
+        let b = t.insert(new(0, SubscriptionKind::Notify, 10_000_000));
+        assert!(!t.record_outcome(b, false, 0, 3, 300_000));
+        assert!(
+            t.record_outcome(b, false, 300_001, 3, 300_000),
+            "window exceeded"
+        );
+    }
+
+    #[test]
+    fn record_is_small() {
+        assert!(size_of::<Slot>() <= 80, "{}", size_of::<Slot>());
+    }
+}
