@@ -129,6 +129,14 @@ impl<'i> Reader<'i> {
         let input = std::str::from_utf8(input).map_err(|e| XmlError::NotUtf8 {
             position: e.valid_up_to(),
         })?;
+        // NUL is not an XML character anywhere in a document, raw or as `&#0;`; refusing it
+        // here keeps every parsed value writable back onto the wire.
+        if let Some(position) = input.bytes().position(|b| b == 0) {
+            return Err(XmlError::Syntax {
+                position: position as u64,
+                message: "NUL character".into(),
+            });
+        }
         let (base, input) = match input.strip_prefix('\u{feff}') {
             Some(rest) => (3, rest),
             None => (0, input),
@@ -519,6 +527,15 @@ mod tests {
         assert_eq!(classify("http://schemas.microsoft.com/rvp"), Ns::Rvp);
         assert_eq!(classify("DAV:"), Ns::Dav);
         assert_eq!(classify("urn:x"), Ns::Other);
+    }
+
+    #[test]
+    fn nul_is_refused() {
+        let err = Reader::new(b"<a>x\0y</a>", &XmlLimits::default()).err();
+        assert!(
+            matches!(err, Some(XmlError::Syntax { position: 4, .. })),
+            "{err:?}"
+        );
     }
 
     #[test]
