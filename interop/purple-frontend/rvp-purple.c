@@ -173,15 +173,40 @@ static void arm_exit_bound(void)
 int gtk_events_pending(void);
 int gtk_main_iteration(void);
 
+/* librvp waits for its own requests (at logout above all) in loops shaped
+ *
+ *     for (;;) {
+ *         if (in_pending_list(req) || done) break;        -- (A)
+ *         while (gtk_events_pending()) gtk_main_iteration();
+ *     }
+ *
+ * i.e. it looks at its request only when the main context is idle.  A request
+ * stays in the pending list from being sent until its answer is read.  Against
+ * a fast server there is always an event pending in that window (the answer
+ * itself), (A) never runs while the request is listed, and the loop spins for
+ * ever once it is gone.  Two rules give (A) a chance after every step:
+ *   - after each gtk_main_iteration(), the next gtk_events_pending() answers
+ *     "nothing pending" once, as an idle GTK would between two events;
+ *   - inside gtk_main_iteration(), at most one socket callback runs (see
+ *     input_dispatch()); other ready sockets stay ready for the next call. */
+static gboolean report_idle_once;
+static gboolean dispatched_one;
+
 int gtk_events_pending(void)
 {
+	if (report_idle_once) {
+		report_idle_once = FALSE;
+		return FALSE;
+	}
 	return g_main_context_pending(NULL);
 }
 
 int gtk_main_iteration(void)
 {
 	nesting++;
+	dispatched_one = FALSE;
 	g_main_context_iteration(NULL, TRUE);
+	report_idle_once = TRUE;
 	nesting--;
 	return FALSE; /* gtk_main_quit() was not called */
 }
@@ -202,6 +227,11 @@ static gboolean input_dispatch(GIOChannel *source, GIOCondition cond,
 	int pcond = 0;
 
 	(void)source;
+	if (nesting > 0) {
+		if (dispatched_one)
+			return TRUE; /* still ready: runs on the next call */
+		dispatched_one = TRUE;
+	}
 	if (cond & (G_IO_IN | G_IO_HUP | G_IO_ERR | G_IO_PRI))
 		pcond |= PURPLE_INPUT_READ;
 	if (cond & (G_IO_OUT | G_IO_HUP | G_IO_ERR | G_IO_NVAL))
@@ -244,33 +274,6 @@ static PurpleEventLoopUiOps eventloop_ops = {
 	.input_remove = ev_source_remove,
 	.input_get_error = NULL,
 	.timeout_add_seconds = g_timeout_add_seconds,
-};
-
-/* ------------------------------------------------------------------------ */
-/* Debug output to stderr                                                    */
-
-static void debug_print(PurpleDebugLevel level, const char *category,
-			const char *arg)
-{
-	static const char *const names[] = {"all", "misc", "info",
-					    "warning", "error", "fatal"};
-	const char *lv = (level >= 0 && level <= PURPLE_DEBUG_FATAL)
-				 ? names[level] : "?";
-	fprintf(stderr, "[%s] %s: %s", lv, category ? category : "-", arg);
-	if (!g_str_has_suffix(arg, "\n"))
-		fputc('\n', stderr);
-}
-
-static gboolean debug_enabled(PurpleDebugLevel level, const char *category)
-{
-	(void)level;
-	(void)category;
-	return purple_debug_is_enabled();
-}
-
-static PurpleDebugUiOps debug_ops = {
-	.print = debug_print,
-	.is_enabled = debug_enabled,
 };
 
 /* ------------------------------------------------------------------------ */
@@ -669,6 +672,12 @@ static void sig_signed_on(PurpleConnection *gc)
 	emit("signed-on", 0, NULL);
 }
 
+static void sig_signing_off(PurpleConnection *gc)
+{
+	(void)gc;
+	emit("signing-off", 0, NULL);
+}
+
 static void sig_signed_off(PurpleConnection *gc)
 {
 	(void)gc;
@@ -755,6 +764,8 @@ static void connect_signals(void)
 			      PURPLE_CALLBACK(sig_signing_on), NULL);
 	purple_signal_connect(purple_connections_get_handle(), "signed-on", h,
 			      PURPLE_CALLBACK(sig_signed_on), NULL);
+	purple_signal_connect(purple_connections_get_handle(), "signing-off",
+			      h, PURPLE_CALLBACK(sig_signing_off), NULL);
 	purple_signal_connect(purple_connections_get_handle(), "signed-off", h,
 			      PURPLE_CALLBACK(sig_signed_off), NULL);
 	purple_signal_connect(purple_connections_get_handle(),
@@ -800,10 +811,6 @@ static void ui_init(void)
 	purple_request_set_ui_ops(&request_ops);
 }
 
-static void debug_ui_init(void)
-{
-	purple_debug_set_ui_ops(&debug_ops);
-}
 
 static GHashTable *ui_info;
 
@@ -819,7 +826,6 @@ static GHashTable *get_ui_info(void)
 }
 
 static PurpleCoreUiOps core_ops = {
-	.debug_ui_init = debug_ui_init,
 	.ui_init = ui_init,
 	.get_ui_info = get_ui_info,
 };
@@ -1288,7 +1294,9 @@ int main(int argc, char **argv)
 	account = purple_account_new(opt_user, PRPL_ID);
 	if (opt_password)
 		purple_account_set_password(account, opt_password);
-	purple_account_set_remember_password(account, FALSE);
+	/* Remembered (in the throw-away config folder) so that signing on
+	 * again after "status offline" needs no password prompt. */
+	purple_account_set_remember_password(account, TRUE);
 	purple_accounts_add(account);
 	set_account_option(info, "myhost", "127.0.0.1");
 	set_account_option(info, "no_upnp_nat", "true");
