@@ -135,6 +135,16 @@ static void emit(const char *name, int nfields, const char *text, ...)
 	g_string_free(line, TRUE);
 }
 
+/* "startup-error <what>[: <detail>]": the process exits with status 2. */
+static void startup_error(const char *what, const char *detail)
+{
+	char *text = detail ? g_strdup_printf("%s: %s", what, detail)
+			    : g_strdup(what);
+
+	emit("startup-error", 0, text);
+	g_free(text);
+}
+
 static void finish(int code, const char *why)
 {
 	emit("exit", 1, NULL, why);
@@ -682,8 +692,12 @@ static void sig_signed_off(PurpleConnection *gc)
 {
 	(void)gc;
 	emit("signed-off", 0, NULL);
-	if (exiting)
-		g_main_loop_quit(main_loop);
+	/* One sign-on per process: after a disconnect, librvp leaves callbacks
+	 * behind that dereference the freed connection data (a segfault was
+	 * seen after "status offline" with a buddy on the list).  So the
+	 * process ends here, whatever the cause of the sign-off. */
+	arm_exit_bound();
+	g_main_loop_quit(main_loop);
 }
 
 static void sig_connection_error(PurpleConnection *gc,
@@ -865,7 +879,7 @@ static gboolean set_account_option(PurplePluginProtocolInfo *info,
 		}
 		return TRUE;
 	}
-	emit("startup-error", 0, "unknown account option", key);
+	startup_error("unknown account option", key);
 	return FALSE;
 }
 
@@ -873,7 +887,7 @@ static gboolean set_account_option(PurplePluginProtocolInfo *info,
 static gboolean set_pref(const char *path, const char *value)
 {
 	if (!purple_prefs_exists(path)) {
-		emit("startup-error", 1, "unknown preference", path);
+		startup_error("unknown preference", path);
 		return FALSE;
 	}
 	switch (purple_prefs_get_type(path)) {
@@ -1013,7 +1027,8 @@ static void run_command(const char *line)
 	if (*verb == '\0' || *verb == '#') {
 		/* blank line or comment */
 	} else if (strcmp(verb, "ping") == 0) {
-		emit("pong", 0, rest ? NULL : arg1);
+		/* echoes everything after "ping " */
+		emit("pong", 0, line[4] == ' ' ? line + 5 : NULL);
 	} else if (strcmp(verb, "login") == 0) {
 		sign_on();
 		emit("ok", 1, NULL, verb);
@@ -1236,7 +1251,7 @@ int main(int argc, char **argv)
 	ctx = g_option_context_new("- headless libpurple front end for librvp");
 	g_option_context_add_main_entries(ctx, entries, NULL);
 	if (!g_option_context_parse(ctx, &argc, &argv, &err)) {
-		emit("startup-error", 0, err->message);
+		startup_error(err->message, NULL);
 		return 2;
 	}
 	g_option_context_free(ctx);
@@ -1250,17 +1265,17 @@ int main(int argc, char **argv)
 	if (!opt_config_dir)
 		opt_config_dir = g_strdup(env_or("RVP_PURPLE_CONFIG_DIR", NULL));
 	if (!opt_user || !strchr(opt_user, '@')) {
-		emit("startup-error", 0, "--user user@domain is required");
+		startup_error("--user user@domain is required", NULL);
 		return 2;
 	}
 	if (!opt_plugin_dir) {
-		emit("startup-error", 0, "--plugin-dir is required");
+		startup_error("--plugin-dir is required", NULL);
 		return 2;
 	}
 	if (!opt_config_dir) {
 		opt_config_dir = g_dir_make_tmp("rvp-purple-XXXXXX", &err);
 		if (!opt_config_dir) {
-			emit("startup-error", 0, err->message);
+			startup_error(err->message, NULL);
 			return 2;
 		}
 	}
@@ -1273,7 +1288,7 @@ int main(int argc, char **argv)
 	main_loop = g_main_loop_new(NULL, FALSE);
 
 	if (!purple_core_init(UI_ID)) {
-		emit("startup-error", 0, "libpurple initialisation failed");
+		startup_error("libpurple initialisation failed", NULL);
 		return 2;
 	}
 	purple_set_blist(purple_blist_new());
@@ -1283,8 +1298,8 @@ int main(int argc, char **argv)
 
 	prpl = purple_find_prpl(PRPL_ID);
 	if (!prpl) {
-		emit("startup-error", 1, "protocol plugin not found in plugin dir",
-		     PRPL_ID);
+		startup_error("protocol plugin not found in plugin dir",
+			      PRPL_ID);
 		return 2;
 	}
 	info = PURPLE_PLUGIN_PROTOCOL_INFO(prpl);
@@ -1303,7 +1318,7 @@ int main(int argc, char **argv)
 	for (kv = opt_account_options; kv && *kv; kv++) {
 		char *eq = strchr(*kv, '=');
 		if (!eq) {
-			emit("startup-error", 1, "option needs key=value", *kv);
+			startup_error("option needs key=value", *kv);
 			return 2;
 		}
 		*eq = '\0';
@@ -1313,7 +1328,7 @@ int main(int argc, char **argv)
 	for (kv = opt_prefs; kv && *kv; kv++) {
 		char *eq = strchr(*kv, '=');
 		if (!eq) {
-			emit("startup-error", 1, "pref needs path=value", *kv);
+			startup_error("pref needs path=value", *kv);
 			return 2;
 		}
 		*eq = '\0';
@@ -1332,7 +1347,7 @@ int main(int argc, char **argv)
 
 	g_main_loop_run(main_loop);
 
-	/* Signed off after "logout" (or end of input). */
-	finish(0, "logout");
+	/* Signed off: by "logout", end of input, "status offline" or an error. */
+	finish(0, exiting ? "logout" : "signed-off");
 	return 0;
 }
