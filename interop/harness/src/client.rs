@@ -489,6 +489,10 @@ impl PurpleClient {
     }
 
     /// Waits for `signed-on`; fails early on `connection-error`, `startup-error` or `exit`.
+    ///
+    /// `account-status` events received before `signed-on` are dropped: while connecting,
+    /// librvp reports a spurious `busy` then `online` for the account, which a later
+    /// `expect` for the account's state must not mistake for the answer to a command.
     pub fn wait_signed_on(&mut self, timeout: Duration) -> Result<(), HarnessError> {
         self.expect_unless(
             |e| *e == Event::SignedOn,
@@ -499,8 +503,10 @@ impl PurpleClient {
                 )
             },
             timeout,
-        )
-        .map(drop)
+        )?;
+        self.backlog
+            .retain(|e| !matches!(e, Event::AccountStatus { .. }));
+        Ok(())
     }
 
     /// Events received but not yet taken by [`expect`](Self::expect), oldest first, after

@@ -1,0 +1,232 @@
+//! The harness against the real librvp, with a throw-away responder standing in for a server.
+//!
+//! librvp only talks to port 80, so each test re-runs itself inside a private network
+//! namespace (`unshare --net`, needs root and `ip` from iproute2) where it can bind
+//! 127.0.0.1:80 without meeting anything else on the machine. Without root or `unshare` it
+//! binds the machine's 127.0.0.1:80 directly. Under `CI=true` nothing is skipped.
+
+#![allow(clippy::unwrap_used, clippy::print_stderr)]
+
+mod support {
+    pub(crate) mod mini_rvp;
+}
+
+use std::process::Command;
+use std::time::Duration;
+
+use rvp_interop::frontend::{ENV_FRONTEND, ENV_PLUGIN_DIR};
+use rvp_interop::{Event, Frontend, PurpleClient, PurpleOptions};
+use rvp_proto::state::PresenceState;
+use support::mini_rvp::MiniRvp;
+
+const T: Duration = Duration::from_secs(15);
+const INSIDE: &str = "RVP_INTEROP_IN_NETNS";
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// Runs `body` in a fresh network namespace (re-executing this test binary for `test`), or
+/// right here when already inside one or when namespaces are not available.
+fn isolated(test: &str, body: fn(Frontend)) {
+    let Some(frontend) = Frontend::require() else {
+        return;
+    };
+    if std::env::var_os(INSIDE).is_some() {
+        let up = Command::new("ip")
+            .args(["link", "set", "lo", "up"])
+            .status();
+        assert!(
+            up.as_ref().is_ok_and(|s| s.success()),
+            "cannot bring up lo in the test's network namespace (`ip` from iproute2 missing?): {up:?}"
+        );
+        body(frontend);
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let status = Command::new("unshare")
+        .arg("--net")
+        .arg("--")
+        .arg(&exe)
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env(INSIDE, "1")
+        .env(ENV_FRONTEND, &frontend.binary)
+        .env(ENV_PLUGIN_DIR, &frontend.plugin_dir)
+        .status();
+    match status {
+        Ok(status) if status.success() => {}
+        // libtest exits with 101 when a test fails.
+        Ok(status) if status.code() == Some(101) => {
+            panic!("{test} failed inside its network namespace ({status}); see its output above")
+        }
+        other => {
+            // unshare itself failed (not root, no such program): share the host's loopback.
+            assert!(
+                !in_ci(),
+                "CI=true: cannot create a network namespace for {test}: {other:?}"
+            );
+            eprintln!(
+                "*** {test}: no network namespace ({other:?}); using the host's 127.0.0.1:80"
+            );
+            body(frontend);
+        }
+    }
+}
+
+fn start_server() -> Option<MiniRvp> {
+    match MiniRvp::start("127.0.0.1:80") {
+        Ok(server) => Some(server),
+        Err(err) => {
+            assert!(!in_ci(), "CI=true: cannot bind 127.0.0.1:80: {err}");
+            eprintln!("\n*** SKIPPED: cannot bind 127.0.0.1:80 ({err}); librvp needs port 80.\n");
+            None
+        }
+    }
+}
+
+#[test]
+fn librvp_signs_on_changes_state_and_signs_off() {
+    isolated("librvp_signs_on_changes_state_and_signs_off", |frontend| {
+        let Some(server) = start_server() else { return };
+        let options = PurpleOptions::new("alice@localhost")
+            .password("secret")
+            .frontend(frontend)
+            .debug(true);
+        let mut alice = PurpleClient::sign_on(options, T).unwrap();
+
+        alice.set_state(&PresenceState::Busy).unwrap();
+        alice
+            .expect(
+                |e| {
+                    *e == Event::AccountStatus {
+                        state: PresenceState::Busy,
+                    }
+                },
+                T,
+            )
+            .unwrap();
+        alice.set_state(&PresenceState::Away).unwrap();
+        alice
+            .expect(
+                |e| {
+                    *e == Event::AccountStatus {
+                        state: PresenceState::Away,
+                    }
+                },
+                T,
+            )
+            .unwrap();
+        // The PROPPATCH for `away` goes out asynchronously: a round trip through the front
+        // end's command queue orders it before the logout.
+        alice.command("ping sync").unwrap();
+        alice
+            .expect(|e| matches!(e, Event::Pong { text } if text == "sync"), T)
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+
+        let reason = alice.logout_and_wait(T).unwrap();
+        assert_eq!(reason, "logout");
+        let transcript = alice.transcript();
+        for line in ["signed-on", "signing-off", "signed-off", "exit logout"] {
+            assert!(
+                transcript.iter().any(|l| l == line),
+                "no `{line}` in {transcript:#?}"
+            );
+        }
+
+        let seen = server.seen();
+        let methods: Vec<&str> = seen.iter().map(|s| s.method.as_str()).collect();
+        for method in [
+            "SUBSCRIBE",
+            "PROPPATCH",
+            "PROPFIND",
+            "SUBSCRIPTIONS",
+            "ACL",
+            "UNSUBSCRIBE",
+        ] {
+            assert!(methods.contains(&method), "no {method} in {seen:#?}");
+        }
+        let states: Vec<&str> = seen.iter().filter_map(|s| s.state.as_deref()).collect();
+        assert_eq!(
+            states,
+            ["online", "busy", "away", "offline"],
+            "states written: {seen:#?}"
+        );
+        eprintln!(
+            "librvp session against the mini responder:\n{}",
+            transcript.join("\n")
+        );
+    });
+}
+
+#[test]
+fn librvp_reports_an_unreachable_server() {
+    isolated("librvp_reports_an_unreachable_server", |frontend| {
+        // Nothing listens on port 80 in the fresh namespace.
+        if std::env::var_os(INSIDE).is_none() {
+            eprintln!("*** SKIPPED: needs a private network namespace");
+            return;
+        }
+        let options = PurpleOptions::new("carol@localhost")
+            .password("x")
+            .frontend(frontend);
+        let mut carol = PurpleClient::spawn(options).unwrap();
+        let err = carol.wait_signed_on(T).unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                rvp_interop::HarnessError::Aborted {
+                    event: Event::ConnectionError { .. },
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        carol
+            .expect(|e| matches!(e, Event::Exit { .. }), T)
+            .unwrap();
+        carol.wait_exit(T).unwrap();
+    });
+}
+
+#[test]
+fn commands_are_checked() {
+    let Some(frontend) = Frontend::require() else {
+        return;
+    };
+    let options = PurpleOptions::new("dave@localhost")
+        .frontend(frontend)
+        .no_login();
+    let mut dave = PurpleClient::spawn(options).unwrap();
+    dave.expect(
+        |e| matches!(e, Event::Ready { user, .. } if user == "dave@localhost"),
+        T,
+    )
+    .unwrap();
+    dave.command("ping hé ho").unwrap();
+    assert_eq!(
+        dave.expect(|e| matches!(e, Event::Pong { .. }), T).unwrap(),
+        Event::Pong {
+            text: "hé ho".into()
+        }
+    );
+    dave.command("status no-such-state").unwrap();
+    assert!(matches!(
+        dave.expect(|e| matches!(e, Event::Error { .. }), T).unwrap(),
+        Event::Error { command, .. } if command == "status"
+    ));
+    dave.send_im("bob@localhost", "not signed on").unwrap();
+    assert!(matches!(
+        dave.expect(|e| matches!(e, Event::Error { .. }), T).unwrap(),
+        Event::Error { command, text } if command == "im" && text == "not signed on"
+    ));
+    assert!(dave.command("two\nlines").is_err());
+    dave.quit().unwrap();
+    assert_eq!(
+        dave.expect(|e| matches!(e, Event::Exit { .. }), T).unwrap(),
+        Event::Exit {
+            reason: "quit".into()
+        }
+    );
+    assert!(dave.wait_exit(T).unwrap().success());
+}
