@@ -159,6 +159,85 @@ fn librvp_signs_on_changes_state_and_signs_off() {
     });
 }
 
+fn is_state(who: &'static str, state: PresenceState) -> impl Fn(&Event) -> bool {
+    move |e| matches!(e, Event::BuddyStatus { who: w, state: s } if w == who && *s == state)
+}
+
+#[test]
+fn two_librvp_clients_see_each_other_and_chat() {
+    isolated("two_librvp_clients_see_each_other_and_chat", |frontend| {
+        let Some(_server) = start_server() else {
+            return;
+        };
+        let client = |user: &str| {
+            let options = PurpleOptions::new(user)
+                .password("secret")
+                .frontend(frontend.clone())
+                .debug(true);
+            PurpleClient::sign_on(options, T).unwrap()
+        };
+        let mut alice = client("alice@localhost");
+        let mut bob = client("bob@localhost");
+
+        alice.add_buddy("bob@localhost").unwrap();
+        bob.add_buddy("alice@localhost").unwrap();
+        alice
+            .expect(
+                |e| matches!(e, Event::BuddySignedOn { who } if who == "bob@localhost"),
+                T,
+            )
+            .unwrap();
+        bob.expect(
+            |e| matches!(e, Event::BuddySignedOn { who } if who == "alice@localhost"),
+            T,
+        )
+        .unwrap();
+
+        bob.set_state(&PresenceState::Busy).unwrap();
+        alice
+            .expect(is_state("bob@localhost", PresenceState::Busy), T)
+            .unwrap();
+        alice.set_state(&PresenceState::Away).unwrap();
+        bob.expect(is_state("alice@localhost", PresenceState::Away), T)
+            .unwrap();
+
+        alice.typing("bob@localhost").unwrap();
+        bob.expect(
+            |e| matches!(e, Event::Typing { who } if who == "alice@localhost"),
+            T,
+        )
+        .unwrap();
+
+        let hello = "Hello Bob & ünïcødé € ✓ — line one\nline two";
+        alice.send_im("bob@localhost", hello).unwrap();
+        let Event::Im { who, text } = bob.expect(|e| matches!(e, Event::Im { .. }), T).unwrap()
+        else {
+            unreachable!()
+        };
+        assert_eq!(who, "alice@localhost");
+        let plain = rvp_interop::html_to_text(&text);
+        eprintln!("bob got {text:?} -> {plain:?}");
+        assert_eq!(plain, hello);
+
+        bob.send_im("alice@localhost", "Grüße zurück").unwrap();
+        let Event::Im { who, text } = alice.expect(|e| matches!(e, Event::Im { .. }), T).unwrap()
+        else {
+            unreachable!()
+        };
+        assert_eq!(who, "bob@localhost");
+        assert_eq!(rvp_interop::html_to_text(&text), "Grüße zurück");
+
+        assert_eq!(alice.logout_and_wait(T).unwrap(), "logout");
+        bob.expect(
+            |e| matches!(e, Event::BuddySignedOff { who } if who == "alice@localhost"),
+            T,
+        )
+        .unwrap();
+        assert_eq!(bob.logout_and_wait(T).unwrap(), "logout");
+        eprintln!("bob's session:\n{}", bob.transcript().join("\n"));
+    });
+}
+
 #[test]
 fn librvp_reports_an_unreachable_server() {
     isolated("librvp_reports_an_unreachable_server", |frontend| {

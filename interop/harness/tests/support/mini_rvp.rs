@@ -1,8 +1,9 @@
 //! A throw-away RVP responder for the harness's own tests: just enough of a server for librvp
-//! to sign on, change its state and sign off (answers shaped like the test server in
-//! `/work/shared/interop/captures/librvp-alice-bob.wire.log`). Not a model of a real server:
-//! no authentication, no notifications, one logical host `localhost`.
+//! clients to sign on, watch each other, change state, chat and sign off (answers shaped like
+//! the test server in `/work/shared/interop/captures/librvp-alice-bob.wire.log`). Not a model
+//! of a real server: no authentication, no ACLs, no leases, one logical host `localhost`.
 
+use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -23,6 +24,17 @@ pub(crate) struct Seen {
     pub(crate) state: Option<String>,
 }
 
+/// Who is reachable where, who watches whom, who is in which state.
+#[derive(Debug, Default)]
+struct Registry {
+    /// user -> (callback host:port, login subscription id)
+    callbacks: HashMap<String, (String, u32)>,
+    /// watched user -> watchers
+    watchers: HashMap<String, HashSet<String>>,
+    /// user -> state name
+    states: HashMap<String, String>,
+}
+
 /// The running responder; requests are recorded in `seen`.
 #[derive(Debug, Clone)]
 pub(crate) struct MiniRvp {
@@ -35,6 +47,7 @@ impl MiniRvp {
         let listener = TcpListener::bind(addr)?;
         let seen = Arc::new(Mutex::new(Vec::new()));
         let ids = Arc::new(AtomicU32::new(1000));
+        let registry = Arc::new(Mutex::new(Registry::default()));
         let server = MiniRvp {
             seen: Arc::clone(&seen),
         };
@@ -43,8 +56,9 @@ impl MiniRvp {
                 let Ok(stream) = stream else { continue };
                 let seen = Arc::clone(&seen);
                 let ids = Arc::clone(&ids);
+                let registry = Arc::clone(&registry);
                 std::thread::spawn(move || {
-                    let _ = serve(stream, &seen, &ids);
+                    let _ = serve(stream, &seen, &ids, &registry);
                 });
             }
         });
@@ -61,13 +75,59 @@ fn user_of(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or("")
 }
 
+fn lock(registry: &Mutex<Registry>) -> std::sync::MutexGuard<'_, Registry> {
+    registry.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Sends `body` as a NOTIFY to `to`'s callback, as from `from`; true when it answered 2xx.
+fn deliver(registry: &Mutex<Registry>, to: &str, from: &str, body: &str) -> bool {
+    let Some((addr, _)) = lock(registry).callbacks.get(to).cloned() else {
+        return false;
+    };
+    let request = format!(
+        "NOTIFY / HTTP/1.1\r\nHost: {addr}\r\nRVP-Notifications-Version: 0.2\r\nRVP-Hop-Count: 2\r\nRVP-From-Principal: http://localhost/instmsg/aliases/{from}\r\nContent-Type: text/xml\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let Ok(mut stream) = TcpStream::connect(&addr) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    if stream.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    // librvp answers without Content-Length and closes; the status line is enough.
+    let mut status = String::new();
+    let _ = BufReader::new(stream).read_line(&mut status);
+    status.starts_with("HTTP/1.1 2")
+}
+
+/// Tells `user`'s watchers its new state.
+fn announce(registry: &Mutex<Registry>, user: &str, state: &str) {
+    let watchers: Vec<String> = lock(registry)
+        .watchers
+        .get(user)
+        .map(|w| w.iter().cloned().collect())
+        .unwrap_or_default();
+    for watcher in watchers {
+        let body = format!(
+            "<?xml version=\"1.0\"?>\r\n<r:notification {NS}><r:propnotification><r:notification-from><r:contact><d:href>http://localhost/instmsg/aliases/{user}</d:href><r:description>{user}</r:description></r:contact></r:notification-from><r:notification-to><r:contact><d:href>http://localhost/instmsg/aliases/{watcher}</d:href><r:description/></r:contact></r:notification-to><d:propertyupdate><d:set><d:prop><r:state><r:{state}/></r:state></d:prop></d:set></d:propertyupdate></r:propnotification></r:notification>"
+        );
+        deliver(registry, &watcher, user, &body);
+    }
+}
+
 fn props(user: &str, state: &str) -> String {
     format!(
         "<?xml version=\"1.0\"?>\r\n<d:multistatus {NS}><d:response><d:href>http://localhost/instmsg/aliases/{user}</d:href><d:propstat><d:prop><r:state><r:{state}/></r:state><d:displayname>{user}</d:displayname><r:email>{user}@example.com</r:email></d:prop><d:status>HTTP/1.1 200 Successful</d:status></d:propstat></d:response></d:multistatus>"
     )
 }
 
-fn serve(stream: TcpStream, seen: &Mutex<Vec<Seen>>, ids: &AtomicU32) -> std::io::Result<()> {
+fn serve(
+    stream: TcpStream,
+    seen: &Mutex<Vec<Seen>>,
+    ids: &AtomicU32,
+    registry: &Mutex<Registry>,
+) -> std::io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(20)))?;
     let mut writer = stream.try_clone()?;
     let mut reader = BufReader::new(stream);
@@ -81,6 +141,9 @@ fn serve(stream: TcpStream, seen: &Mutex<Vec<Seen>>, ids: &AtomicU32) -> std::io
         let path = parts.next().unwrap_or("").to_owned();
         let mut content_length = 0usize;
         let mut notification_type = String::new();
+        let mut call_back = String::new();
+        let mut from = String::new();
+        let mut subscription_id = 0u32;
         let mut head_len = request_line.len();
         loop {
             let mut line = String::new();
@@ -101,6 +164,12 @@ fn serve(stream: TcpStream, seen: &Mutex<Vec<Seen>>, ids: &AtomicU32) -> std::io
                     content_length = value.parse().unwrap_or(0).min(MAX_REQUEST);
                 } else if name.eq_ignore_ascii_case("notification-type") {
                     notification_type = value.to_owned();
+                } else if name.eq_ignore_ascii_case("call-back") {
+                    call_back = value.to_owned();
+                } else if name.eq_ignore_ascii_case("rvp-from-principal") {
+                    from = user_of(value).to_owned();
+                } else if name.eq_ignore_ascii_case("subscription-id") {
+                    subscription_id = value.parse().unwrap_or(0);
                 }
             }
         }
@@ -114,10 +183,22 @@ fn serve(stream: TcpStream, seen: &Mutex<Vec<Seen>>, ids: &AtomicU32) -> std::io
             "SUBSCRIBE" => {
                 let id = ids.fetch_add(1, Ordering::Relaxed);
                 let headers = format!("Subscription-Id: {id}\r\nSubscription-Lifetime: 14000\r\n");
+                let mut reg = lock(registry);
                 if notification_type == "pragma/notify" {
+                    let addr = call_back.trim_start_matches("http://").to_owned();
+                    reg.callbacks.insert(user.clone(), (addr, id));
                     ("200 Successful", headers, String::new())
                 } else {
-                    ("207 Multi-Status", headers, props(&user, "online"))
+                    reg.watchers
+                        .entry(user.clone())
+                        .or_default()
+                        .insert(from.clone());
+                    let state = reg
+                        .states
+                        .get(&user)
+                        .cloned()
+                        .unwrap_or_else(|| "offline".into());
+                    ("207 Multi-Status", headers, props(&user, &state))
                 }
             }
             "PROPPATCH" => {
@@ -131,10 +212,19 @@ fn serve(stream: TcpStream, seen: &Mutex<Vec<Seen>>, ids: &AtomicU32) -> std::io
                 let reply = format!(
                     "<?xml version=\"1.0\"?>\r\n<d:multistatus {NS}><d:response><d:href>http://localhost/instmsg/aliases/{user}</d:href><d:propstat><d:prop><r:state><r:leased-value><r:value><r:{written}/></r:value><r:default-value><r:offline/></r:default-value><d:timeout>1200</d:timeout></r:leased-value><r:view-id>{view}</r:view-id></r:state></d:prop><d:status>HTTP/1.1 200 Successful</d:status></d:propstat></d:response></d:multistatus>"
                 );
+                lock(registry).states.insert(user.clone(), written.clone());
+                announce(registry, &user, &written);
                 state = Some(written);
                 ("207 Multi-Status", String::new(), reply)
             }
-            "PROPFIND" => ("207 Multi-Status", String::new(), props(&user, "online")),
+            "PROPFIND" => {
+                let state = lock(registry)
+                    .states
+                    .get(&user)
+                    .cloned()
+                    .unwrap_or_else(|| "offline".into());
+                ("207 Multi-Status", String::new(), props(&user, &state))
+            }
             "SUBSCRIPTIONS" => (
                 "200 Successful",
                 String::new(),
@@ -147,7 +237,26 @@ fn serve(stream: TcpStream, seen: &Mutex<Vec<Seen>>, ids: &AtomicU32) -> std::io
                     "<?xml version=\"1.0\"?>\r\n<a:rvpacl {NS}><a:acl><a:inheritance><a:none/></a:inheritance><a:ace><a:principal><a:allprincipals/></a:principal><a:grant><a:presence/><a:send-to/><a:subscriptions/></a:grant></a:ace></a:acl></a:rvpacl>"
                 ),
             ),
-            "UNSUBSCRIBE" | "NOTIFY" => ("200 Successful", String::new(), String::new()),
+            "UNSUBSCRIBE" => {
+                let mut reg = lock(registry);
+                if reg
+                    .callbacks
+                    .get(&user)
+                    .is_some_and(|(_, id)| *id == subscription_id)
+                {
+                    reg.callbacks.remove(&user);
+                } else if let Some(watchers) = reg.watchers.get_mut(&user) {
+                    watchers.remove(&from);
+                }
+                ("200 Successful", String::new(), String::new())
+            }
+            "NOTIFY" => {
+                if deliver(registry, &user, &from, &body) {
+                    ("200 Successful", String::new(), String::new())
+                } else {
+                    ("404 Not Found", String::new(), String::new())
+                }
+            }
             _ => ("501 Not Implemented", String::new(), String::new()),
         };
         seen.lock().unwrap_or_else(|e| e.into_inner()).push(Seen {
