@@ -37,7 +37,9 @@ fi
 # --- 2. the librvp plugin, unpacked (not installed: it depends on GTK Pidgin) ---------
 mkdir -p "$out/deb" "$out/plugins"
 plugin="$out/plugins/librvp.so"
+fresh=0
 if [ ! -f "$plugin" ]; then
+  fresh=1
   deb="$(ls "$out"/deb/pidgin-librvp_*.deb 2>/dev/null | head -n1 || true)"
   if [ -z "$deb" ]; then
     [ "${RVP_PURPLE_NO_APT:-}" != 1 ] || die "pidgin-librvp .deb not in $out/deb and RVP_PURPLE_NO_APT=1"
@@ -65,7 +67,10 @@ fi
 
 # --- 3. the front end -----------------------------------------------------------------
 bin="$out/rvp-purple"
+cand="$bin"
 if [ ! -x "$bin" ] || [ "$src" -nt "$bin" ] || [ "$0" -nt "$bin" ]; then
+  fresh=1
+  cand="$bin.tmp"
   say "compiling $bin"
   cflags="$(pkg-config --cflags purple glib-2.0)" || die "pkg-config cannot find purple/glib-2.0"
   libs="$(pkg-config --libs purple glib-2.0)"
@@ -73,21 +78,26 @@ if [ ! -x "$bin" ] || [ "$src" -nt "$bin" ] || [ "$0" -nt "$bin" ]; then
   # libgcrypt (gcry_md_*) and libcrypt (setkey/encrypt) are needed by the plugin only, so
   # they must be linked even though the front end itself does not use them.
   # shellcheck disable=SC2086
-  gcc -std=gnu11 -O2 -g -Wall -Wextra -Werror -rdynamic $cflags -o "$bin.tmp" "$src" \
+  gcc -std=gnu11 -O2 -g -Wall -Wextra -Werror -rdynamic $cflags -o "$cand" "$src" \
     $libs -Wl,--no-as-needed -lgcrypt -lcrypt -Wl,--as-needed \
     || die "gcc failed"
-  mv "$bin.tmp" "$bin"
 fi
 
-# --- 4. check that every symbol the plugin needs resolves ------------------------------
-defined="$(mktemp)"
-trap 'rm -f "$defined"' EXIT
-{
-  nm -D --defined-only "$bin"
-  for lib in $(ldd "$bin" | awk '/=>/ {print $3}'); do nm -D --defined-only "$lib" 2>/dev/null; done
-} | awk '{print $3}' | sed 's/@.*//' | sort -u >"$defined"
-missing_syms="$(nm -D --undefined-only "$plugin" | awk '$1 == "U" {print $2}' | sed 's/@.*//' \
-  | sort -u | comm -23 - "$defined" | tr '\n' ' ')"
-[ -z "$missing_syms" ] || die "librvp.so needs symbols that rvp-purple does not provide: $missing_syms"
+# --- 4. check that every symbol the plugin needs resolves (after any change) ------------
+if [ "$fresh" = 1 ]; then
+  defined="$(mktemp)"
+  trap 'rm -f "$defined"' EXIT
+  {
+    nm -D --defined-only "$cand"
+    for lib in $(ldd "$cand" | awk '/=>/ {print $3}'); do nm -D --defined-only "$lib" 2>/dev/null; done
+  } | awk '{print $3}' | sed 's/@.*//' | sort -u >"$defined"
+  missing_syms="$(nm -D --undefined-only "$plugin" | awk '$1 == "U" {print $2}' | sed 's/@.*//' \
+    | sort -u | comm -23 - "$defined" | tr '\n' ' ')"
+  if [ -n "$missing_syms" ]; then
+    rm -f "$cand" "$plugin" # so that the next run checks again
+    die "librvp.so needs symbols that rvp-purple does not provide: $missing_syms"
+  fi
+  [ "$cand" = "$bin" ] || mv "$cand" "$bin"
+fi
 
 echo "$bin"
