@@ -38,11 +38,13 @@
 //! ```
 //!
 //! Tests that need librvp call [`Frontend::require`]: it fails the test under `CI=true` and
-//! skips loudly otherwise when the front end cannot be built.
+//! skips loudly otherwise when the front end cannot be built. [`netns::run_isolated`] gives a
+//! test its own network namespace, so that its server can bind 127.0.0.1:80.
 
 pub mod client;
 pub mod event;
 pub mod frontend;
+pub mod netns;
 
 pub use client::{PurpleClient, PurpleOptions};
 pub use event::{Event, ParseError, html_to_text};

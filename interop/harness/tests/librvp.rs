@@ -1,9 +1,10 @@
 //! The harness against the real librvp, with a throw-away responder standing in for a server.
 //!
 //! librvp only talks to port 80, so each test re-runs itself inside a private network
-//! namespace (`unshare --net`, needs root and `ip` from iproute2) where it can bind
-//! 127.0.0.1:80 without meeting anything else on the machine. Without root or `unshare` it
-//! binds the machine's 127.0.0.1:80 directly. Under `CI=true` nothing is skipped.
+//! namespace (`rvp_interop::netns::run_isolated`: `unshare --net`, needs root and `ip` from
+//! iproute2) where it can bind 127.0.0.1:80 without meeting anything else on the machine.
+//! Without root or `unshare` it binds the machine's 127.0.0.1:80 directly. Under `CI=true`
+//! nothing is skipped.
 
 #![allow(clippy::unwrap_used, clippy::print_stderr)]
 
@@ -11,66 +12,25 @@ mod support {
     pub(crate) mod mini_rvp;
 }
 
-use std::process::Command;
 use std::time::Duration;
 
-use rvp_interop::frontend::{ENV_FRONTEND, ENV_PLUGIN_DIR};
+use rvp_interop::netns::{inside, run_isolated};
 use rvp_interop::{Event, Frontend, PurpleClient, PurpleOptions};
 use rvp_proto::state::PresenceState;
 use support::mini_rvp::MiniRvp;
 
 const T: Duration = Duration::from_secs(15);
-const INSIDE: &str = "RVP_INTEROP_IN_NETNS";
 
 fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true")
 }
 
-/// Runs `body` in a fresh network namespace (re-executing this test binary for `test`), or
-/// right here when already inside one or when namespaces are not available.
+/// Runs `body` with the front end in a private network namespace (see `rvp_interop::netns`).
 fn isolated(test: &str, body: fn(Frontend)) {
     let Some(frontend) = Frontend::require() else {
         return;
     };
-    if std::env::var_os(INSIDE).is_some() {
-        let up = Command::new("ip")
-            .args(["link", "set", "lo", "up"])
-            .status();
-        assert!(
-            up.as_ref().is_ok_and(|s| s.success()),
-            "cannot bring up lo in the test's network namespace (`ip` from iproute2 missing?): {up:?}"
-        );
-        body(frontend);
-        return;
-    }
-    let exe = std::env::current_exe().unwrap();
-    let status = Command::new("unshare")
-        .arg("--net")
-        .arg("--")
-        .arg(&exe)
-        .args(["--exact", test, "--nocapture", "--test-threads=1"])
-        .env(INSIDE, "1")
-        .env(ENV_FRONTEND, &frontend.binary)
-        .env(ENV_PLUGIN_DIR, &frontend.plugin_dir)
-        .status();
-    match status {
-        Ok(status) if status.success() => {}
-        // libtest exits with 101 when a test fails.
-        Ok(status) if status.code() == Some(101) => {
-            panic!("{test} failed inside its network namespace ({status}); see its output above")
-        }
-        other => {
-            // unshare itself failed (not root, no such program): share the host's loopback.
-            assert!(
-                !in_ci(),
-                "CI=true: cannot create a network namespace for {test}: {other:?}"
-            );
-            eprintln!(
-                "*** {test}: no network namespace ({other:?}); using the host's 127.0.0.1:80"
-            );
-            body(frontend);
-        }
-    }
+    run_isolated(test, Some(&frontend), || body(frontend.clone()));
 }
 
 fn start_server() -> Option<MiniRvp> {
@@ -242,7 +202,7 @@ fn two_librvp_clients_see_each_other_and_chat() {
 fn librvp_reports_an_unreachable_server() {
     isolated("librvp_reports_an_unreachable_server", |frontend| {
         // Nothing listens on port 80 in the fresh namespace.
-        if std::env::var_os(INSIDE).is_none() {
+        if !inside() {
             eprintln!("*** SKIPPED: needs a private network namespace");
             return;
         }
