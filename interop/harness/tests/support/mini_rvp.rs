@@ -6,7 +6,7 @@
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -35,10 +35,25 @@ struct Registry {
     states: HashMap<String, String>,
 }
 
-/// The running responder; requests are recorded in `seen`.
-#[derive(Debug, Clone)]
+/// The running responder; requests are recorded in `seen`. Dropping it closes the listening
+/// socket (connections in progress finish on their own).
+#[derive(Debug)]
 pub(crate) struct MiniRvp {
     pub(crate) seen: Arc<Mutex<Vec<Seen>>>,
+    stop: Arc<AtomicBool>,
+    addr: std::net::SocketAddr,
+    acceptor: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for MiniRvp {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the accept loop so that it sees the flag and drops the listener.
+        let _ = TcpStream::connect(self.addr);
+        if let Some(acceptor) = self.acceptor.take() {
+            let _ = acceptor.join();
+        }
+    }
 }
 
 impl MiniRvp {
@@ -46,15 +61,19 @@ impl MiniRvp {
     pub(crate) fn start(addr: &str) -> std::io::Result<MiniRvp> {
         let listener = TcpListener::bind(addr)?;
         let seen = Arc::new(Mutex::new(Vec::new()));
+        let thread_seen = Arc::clone(&seen);
         let ids = Arc::new(AtomicU32::new(1000));
         let registry = Arc::new(Mutex::new(Registry::default()));
-        let server = MiniRvp {
-            seen: Arc::clone(&seen),
-        };
-        std::thread::spawn(move || {
+        let stop = Arc::new(AtomicBool::new(false));
+        let addr = listener.local_addr()?;
+        let acceptor_stop = Arc::clone(&stop);
+        let acceptor = std::thread::spawn(move || {
             for stream in listener.incoming() {
+                if acceptor_stop.load(Ordering::SeqCst) {
+                    break;
+                }
                 let Ok(stream) = stream else { continue };
-                let seen = Arc::clone(&seen);
+                let seen = Arc::clone(&thread_seen);
                 let ids = Arc::clone(&ids);
                 let registry = Arc::clone(&registry);
                 std::thread::spawn(move || {
@@ -62,7 +81,12 @@ impl MiniRvp {
                 });
             }
         });
-        Ok(server)
+        Ok(MiniRvp {
+            seen,
+            stop,
+            addr,
+            acceptor: Some(acceptor),
+        })
     }
 
     /// The requests seen so far.
