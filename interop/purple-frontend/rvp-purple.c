@@ -997,6 +997,9 @@ static void begin_logout(void)
 		purple_account_set_enabled(account, UI_ID, FALSE);
 		if (!purple_account_is_disconnected(account))
 			purple_account_disconnect(account);
+		/* Aborting a sign-on emits no "signed-off": stop here too. */
+		if (purple_account_is_disconnected(account))
+			g_main_loop_quit(main_loop);
 	} else {
 		g_main_loop_quit(main_loop);
 	}
