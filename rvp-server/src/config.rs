@@ -230,20 +230,20 @@ impl From<&ConnLimits> for LimitsConfig {
 impl LimitsConfig {
     /// The connection limits these keys describe.
     pub fn conn_limits(&self) -> ConnLimits {
-        let mut l = ConnLimits::default();
-        l.header_read_timeout = self.header_read_timeout;
-        l.body_read_timeout = self.body_read_timeout;
-        l.idle_timeout = self.idle_timeout;
-        l.write_timeout = self.write_timeout;
-        l.handler_timeout = self.handler_timeout;
-        l.drain_timeout = self.drain_timeout;
-        l.codec = rvp_proto::codec::Limits::default()
-            .with_max_head_bytes(self.max_head_bytes)
-            .with_max_headers(self.max_headers)
-            .with_max_body_bytes(self.max_body_bytes);
-        l.max_connections = self.max_connections;
-        l.max_pipelined = self.max_pipelined;
-        l
+        ConnLimits {
+            header_read_timeout: self.header_read_timeout,
+            body_read_timeout: self.body_read_timeout,
+            idle_timeout: self.idle_timeout,
+            write_timeout: self.write_timeout,
+            handler_timeout: self.handler_timeout,
+            drain_timeout: self.drain_timeout,
+            codec: rvp_proto::codec::Limits::default()
+                .with_max_head_bytes(self.max_head_bytes)
+                .with_max_headers(self.max_headers)
+                .with_max_body_bytes(self.max_body_bytes),
+            max_connections: self.max_connections,
+            max_pipelined: self.max_pipelined,
+        }
     }
 }
 
@@ -573,10 +573,10 @@ impl Config {
                     "give either `password` or `ha1`, not both".into(),
                 );
             }
-            if let Some(h) = &u.ha1 {
-                if h.len() != 32 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
-                    return bad(&key("ha1"), "must be 32 hexadecimal digits".into());
-                }
+            if let Some(h) = &u.ha1
+                && (h.len() != 32 || !h.bytes().all(|b| b.is_ascii_hexdigit()))
+            {
+                return bad(&key("ha1"), "must be 32 hexadecimal digits".into());
             }
         }
         Ok(())
@@ -716,13 +716,13 @@ mod duration {
 
     pub(super) fn format(d: Duration) -> String {
         let ms = d.as_millis();
-        if ms % 1000 != 0 {
+        if !ms.is_multiple_of(1000) {
             format!("{ms}ms")
         } else {
             let s = d.as_secs();
-            if s != 0 && s % 3600 == 0 {
+            if s != 0 && s.is_multiple_of(3600) {
                 format!("{}h", s / 3600)
-            } else if s != 0 && s % 60 == 0 {
+            } else if s != 0 && s.is_multiple_of(60) {
                 format!("{}m", s / 60)
             } else {
                 format!("{s}s")

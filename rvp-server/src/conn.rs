@@ -127,7 +127,7 @@ enum Step {
     Partial,
     /// A request for the handler.
     Rvp {
-        request: Request,
+        request: Box<Request>,
         keep_alive: KeepAlive,
         consumed: usize,
     },
@@ -232,12 +232,12 @@ fn parse_step(parser: &mut RequestParser, buf: &[u8]) -> Step {
         Err(e) => return answer(text_response(StatusCode::BAD_REQUEST, e.to_string())),
     };
     Step::Rvp {
-        request: Request {
+        request: Box::new(Request {
             method,
             typed,
             http,
             wire_len: consumed,
-        },
+        }),
         keep_alive,
         consumed,
     }
@@ -374,7 +374,7 @@ impl Conn<'_> {
                     let handled = tokio::select! {
                         r = tokio::time::timeout(
                             self.limits.handler_timeout,
-                            handler.handle(self.peer, request, received),
+                            handler.handle(self.peer, *request, received),
                         ) => r.ok(),
                         () = self.phase.reached(Phase::Aborting) => return ConnEnd::Aborted,
                     };

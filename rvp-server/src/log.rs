@@ -254,10 +254,10 @@ impl ProtocolLog {
 
     /// Records one request. Never blocks; drops the line when the queue is full.
     pub fn record(&self, entry: &LogEntry<'_>) {
-        if let Some(inner) = &self.inner {
-            if inner.tx.try_send(entry.to_line()).is_err() {
-                inner.dropped.fetch_add(1, Ordering::Relaxed);
-            }
+        if let Some(inner) = &self.inner
+            && inner.tx.try_send(entry.to_line()).is_err()
+        {
+            inner.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
 
