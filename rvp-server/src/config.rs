@@ -857,4 +857,33 @@ mod tests {
         let c = Config::embedded_default().unwrap();
         assert!(!format!("{c:?}").contains("alice-demo"));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn durations_print_and_parse_back(ms in 0u64..10_000_000_000) {
+            let d = Duration::from_millis(ms);
+            proptest::prop_assert_eq!(duration::parse(&duration::format(d)), Some(d));
+        }
+
+        #[test]
+        fn arbitrary_text_never_panics(text in "(\\PC|\n|\\[|\\]|=|\"){0,200}") {
+            if let Err(e) = Config::from_toml_str(&text, "fuzz.toml") {
+                let _ = e.to_string();
+            }
+        }
+
+        #[test]
+        fn any_valid_limit_survives_print_and_parse(
+            conns in 1usize..100_000,
+            pipelined in 1usize..1000,
+            idle_ms in 1u64..100_000_000,
+        ) {
+            let mut c = Config::default();
+            c.limits.max_connections = conns;
+            c.limits.max_pipelined = pipelined;
+            c.limits.idle_timeout = Duration::from_millis(idle_ms);
+            let back = Config::from_toml_str(&c.to_redacted_toml(), "printed").unwrap();
+            proptest::prop_assert_eq!(back, c);
+        }
+    }
 }

@@ -54,8 +54,7 @@ use bytes::{Buf, BytesMut};
 use http::{HeaderValue, StatusCode};
 use rvp_proto::MethodClass;
 use rvp_proto::codec::{Limits, ParseError, RequestHead, RequestParser, Status, write_response};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::timeout_at;
 
 use crate::log::{LogEntry, ProtocolLog};
@@ -270,15 +269,20 @@ pub enum ConnEnd {
     Aborted,
 }
 
-/// Serves one accepted connection until it ends.
-pub(crate) async fn serve_connection<H: Handler>(
-    stream: TcpStream,
+/// Serves one accepted connection until it ends. Generic over the byte stream: TCP
+/// today, TLS or an in-memory pipe (tests) alike.
+pub(crate) async fn serve_connection<S, H>(
+    stream: S,
     peer: Peer,
     handler: &H,
     limits: &ConnLimits,
     log: &ProtocolLog,
     phase: PhaseWatch,
-) -> ConnEnd {
+) -> ConnEnd
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    H: Handler,
+{
     let mut conn = Conn {
         stream,
         peer,
@@ -298,8 +302,8 @@ pub(crate) async fn serve_connection<H: Handler>(
     end
 }
 
-struct Conn<'a> {
-    stream: TcpStream,
+struct Conn<'a, S> {
+    stream: S,
     peer: Peer,
     limits: &'a ConnLimits,
     log: &'a ProtocolLog,
@@ -316,7 +320,7 @@ struct Conn<'a> {
     answered: u64,
 }
 
-impl Conn<'_> {
+impl<S: AsyncRead + AsyncWrite + Unpin> Conn<'_, S> {
     async fn run<H: Handler>(&mut self, handler: &H) -> ConnEnd {
         let accepted = Instant::now();
         self.request_started = Some(accepted);
@@ -658,6 +662,138 @@ mod tests {
                 assert_eq!(request.body().as_ref(), b"hi");
             }
             _ => panic!("NOTIFY"),
+        }
+    }
+
+    /// Echoes `n METHOD target body-length` for each request.
+    #[derive(Default)]
+    struct Echo(std::sync::atomic::AtomicU64);
+
+    impl Handler for Echo {
+        async fn handle(&self, _peer: Peer, r: Request, _now: Instant) -> Response {
+            let n = self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            Response::new(bytes::Bytes::from(format!(
+                "{n} {} {} {}",
+                r.method,
+                r.http.uri(),
+                r.body().len()
+            )))
+        }
+    }
+
+    fn short_limits() -> ConnLimits {
+        ConnLimits {
+            header_read_timeout: Duration::from_millis(200),
+            body_read_timeout: Duration::from_millis(200),
+            idle_timeout: Duration::from_millis(200),
+            write_timeout: Duration::from_millis(200),
+            handler_timeout: Duration::from_millis(200),
+            codec: Limits::default().with_max_body_bytes(4096),
+            ..ConnLimits::default()
+        }
+    }
+
+    /// Runs one in-memory connection: writes `chunks` (then EOF), returns all output.
+    fn run_in_memory(chunks: Vec<Vec<u8>>) -> (Vec<u8>, ConnEnd) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let (mut client, server) = tokio::io::duplex(256 * 1024);
+            let (_phase_tx, phase) = crate::shutdown::phase_channel();
+            let a: std::net::SocketAddr = ([127, 0, 0, 1], 1).into();
+            let peer = Peer::new(a, a, crate::service::ConnectionId(1));
+            let limits = short_limits();
+            let log = ProtocolLog::off();
+            let echo = Echo::default();
+            let conn = serve_connection(server, peer, &echo, &limits, &log, phase);
+            let feed = async move {
+                for c in chunks {
+                    if client.write_all(&c).await.is_err() {
+                        break;
+                    }
+                    tokio::task::yield_now().await;
+                }
+                let _ = client.shutdown().await;
+                let mut out = Vec::new();
+                let _ = client.read_to_end(&mut out).await;
+                out
+            };
+            let (end, out) =
+                tokio::time::timeout(Duration::from_secs(10), async { tokio::join!(conn, feed) })
+                    .await
+                    .expect("connection ends");
+            (out, end)
+        })
+    }
+
+    fn split(wire: &[u8], cuts: &[usize]) -> Vec<Vec<u8>> {
+        let mut points: Vec<usize> = cuts.iter().map(|c| c % (wire.len() + 1)).collect();
+        points.sort_unstable();
+        let mut chunks = Vec::new();
+        let mut start = 0;
+        for p in points.into_iter().chain([wire.len()]) {
+            if p > start {
+                chunks.push(wire[start..p].to_vec());
+                start = p;
+            }
+        }
+        chunks
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn arbitrary_bytes_never_panic_the_parse_step(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
+            let _ = parse_step(&mut RequestParser::default(), &bytes);
+        }
+
+        #[test]
+        fn arbitrary_input_ends_the_connection_cleanly(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600),
+            cuts in proptest::collection::vec(0usize..1000, 0..6),
+        ) {
+            let (out, _end) = run_in_memory(split(&bytes, &cuts));
+            // Whatever was answered is well-framed responses only.
+            let mut rest = &out[..];
+            while !rest.is_empty() {
+                let mut p = rvp_proto::codec::ResponseParser::default();
+                let msg = p.parse(rest, true).unwrap().complete().unwrap();
+                proptest::prop_assert!(msg.head().headers().get("rvp-notifications-version").is_some());
+                rest = &rest[msg.consumed()..];
+            }
+        }
+
+        #[test]
+        fn pipelined_requests_split_anywhere_are_answered_in_order(
+            reqs in proptest::collection::vec((0usize..7, 0usize..64, proptest::prelude::any::<bool>()), 1..8),
+            cuts in proptest::collection::vec(0usize..4000, 0..10),
+        ) {
+            let mut wire = Vec::new();
+            let mut want = Vec::new();
+            for (i, (m, body_len, bare_lf)) in reqs.iter().enumerate() {
+                let method = rvp_proto::Method::ALL[*m];
+                let eol = if *bare_lf { "\n" } else { "\r\n" };
+                wire.extend(format!(
+                    "{method} /instmsg/aliases/u{i} HTTP/1.1{eol}Host: localhost{eol}Content-Length: {body_len}{eol}{eol}"
+                ).into_bytes());
+                wire.extend(std::iter::repeat_n(b'b', *body_len));
+                want.push(format!("{} {method} /instmsg/aliases/u{i} {body_len}", i + 1));
+            }
+            let (out, end) = run_in_memory(split(&wire, &cuts));
+            proptest::prop_assert_eq!(end, ConnEnd::ClientClosed);
+            let mut rest = &out[..];
+            let mut got = Vec::new();
+            while !rest.is_empty() {
+                let mut p = rvp_proto::codec::ResponseParser::default();
+                let msg = p.parse(rest, true).unwrap().complete().unwrap();
+                proptest::prop_assert_eq!(msg.head().code(), 200);
+                got.push(String::from_utf8_lossy(msg.body()).into_owned());
+                rest = &rest[msg.consumed()..];
+            }
+            proptest::prop_assert_eq!(got, want);
         }
     }
 }
