@@ -40,6 +40,9 @@ impl Handler for TestHandler {
             let ms: u64 = ms.parse().unwrap_or(0);
             tokio::time::sleep(Duration::from_millis(ms)).await;
         }
+        if let Some(n) = target.strip_prefix("/big/") {
+            return Response::new(Bytes::from(vec![b'z'; n.parse().unwrap_or(0)]));
+        }
         let body = format!("{n} {} {target} {}", request.method, request.body().len());
         let mut res = Response::new(Bytes::from(body));
         res.extensions_mut().insert(LogPrincipal("tester".into()));
@@ -440,6 +443,40 @@ async fn header_timeout_answers_408() {
     assert!(c.closed().await);
     assert!(c.buf.is_empty());
     server.stop().await;
+}
+
+#[tokio::test]
+async fn body_timeout_answers_408() {
+    let mut l = limits();
+    l.body_read_timeout = Duration::from_millis(200);
+    let server = start(l).await;
+    let mut c = Client::connect(server.addr).await;
+    c.send(b"NOTIFY /instmsg/aliases/bob HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc")
+        .await;
+    let r = c.read().await.expect("408");
+    assert_eq!(r.code, 408);
+    assert!(c.closed().await);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_client_that_never_reads_is_dropped_by_the_write_timeout() {
+    let mut l = limits();
+    l.write_timeout = Duration::from_millis(200);
+    let server = start(l).await;
+    let c = Client::connect(server.addr).await;
+    let mut wire = Vec::new();
+    for _ in 0..64 {
+        wire.extend(req("PROPFIND", "/big/1000000", ""));
+    }
+    let mut stream = c.stream;
+    // Never read: the server's writes fill the socket buffers and time out.
+    let _ = tokio::time::timeout(Duration::from_secs(2), stream.write_all(&wire)).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    // Had the connection still been stuck in a write, the drain would have to abort it.
+    let report = server.stop().await;
+    assert_eq!(report.aborted, 0);
+    drop(stream);
 }
 
 #[tokio::test]
