@@ -6,3 +6,11 @@
 pub mod auth;
 pub mod delivery;
 pub mod store;
+
+pub mod config;
+pub mod conn;
+pub mod engine;
+pub mod listener;
+pub mod log;
+pub mod service;
+pub mod shutdown;

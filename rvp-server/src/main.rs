@@ -1,3 +1,200 @@
-//! `rvp-server`: the reference RVP home server (being built: see issue 5).
+//! `rvp-server`: the reference RVP home server.
+//!
+//! ```text
+//! rvp-server                          # embedded demo config: 127.0.0.1:8080, domain localhost
+//! rvp-server --config server.toml     # your config
+//! rvp-server --check-config [--config server.toml]
+//! rvp-server --print-default-config > server.toml
+//! ```
 
-fn main() {}
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use rvp_server::config::{Config, DEFAULT_ORIGIN, DEFAULT_TOML};
+use rvp_server::listener::Server;
+use rvp_server::log::ProtocolLog;
+use rvp_server::service::NotWired;
+use rvp_server::shutdown;
+
+/// The reference RVP home server (Exchange 2000 Instant Messaging protocol).
+///
+/// With no options it starts the embedded demo configuration: IM domain `localhost`,
+/// users alice, bob and carol, on 127.0.0.1:8080.
+#[derive(Debug, Parser)]
+#[command(name = "rvp-server", version, about, long_about)]
+struct Cli {
+    /// Configuration file (TOML). Without it, the embedded demo configuration is used.
+    #[arg(short, long, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Validate the configuration, print the effective configuration (passwords redacted)
+    /// and exit: status 0 if it is valid, 1 if not.
+    #[arg(long)]
+    check_config: bool,
+    /// Listen on ADDR instead of `server.listen` (repeat for several addresses).
+    #[arg(long, value_name = "ADDR")]
+    listen: Vec<SocketAddr>,
+    /// Print the embedded default configuration, every key documented, and exit.
+    #[arg(long)]
+    print_default_config: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if cli.print_default_config {
+        out(DEFAULT_TOML);
+        return ExitCode::SUCCESS;
+    }
+    let loaded = match &cli.config {
+        Some(path) => Config::from_file(path),
+        None => Config::embedded_default(),
+    };
+    let mut config = match loaded {
+        Ok(c) => c,
+        Err(e) => {
+            err(&format!("rvp-server: invalid configuration: {e}"));
+            return ExitCode::FAILURE;
+        }
+    };
+    if !cli.listen.is_empty() {
+        config.server.listen = cli.listen.clone();
+    }
+    let origin = cli
+        .config
+        .as_ref()
+        .map_or(DEFAULT_ORIGIN.to_owned(), |p| p.display().to_string());
+    if cli.check_config {
+        out(&format!(
+            "# {origin}: valid. Effective configuration:\n\n{}",
+            config.to_redacted_toml()
+        ));
+        return ExitCode::SUCCESS;
+    }
+    init_tracing(&config);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            err(&format!("rvp-server: cannot start the runtime: {e}"));
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(config, cli.config.is_none())) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            err(&format!("rvp-server: {e}"));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(config: Config, demo: bool) -> Result<(), String> {
+    let (log, log_writer) = ProtocolLog::open(&config.log.protocol_log_target()).map_err(|e| {
+        format!(
+            "cannot open the protocol log {:?}: {e}",
+            config.log.protocol_log
+        )
+    })?;
+    let server = Server::bind(
+        &config.server.listen,
+        NotWired,
+        config.limits.conn_limits(),
+        log,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    out(&banner(&config, &server.local_addrs(), demo));
+    tracing::info!(addrs = ?server.local_addrs(), domain = %config.server.domain, "serving");
+    let stop = async {
+        let signal = shutdown::signal().await;
+        tracing::info!(?signal, "stop requested");
+    };
+    // The flush hook: storage is flushed here once it is wired in.
+    let flush = || async { Ok::<(), std::convert::Infallible>(()) };
+    let (report, flushed) = shutdown::serve_then_flush(server, stop, flush).await;
+    let Ok(()) = flushed;
+    tracing::info!(
+        connections = report.connections,
+        refused_busy = report.refused_busy,
+        aborted = report.aborted,
+        "stopped"
+    );
+    log_writer.finish();
+    Ok(())
+}
+
+fn banner(config: &Config, addrs: &[SocketAddr], demo: bool) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let domain = &config.server.domain;
+    let _ = writeln!(
+        s,
+        "rvp-server {}: IM domain `{domain}`, host `{}`",
+        env!("CARGO_PKG_VERSION"),
+        config.server.host_name
+    );
+    for a in addrs {
+        let _ = writeln!(s, "  listening on http://{a}/");
+    }
+    if demo {
+        let _ = writeln!(
+            s,
+            "  running the embedded DEMO configuration (`--print-default-config` shows it)"
+        );
+    }
+    let _ = writeln!(s, "Users (sign in as alias@{domain}):");
+    for u in &config.users {
+        let secret = match (&u.password, demo) {
+            (Some(p), true) => format!("password {p}"),
+            (Some(_), false) => "password set".into(),
+            (None, _) if u.ha1.is_some() => "Digest HA1 set".into(),
+            (None, _) => "no credentials".into(),
+        };
+        let _ = writeln!(s, "  {}@{domain}  ({secret})", u.alias);
+    }
+    if config.users.is_empty() {
+        let _ = writeln!(s, "  (none configured)");
+    }
+    let port = addrs.first().map_or(80, SocketAddr::port);
+    let _ = writeln!(
+        s,
+        "Point a client at it: sign in as alice@{domain}. RVP clients connect to port 80 of\n\
+         the domain's host unless an `_rvp._tcp.{domain}` SRV record names another port (only\n\
+         librvp/Pidgin honours it). So either run with `--listen 127.0.0.1:80` (root or\n\
+         CAP_NET_BIND_SERVICE), or publish `_rvp._tcp.{domain}. SRV 0 0 {port} <this host>`.\n\
+         By hand: curl -i -X PROPFIND -H 'Depth: 0' http://127.0.0.1:{port}/instmsg/aliases/alice"
+    );
+    let _ = writeln!(
+        s,
+        "Note: this build answers RVP requests 503 until the presence engine is wired in."
+    );
+    s
+}
+
+fn init_tracing(config: &Config) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&config.log.filter))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Standard output is the CLI's product here (config dumps, the start-up banner).
+#[allow(clippy::print_stdout)]
+fn out(text: &str) {
+    print!("{text}");
+    if !text.ends_with('\n') {
+        println!();
+    }
+}
+
+#[allow(clippy::print_stderr)]
+fn err(text: &str) {
+    eprintln!("{text}");
+}

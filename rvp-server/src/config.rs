@@ -1,0 +1,889 @@
+//! The server's configuration: one TOML file.
+//!
+//! The documented reference is the embedded default, [`DEFAULT_TOML`] (shipped as
+//! `src/default.toml`): every key, its default and what it does. In short:
+//!
+//! | table | keys |
+//! |---|---|
+//! | `[server]` | `listen`, `domain`, `host_name`, `storage` |
+//! | `[auth]` | `require_auth`, `realm`, `nonce_lifetime` |
+//! | `[policy]` | subscription lifetimes, leases, `max_hops`, delivery time-outs, table sizes |
+//! | `[limits]` | connection time-outs and sizes (see [`ConnLimits`](crate::conn::ConnLimits)) |
+//! | `[log]` | `protocol_log`, `filter` |
+//! | `[[users]]` | `alias`, `display_name`, `email`, `password` or `ha1` |
+//!
+//! Rules:
+//! * Every key has a default ([`Config::default`]); a file may leave any key out.
+//! * Unknown keys are refused, so a misspelt key is an error, not a silently ignored line.
+//! * Errors name the file, the line and the dotted key (`limits.max_body_bytes`,
+//!   `users[2].alias`): [`ConfigError`].
+//! * Durations are strings with a unit, `"250ms"`, `"10s"`, `"5m"`, `"4h"`, or a bare
+//!   integer number of seconds.
+//!
+//! ```
+//! use rvp_server::config::Config;
+//!
+//! let config = Config::from_toml_str("[limits]\nmax_connections = 8\n", "example.toml")?;
+//! assert_eq!(config.limits.max_connections, 8);
+//! assert_eq!(config.server.domain, "localhost"); // default
+//!
+//! let err = Config::from_toml_str("[limits]\nmax_conections = 8\n", "example.toml").unwrap_err();
+//! assert!(err.to_string().contains("example.toml:2"), "{err}");
+//! assert!(err.to_string().contains("limits.max_conections"), "{err}");
+//! # Ok::<(), rvp_server::config::ConfigError>(())
+//! ```
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::conn::ConnLimits;
+
+/// The embedded default configuration (the demo domain `localhost` with users alice, bob
+/// and carol on `127.0.0.1:8080`), also the commented reference of every key.
+pub const DEFAULT_TOML: &str = include_str!("default.toml");
+
+/// Name used in error messages for the embedded default.
+pub const DEFAULT_ORIGIN: &str = "<embedded default config>";
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Config {
+    /// `[server]`: addresses and names.
+    pub server: ServerConfig,
+    /// `[auth]`: authentication.
+    pub auth: AuthConfig,
+    /// `[policy]`: protocol policy handed to the presence engine.
+    pub policy: PolicyConfig,
+    /// `[limits]`: connection limits.
+    pub limits: LimitsConfig,
+    /// `[log]`: protocol log and diagnostics.
+    pub log: LogConfig,
+    /// `[[users]]`: the directory of the IM domain.
+    pub users: Vec<UserConfig>,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct ServerConfig {
+    /// Addresses to listen on. Default `["127.0.0.1:8080"]`.
+    pub listen: Vec<SocketAddr>,
+    /// The IM domain: logical host of the principals' URLs. Default `localhost`.
+    pub domain: String,
+    /// This server's host name. Default `localhost`.
+    pub host_name: String,
+    /// Path of the durable store. Default `rvp-server.redb`.
+    pub storage: PathBuf,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: vec![SocketAddr::from(([127, 0, 0, 1], 8080))],
+            domain: "localhost".into(),
+            host_name: "localhost".into(),
+            storage: PathBuf::from("rvp-server.redb"),
+        }
+    }
+}
+
+/// `[auth]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct AuthConfig {
+    /// Owner-only operations require authentication. Default `true`; `false` is the
+    /// assertion-only mode for closed test networks.
+    pub require_auth: bool,
+    /// Digest realm; empty means the IM domain. Default empty.
+    pub realm: String,
+    /// Lifetime of a Digest nonce. Default 5 minutes.
+    #[serde(with = "duration")]
+    pub nonce_lifetime: Duration,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            require_auth: true,
+            realm: String::new(),
+            nonce_lifetime: Duration::from_secs(300),
+        }
+    }
+}
+
+/// `[policy]`: mirrors `rvp_presence::Policy` key for key (plus the delivery connect
+/// time-out, which belongs to the server's outbound client).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+#[allow(missing_docs)] // each key is documented in default.toml and on the engine's Policy
+pub struct PolicyConfig {
+    #[serde(with = "duration")]
+    pub subscription_lifetime_min: Duration,
+    #[serde(with = "duration")]
+    pub subscription_lifetime_max: Duration,
+    #[serde(with = "duration")]
+    pub subscription_grace: Duration,
+    #[serde(with = "duration")]
+    pub lease_min: Duration,
+    #[serde(with = "duration")]
+    pub lease_max: Duration,
+    #[serde(with = "duration")]
+    pub lease_grace: Duration,
+    #[serde(with = "duration")]
+    pub unleased_timeout: Duration,
+    pub max_hops: u32,
+    #[serde(with = "duration")]
+    pub delivery_timeout: Duration,
+    #[serde(with = "duration")]
+    pub delivery_connect_timeout: Duration,
+    pub callback_failure_threshold: u32,
+    #[serde(with = "duration")]
+    pub callback_failure_window: Duration,
+    pub bind_viewless_proppatch: bool,
+    pub max_views_per_principal: usize,
+    pub max_subscriptions_per_node: usize,
+    pub max_acl_entries: usize,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        PolicyConfig {
+            subscription_lifetime_min: Duration::from_secs(60),
+            subscription_lifetime_max: Duration::from_secs(14_400),
+            subscription_grace: Duration::from_secs(30),
+            lease_min: Duration::from_secs(60),
+            lease_max: Duration::from_secs(3_600),
+            lease_grace: Duration::from_secs(10),
+            unleased_timeout: Duration::from_secs(1_200),
+            max_hops: 8,
+            delivery_timeout: Duration::from_secs(30),
+            delivery_connect_timeout: Duration::from_secs(5),
+            callback_failure_threshold: 3,
+            callback_failure_window: Duration::from_secs(300),
+            bind_viewless_proppatch: true,
+            max_views_per_principal: 16,
+            max_subscriptions_per_node: 100_000,
+            max_acl_entries: 1_000,
+        }
+    }
+}
+
+/// `[limits]`: see [`ConnLimits`] for what each does; the defaults are
+/// [`ConnLimits::default`]'s.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+#[allow(missing_docs)] // documented on ConnLimits and in default.toml
+pub struct LimitsConfig {
+    #[serde(with = "duration")]
+    pub header_read_timeout: Duration,
+    #[serde(with = "duration")]
+    pub body_read_timeout: Duration,
+    #[serde(with = "duration")]
+    pub idle_timeout: Duration,
+    #[serde(with = "duration")]
+    pub write_timeout: Duration,
+    #[serde(with = "duration")]
+    pub handler_timeout: Duration,
+    #[serde(with = "duration")]
+    pub drain_timeout: Duration,
+    pub max_head_bytes: usize,
+    pub max_headers: usize,
+    pub max_body_bytes: usize,
+    pub max_connections: usize,
+    pub max_pipelined: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig::from(&ConnLimits::default())
+    }
+}
+
+impl From<&ConnLimits> for LimitsConfig {
+    fn from(l: &ConnLimits) -> Self {
+        LimitsConfig {
+            header_read_timeout: l.header_read_timeout,
+            body_read_timeout: l.body_read_timeout,
+            idle_timeout: l.idle_timeout,
+            write_timeout: l.write_timeout,
+            handler_timeout: l.handler_timeout,
+            drain_timeout: l.drain_timeout,
+            max_head_bytes: l.codec.max_head_bytes,
+            max_headers: l.codec.max_headers,
+            max_body_bytes: l.codec.max_body_bytes,
+            max_connections: l.max_connections,
+            max_pipelined: l.max_pipelined,
+        }
+    }
+}
+
+impl LimitsConfig {
+    /// The connection limits these keys describe.
+    pub fn conn_limits(&self) -> ConnLimits {
+        ConnLimits {
+            header_read_timeout: self.header_read_timeout,
+            body_read_timeout: self.body_read_timeout,
+            idle_timeout: self.idle_timeout,
+            write_timeout: self.write_timeout,
+            handler_timeout: self.handler_timeout,
+            drain_timeout: self.drain_timeout,
+            codec: rvp_proto::codec::Limits::default()
+                .with_max_head_bytes(self.max_head_bytes)
+                .with_max_headers(self.max_headers)
+                .with_max_body_bytes(self.max_body_bytes),
+            max_connections: self.max_connections,
+            max_pipelined: self.max_pipelined,
+        }
+    }
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct LogConfig {
+    /// Protocol log: `"-"` standard error (default), `""` off, else a file path.
+    pub protocol_log: String,
+    /// Diagnostics filter (`RUST_LOG` overrides). Default `info`.
+    pub filter: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            protocol_log: "-".into(),
+            filter: "info".into(),
+        }
+    }
+}
+
+impl LogConfig {
+    /// Where the protocol log goes.
+    pub fn protocol_log_target(&self) -> crate::log::LogTarget {
+        match self.protocol_log.as_str() {
+            "" => crate::log::LogTarget::Off,
+            "-" => crate::log::LogTarget::Stderr,
+            path => crate::log::LogTarget::File(PathBuf::from(path)),
+        }
+    }
+}
+
+/// One `[[users]]` entry.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct UserConfig {
+    /// The alias: sign-in name `alias@domain`, node `/instmsg/aliases/<alias>`. Required.
+    pub alias: String,
+    /// `d:displayname`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// `r:email`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Clear-text password (Digest needs the password or the HA1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    /// Digest HA1: 32 hex digits, MD5 of `user:realm:password`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ha1: Option<String>,
+}
+
+impl fmt::Debug for UserConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UserConfig")
+            .field("alias", &self.alias)
+            .field("display_name", &self.display_name)
+            .field("email", &self.email)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("ha1", &self.ha1.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+/// A configuration that cannot be used. The message names the file, the line and the key.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML, has an unknown key or a value of the wrong type.
+    #[error("{origin}:{line}:{column}: {}{message}", key_prefix(key))]
+    Syntax {
+        /// The file (or [`DEFAULT_ORIGIN`]).
+        origin: String,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// The dotted key at fault, when known (`limits.max_body_bytes`).
+        key: Option<String>,
+        /// What is wrong.
+        message: String,
+    },
+    /// A value is well-typed but not acceptable (empty domain, duplicate alias...).
+    #[error("{origin}{}: key `{key}`: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+    Invalid {
+        /// The file (or [`DEFAULT_ORIGIN`]).
+        origin: String,
+        /// 1-based line of the key, when it appears in the file.
+        line: Option<usize>,
+        /// The dotted key at fault.
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+fn key_prefix(key: &Option<String>) -> String {
+    key.as_ref()
+        .map(|k| format!("key `{k}`: "))
+        .unwrap_or_default()
+}
+
+impl ConfigError {
+    /// The 1-based line of the error, when known.
+    pub fn line(&self) -> Option<usize> {
+        match self {
+            ConfigError::Io { .. } => None,
+            ConfigError::Syntax { line, .. } => Some(*line),
+            ConfigError::Invalid { line, .. } => *line,
+        }
+    }
+
+    /// The dotted key at fault, when known.
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            ConfigError::Io { .. } => None,
+            ConfigError::Syntax { key, .. } => key.as_deref(),
+            ConfigError::Invalid { key, .. } => Some(key),
+        }
+    }
+}
+
+impl Default for Config {
+    /// Every key at its default, and no users.
+    fn default() -> Self {
+        Config {
+            server: ServerConfig::default(),
+            auth: AuthConfig::default(),
+            policy: PolicyConfig::default(),
+            limits: LimitsConfig::default(),
+            log: LogConfig::default(),
+            users: Vec::new(),
+        }
+    }
+}
+
+impl Config {
+    /// The embedded default ([`DEFAULT_TOML`]).
+    pub fn embedded_default() -> Result<Config, ConfigError> {
+        Config::from_toml_str(DEFAULT_TOML, DEFAULT_ORIGIN)
+    }
+
+    /// Reads and validates a file.
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::from_toml_str(&text, &path.display().to_string())
+    }
+
+    /// Parses and validates TOML text; `origin` names it in errors.
+    pub fn from_toml_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| {
+            let offset = e.span().map_or(0, |s| s.start);
+            let (line, column) = line_col(text, offset);
+            ConfigError::Syntax {
+                origin: origin.to_owned(),
+                line,
+                column,
+                key: key_at(text, offset),
+                message: e.message().trim_end().to_owned(),
+            }
+        })?;
+        config
+            .validate()
+            .map_err(|(key, message)| ConfigError::Invalid {
+                origin: origin.to_owned(),
+                line: locate_key(text, &key),
+                key,
+                message,
+            })?;
+        Ok(config)
+    }
+
+    /// The effective configuration as TOML, with passwords and HA1s redacted.
+    pub fn to_redacted_toml(&self) -> String {
+        let mut shown = self.clone();
+        for u in &mut shown.users {
+            if u.password.is_some() {
+                u.password = Some("<redacted>".into());
+            }
+            if u.ha1.is_some() {
+                u.ha1 = Some("<redacted>".into());
+            }
+        }
+        toml::to_string(&shown).unwrap_or_else(|e| format!("# cannot print the config: {e}\n"))
+    }
+
+    /// The Digest realm in force (`auth.realm`, or the domain when empty).
+    pub fn realm(&self) -> &str {
+        if self.auth.realm.is_empty() {
+            &self.server.domain
+        } else {
+            &self.auth.realm
+        }
+    }
+
+    /// Checks what types cannot: `Err((dotted key, message))`.
+    fn validate(&self) -> Result<(), (String, String)> {
+        let bad = |key: &str, msg: String| Err((key.to_owned(), msg));
+        if self.server.listen.is_empty() {
+            return bad("server.listen", "at least one address is needed".into());
+        }
+        for (key, name) in [
+            ("server.domain", &self.server.domain),
+            ("server.host_name", &self.server.host_name),
+        ] {
+            if !is_host_name(name) {
+                return bad(
+                    key,
+                    format!("{name:?} is not a host name (letters, digits, '-', '.')"),
+                );
+            }
+        }
+        if self.server.storage.as_os_str().is_empty() {
+            return bad("server.storage", "must not be empty".into());
+        }
+        if self.auth.nonce_lifetime.is_zero() {
+            return bad("auth.nonce_lifetime", "must not be zero".into());
+        }
+        let p = &self.policy;
+        if p.subscription_lifetime_min > p.subscription_lifetime_max {
+            return bad(
+                "policy.subscription_lifetime_min",
+                "is larger than policy.subscription_lifetime_max".into(),
+            );
+        }
+        if p.lease_min > p.lease_max {
+            return bad("policy.lease_min", "is larger than policy.lease_max".into());
+        }
+        for (key, zero) in [
+            (
+                "policy.subscription_lifetime_min",
+                p.subscription_lifetime_min.is_zero(),
+            ),
+            ("policy.lease_min", p.lease_min.is_zero()),
+            ("policy.unleased_timeout", p.unleased_timeout.is_zero()),
+            ("policy.max_hops", p.max_hops == 0),
+            ("policy.delivery_timeout", p.delivery_timeout.is_zero()),
+            (
+                "policy.delivery_connect_timeout",
+                p.delivery_connect_timeout.is_zero(),
+            ),
+            (
+                "policy.callback_failure_threshold",
+                p.callback_failure_threshold == 0,
+            ),
+            (
+                "policy.max_views_per_principal",
+                p.max_views_per_principal == 0,
+            ),
+            (
+                "policy.max_subscriptions_per_node",
+                p.max_subscriptions_per_node == 0,
+            ),
+            ("policy.max_acl_entries", p.max_acl_entries == 0),
+        ] {
+            if zero {
+                return bad(key, "must not be zero".into());
+            }
+        }
+        let l = &self.limits;
+        for (key, zero) in [
+            (
+                "limits.header_read_timeout",
+                l.header_read_timeout.is_zero(),
+            ),
+            ("limits.body_read_timeout", l.body_read_timeout.is_zero()),
+            ("limits.idle_timeout", l.idle_timeout.is_zero()),
+            ("limits.write_timeout", l.write_timeout.is_zero()),
+            ("limits.handler_timeout", l.handler_timeout.is_zero()),
+            ("limits.max_head_bytes", l.max_head_bytes < 64),
+            ("limits.max_headers", l.max_headers == 0),
+            ("limits.max_connections", l.max_connections == 0),
+            ("limits.max_pipelined", l.max_pipelined == 0),
+        ] {
+            if zero {
+                return bad(
+                    key,
+                    if key == "limits.max_head_bytes" {
+                        "must be at least 64".into()
+                    } else {
+                        "must not be zero".into()
+                    },
+                );
+            }
+        }
+        if l.max_headers > rvp_proto::codec::MAX_HEADERS_CAP {
+            return bad(
+                "limits.max_headers",
+                format!("must be at most {}", rvp_proto::codec::MAX_HEADERS_CAP),
+            );
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (i, u) in self.users.iter().enumerate() {
+            let key = |k: &str| format!("users[{i}].{k}");
+            if !is_alias(&u.alias) {
+                return bad(
+                    &key("alias"),
+                    format!(
+                        "{:?} is not an alias (1 to 64 letters, digits, '.', '_', '-')",
+                        u.alias
+                    ),
+                );
+            }
+            if !seen.insert(u.alias.to_ascii_lowercase()) {
+                return bad(
+                    &key("alias"),
+                    format!("alias {:?} is defined twice", u.alias),
+                );
+            }
+            if u.password.is_some() && u.ha1.is_some() {
+                return bad(
+                    &key("ha1"),
+                    "give either `password` or `ha1`, not both".into(),
+                );
+            }
+            if let Some(h) = &u.ha1
+                && (h.len() != 32 || !h.bytes().all(|b| b.is_ascii_hexdigit()))
+            {
+                return bad(&key("ha1"), "must be 32 hexadecimal digits".into());
+            }
+        }
+        Ok(())
+    }
+}
+
+fn is_host_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        && !s.starts_with(['.', '-'])
+}
+
+fn is_alias(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// 1-based line and column of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let col = before
+        .rfind('\n')
+        .map_or(before.len(), |n| before.len() - n - 1)
+        + 1;
+    (line, col)
+}
+
+/// The table a header line opens: `[limits]` → `limits`, `[[users]]` → `users` (array).
+fn table_header(line: &str) -> Option<(String, bool)> {
+    let t = line.trim();
+    let t = t.split_once('#').map_or(t, |(a, _)| a).trim_end();
+    if let Some(inner) = t.strip_prefix("[[").and_then(|r| r.strip_suffix("]]")) {
+        Some((inner.trim().to_owned(), true))
+    } else {
+        t.strip_prefix('[')
+            .and_then(|r| r.strip_suffix(']'))
+            .map(|inner| (inner.trim().to_owned(), false))
+    }
+}
+
+/// The dotted key whose line holds `offset` (`limits.max_body_bytes`, `users[1].alias`),
+/// found by walking the file's table headers. Good for the line-per-key layout of our
+/// documented format; `None` for anything cleverer.
+fn key_at(text: &str, offset: usize) -> Option<String> {
+    let (line_no, _) = line_col(text, offset);
+    let mut table: Option<String> = None;
+    let mut counts: std::collections::HashMap<String, usize> = Default::default();
+    for (i, line) in text.lines().enumerate() {
+        if let Some((name, array)) = table_header(line) {
+            if array {
+                let n = counts.entry(name.clone()).or_insert(0);
+                table = Some(format!("{name}[{n}]"));
+                *n += 1;
+            } else {
+                table = Some(name);
+            }
+            if i + 1 == line_no {
+                return table;
+            }
+            continue;
+        }
+        if i + 1 == line_no {
+            let key = line.split_once('=').map(|(k, _)| k.trim())?;
+            let key = key.trim_matches('"');
+            if key.is_empty() {
+                return table;
+            }
+            return Some(match table {
+                Some(t) => format!("{t}.{key}"),
+                None => key.to_owned(),
+            });
+        }
+    }
+    None
+}
+
+/// The 1-based line where the dotted `key` is set, when it appears in the file.
+fn locate_key(text: &str, key: &str) -> Option<usize> {
+    text.lines().enumerate().find_map(|(i, line)| {
+        let offset = line.as_ptr() as usize - text.as_ptr() as usize;
+        (key_at(text, offset).as_deref() == Some(key)
+            && table_header(line).is_none()
+            && line.contains('='))
+        .then_some(i + 1)
+    })
+}
+
+/// Durations in the config: `"250ms"`, `"10s"`, `"5m"`, `"4h"` or an integer (seconds).
+mod duration {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer, de};
+
+    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format(*d))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Secs(u64),
+            Text(String),
+        }
+        match Raw::deserialize(d).map_err(|_| {
+            de::Error::custom("expected a duration such as \"250ms\", \"10s\", \"5m\", \"4h\"")
+        })? {
+            Raw::Secs(n) => Ok(Duration::from_secs(n)),
+            Raw::Text(t) => parse(&t).ok_or_else(|| {
+                de::Error::custom(format!(
+                    "invalid duration {t:?}: expected a number with a unit ms, s, m or h (\"10s\")"
+                ))
+            }),
+        }
+    }
+
+    pub(super) fn parse(t: &str) -> Option<Duration> {
+        let t = t.trim();
+        let split = t.find(|c: char| !c.is_ascii_digit())?;
+        let (num, unit) = t.split_at(split);
+        let n: u64 = num.parse().ok()?;
+        let secs = |k: u64| n.checked_mul(k).map(Duration::from_secs);
+        match unit.trim() {
+            "ms" => Some(Duration::from_millis(n)),
+            "s" => secs(1),
+            "m" | "min" => secs(60),
+            "h" => secs(3600),
+            _ => None,
+        }
+    }
+
+    pub(super) fn format(d: Duration) -> String {
+        let ms = d.as_millis();
+        if !ms.is_multiple_of(1000) {
+            format!("{ms}ms")
+        } else {
+            let s = d.as_secs();
+            if s != 0 && s.is_multiple_of(3600) {
+                format!("{}h", s / 3600)
+            } else if s != 0 && s.is_multiple_of(60) {
+                format!("{}m", s / 60)
+            } else {
+                format!("{s}s")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_default_is_the_defaults_plus_demo_users() {
+        let c = Config::embedded_default().unwrap();
+        let mut without_users = c.clone();
+        without_users.users.clear();
+        assert_eq!(without_users, Config::default());
+        let aliases: Vec<_> = c.users.iter().map(|u| u.alias.as_str()).collect();
+        assert_eq!(aliases, ["alice", "bob", "carol"]);
+        assert!(c.users.iter().all(|u| u.password.is_some()));
+        assert_eq!(c.realm(), "localhost");
+    }
+
+    #[test]
+    fn empty_file_is_all_defaults() {
+        assert_eq!(Config::from_toml_str("", "x").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn printed_config_parses_back() {
+        let c = Config::embedded_default().unwrap();
+        let text = c.to_redacted_toml();
+        assert!(!text.contains("alice-demo"), "{text}");
+        let mut back = Config::from_toml_str(&text, "printed").unwrap();
+        for (b, o) in back.users.iter_mut().zip(&c.users) {
+            b.password.clone_from(&o.password);
+        }
+        assert_eq!(back, c);
+    }
+
+    #[test]
+    fn durations() {
+        for (t, d) in [
+            ("250ms", Duration::from_millis(250)),
+            ("10s", Duration::from_secs(10)),
+            ("5m", Duration::from_secs(300)),
+            ("4h", Duration::from_secs(14_400)),
+        ] {
+            assert_eq!(duration::parse(t), Some(d), "{t}");
+            assert_eq!(duration::parse(&duration::format(d)), Some(d));
+        }
+        for t in ["", "s", "10", "10 parsecs", "-1s", "1.5s"] {
+            assert_eq!(duration::parse(t), None, "{t}");
+        }
+        let c = Config::from_toml_str("[limits]\nidle_timeout = 7\n", "x").unwrap();
+        assert_eq!(c.limits.idle_timeout, Duration::from_secs(7));
+    }
+
+    fn err(text: &str) -> ConfigError {
+        Config::from_toml_str(text, "test.toml").unwrap_err()
+    }
+
+    #[test]
+    fn unknown_key_names_key_and_line() {
+        let e = err("[server]\ndomain = \"example.com\"\n\n[limits]\nmax_body = 5\n");
+        assert_eq!(e.line(), Some(5), "{e}");
+        assert_eq!(e.key(), Some("limits.max_body"), "{e}");
+        let s = e.to_string();
+        assert!(s.starts_with("test.toml:5:"), "{s}");
+        assert!(s.contains("unknown field"), "{s}");
+        let e = err("colour = 1\n");
+        assert_eq!((e.line(), e.key()), (Some(1), Some("colour")), "{e}");
+        let e = err("[sever]\n");
+        assert_eq!(e.line(), Some(1), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_names_key_and_line() {
+        let e = err("[limits]\n# comment\nmax_connections = \"many\"\n");
+        assert_eq!(
+            (e.line(), e.key()),
+            (Some(3), Some("limits.max_connections"))
+        );
+        let e = err("[limits]\nidle_timeout = \"10 parsecs\"\n");
+        assert_eq!((e.line(), e.key()), (Some(2), Some("limits.idle_timeout")));
+        assert!(e.to_string().contains("invalid duration"), "{e}");
+        let e = err("[server]\nlisten = [\"127.0.0.1\"]\n");
+        assert_eq!((e.line(), e.key()), (Some(2), Some("server.listen")), "{e}");
+        let e = err("[[users]]\nalias = \"a\"\n[[users]]\nalias = \"b\"\npasword = \"x\"\n");
+        assert_eq!(
+            (e.line(), e.key()),
+            (Some(5), Some("users[1].pasword")),
+            "{e}"
+        );
+        let e = err("[server\n");
+        assert_eq!(e.line(), Some(1), "{e}");
+    }
+
+    #[test]
+    fn invalid_values_name_key_and_line() {
+        let e = err("[[users]]\nalias = \"a\"\n\n[[users]]\nalias = \"A\"\n");
+        assert_eq!(
+            (e.line(), e.key()),
+            (Some(5), Some("users[1].alias")),
+            "{e}"
+        );
+        assert!(e.to_string().contains("twice"), "{e}");
+        let e = err("[[users]]\nalias = \"a\"\nha1 = \"xyz\"\n");
+        assert_eq!((e.line(), e.key()), (Some(3), Some("users[0].ha1")), "{e}");
+        let e = err("[server]\nlisten = []\n");
+        assert_eq!((e.line(), e.key()), (Some(2), Some("server.listen")), "{e}");
+        let e = err("[server]\ndomain = \"bad domain\"\n");
+        assert_eq!(e.key(), Some("server.domain"));
+        let e = err("[limits]\nmax_headers = 1000\n");
+        assert_eq!((e.line(), e.key()), (Some(2), Some("limits.max_headers")));
+        let e = err("[policy]\nlease_min = \"2h\"\n");
+        assert_eq!((e.line(), e.key()), (Some(2), Some("policy.lease_min")));
+        let e = err("[limits]\nmax_connections = 0\n");
+        assert_eq!(
+            e.to_string(),
+            "test.toml:2: key `limits.max_connections`: must not be zero"
+        );
+        // A key left at its default that fails validation has no line.
+        let e = err("[policy]\nlease_max = \"10s\"\n");
+        assert_eq!((e.line(), e.key()), (None, Some("policy.lease_min")), "{e}");
+    }
+
+    #[test]
+    fn passwords_are_not_debug_printed() {
+        let c = Config::embedded_default().unwrap();
+        assert!(!format!("{c:?}").contains("alice-demo"));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn durations_print_and_parse_back(ms in 0u64..10_000_000_000) {
+            let d = Duration::from_millis(ms);
+            proptest::prop_assert_eq!(duration::parse(&duration::format(d)), Some(d));
+        }
+
+        #[test]
+        fn arbitrary_text_never_panics(text in "(\\PC|\n|\\[|\\]|=|\"){0,200}") {
+            if let Err(e) = Config::from_toml_str(&text, "fuzz.toml") {
+                let _ = e.to_string();
+            }
+        }
+
+        #[test]
+        fn any_valid_limit_survives_print_and_parse(
+            conns in 1usize..100_000,
+            pipelined in 1usize..1000,
+            idle_ms in 1u64..100_000_000,
+        ) {
+            let mut c = Config::default();
+            c.limits.max_connections = conns;
+            c.limits.max_pipelined = pipelined;
+            c.limits.idle_timeout = Duration::from_millis(idle_ms);
+            let back = Config::from_toml_str(&c.to_redacted_toml(), "printed").unwrap();
+            proptest::prop_assert_eq!(back, c);
+        }
+    }
+}

@@ -1,0 +1,392 @@
+//! The engine task: one tokio task that owns the sans-IO presence engine.
+//!
+//! ```text
+//!  connection tasks ──(request, oneshot)──► bounded mpsc ──► engine task ──► Core::handle_request(now, id, req)
+//!  delivery workers ──(event)─────────────►      │                       ──► Core::handle_event(now, ev)
+//!                                                │  sleep until Core::poll_timeout() ──► handle_timeout(now)
+//!                                                ▼
+//!                      Core::poll_output() ──► Respond(id, answer) ──► that request's oneshot
+//!                                          └─► Effect(e) ───────────► Effects::dispatch (delivery queues)
+//! ```
+//!
+//! Why this shape:
+//! * **One owner, no locks.** The presence engine is a deterministic state machine
+//!   (`handle_*(now, ..)` in, `poll_*()` out). Exactly one task owns it, so it needs no
+//!   mutex, every change happens in one total order (the order of the channel), and the
+//!   engine never sees two requests at once. A request is a message; the answer comes back
+//!   on a oneshot channel.
+//! * **Answers may come later.** `handle_request` does not return the answer: the engine
+//!   emits it from `poll_output` when it is decided, possibly after other inputs (a
+//!   `DeepOr` NOTIFY is answered once the downstream delivery is acknowledged, reported
+//!   through `handle_event`). The task keeps the pending oneshots by [`RequestId`].
+//! * **Bounded.** The request channel holds [`DEFAULT_QUEUE`] messages by default; when
+//!   the engine falls behind, callers wait in `send` (back-pressure reaches the sockets)
+//!   instead of queueing without limit.
+//! * **Time.** The engine task reads the clock itself when it hands an input over, so the
+//!   engine sees non-decreasing instants even though connections run concurrently. It
+//!   sleeps until the engine's earliest deadline (one timer, not one per subscription).
+//! * **Effects never block the engine.** [`Effects::dispatch`] must return at once (push
+//!   to a bounded per-callback queue, coalesce or drop per its own policy).
+//! * **Stopping.** When every [`EngineHandle`] is dropped the channel closes; the task
+//!   hands out what the engine still has to say and returns the core from its
+//!   `JoinHandle`, so the caller can persist it.
+//!
+//! ```
+//! use std::time::Instant;
+//! use rvp_server::engine::{self, Core, CoreOutput, RequestId};
+//!
+//! /// Answers every request with its double.
+//! #[derive(Default)]
+//! struct Doubler(Vec<(RequestId, u32)>);
+//!
+//! impl Core for Doubler {
+//!     type Request = u32;
+//!     type Response = u32;
+//!     type Event = ();
+//!     type Effect = ();
+//!     fn handle_request(&mut self, _now: Instant, id: RequestId, n: u32) {
+//!         self.0.push((id, 2 * n));
+//!     }
+//!     fn handle_event(&mut self, _now: Instant, _event: ()) {}
+//!     fn handle_timeout(&mut self, _now: Instant) {}
+//!     fn poll_output(&mut self) -> Option<CoreOutput<u32, ()>> {
+//!         self.0.pop().map(|(id, n)| CoreOutput::Respond(id, n))
+//!     }
+//!     fn poll_timeout(&self) -> Option<Instant> {
+//!         None
+//!     }
+//! }
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let (handle, task) = engine::spawn(Doubler::default(), |_: ()| {}, engine::DEFAULT_QUEUE);
+//! assert_eq!(handle.call(21).await, Ok(42));
+//! drop(handle);
+//! let _core: Doubler = task.await.expect("engine task");
+//! # });
+//! ```
+
+use std::collections::HashMap;
+use std::fmt;
+use std::time::Instant;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+/// Default capacity of the request channel.
+pub const DEFAULT_QUEUE: usize = 1024;
+
+/// Inputs handled per wake-up before outputs are polled (fairness with timers).
+const BATCH: usize = 64;
+
+/// Names one request inside the engine; chosen by the engine task, echoed by the core in
+/// [`CoreOutput::Respond`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RequestId(pub u64);
+
+/// What a core wants done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CoreOutput<R, E> {
+    /// Answer request `id`.
+    Respond(RequestId, R),
+    /// Do something outside (deliver a NOTIFY, persist a change...).
+    Effect(E),
+}
+
+/// A sans-IO state machine the engine task can own: the presence engine, behind a thin
+/// adapter (its own request and output types map onto these).
+///
+/// Contract: every request handed in is eventually answered with exactly one
+/// [`CoreOutput::Respond`] carrying its id.
+pub trait Core: Send + 'static {
+    /// A request (typed, plus whatever the auth layer established about the caller).
+    type Request: Send + 'static;
+    /// Its answer.
+    type Response: Send + 'static;
+    /// Inputs that are not requests (delivery outcomes).
+    type Event: Send + 'static;
+    /// Work for the outside world.
+    type Effect: Send + 'static;
+
+    /// Takes a request in.
+    fn handle_request(&mut self, now: Instant, id: RequestId, request: Self::Request);
+    /// Takes an event in.
+    fn handle_event(&mut self, now: Instant, event: Self::Event);
+    /// The deadline from [`Core::poll_timeout`] passed.
+    fn handle_timeout(&mut self, now: Instant);
+    /// The next output, if any.
+    fn poll_output(&mut self) -> Option<CoreOutput<Self::Response, Self::Effect>>;
+    /// The earliest instant [`Core::handle_timeout`] must be called at.
+    fn poll_timeout(&self) -> Option<Instant>;
+}
+
+/// Where the engine's effects go. Must not block: the engine waits for it.
+pub trait Effects<E>: Send + 'static {
+    /// Takes one effect.
+    fn dispatch(&mut self, effect: E);
+}
+
+impl<E, F: FnMut(E) + Send + 'static> Effects<E> for F {
+    fn dispatch(&mut self, effect: E) {
+        self(effect);
+    }
+}
+
+/// The engine task is gone (it panicked, or the runtime is shutting down).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the engine task is not running")]
+pub struct EngineGone;
+
+enum Command<C: Core> {
+    Request(C::Request, oneshot::Sender<C::Response>),
+    Event(C::Event),
+}
+
+/// A cheap, cloneable way to talk to the engine task.
+pub struct EngineHandle<C: Core> {
+    tx: mpsc::Sender<Command<C>>,
+}
+
+impl<C: Core> Clone for EngineHandle<C> {
+    fn clone(&self) -> Self {
+        EngineHandle {
+            tx: self.tx.clone(),
+        }
+    }
+}
+
+impl<C: Core> fmt::Debug for EngineHandle<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EngineHandle")
+            .field("queued", &(self.tx.max_capacity() - self.tx.capacity()))
+            .finish()
+    }
+}
+
+impl<C: Core> EngineHandle<C> {
+    /// Hands a request to the engine and waits for its answer. Waits for room in the
+    /// channel when the engine is behind. Dropping the future abandons the answer (the
+    /// engine still processes the request).
+    pub async fn call(&self, request: C::Request) -> Result<C::Response, EngineGone> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Request(request, tx))
+            .await
+            .map_err(|_| EngineGone)?;
+        rx.await.map_err(|_| EngineGone)
+    }
+
+    /// Hands an event to the engine (waits for room in the channel).
+    pub async fn event(&self, event: C::Event) -> Result<(), EngineGone> {
+        self.tx
+            .send(Command::Event(event))
+            .await
+            .map_err(|_| EngineGone)
+    }
+}
+
+/// Spawns the engine task on the current runtime. The task ends when every handle is
+/// dropped, and returns the core.
+pub fn spawn<C: Core, X: Effects<C::Effect>>(
+    core: C,
+    effects: X,
+    queue: usize,
+) -> (EngineHandle<C>, JoinHandle<C>) {
+    let (tx, rx) = mpsc::channel(queue.max(1));
+    let task = tokio::spawn(run(core, effects, rx));
+    (EngineHandle { tx }, task)
+}
+
+async fn run<C: Core, X: Effects<C::Effect>>(
+    mut core: C,
+    mut effects: X,
+    mut rx: mpsc::Receiver<Command<C>>,
+) -> C {
+    let mut pending: HashMap<RequestId, oneshot::Sender<C::Response>> = HashMap::new();
+    let mut next_id = 0u64;
+    let mut purge_at = 1024usize;
+    loop {
+        drain_outputs(&mut core, &mut effects, &mut pending);
+        // Callers that gave up leave closed senders behind; the core answers them anyway,
+        // but a misbehaving core must not grow the map for ever.
+        if pending.len() >= purge_at {
+            pending.retain(|_, tx| !tx.is_closed());
+            purge_at = (pending.len() * 2).max(1024);
+        }
+        let deadline = core.poll_timeout();
+        let sleep = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            biased;
+            cmd = rx.recv() => {
+                let Some(cmd) = cmd else { break };
+                let mut next = Some(cmd);
+                let mut n = 0;
+                while let Some(cmd) = next.take() {
+                    let now = Instant::now();
+                    match cmd {
+                        Command::Request(req, tx) => {
+                            let id = RequestId(next_id);
+                            next_id += 1;
+                            pending.insert(id, tx);
+                            core.handle_request(now, id, req);
+                        }
+                        Command::Event(ev) => core.handle_event(now, ev),
+                    }
+                    n += 1;
+                    if n < BATCH {
+                        next = rx.try_recv().ok();
+                    }
+                }
+            }
+            () = sleep => core.handle_timeout(Instant::now()),
+        }
+    }
+    drain_outputs(&mut core, &mut effects, &mut pending);
+    core
+}
+
+fn drain_outputs<C: Core, X: Effects<C::Effect>>(
+    core: &mut C,
+    effects: &mut X,
+    pending: &mut HashMap<RequestId, oneshot::Sender<C::Response>>,
+) {
+    while let Some(out) = core.poll_output() {
+        match out {
+            CoreOutput::Respond(id, answer) => match pending.remove(&id) {
+                // The caller may have given up (client gone, handler time-out).
+                Some(tx) => {
+                    let _ = tx.send(answer);
+                }
+                None => tracing::warn!(id = id.0, "engine answered an unknown request"),
+            },
+            CoreOutput::Effect(e) => effects.dispatch(e),
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use super::*;
+
+    /// A fake engine: `Echo(n)` answers at once; `Later(n)` answers when event `n`
+    /// arrives; `Timer(ms)` answers when its deadline passes; every request also emits an
+    /// effect.
+    #[derive(Default)]
+    struct Fake {
+        out: VecDeque<CoreOutput<String, u64>>,
+        waiting: HashMap<u64, RequestId>,
+        timers: Vec<(Instant, RequestId)>,
+        timeouts_handled: usize,
+    }
+
+    enum Req {
+        Echo(u64),
+        Later(u64),
+        Timer(u64),
+    }
+
+    impl Core for Fake {
+        type Request = Req;
+        type Response = String;
+        type Event = u64;
+        type Effect = u64;
+        fn handle_request(&mut self, now: Instant, id: RequestId, req: Req) {
+            match req {
+                Req::Echo(n) => {
+                    self.out.push_back(CoreOutput::Effect(n));
+                    self.out
+                        .push_back(CoreOutput::Respond(id, format!("echo {n}")));
+                }
+                Req::Later(n) => {
+                    self.waiting.insert(n, id);
+                }
+                Req::Timer(ms) => self.timers.push((now + Duration::from_millis(ms), id)),
+            }
+        }
+        fn handle_event(&mut self, _now: Instant, n: u64) {
+            if let Some(id) = self.waiting.remove(&n) {
+                self.out
+                    .push_back(CoreOutput::Respond(id, format!("later {n}")));
+            }
+        }
+        fn handle_timeout(&mut self, now: Instant) {
+            self.timeouts_handled += 1;
+            let (due, rest): (Vec<_>, Vec<_>) = self.timers.iter().partition(|(t, _)| *t <= now);
+            self.timers = rest;
+            for (_, id) in due {
+                self.out.push_back(CoreOutput::Respond(id, "timer".into()));
+            }
+        }
+        fn poll_output(&mut self) -> Option<CoreOutput<String, u64>> {
+            self.out.pop_front()
+        }
+        fn poll_timeout(&self) -> Option<Instant> {
+            self.timers.iter().map(|(t, _)| *t).min()
+        }
+    }
+
+    #[tokio::test]
+    async fn requests_events_timers_effects() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&seen);
+        let (h, task) = spawn(Fake::default(), move |e| sink.lock().unwrap().push(e), 4);
+        assert_eq!(h.call(Req::Echo(7)).await.unwrap(), "echo 7");
+        // An answer that waits for an event, while other requests proceed.
+        let h2 = h.clone();
+        let later = tokio::spawn(async move { h2.call(Req::Later(5)).await });
+        assert_eq!(h.call(Req::Echo(8)).await.unwrap(), "echo 8");
+        h.event(5).await.unwrap();
+        assert_eq!(later.await.unwrap().unwrap(), "later 5");
+        // An answer decided by the engine's timer.
+        let t = tokio::time::timeout(Duration::from_secs(5), h.call(Req::Timer(20))).await;
+        assert_eq!(t.unwrap().unwrap(), "timer");
+        drop(h);
+        let core = tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(core.timeouts_handled >= 1);
+        assert_eq!(*seen.lock().unwrap(), vec![7, 8]);
+    }
+
+    #[tokio::test]
+    async fn many_concurrent_callers_through_a_small_queue() {
+        let (h, task) = spawn(Fake::default(), |_| {}, 2);
+        let mut set = tokio::task::JoinSet::new();
+        for n in 0..200u64 {
+            let h = h.clone();
+            set.spawn(async move { (n, h.call(Req::Echo(n)).await.unwrap()) });
+        }
+        let mut count = 0;
+        while let Some(r) = set.join_next().await {
+            let (n, answer) = r.unwrap();
+            assert_eq!(answer, format!("echo {n}"));
+            count += 1;
+        }
+        assert_eq!(count, 200);
+        drop(h);
+        task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn abandoned_callers_do_not_break_the_engine() {
+        let (h, task) = spawn(Fake::default(), |_| {}, 8);
+        let r = tokio::time::timeout(Duration::from_millis(20), h.call(Req::Later(1))).await;
+        assert!(r.is_err(), "never answered");
+        h.event(1).await.unwrap(); // answers a caller that is gone
+        assert_eq!(h.call(Req::Echo(2)).await.unwrap(), "echo 2");
+        drop(h);
+        let core = task.await.unwrap();
+        assert!(core.waiting.is_empty());
+    }
+}

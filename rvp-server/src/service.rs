@@ -1,0 +1,206 @@
+//! The request seam: what the connection loop hands over, and what it gets back.
+//!
+//! ```text
+//!  conn.rs ── parse, limits, 501/405, 4xx ──► Handler::handle(peer, Request, now) ──► Response
+//!                                                  │ (auth layer, then the engine task:
+//!                                                  │  engine::EngineHandle::call)
+//!                                                  ▼
+//!                                       async: DeepOr NOTIFYs resolve only once the
+//!                                       downstream delivery is acknowledged
+//! ```
+//!
+//! The connection loop has already answered everything that is not an RVP request:
+//! malformed framing (`400`, `411`, `413`, `431`, connection closed), unsupported methods
+//! (`501`/`405`, per [`MethodClass`](rvp_proto::MethodClass)), malformed RVP headers or
+//! request-targets (`400`). A [`Handler`] therefore only ever sees one of the seven methods
+//! with typed headers and a complete body.
+//!
+//! The answer is a plain [`http::Response`]: the connection loop serialises it with
+//! [`rvp_proto::codec::write_response`] (exact header spelling, `Content-Length`, never
+//! chunked, `RVP-Notifications-Version: 0.2`, Exchange reason phrases). A handler that
+//! wants the connection closed after its answer sets `Connection: close`; one that knows
+//! who the caller is inserts a [`LogPrincipal`] extension for the protocol log.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::StatusCode;
+use rvp_proto::Method;
+use rvp_proto::codec::TypedRequest;
+
+/// Identifies one accepted TCP connection for the life of the process (NTLM, which
+/// authenticates connections rather than requests, keys its state on it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnectionId(pub u64);
+
+/// Where a request came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct Peer {
+    /// The client's address.
+    pub addr: SocketAddr,
+    /// Our address the client connected to.
+    pub local: SocketAddr,
+    /// The connection.
+    pub connection: ConnectionId,
+}
+
+impl Peer {
+    /// A peer description (for handlers driven outside a real connection, e.g. tests).
+    pub fn new(addr: SocketAddr, local: SocketAddr, connection: ConnectionId) -> Peer {
+        Peer {
+            addr,
+            local,
+            connection,
+        }
+    }
+}
+
+/// One well-formed RVP request.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Request {
+    /// The method (always one of the seven: others were answered `501`/`405` already).
+    pub method: Method,
+    /// Method, request-target and every RVP header, typed.
+    pub typed: TypedRequest,
+    /// The whole request as received: method, target, version, all headers, body.
+    pub http: http::Request<Bytes>,
+    /// Bytes the request occupied on the wire (head and body).
+    pub wire_len: usize,
+}
+
+impl Request {
+    /// Builds a request from raw bytes holding exactly one request (tests, replay tools).
+    /// `None` if the bytes are not one complete, well-formed RVP request.
+    pub fn from_wire(wire: &[u8]) -> Option<Request> {
+        let mut parser = rvp_proto::codec::RequestParser::default();
+        let msg = parser.parse(wire).ok()?.complete()?;
+        let method = msg.head().method()?;
+        let typed = msg.head().typed().ok()?;
+        Some(Request {
+            method,
+            typed,
+            http: msg.to_http().ok()?,
+            wire_len: msg.consumed(),
+        })
+    }
+
+    /// The body.
+    pub fn body(&self) -> &Bytes {
+        self.http.body()
+    }
+}
+
+/// The answer to a request. Serialised by the connection loop with
+/// [`rvp_proto::codec::write_response`] (which adds `Content-Length` and
+/// `RVP-Notifications-Version`).
+pub type Response = http::Response<Bytes>;
+
+/// Response extension: the principal the request was made by, for the protocol log's
+/// principal column (e.g. the Digest user name). Absent = `-`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct LogPrincipal(pub Arc<str>);
+
+/// The request seam between the connection loop and the server's logic.
+///
+/// Called once per RVP request, in order per connection (a pipelined request is handed
+/// over only once the previous answer is decided: RVP requests change state, so they are
+/// not processed concurrently within one connection). Different connections call it
+/// concurrently, hence `&self` and `Sync`.
+///
+/// `now` is the instant the request was completely received; time-based logic uses it
+/// rather than reading the clock.
+pub trait Handler: Send + Sync + 'static {
+    /// Answers one request.
+    fn handle(
+        &self,
+        peer: Peer,
+        request: Request,
+        now: Instant,
+    ) -> impl Future<Output = Response> + Send;
+}
+
+impl<H: Handler> Handler for Arc<H> {
+    fn handle(
+        &self,
+        peer: Peer,
+        request: Request,
+        now: Instant,
+    ) -> impl Future<Output = Response> + Send {
+        (**self).handle(peer, request, now)
+    }
+}
+
+/// A response with `status`, the Exchange reason phrase and an empty body.
+pub fn empty_response(status: StatusCode) -> Response {
+    let mut res = Response::new(Bytes::new());
+    *res.status_mut() = status;
+    res
+}
+
+/// A response with `status` and a short `text/plain` explanation (for errors found by the
+/// server itself: the message says what broke).
+pub fn text_response(status: StatusCode, message: impl Into<String>) -> Response {
+    let mut text = message.into();
+    text.push_str("\r\n");
+    let mut res = Response::new(Bytes::from(text));
+    *res.status_mut() = status;
+    res.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    res
+}
+
+/// Until the presence engine is wired in: every RVP request gets
+/// `503 Service Unavailable` with a body saying so. This is what `rvp-server` serves
+/// today, so that the listener, limits, log and shutdown can be exercised end to end.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NotWired;
+
+impl Handler for NotWired {
+    async fn handle(&self, _peer: Peer, request: Request, _now: Instant) -> Response {
+        text_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "{} {}: the presence engine is not wired into this build yet",
+                request.method,
+                request.http.uri()
+            ),
+        )
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn from_wire() {
+        let r = Request::from_wire(
+            b"NOTIFY /instmsg/aliases/bob HTTP/1.1\nHost: localhost\nContent-Length: 2\n\nhi",
+        )
+        .unwrap();
+        assert_eq!(r.method, Method::Notify);
+        assert_eq!(r.body().as_ref(), b"hi");
+        assert_eq!(r.typed.target.path.alias(), Some("bob"));
+        assert!(Request::from_wire(b"GET / HTTP/1.1\r\n\r\n").is_none());
+        assert!(Request::from_wire(b"NOTIFY / HTTP/1.1\r\nContent-Length: 5\r\n\r\nab").is_none());
+    }
+
+    #[tokio::test]
+    async fn not_wired_says_so() {
+        let r = Request::from_wire(b"ACL /instmsg/aliases/a HTTP/1.1\r\n\r\n").unwrap();
+        let a: SocketAddr = ([127, 0, 0, 1], 1).into();
+        let res = NotWired
+            .handle(Peer::new(a, a, ConnectionId(1)), r, Instant::now())
+            .await;
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(String::from_utf8_lossy(res.body()).contains("not wired"));
+    }
+}
