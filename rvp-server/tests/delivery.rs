@@ -289,7 +289,7 @@ async fn every_captured_client_answer_is_readable() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stalled_callback_times_out_without_delaying_others() {
     let mut stalled = fake(Mode::Stall).await;
     let mut healthy = fake(Mode::KeepAlive).await;
@@ -422,7 +422,7 @@ async fn presence_updates_coalesce_to_the_latest() {
     assert!(cb.rx.try_recv().is_err());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_keep_their_order() {
     const N: u32 = 40;
     let gate = Arc::new(Semaphore::new(0));
@@ -648,4 +648,33 @@ async fn kept_connection_dying_before_an_answer_is_retried_once() {
         ]
     );
     assert_eq!(cb.connections(), 2);
+}
+
+#[tokio::test]
+async fn connect_timeout_when_the_backlog_is_full() {
+    // A listener that never accepts, with a backlog of 1: once its queue is full, Linux
+    // drops further SYNs and a connect hangs until the timeout.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(1).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut fillers = Vec::new();
+    for _ in 0..8 {
+        if let Ok(Ok(s)) =
+            tokio::time::timeout(Duration::from_millis(100), TcpStream::connect(addr)).await
+        {
+            fillers.push(s);
+        }
+    }
+    let mut cfg = config();
+    cfg.connect_timeout = Duration::from_millis(200);
+    let (d, mut reports) = deliverer(cfg);
+    let dest = Destination::from_callback(&format!("http://{addr}")).unwrap();
+    d.submit(message(1, dest, "x"));
+    let r = report(&mut reports).await;
+    assert_eq!(
+        r.outcome,
+        DeliveryOutcome::Failed(FailureReason::ConnectTimeout)
+    );
+    drop(listener);
 }

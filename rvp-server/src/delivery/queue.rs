@@ -252,4 +252,78 @@ mod tests {
         assert_eq!(q.drain().count(), 1);
         assert_eq!(q.bytes, 0);
     }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Message(usize),
+        Presence(u8, usize),
+        Pop,
+    }
+
+    fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+        use proptest::prelude::*;
+        prop_oneof![
+            (0usize..6).prop_map(Op::Message),
+            (0u8..4, 0usize..6).prop_map(|(s, l)| Op::Presence(s, l)),
+            Just(Op::Pop),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Bounded size and bytes; at most one waiting presence update per subscription;
+        /// messages leave in submission order; every id ends up exactly once as refused,
+        /// replaced, sent or still waiting.
+        #[test]
+        fn queue_invariants(ops in proptest::collection::vec(op(), 0..200), cap in 1usize..8, max_bytes in 1usize..24) {
+            let c = DeliveryConfig { queue_capacity: cap, queue_bytes: max_bytes, ..DeliveryConfig::default() };
+            let t = Instant::now();
+            let mut q: Queue<u32> = Queue::default();
+            let mut fates: std::collections::HashMap<u32, &str> = std::collections::HashMap::new();
+            let mut last_message_sent: Option<u32> = None;
+            let mut expired = Vec::new();
+            for (i, op) in (0u32..).zip(ops) {
+                let body = |l: usize| Bytes::from(vec![b'x'; l]);
+                let n = match op {
+                    Op::Pop => {
+                        if let Some(n) = q.pop(t, &c, &mut expired) {
+                            if n.kind == NotifyKind::Message {
+                                proptest::prop_assert!(last_message_sent.is_none_or(|l| l < n.id));
+                                last_message_sent = Some(n.id);
+                            }
+                            fates.insert(n.id, "sent");
+                        }
+                        continue;
+                    }
+                    Op::Message(l) => Notification::message(i, dest(), "p", body(l)),
+                    Op::Presence(s, l) => Notification::presence(
+                        i, dest(), "h", SubscriptionId::new(&s.to_string()).unwrap(), body(l)),
+                };
+                match q.push(n, t, &c) {
+                    Ok(Pushed::Queued) => { fates.insert(i, "waiting"); }
+                    Ok(Pushed::Replaced(old)) => {
+                        proptest::prop_assert_eq!(fates.insert(old, "replaced"), Some("waiting"));
+                        fates.insert(i, "waiting");
+                    }
+                    Err((n, why)) => {
+                        proptest::prop_assert_eq!(why, FailureReason::QueueFull);
+                        fates.insert(n.id, "refused");
+                    }
+                }
+                proptest::prop_assert!(q.len() <= cap);
+                let sum: usize = q.items.iter().map(|w| w.notification.body.len()).sum();
+                proptest::prop_assert_eq!(sum, q.bytes);
+                proptest::prop_assert!(q.len() <= 1 || q.bytes <= max_bytes);
+                let mut sids: Vec<&SubscriptionId> = q.items.iter()
+                    .filter(|w| w.notification.kind == NotifyKind::Presence)
+                    .filter_map(|w| w.notification.subscription_id.as_ref()).collect();
+                let before = sids.len();
+                sids.sort_by_key(|s| s.as_str().to_owned());
+                sids.dedup();
+                proptest::prop_assert_eq!(sids.len(), before);
+            }
+            proptest::prop_assert!(expired.is_empty());
+            let waiting = fates.values().filter(|f| **f == "waiting").count();
+            proptest::prop_assert_eq!(waiting, q.len());
+        }
+    }
 }
