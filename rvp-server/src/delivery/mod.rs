@@ -86,6 +86,10 @@ pub use destination::{Destination, DestinationError};
 use queue::{Pushed, Queue};
 
 /// Delivery settings: every time and size limit, each with a default.
+///
+/// One NOTIFY occupies its destination's worker for at most `connect_timeout +
+/// response_timeout` (plus one more `response_timeout` in the rare case where a kept
+/// connection turns out dead and is replaced). Other destinations are never affected.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct DeliveryConfig {
@@ -378,6 +382,11 @@ impl<I> Shared<I> {
 
 /// The outbound NOTIFY client: per-destination bounded queues and workers. Cheap to clone
 /// (all clones share the queues).
+///
+/// Reports travel on an unbounded channel so that a worker never waits for the engine;
+/// the channel stays bounded in practice because every report answers one submitted
+/// notification and admissions are capped by the queue limits. The engine task should
+/// drain it in the same `select!` loop that submits.
 pub struct Deliverer<I> {
     shared: Arc<Shared<I>>,
 }
