@@ -1,0 +1,173 @@
+//! Where a NOTIFY goes: socket address, `Host` header and request-target.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use rvp_proto::url::{LocalNodeUrl, NodeUrl, UrlError};
+
+/// Why a callback cannot be turned into a [`Destination`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DestinationError {
+    /// The callback is not a URL we can parse.
+    #[error("callback is not a valid node URL: {0}")]
+    Url(#[from] UrlError),
+    /// The callback is a logical, physical or other node URL: it must first be mapped to a
+    /// principal's login callbacks or resolved to a server (rvp-resolve).
+    #[error("callback {0:?} is not a local node (http://ip:port); resolve it first")]
+    NotLocalNode(String),
+    /// The local node's host is a name, not an IP literal (names need resolving first).
+    #[error("callback host {0:?} is not an IP address")]
+    NotIpLiteral(String),
+    /// The `Host` value or request-target would break the request line or a header.
+    #[error("NOTIFY {field} {value:?} is empty or contains a space or control character")]
+    InvalidField {
+        /// `host` or `target`.
+        field: &'static str,
+        /// The value.
+        value: String,
+    },
+}
+
+/// One NOTIFY destination: the unit that gets its own queue and worker.
+///
+/// For a client's local node `http://ip:port` the request-target is `/` and `Host` is
+/// `ip:port` (reference §2.6, interop README item 5). [`Destination::new`] builds any other
+/// destination (a node on another server, once resolved).
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Destination {
+    addr: SocketAddr,
+    host: Arc<str>,
+    target: Arc<str>,
+}
+
+fn valid_field(value: &str) -> bool {
+    !value.is_empty() && !value.bytes().any(|b| b <= 0x20 || b == 0x7f)
+}
+
+impl Destination {
+    /// A destination from its parts. `host` is the `Host` header value, `target` the
+    /// request-target (`/` or a node path).
+    pub fn new(
+        addr: SocketAddr,
+        host: &str,
+        target: &str,
+    ) -> Result<Destination, DestinationError> {
+        for (field, value) in [("host", host), ("target", target)] {
+            if !valid_field(value) {
+                return Err(DestinationError::InvalidField {
+                    field,
+                    value: value.to_owned(),
+                });
+            }
+        }
+        Ok(Destination {
+            addr,
+            host: host.into(),
+            target: target.into(),
+        })
+    }
+
+    /// The destination of a client's local node: its IP and port, `Host: ip:port`,
+    /// request-target `/`.
+    pub fn local_node(url: &LocalNodeUrl) -> Result<Destination, DestinationError> {
+        let host = url.host();
+        let bare = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
+        let ip: IpAddr = bare
+            .parse()
+            .map_err(|_| DestinationError::NotIpLiteral(host.to_owned()))?;
+        Destination::new(SocketAddr::new(ip, url.port()), &url.authority(), "/")
+    }
+
+    /// The destination of a `Call-Back` value that is a local node (`http://ip:port`).
+    ///
+    /// ```
+    /// use rvp_server::delivery::Destination;
+    ///
+    /// let d = Destination::from_callback("http://127.0.0.1:43663/")?;
+    /// assert_eq!(d.host(), "127.0.0.1:43663");
+    /// assert_eq!(d.target(), "/");
+    /// assert!(Destination::from_callback("http://localhost/instmsg/aliases/bob").is_err());
+    /// # Ok::<(), rvp_server::delivery::DestinationError>(())
+    /// ```
+    pub fn from_callback(callback: &str) -> Result<Destination, DestinationError> {
+        match NodeUrl::parse(callback)? {
+            NodeUrl::LocalNode(l) => Destination::local_node(&l),
+            _ => Err(DestinationError::NotLocalNode(callback.to_owned())),
+        }
+    }
+
+    /// The socket address connected to.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The `Host` header value.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The request-target.
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+}
+
+impl fmt::Debug for Destination {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Destination({} {} via {})",
+            self.host, self.target, self.addr
+        )
+    }
+}
+
+impl fmt::Display for Destination {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if &*self.target == "/" {
+            write!(f, "http://{}", self.host)
+        } else {
+            write!(f, "http://{}{}", self.host, self.target)
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_nodes() {
+        let d = Destination::from_callback("http://127.0.0.1:1234").unwrap();
+        assert_eq!(d.addr(), "127.0.0.1:1234".parse().unwrap());
+        assert_eq!(d.to_string(), "http://127.0.0.1:1234");
+        let d = Destination::from_callback("http://[::1]:99/").unwrap();
+        assert_eq!(d.addr(), "[::1]:99".parse().unwrap());
+        assert_eq!(d.host(), "[::1]:99");
+        let d = Destination::from_callback("http://10.0.0.1").unwrap();
+        assert_eq!(d.host(), "10.0.0.1:80");
+        assert_eq!(
+            Destination::from_callback("http://client.example:1234"),
+            Err(DestinationError::NotIpLiteral("client.example".into()))
+        );
+        assert!(matches!(
+            Destination::from_callback("http://localhost/instmsg/aliases/bob"),
+            Err(DestinationError::NotLocalNode(_))
+        ));
+        assert!(matches!(
+            Destination::from_callback("ftp://x"),
+            Err(DestinationError::Url(_))
+        ));
+        let addr = "127.0.0.1:80".parse().unwrap();
+        assert!(Destination::new(addr, "h", "/a b").is_err());
+        assert!(Destination::new(addr, "h\r\nX: y", "/").is_err());
+        let d = Destination::new(addr, "im.example.com", "/instmsg/aliases/bob").unwrap();
+        assert_eq!(d.to_string(), "http://im.example.com/instmsg/aliases/bob");
+    }
+}

@@ -1,0 +1,667 @@
+//! Callback delivery: the outbound NOTIFY client (reference §2.6, §5.7, §6.5).
+//!
+//! ```text
+//!  engine task ── Deliverer::submit(Notification { id, destination, kind, .. })
+//!                      │  (never blocks, never awaits)
+//!                      ▼
+//!        one lane per Destination (http://ip:port → NOTIFY / , Host: ip:port)
+//!        ┌───────────────────────────────────────────────┐
+//!        │ bounded queue: presence coalesced per          │   worker task (spawned on
+//!        │ Subscription-Id, messages FIFO, caps on count  │── demand, exits when idle):
+//!        │ and bytes, waiting messages expire             │   connect / reuse, write the
+//!        └───────────────────────────────────────────────┘   exact bytes, read the answer
+//!                      │
+//!                      ▼
+//!  engine task ◄── DeliveryReport { id, destination, outcome } on an mpsc channel
+//!                  (Answered(status) | Failed(reason) | Superseded)
+//! ```
+//!
+//! * **Isolation**: each destination has its own queue and worker task; a stalled or dead
+//!   callback holds only its own worker, for at most the connect and response timeouts per
+//!   NOTIFY, and never delays other callbacks.
+//! * **Bounded memory**: at most [`DeliveryConfig::queue_capacity`] notifications and
+//!   [`DeliveryConfig::queue_bytes`] bytes of bodies wait per destination (plus the one in
+//!   flight), and at most [`DeliveryConfig::max_destinations`] destinations have a lane.
+//! * **Overflow**: a presence update for a subscription that already has one waiting
+//!   replaces it in place (the watcher only needs the latest state; the replaced one is
+//!   reported [`DeliveryOutcome::Superseded`]). Any other notification that does not fit
+//!   is refused at once with [`FailureReason::QueueFull`] — for a message, the engine turns
+//!   that failure into `412` per its §6.5 table.
+//! * **Order**: one NOTIFY at a time per destination, in submission order. A presence
+//!   update that replaces a waiting one takes its place in the queue; messages are never
+//!   reordered.
+//! * **Messages are perishable** (reference §5.7 rule 4): never retried, and one that
+//!   waited longer than [`DeliveryConfig::message_max_wait`] behind a slow callback fails
+//!   with [`FailureReason::Expired`] without being sent.
+//! * **Wire**: bytes written by `rvp_proto::codec::write_notify` (always `Content-Length`);
+//!   answers read by `rvp_proto`'s response parser: `Content-Length` or close-delimited
+//!   bodies (librvp answers that way), bare-LF lines. A connection is kept for the next
+//!   NOTIFY when the answer allows it (HTTP/1.1, `Content-Length`, no `Connection: close`),
+//!   otherwise each NOTIFY gets its own connection. A kept connection that turns out to be
+//!   closed before any answer byte arrives is replaced once by a fresh one (a transport
+//!   retry, not a delivery retry).
+//!
+//! Outcomes are reports, not decisions: the engine keeps the §6.5 acknowledgement tables
+//! and the §5.7 failure accounting.
+//!
+//! ```no_run
+//! use bytes::Bytes;
+//! use rvp_server::delivery::{Deliverer, DeliveryConfig, Destination, Notification};
+//! use tokio::sync::mpsc;
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let (reports_tx, mut reports) = mpsc::unbounded_channel();
+//! let deliverer = Deliverer::<u64>::new(DeliveryConfig::default(), reports_tx);
+//! let dest = Destination::from_callback("http://127.0.0.1:43663")?;
+//! deliverer.submit(Notification::message(
+//!     1,
+//!     dest,
+//!     "http://localhost/instmsg/aliases/bob",
+//!     Bytes::from_static(b"<r:notification/>"),
+//! ));
+//! let report = reports.recv().await.ok_or("deliverer gone")?;
+//! assert_eq!(report.id, 1);
+//! # Ok(()) }
+//! ```
+
+mod conn;
+mod destination;
+mod queue;
+
+use std::collections::HashMap;
+use std::io;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::StatusCode;
+use rvp_proto::ParseError;
+use rvp_proto::codec::{Limits, NotifyHead, WriteError, write_notify};
+use rvp_proto::header::{AckType, HopCount, SubscriptionId};
+use tokio::runtime::Handle;
+use tokio::sync::{Notify, mpsc};
+
+pub use destination::{Destination, DestinationError};
+
+use queue::{Pushed, Queue};
+
+/// Delivery settings: every time and size limit, each with a default.
+///
+/// One NOTIFY occupies its destination's worker for at most `connect_timeout +
+/// response_timeout` (plus one more `response_timeout` in the rare case where a kept
+/// connection turns out dead and is replaced). Other destinations are never affected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DeliveryConfig {
+    /// Longest wait for a TCP connection. Default 30 s (reference §9.6).
+    pub connect_timeout: Duration,
+    /// Longest wait from the first byte written to the complete answer. Default 30 s
+    /// (reference §9.6; librvp gives up on its own requests after 30 s too).
+    pub response_timeout: Duration,
+    /// A worker with nothing to send for this long exits and closes its kept connection.
+    /// Default 5 s.
+    pub idle_timeout: Duration,
+    /// Most notifications waiting per destination (the one in flight not counted).
+    /// Default 64.
+    pub queue_capacity: usize,
+    /// Most bytes of bodies waiting per destination. Default 1 MiB. An empty queue takes
+    /// one body of any size.
+    pub queue_bytes: usize,
+    /// Most destinations with a queue at once. Default 65 536.
+    pub max_destinations: usize,
+    /// A message that waited longer than this before its turn fails with
+    /// [`FailureReason::Expired`] unsent. Default 30 s (the sender's own timeout).
+    pub message_max_wait: Duration,
+    /// Limits on a callback's answer. Default: 16 KiB head, 64 headers, 64 KiB body
+    /// (Miranda answers a small HTML page).
+    pub response_limits: Limits,
+    /// Reuse a connection when the answer allows it. Default `true`.
+    pub keep_alive: bool,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        DeliveryConfig {
+            connect_timeout: Duration::from_secs(30),
+            response_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(5),
+            queue_capacity: 64,
+            queue_bytes: 1024 * 1024,
+            max_destinations: 65_536,
+            message_max_wait: Duration::from_secs(30),
+            response_limits: Limits::DEFAULT.with_max_body_bytes(64 * 1024),
+            keep_alive: true,
+        }
+    }
+}
+
+/// What a notification carries, which decides its queueing rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum NotifyKind {
+    /// A property change (`r:propnotification`): coalesced per `Subscription-Id`.
+    Presence,
+    /// An instant message, typing or invitation (`r:message`) or any other relayed
+    /// notification: never reordered, never coalesced, never retried.
+    Message,
+}
+
+/// One NOTIFY to send. `I` is the engine's delivery id, handed back in the report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Notification<I> {
+    /// Reported back with the outcome.
+    pub id: I,
+    /// Where it goes.
+    pub destination: Destination,
+    /// Queueing rules.
+    pub kind: NotifyKind,
+    /// `RVP-From-Principal`.
+    pub from_principal: Arc<str>,
+    /// `RVP-Hop-Count`.
+    pub hop_count: HopCount,
+    /// `RVP-Ack-Type` (omitted when `None`).
+    pub ack_type: Option<AckType>,
+    /// `Subscription-Id` (omitted when `None`); the coalescing key of presence updates.
+    pub subscription_id: Option<SubscriptionId>,
+    /// The `text/xml` body, sent byte for byte.
+    pub body: Bytes,
+}
+
+impl<I> Notification<I> {
+    /// A property-change notification for subscription `subscription_id`: hop count 1,
+    /// `RVP-Ack-Type: SingleHop` (reference §5.5).
+    pub fn presence(
+        id: I,
+        destination: Destination,
+        from_principal: impl Into<Arc<str>>,
+        subscription_id: SubscriptionId,
+        body: Bytes,
+    ) -> Notification<I> {
+        Notification {
+            id,
+            destination,
+            kind: NotifyKind::Presence,
+            from_principal: from_principal.into(),
+            hop_count: HopCount::ORIGIN,
+            ack_type: Some(AckType::SingleHop),
+            subscription_id: Some(subscription_id),
+            body,
+        }
+    }
+
+    /// A relayed message: hop count 1 and no ack type until set with the `with_` methods
+    /// (a relay sends the received hop count + 1 and the received ack type, §2.6).
+    pub fn message(
+        id: I,
+        destination: Destination,
+        from_principal: impl Into<Arc<str>>,
+        body: Bytes,
+    ) -> Notification<I> {
+        Notification {
+            id,
+            destination,
+            kind: NotifyKind::Message,
+            from_principal: from_principal.into(),
+            hop_count: HopCount::ORIGIN,
+            ack_type: None,
+            subscription_id: None,
+            body,
+        }
+    }
+
+    /// Sets `RVP-Hop-Count`.
+    pub fn with_hop_count(mut self, hop_count: HopCount) -> Self {
+        self.hop_count = hop_count;
+        self
+    }
+
+    /// Sets `RVP-Ack-Type`.
+    pub fn with_ack_type(mut self, ack_type: AckType) -> Self {
+        self.ack_type = Some(ack_type);
+        self
+    }
+
+    /// Sets `Subscription-Id`.
+    pub fn with_subscription_id(mut self, id: SubscriptionId) -> Self {
+        self.subscription_id = Some(id);
+        self
+    }
+
+    /// The request bytes: `NOTIFY <target> HTTP/1.1`, `Host`, RVP headers, `Content-Type:
+    /// text/xml`, `Content-Length`, body.
+    pub fn to_request_bytes(&self) -> Result<Vec<u8>, WriteError> {
+        let mut head = NotifyHead::new(
+            self.destination.target(),
+            self.destination.host(),
+            &self.from_principal,
+        )
+        .with_hop_count(self.hop_count);
+        if let Some(a) = self.ack_type {
+            head = head.with_ack_type(a);
+        }
+        if let Some(s) = &self.subscription_id {
+            head = head.with_subscription_id(s);
+        }
+        let mut out = Vec::with_capacity(256 + self.body.len());
+        write_notify(&mut out, &head, &self.body)?;
+        Ok(out)
+    }
+}
+
+/// Why a notification was not delivered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FailureReason {
+    /// The TCP connection failed (refused, unreachable...).
+    #[error("connecting to the callback failed: {0}")]
+    Connect(io::ErrorKind),
+    /// No TCP connection within [`DeliveryConfig::connect_timeout`].
+    #[error("connecting to the callback timed out")]
+    ConnectTimeout,
+    /// No complete answer within [`DeliveryConfig::response_timeout`].
+    #[error("the callback did not answer in time")]
+    ResponseTimeout,
+    /// Reading or writing failed after connecting.
+    #[error("connection to the callback failed: {0}")]
+    Io(io::ErrorKind),
+    /// The callback closed the connection without answering.
+    #[error("the callback closed the connection without answering")]
+    ConnectionClosed,
+    /// The answer is not HTTP, or exceeds [`DeliveryConfig::response_limits`].
+    #[error("unreadable answer from the callback: {0}")]
+    BadResponse(ParseError),
+    /// The destination's queue is full ([`DeliveryConfig::queue_capacity`] or
+    /// [`DeliveryConfig::queue_bytes`]).
+    #[error("the callback's delivery queue is full")]
+    QueueFull,
+    /// [`DeliveryConfig::max_destinations`] destinations already have a queue.
+    #[error("too many callbacks with pending deliveries")]
+    TooManyDestinations,
+    /// A message waited longer than [`DeliveryConfig::message_max_wait`].
+    #[error("the message waited too long behind earlier deliveries")]
+    Expired,
+    /// A header value would break the request (see [`WriteError`]).
+    #[error("cannot write the NOTIFY: {0}")]
+    InvalidRequest(WriteError),
+    /// [`Deliverer::close`] was called.
+    #[error("the deliverer is shutting down")]
+    ShuttingDown,
+}
+
+/// What happened to one notification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DeliveryOutcome {
+    /// The callback answered with this status (2xx is success; `500` means "left the
+    /// conversation", §2.6).
+    Answered(StatusCode),
+    /// It was not delivered.
+    Failed(FailureReason),
+    /// A newer presence update for the same subscription replaced it before it was sent:
+    /// neither a success nor a failure (the newer one's outcome stands for both).
+    Superseded,
+}
+
+impl DeliveryOutcome {
+    /// Whether the callback answered 2xx.
+    pub fn is_success(&self) -> bool {
+        matches!(self, DeliveryOutcome::Answered(s) if s.is_success())
+    }
+
+    /// The callback's status, if it answered.
+    pub fn status(&self) -> Option<StatusCode> {
+        match self {
+            DeliveryOutcome::Answered(s) => Some(*s),
+            _ => None,
+        }
+    }
+}
+
+/// One outcome, sent to the engine task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DeliveryReport<I> {
+    /// The notification's id.
+    pub id: I,
+    /// Where it was going.
+    pub destination: Destination,
+    /// What happened.
+    pub outcome: DeliveryOutcome,
+}
+
+/// What [`Deliverer::submit`] did with a notification. The outcome is always reported on
+/// the channel too (a refusal at once), so the engine needs only the channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Admission {
+    /// Queued (or handed to the destination's idle worker).
+    Queued,
+    /// Replaced a waiting presence update for the same subscription.
+    Replaced,
+    /// Refused; reported as [`DeliveryOutcome::Failed`] with this reason.
+    Refused(FailureReason),
+}
+
+struct LaneState<I> {
+    queue: Queue<I>,
+    /// Notifications handed to the worker and not yet reported (0 or 1).
+    in_flight: usize,
+}
+
+struct Lane<I> {
+    state: Mutex<LaneState<I>>,
+    wake: Notify,
+}
+
+struct Shared<I> {
+    config: DeliveryConfig,
+    reports: mpsc::UnboundedSender<DeliveryReport<I>>,
+    lanes: Mutex<HashMap<Destination, Arc<Lane<I>>>>,
+    closed: std::sync::atomic::AtomicBool,
+    runtime: Handle,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl<I> Shared<I> {
+    fn report(&self, id: I, destination: &Destination, outcome: DeliveryOutcome) {
+        if let DeliveryOutcome::Failed(why) = &outcome {
+            tracing::debug!(%destination, reason = %why, "NOTIFY not delivered");
+        }
+        // A closed channel means the engine is gone: nothing left to tell.
+        let _ = self.reports.send(DeliveryReport {
+            id,
+            destination: destination.clone(),
+            outcome,
+        });
+    }
+}
+
+/// The outbound NOTIFY client: per-destination bounded queues and workers. Cheap to clone
+/// (all clones share the queues).
+///
+/// Reports travel on an unbounded channel so that a worker never waits for the engine;
+/// the channel stays bounded in practice because every report answers one submitted
+/// notification and admissions are capped by the queue limits. The engine task should
+/// drain it in the same `select!` loop that submits.
+pub struct Deliverer<I> {
+    shared: Arc<Shared<I>>,
+}
+
+impl<I> Clone for Deliverer<I> {
+    fn clone(&self) -> Self {
+        Deliverer {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<I> std::fmt::Debug for Deliverer<I> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Deliverer")
+            .field("config", &self.shared.config)
+            .field("destinations", &self.active_destinations())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<I: Send + 'static> Deliverer<I> {
+    /// A deliverer sending outcomes to `reports`.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime (workers are spawned on the current runtime); use
+    /// [`Deliverer::with_runtime`] to name one.
+    pub fn new(config: DeliveryConfig, reports: mpsc::UnboundedSender<DeliveryReport<I>>) -> Self {
+        Self::with_runtime(config, reports, Handle::current())
+    }
+
+    /// A deliverer whose workers run on `runtime`.
+    pub fn with_runtime(
+        config: DeliveryConfig,
+        reports: mpsc::UnboundedSender<DeliveryReport<I>>,
+        runtime: Handle,
+    ) -> Self {
+        Deliverer {
+            shared: Arc::new(Shared {
+                config,
+                reports,
+                lanes: Mutex::new(HashMap::new()),
+                closed: std::sync::atomic::AtomicBool::new(false),
+                runtime,
+            }),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &DeliveryConfig {
+        &self.shared.config
+    }
+
+    /// Queues a notification for its destination and returns at once. Its outcome arrives
+    /// on the report channel (also when it is refused here).
+    pub fn submit(&self, n: Notification<I>) -> Admission {
+        self.submit_at(n, Instant::now())
+    }
+
+    fn submit_at(&self, n: Notification<I>, now: Instant) -> Admission {
+        let shared = &self.shared;
+        if shared.closed.load(std::sync::atomic::Ordering::Acquire) {
+            return self.refuse(n, FailureReason::ShuttingDown);
+        }
+        let mut lanes = lock(&shared.lanes);
+        let (lane, spawn) = match lanes.get(&n.destination) {
+            Some(l) => (l.clone(), false),
+            None if lanes.len() >= shared.config.max_destinations => {
+                drop(lanes);
+                return self.refuse(n, FailureReason::TooManyDestinations);
+            }
+            None => {
+                let l = Arc::new(Lane {
+                    state: Mutex::new(LaneState {
+                        queue: Queue::default(),
+                        in_flight: 0,
+                    }),
+                    wake: Notify::new(),
+                });
+                lanes.insert(n.destination.clone(), l.clone());
+                (l, true)
+            }
+        };
+        let destination = n.destination.clone();
+        let pushed = lock(&lane.state).queue.push(n, now, &shared.config);
+        drop(lanes);
+        let admission = match pushed {
+            Ok(Pushed::Queued) => Admission::Queued,
+            Ok(Pushed::Replaced(old)) => {
+                shared.report(old, &destination, DeliveryOutcome::Superseded);
+                Admission::Replaced
+            }
+            Err((n, why)) => return self.refuse(n, why),
+        };
+        if spawn {
+            let worker = Worker {
+                shared: shared.clone(),
+                destination,
+                lane,
+                conn: None,
+            };
+            shared.runtime.spawn(worker.run());
+        } else {
+            lane.wake.notify_one();
+        }
+        admission
+    }
+
+    fn refuse(&self, n: Notification<I>, why: FailureReason) -> Admission {
+        self.shared
+            .report(n.id, &n.destination, DeliveryOutcome::Failed(why.clone()));
+        Admission::Refused(why)
+    }
+}
+
+impl<I> Deliverer<I> {
+    /// Number of destinations that currently have a worker.
+    pub fn active_destinations(&self) -> usize {
+        lock(&self.shared.lanes).len()
+    }
+
+    /// Notifications waiting or in flight, over all destinations.
+    pub fn pending(&self) -> usize {
+        let lanes = lock(&self.shared.lanes);
+        lanes
+            .values()
+            .map(|l| {
+                let s = lock(&l.state);
+                s.queue.len() + s.in_flight
+            })
+            .sum()
+    }
+}
+
+impl<I: Send + 'static> Deliverer<I> {
+    /// Stops accepting notifications ([`FailureReason::ShuttingDown`]) and fails every
+    /// waiting one the same way. NOTIFYs already in flight finish and are reported.
+    pub fn close(&self) {
+        self.shared
+            .closed
+            .store(true, std::sync::atomic::Ordering::Release);
+        let lanes: Vec<(Destination, Arc<Lane<I>>)> = lock(&self.shared.lanes)
+            .iter()
+            .map(|(d, l)| (d.clone(), l.clone()))
+            .collect();
+        for (dest, lane) in lanes {
+            let drained: Vec<Notification<I>> = lock(&lane.state).queue.drain().collect();
+            for n in drained {
+                self.shared.report(
+                    n.id,
+                    &dest,
+                    DeliveryOutcome::Failed(FailureReason::ShuttingDown),
+                );
+            }
+            lane.wake.notify_one();
+        }
+    }
+}
+
+/// The task that sends one destination's notifications, one at a time.
+struct Worker<I> {
+    shared: Arc<Shared<I>>,
+    destination: Destination,
+    lane: Arc<Lane<I>>,
+    conn: Option<conn::Conn>,
+}
+
+impl<I: Send + 'static> Worker<I> {
+    async fn run(mut self) {
+        let config = self.shared.config.clone();
+        let mut expired = Vec::new();
+        loop {
+            let next = {
+                let mut s = lock(&self.lane.state);
+                let n = s.queue.pop(Instant::now(), &config, &mut expired);
+                if n.is_some() {
+                    s.in_flight = 1;
+                }
+                n
+            };
+            for n in expired.drain(..) {
+                self.shared.report(
+                    n.id,
+                    &self.destination,
+                    DeliveryOutcome::Failed(FailureReason::Expired),
+                );
+            }
+            match next {
+                Some(n) => {
+                    let request = n.to_request_bytes();
+                    let outcome = self.send(request, &config).await;
+                    lock(&self.lane.state).in_flight = 0;
+                    self.shared.report(n.id, &self.destination, outcome);
+                }
+                None => {
+                    let idle = tokio::time::timeout(config.idle_timeout, self.lane.wake.notified());
+                    if idle.await.is_err() && self.retire() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn send(
+        &mut self,
+        request: Result<Vec<u8>, WriteError>,
+        config: &DeliveryConfig,
+    ) -> DeliveryOutcome {
+        let request = match request {
+            Ok(r) => r,
+            Err(e) => return DeliveryOutcome::Failed(FailureReason::InvalidRequest(e)),
+        };
+        match conn::exchange(&mut self.conn, &self.destination, &request, config).await {
+            Ok(status) => DeliveryOutcome::Answered(status),
+            Err(why) => DeliveryOutcome::Failed(why),
+        }
+    }
+
+    /// Removes the lane if nothing arrived meanwhile; `false` means keep working.
+    fn retire(&self) -> bool {
+        let mut lanes = lock(&self.shared.lanes);
+        let state = lock(&self.lane.state);
+        if !state.queue.is_empty() {
+            return false;
+        }
+        if lanes
+            .get(&self.destination)
+            .is_some_and(|l| Arc::ptr_eq(l, &self.lane))
+        {
+            lanes.remove(&self.destination);
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_bytes() {
+        let d = Destination::from_callback("http://127.0.0.1:4321").unwrap();
+        let n = Notification::presence(
+            1u8,
+            d,
+            "localhost",
+            SubscriptionId::new("17").unwrap(),
+            Bytes::from_static(b"<x/>"),
+        );
+        assert_eq!(
+            String::from_utf8(n.to_request_bytes().unwrap()).unwrap(),
+            "NOTIFY / HTTP/1.1\r\nHost: 127.0.0.1:4321\r\nRVP-Notifications-Version: 0.2\r\n\
+             RVP-Ack-Type: SingleHop\r\nRVP-Hop-Count: 1\r\nSubscription-Id: 17\r\n\
+             RVP-From-Principal: localhost\r\nContent-Type: text/xml\r\nContent-Length: 4\r\n\r\n<x/>"
+        );
+        let d = Destination::from_callback("http://127.0.0.1:4321").unwrap();
+        let bad = Notification::message(2u8, d, "a b", Bytes::new());
+        assert!(bad.to_request_bytes().is_err());
+    }
+
+    #[test]
+    fn outcomes() {
+        assert!(DeliveryOutcome::Answered(StatusCode::OK).is_success());
+        assert!(!DeliveryOutcome::Answered(StatusCode::INTERNAL_SERVER_ERROR).is_success());
+        assert!(!DeliveryOutcome::Superseded.is_success());
+        assert_eq!(
+            DeliveryOutcome::Answered(StatusCode::ACCEPTED).status(),
+            Some(StatusCode::ACCEPTED)
+        );
+        assert_eq!(
+            DeliveryOutcome::Failed(FailureReason::QueueFull).status(),
+            None
+        );
+    }
+}
