@@ -113,6 +113,17 @@ fn is_blank(s: &str) -> bool {
     trim(s).is_empty()
 }
 
+/// Whether `s` is an XML NCName (a name without `:`). Non-ASCII characters are accepted as
+/// name characters, the lenient reading of the XML 1.0 (5th edition) ranges.
+fn is_ncname(s: &str) -> bool {
+    let mut chars = s.chars();
+    let Some(first) = chars.next() else {
+        return false;
+    };
+    (first.is_ascii_alphabetic() || first == '_' || !first.is_ascii())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_') || !c.is_ascii())
+}
+
 fn pos(p: u64) -> usize {
     usize::try_from(p).unwrap_or(usize::MAX)
 }
@@ -184,7 +195,12 @@ impl<'i> Reader<'i> {
                         .get(start + 1..start + 1 + qlen)
                         .filter(|q| *q == e.name().0)
                         .ok_or_else(|| self.syntax("cannot locate tag name".into()))?;
-                    let local = qname.split_once(':').map_or(qname, |(_, l)| l);
+                    // quick-xml is lenient about what a name may contain (`r:a:"b`); refuse
+                    // what no XML writer could put back: a QName is `NCName (':' NCName)?`.
+                    let (prefix, local) = qname.split_once(':').unwrap_or(("a", qname));
+                    if !is_ncname(prefix) || !is_ncname(local) {
+                        return Err(self.syntax(format!("invalid element name <{qname}>")));
+                    }
                     let (ns, other_ns) = match self.inner.resolver().resolve_element(e.name()).0 {
                         ResolveResult::Bound(Namespace(uri)) => {
                             // The resolver hands out the attribute value still escaped.
@@ -527,6 +543,19 @@ mod tests {
         assert_eq!(classify("http://schemas.microsoft.com/rvp"), Ns::Rvp);
         assert_eq!(classify("DAV:"), Ns::Dav);
         assert_eq!(classify("urn:x"), Ns::Other);
+    }
+
+    #[test]
+    fn element_names_must_be_qnames() {
+        for bad in [&b"<a:b:c/>"[..], b"<a:/>", b"<:a/>", b"<a\"/>", b"<1a/>"] {
+            let mut r = Reader::new(bad, &XmlLimits::default()).expect("utf-8");
+            assert!(
+                matches!(r.next_piece(), Err(XmlError::Syntax { .. })),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        assert!(is_ncname("mobile-state") && is_ncname("x.y_z") && is_ncname("état"));
     }
 
     #[test]
