@@ -78,9 +78,23 @@ mod parse {
         });
     }
 
-    /// The hot path: method, target and every RVP header typed, borrowed.
+    /// The hot path and the measured target: framing plus method, target and every RVP
+    /// header typed (borrowed) in one pass, `RequestParser::parse_typed`.
     #[divan::bench]
     fn typed_head(b: Bencher<'_, '_>) {
+        let mut parser = RequestParser::default();
+        b.bench_local(|| {
+            let Ok(Status::Complete(m)) = parser.parse_typed(black_box(NOTIFY)) else {
+                unreachable!()
+            };
+            let view = m.view().unwrap();
+            black_box((view, m.body().len()));
+        });
+    }
+
+    /// The same result in two steps: `parse`, then `RequestHead::view` (general typing).
+    #[divan::bench]
+    fn typed_head_two_step(b: Bencher<'_, '_>) {
         let mut parser = RequestParser::default();
         b.bench_local(|| {
             let Ok(Status::Complete(m)) = parser.parse(black_box(NOTIFY)) else {

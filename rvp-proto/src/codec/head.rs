@@ -10,6 +10,17 @@ pub(crate) struct RawHeader {
     value: (usize, usize),
 }
 
+impl RawHeader {
+    /// Where httparse's `h` sits in `buf`.
+    #[inline]
+    pub(crate) fn locate(buf: &[u8], h: &httparse::Header<'_>) -> RawHeader {
+        RawHeader {
+            name: range_in(buf, h.name.as_bytes()),
+            value: range_in(buf, h.value),
+        }
+    }
+}
+
 /// Byte range of `part` inside `buf`; `(0, 0)` for empty parts or parts not in `buf`.
 fn range_in(buf: &[u8], part: &[u8]) -> (usize, usize) {
     let start = (part.as_ptr() as usize).wrapping_sub(buf.as_ptr() as usize);
@@ -128,7 +139,7 @@ pub(crate) fn index_headers(
     Ok(framing)
 }
 
-fn parse_content_length(v: &[u8]) -> Result<usize, ParseError> {
+pub(crate) fn parse_content_length(v: &[u8]) -> Result<usize, ParseError> {
     let t = v.trim_ascii();
     let bad = || ParseError::InvalidContentLength(String::from_utf8_lossy(v).into_owned());
     if t.is_empty() || t.len() > 19 || !t.iter().all(u8::is_ascii_digit) {

@@ -60,7 +60,8 @@ mod write;
 pub use head::Headers;
 pub use limits::{Limits, MAX_HEADERS_CAP};
 pub use request::{
-    ParsedRequest, RequestHead, RequestParser, RequestView, TypedRequest, decode_request,
+    ParsedRequest, RequestHead, RequestParser, RequestView, TypedParsedRequest, TypedRequest,
+    decode_request,
 };
 pub use response::{ParsedResponse, ResponseHead, ResponseParser, TypedResponse, decode_response};
 pub use write::{

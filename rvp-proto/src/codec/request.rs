@@ -7,9 +7,9 @@ use bytes::{Bytes, BytesMut};
 use super::head::{self, Headers, RawHeader};
 use super::limits::MAX_HEADERS_CAP;
 use super::{Limits, ParseError, Status};
-use crate::header::{RvpHeaders, RvpHeadersRef};
+use crate::header::{FastAdd, RvpHeaders, RvpHeadersRef, name_eq};
 use crate::method::{Method, MethodClass};
-use crate::url::{RequestTarget, RequestTargetRef, parse_target_ref};
+use crate::url::{NodePathRef, RequestTarget, RequestTargetRef, fast_target_ref, parse_target_ref};
 
 /// An incremental request parser. Keep one per connection: it owns the (reused) header
 /// index, so parsing allocates nothing once warmed up.
@@ -76,6 +76,187 @@ impl RequestParser {
             head,
             body: &buf[head_len..end],
         }))
+    }
+}
+
+impl RequestParser {
+    /// Parses one request from the start of `buf` **and types its head in the same pass**:
+    /// the hot path of a server. Framing is exactly [`RequestParser::parse`]'s (same
+    /// `Partial`, same framing errors); the typed view is exactly what
+    /// [`RequestHead::view`] gives, but computed while the headers are indexed, with the
+    /// common value shapes (logical and local-node URLs, `/instmsg/aliases/<alias>` and `/`
+    /// targets, plain `Host`) recognised in one pass over their bytes. Anything unusual is
+    /// handed to the general typing code, so the result never differs. Allocates nothing
+    /// once the parser is warmed up (unless a URL has percent-escapes or the
+    /// `Notification-Type` is an extension, as with `view`).
+    ///
+    /// A message whose framing is fine but whose RVP header or target is malformed is still
+    /// `Complete`: [`TypedParsedRequest::view`] then reports the error (answer `400` and
+    /// keep the connection).
+    ///
+    /// ```
+    /// use rvp_proto::codec::{RequestParser, Status};
+    /// use rvp_proto::header::AckType;
+    /// use rvp_proto::{Method, MethodClass};
+    ///
+    /// let wire = b"NOTIFY /instmsg/aliases/bob HTTP/1.1\r\nHost: localhost\r\n\
+    ///              RVP-From-Principal: http://localhost/instmsg/aliases/alice\r\n\
+    ///              RVP-Ack-Type: DeepOr\r\nContent-Length: 2\r\n\r\nhi";
+    /// let mut parser = RequestParser::default();
+    /// let Status::Complete(msg) = parser.parse_typed(wire)? else { panic!("complete") };
+    /// let view = msg.view()?;
+    /// assert_eq!(view.method, MethodClass::Rvp(Method::Notify));
+    /// assert_eq!(view.target.alias(), Some("bob"));
+    /// assert_eq!(view.rvp.ack_type(), AckType::DeepOr);
+    /// assert_eq!(view.rvp.from_principal.as_ref().and_then(|p| p.alias()), Some("alice"));
+    /// assert_eq!(msg.body(), b"hi");
+    /// assert_eq!(view.to_typed(), msg.head().typed()?);
+    /// # Ok::<(), rvp_proto::codec::ParseError>(())
+    /// ```
+    #[inline]
+    pub fn parse_typed<'p, 'b>(
+        &'p mut self,
+        buf: &'b [u8],
+    ) -> Result<Status<TypedParsedRequest<'p, 'b>>, ParseError> {
+        let limits = self.limits;
+        let window = head::head_window(buf, &limits);
+        let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS_CAP];
+        let mut req = httparse::Request::new(&mut []);
+        let parsed = httparse::ParserConfig::default().parse_request_with_uninit_headers(
+            &mut req,
+            window,
+            &mut slots[..limits.header_slots()],
+        );
+        let head_len = match parsed.map_err(|e| head::syntax_error(e, &limits))? {
+            httparse::Status::Complete(n) => n,
+            httparse::Status::Partial => {
+                head::partial_head(buf, &limits)?;
+                return Ok(Status::Partial);
+            }
+        };
+        let method = req.method.unwrap_or("");
+        let target = req.path.unwrap_or("");
+        // The result is built in place and filled in (the typed view is a few hundred bytes:
+        // moving it around would cost more than typing it).
+        let mut out = TypedParsedRequest {
+            message: ParsedRequest {
+                head: RequestHead {
+                    method,
+                    target,
+                    minor_version: req.version.unwrap_or(1),
+                    headers: Headers::new(buf, &[]),
+                    host: None,
+                    head_len,
+                },
+                body: &[],
+            },
+            view: Ok(RequestView {
+                method: MethodClass::classify(method.as_bytes()),
+                target: RequestTargetRef {
+                    authority: None,
+                    absolute: false,
+                    path: NodePathRef::Root,
+                },
+                rvp: RvpHeadersRef::default(),
+            }),
+        };
+        // One pass over httparse's headers: index, framing and RVP typing together. `rvp`
+        // becomes `None` when a header needs the general typing code.
+        let mut rvp = out.view.as_mut().ok().map(|v| &mut v.rvp);
+        let mut content_length = None;
+        let mut host: Option<&'b [u8]> = None;
+        self.headers.clear();
+        self.headers.reserve(req.headers.len());
+        for h in req.headers.iter() {
+            self.headers.push(RawHeader::locate(buf, h));
+            let name = h.name.as_bytes();
+            match name.len() {
+                14 if name_eq(name, b"content-length") => {
+                    let n = head::parse_content_length(h.value)?;
+                    match content_length {
+                        Some(old) if old != n => return Err(ParseError::ConflictingContentLength),
+                        _ => content_length = Some(n),
+                    }
+                }
+                17 if name_eq(name, b"transfer-encoding") => {
+                    return Err(ParseError::TransferEncoding(
+                        String::from_utf8_lossy(h.value).into_owned(),
+                    ));
+                }
+                4 if name_eq(name, b"host") => {
+                    if host.is_none() {
+                        host = Some(h.value);
+                    }
+                }
+                _ => {
+                    if let Some(r) = rvp.as_deref_mut()
+                        && r.add_fast(name, h.value) == FastAdd::Slow
+                    {
+                        rvp = None;
+                    }
+                }
+            }
+        }
+        let fast = rvp.is_some();
+        let body_len = content_length.unwrap_or(0);
+        head::check_body_len(body_len, &limits)?;
+        let Some(end) = head_len.checked_add(body_len).filter(|&e| e <= buf.len()) else {
+            return Ok(Status::Partial);
+        };
+        out.message.head.headers = Headers::new(buf, &self.headers);
+        out.message.head.host = host;
+        out.message.body = &buf[head_len..end];
+        let fast_target = if fast {
+            fast_target_ref(target, host)
+        } else {
+            None
+        };
+        match (fast_target, &mut out.view) {
+            (Some(t), Ok(view)) => view.target = t,
+            _ => out.view = out.message.head.view(),
+        }
+        Ok(Status::Complete(out))
+    }
+}
+
+/// A request framed and typed in one pass by [`RequestParser::parse_typed`]: the message
+/// (as [`RequestParser::parse`] gives it) and its typed view (as [`RequestHead::view`]
+/// gives it).
+#[derive(Debug, Clone)]
+pub struct TypedParsedRequest<'p, 'b> {
+    message: ParsedRequest<'p, 'b>,
+    view: Result<RequestView<'b>, ParseError>,
+}
+
+impl<'p, 'b> TypedParsedRequest<'p, 'b> {
+    /// The framed message.
+    pub fn message(&self) -> &ParsedRequest<'p, 'b> {
+        &self.message
+    }
+
+    /// The head, untyped (raw headers, method token...).
+    pub fn head(&self) -> &RequestHead<'p, 'b> {
+        &self.message.head
+    }
+
+    /// The body (`Content-Length` bytes).
+    pub fn body(&self) -> &'b [u8] {
+        self.message.body
+    }
+
+    /// How many bytes of the buffer this message occupies (head + body).
+    pub fn consumed(&self) -> usize {
+        self.message.consumed()
+    }
+
+    /// The typed head, or what is malformed in it (exactly [`RequestHead::view`]'s result).
+    pub fn view(&self) -> Result<&RequestView<'b>, ParseError> {
+        self.view.as_ref().map_err(Clone::clone)
+    }
+
+    /// The message and the typed head (or its error), by value.
+    pub fn into_parts(self) -> (ParsedRequest<'p, 'b>, Result<RequestView<'b>, ParseError>) {
+        (self.message, self.view)
     }
 }
 
