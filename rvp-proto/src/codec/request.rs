@@ -96,7 +96,7 @@ impl RequestParser {
     ///
     /// ```
     /// use rvp_proto::codec::{RequestParser, Status};
-    /// use rvp_proto::header::AckType;
+    /// use rvp_proto::header::{AckType, FromPrincipalRef};
     /// use rvp_proto::{Method, MethodClass};
     ///
     /// let wire = b"NOTIFY /instmsg/aliases/bob HTTP/1.1\r\nHost: localhost\r\n\
@@ -108,7 +108,8 @@ impl RequestParser {
     /// assert_eq!(view.method, MethodClass::Rvp(Method::Notify));
     /// assert_eq!(view.target.alias(), Some("bob"));
     /// assert_eq!(view.rvp.ack_type(), AckType::DeepOr);
-    /// assert_eq!(view.rvp.from_principal.as_ref().and_then(|p| p.alias()), Some("alice"));
+    /// let Some(FromPrincipalRef::Url(from)) = &view.rvp.from_principal else { panic!("a URL") };
+    /// assert_eq!(from.alias(), Some("alice"));
     /// assert_eq!(msg.body(), b"hi");
     /// assert_eq!(view.to_typed(), msg.head().typed()?);
     /// # Ok::<(), rvp_proto::codec::ParseError>(())
@@ -118,6 +119,23 @@ impl RequestParser {
         &'p mut self,
         buf: &'b [u8],
     ) -> Result<Status<TypedParsedRequest<'p, 'b>>, ParseError> {
+        // The result is a few hundred bytes: it is built in place in `ret` and filled in
+        // rather than assembled and moved.
+        let mut ret = Ok(Status::Partial);
+        if let Err(e) = self.parse_typed_into(buf, &mut ret) {
+            ret = Err(e);
+        }
+        ret
+    }
+
+    /// [`RequestParser::parse_typed`], writing into `ret` (left `Ok(Partial)` when more
+    /// bytes are needed).
+    #[inline(always)]
+    fn parse_typed_into<'p, 'b>(
+        &'p mut self,
+        buf: &'b [u8],
+        ret: &mut Result<Status<TypedParsedRequest<'p, 'b>>, ParseError>,
+    ) -> Result<(), ParseError> {
         let limits = self.limits;
         let window = head::head_window(buf, &limits);
         let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS_CAP];
@@ -129,16 +147,11 @@ impl RequestParser {
         );
         let head_len = match parsed.map_err(|e| head::syntax_error(e, &limits))? {
             httparse::Status::Complete(n) => n,
-            httparse::Status::Partial => {
-                head::partial_head(buf, &limits)?;
-                return Ok(Status::Partial);
-            }
+            httparse::Status::Partial => return head::partial_head(buf, &limits),
         };
         let method = req.method.unwrap_or("");
         let target = req.path.unwrap_or("");
-        // The result is built in place and filled in (the typed view is a few hundred bytes:
-        // moving it around would cost more than typing it).
-        let mut out = TypedParsedRequest {
+        *ret = Ok(Status::Complete(TypedParsedRequest {
             message: ParsedRequest {
                 head: RequestHead {
                     method,
@@ -159,6 +172,9 @@ impl RequestParser {
                 },
                 rvp: RvpHeadersRef::default(),
             }),
+        }));
+        let Ok(Status::Complete(out)) = ret else {
+            return Ok(());
         };
         // One pass over httparse's headers: index, framing and RVP typing together. `rvp`
         // becomes `None` when a header needs the general typing code.
@@ -201,7 +217,8 @@ impl RequestParser {
         let body_len = content_length.unwrap_or(0);
         head::check_body_len(body_len, &limits)?;
         let Some(end) = head_len.checked_add(body_len).filter(|&e| e <= buf.len()) else {
-            return Ok(Status::Partial);
+            *ret = Ok(Status::Partial);
+            return Ok(());
         };
         out.message.head.headers = Headers::new(buf, &self.headers);
         out.message.head.host = host;
@@ -215,7 +232,7 @@ impl RequestParser {
             (Some(t), Ok(view)) => view.target = t,
             _ => out.view = out.message.head.view(),
         }
-        Ok(Status::Complete(out))
+        Ok(())
     }
 }
 
