@@ -607,6 +607,51 @@ mod tests {
         assert_eq!(t.rvp.from_principal.unwrap().to_string(), "im.x");
     }
 
+    /// The common shapes of real client requests are typed by the fast recognisers (not
+    /// handed to the general path); the agreement with the general path is property-tested
+    /// in `tests/parse_typed.rs`.
+    #[test]
+    fn common_shapes_take_the_fast_path() {
+        use crate::header::FastAdd;
+        let mut rvp = RvpHeadersRef::default();
+        let headers: [(&str, &[u8]); 10] = [
+            (
+                "RVP-From-Principal",
+                b"http://localhost/instmsg/aliases/alice",
+            ),
+            ("call-back", b"http://127.0.0.1:43663"),
+            ("Subscription-Id", b"1001"),
+            ("Subscription-Lifetime", b"14400"),
+            ("Notification-Type", b"pragma/notify"),
+            ("RVP-Hop-Count", b"1"),
+            ("RVP-Ack-Type", b"DeepOr"),
+            ("RVP-Notifications-Version", b"0.2"),
+            ("Depth", b"0"),
+            ("Content-Type", b"text/xml"),
+        ];
+        for (n, v) in headers {
+            let want = if n == "Content-Type" {
+                FastAdd::Other
+            } else {
+                FastAdd::Typed
+            };
+            assert_eq!(rvp.add_fast(n.as_bytes(), v), want, "{n}");
+        }
+        let mut general = RvpHeadersRef::default();
+        for (n, v) in headers {
+            general.add(n, v).unwrap();
+        }
+        assert_eq!(rvp, general);
+        assert!(fast_target_ref("/instmsg/aliases/bob", Some(b"localhost")).is_some());
+        assert!(fast_target_ref("/", Some(b"127.0.0.1:43663")).is_some());
+        assert!(fast_target_ref("/instmsg/aliases/b%6Fb", None).is_none());
+        assert_eq!(
+            rvp.add_fast(b"RVP-Hop-Count", b"2"),
+            FastAdd::Slow,
+            "duplicates go to the general path"
+        );
+    }
+
     #[test]
     fn typed_errors_name_the_header() {
         let mut p = RequestParser::default();
