@@ -4,28 +4,24 @@ use std::mem::MaybeUninit;
 
 use bytes::{Bytes, BytesMut};
 
-use super::head::{self, Headers, RawHeader};
+use super::head::{self, Headers};
 use super::limits::MAX_HEADERS_CAP;
 use super::{Limits, ParseError, Status};
 use crate::header::{FastAdd, RvpHeaders, RvpHeadersRef, name_eq};
 use crate::method::{Method, MethodClass};
 use crate::url::{NodePathRef, RequestTarget, RequestTargetRef, fast_target_ref, parse_target_ref};
 
-/// An incremental request parser. Keep one per connection: it owns the (reused) header
-/// index, so parsing allocates nothing once warmed up.
+/// An incremental request parser. Keep one per connection (it holds the limits); parsing
+/// allocates nothing. Parsed messages borrow the parser and the buffer.
 #[derive(Debug, Clone, Default)]
 pub struct RequestParser {
     limits: Limits,
-    headers: Vec<RawHeader>,
 }
 
 impl RequestParser {
     /// A parser with the given limits.
     pub fn new(limits: Limits) -> RequestParser {
-        RequestParser {
-            limits,
-            headers: Vec::new(),
-        }
+        RequestParser { limits }
     }
 
     /// The limits in force.
@@ -58,7 +54,7 @@ impl RequestParser {
                 return Ok(Status::Partial);
             }
         };
-        let framing = head::index_headers(buf, req.headers, &mut self.headers)?;
+        let framing = head::framing(buf, req.headers)?;
         let body_len = framing.content_length.unwrap_or(0);
         head::check_body_len(body_len, &limits)?;
         let Some(end) = head_len.checked_add(body_len).filter(|&e| e <= buf.len()) else {
@@ -68,7 +64,11 @@ impl RequestParser {
             method: req.method.unwrap_or(""),
             target: req.path.unwrap_or(""),
             minor_version: req.version.unwrap_or(1),
-            headers: Headers::new(buf, &self.headers),
+            headers: Headers::lines(
+                buf,
+                head::headers_start(buf, req.headers),
+                req.headers.len(),
+            ),
             host: framing.host.map(|r| head::slice(buf, r)),
             head_len,
         };
@@ -157,7 +157,11 @@ impl RequestParser {
                     method,
                     target,
                     minor_version: req.version.unwrap_or(1),
-                    headers: Headers::new(buf, &[]),
+                    headers: Headers::lines(
+                        buf,
+                        head::headers_start(buf, req.headers),
+                        req.headers.len(),
+                    ),
                     host: None,
                     head_len,
                 },
@@ -176,15 +180,12 @@ impl RequestParser {
         let Ok(Status::Complete(out)) = ret else {
             return Ok(());
         };
-        // One pass over httparse's headers: index, framing and RVP typing together. `rvp`
-        // becomes `None` when a header needs the general typing code.
+        // One pass over httparse's headers: framing and RVP typing together. `rvp` becomes
+        // `None` when a header needs the general typing code.
         let mut rvp = out.view.as_mut().ok().map(|v| &mut v.rvp);
         let mut content_length = None;
         let mut host: Option<&'b [u8]> = None;
-        self.headers.clear();
-        self.headers.reserve(req.headers.len());
         for h in req.headers.iter() {
-            self.headers.push(RawHeader::locate(buf, h));
             let name = h.name.as_bytes();
             match name.len() {
                 14 if name_eq(name, b"content-length") => {
@@ -220,7 +221,6 @@ impl RequestParser {
             *ret = Ok(Status::Partial);
             return Ok(());
         };
-        out.message.head.headers = Headers::new(buf, &self.headers);
         out.message.head.host = host;
         out.message.body = &buf[head_len..end];
         let fast_target = if fast {
