@@ -81,13 +81,38 @@ impl<'b> Iterator for RawIter<'_, 'b> {
 /// name, the value and where the next line starts; `None` if there is no such line.
 fn split_line(buf: &[u8], start: usize) -> Option<(&[u8], &[u8], usize)> {
     let line = buf.get(start..)?;
-    let colon = line.iter().position(|&b| b == b':')?;
-    let lf = colon + line[colon..].iter().position(|&b| b == b'\n')?;
+    let colon = find_byte(line, b':')?;
+    let lf = colon + find_byte(&line[colon..], b'\n')?;
     Some((
         &line[..colon],
         trim_value(&line[colon + 1..lf]),
         start + lf + 1,
     ))
+}
+
+/// The position of the first `needle` in `hay`, eight bytes at a time (SWAR).
+#[inline]
+fn find_byte(hay: &[u8], needle: u8) -> Option<usize> {
+    const LO: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HI: u64 = u64::from_ne_bytes([0x80; 8]);
+    let pattern = LO * u64::from(needle);
+    let mut chunks = hay.chunks_exact(8);
+    let mut offset = 0;
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_ne_bytes(word) ^ pattern;
+        // Non-zero exactly when some byte of `x` is zero, i.e. the chunk holds `needle`.
+        if x.wrapping_sub(LO) & !x & HI != 0 {
+            return chunk.iter().position(|&b| b == needle).map(|i| offset + i);
+        }
+        offset += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&b| b == needle)
+        .map(|i| offset + i)
 }
 
 /// Trims spaces, tabs and carriage returns around a header value (httparse's rule for the
@@ -327,6 +352,14 @@ mod tests {
             prop_assert_eq!(&got, &expected);
         }
         Ok(())
+    }
+
+    proptest! {
+        #[test]
+        fn find_byte_is_position(hay in proptest::collection::vec(any::<u8>(), 0..40), needle in any::<u8>()) {
+            prop_assert_eq!(super::find_byte(&hay, needle), hay.iter().position(|&b| b == needle));
+            prop_assert_eq!(super::find_byte(&hay, b'\n'), hay.iter().position(|&b| b == b'\n'));
+        }
     }
 
     #[test]
