@@ -900,7 +900,11 @@ impl<'b> RvpHeadersRef<'b> {
     pub(crate) fn add_fast(&mut self, name: &[u8], value: &'b [u8]) -> FastAdd {
         match name.len() {
             25 if name_eq(name, b"rvp-notifications-version") => {
-                match NotificationsVersion::decode(value) {
+                let version = match value {
+                    b"0.2" => Ok(NotificationsVersion::V0_2),
+                    _ => NotificationsVersion::decode(value),
+                };
+                match version {
                     Ok(v) if self.notifications_version.is_none() => {
                         self.notifications_version = Some(v);
                         FastAdd::Typed
@@ -934,7 +938,13 @@ impl<'b> RvpHeadersRef<'b> {
                 parse_u32(trim(value)).map(SubscriptionLifetime),
             ),
             12 if name_eq(name, b"rvp-ack-type") => {
-                fast_set(&mut self.ack_type, AckType::decode(value).ok())
+                let ack = match value {
+                    b"DeepOr" => Some(AckType::DeepOr),
+                    b"DeepAnd" => Some(AckType::DeepAnd),
+                    b"SingleHop" => Some(AckType::SingleHop),
+                    _ => AckType::decode(value).ok(),
+                };
+                fast_set(&mut self.ack_type, ack)
             }
             13 if name_eq(name, b"rvp-hop-count") => fast_set(
                 &mut self.hop_count,

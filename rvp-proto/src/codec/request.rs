@@ -114,7 +114,7 @@ impl RequestParser {
     /// assert_eq!(view.to_typed(), msg.head().typed()?);
     /// # Ok::<(), rvp_proto::codec::ParseError>(())
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn parse_typed<'p, 'b>(
         &'p mut self,
         buf: &'b [u8],
