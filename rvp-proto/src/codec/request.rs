@@ -87,8 +87,8 @@ impl RequestParser {
     /// common value shapes (logical and local-node URLs, `/instmsg/aliases/<alias>` and `/`
     /// targets, plain `Host`) recognised in one pass over their bytes. Anything unusual is
     /// handed to the general typing code, so the result never differs. Allocates nothing
-    /// once the parser is warmed up (unless a URL has percent-escapes or the
-    /// `Notification-Type` is an extension, as with `view`).
+    /// (unless a URL has percent-escapes or the `Notification-Type` is an extension, as with
+    /// `view`).
     ///
     /// A message whose framing is fine but whose RVP header or target is malformed is still
     /// `Complete`: [`TypedParsedRequest::view`] then reports the error (answer `400` and
