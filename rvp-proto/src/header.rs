@@ -574,9 +574,13 @@ impl RvpHeader for AckType {
     header_name!(RVP_ACK_TYPE, "RVP-Ack-Type");
     fn decode(value: &[u8]) -> Result<Self, HeaderError> {
         let v = trim(value);
-        [AckType::SingleHop, AckType::DeepOr, AckType::DeepAnd]
-            .into_iter()
-            .find(|a| v.eq_ignore_ascii_case(a.as_str().as_bytes()))
+        let candidate = match v.len() {
+            9 => AckType::SingleHop,
+            6 => AckType::DeepOr,
+            _ => AckType::DeepAnd,
+        };
+        Some(candidate)
+            .filter(|a| v.eq_ignore_ascii_case(a.as_str().as_bytes()))
             .ok_or_else(|| {
                 HeaderError::malformed(Self::NAME, "SingleHop, DeepOr or DeepAnd", value)
             })
@@ -834,6 +838,120 @@ impl<'b> RvpHeadersRef<'b> {
             ack_type: self.ack_type,
             hop_count: self.hop_count,
             depth: self.depth,
+        }
+    }
+}
+
+/// Case-insensitive comparison of a header name with a canonical **lower-case** name made
+/// of ASCII letters, digits and `-`: letters are compared with the case bit folded, every
+/// other byte exactly. Branch-free, so short names compile to a few wide compares.
+#[inline]
+pub(crate) fn name_eq(name: &[u8], lower: &[u8]) -> bool {
+    name.len() == lower.len()
+        && name.iter().zip(lower).fold(0u8, |diff, (&n, &l)| {
+            let fold = if l.is_ascii_lowercase() { 0x20 } else { 0 };
+            diff | ((n | fold) ^ l)
+        }) == 0
+}
+
+/// What [`RvpHeadersRef::add_fast`] did with one header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FastAdd {
+    /// Not an RVP header.
+    Other,
+    /// An RVP header, typed exactly as [`RvpHeadersRef::add_raw`] would.
+    Typed,
+    /// An RVP header the fast path does not handle (unusual shape, malformed, duplicate):
+    /// type the whole head with the general path instead.
+    Slow,
+}
+
+fn fast_set<T>(slot: &mut Option<T>, value: Option<T>) -> FastAdd {
+    match (slot.is_none(), value) {
+        (true, Some(v)) => {
+            *slot = Some(v);
+            FastAdd::Typed
+        }
+        _ => FastAdd::Slow,
+    }
+}
+
+/// `RVP-From-Principal` in its common shapes (logical or local-node URL, bare host).
+fn fast_from_principal(value: &[u8]) -> Option<FromPrincipalRef<'_>> {
+    let v = trim(value);
+    if v.len() >= 7 && v[..7].eq_ignore_ascii_case(b"http://") {
+        return crate::url::fast_node_url(std::str::from_utf8(v).ok()?).map(FromPrincipalRef::Url);
+    }
+    let bare = !v.is_empty() && v.len() <= 255 && v.iter().all(|&b| crate::url::is_host_byte(b));
+    if bare {
+        std::str::from_utf8(v).ok().map(FromPrincipalRef::Host)
+    } else {
+        None
+    }
+}
+
+impl<'b> RvpHeadersRef<'b> {
+    /// [`RvpHeadersRef::add_raw`] for the hot path: the name must be an HTTP token (as
+    /// httparse guarantees); common value shapes are typed in one pass, anything else is
+    /// [`FastAdd::Slow`] (never an error: the caller re-types with the general path, which
+    /// reports it). Whenever it returns `Typed` or `Other`, `add_raw` would have done the
+    /// same.
+    #[inline]
+    pub(crate) fn add_fast(&mut self, name: &[u8], value: &'b [u8]) -> FastAdd {
+        match name.len() {
+            25 if name_eq(name, b"rvp-notifications-version") => {
+                let version = match value {
+                    b"0.2" => Ok(NotificationsVersion::V0_2),
+                    _ => NotificationsVersion::decode(value),
+                };
+                match version {
+                    Ok(v) if self.notifications_version.is_none() => {
+                        self.notifications_version = Some(v);
+                        FastAdd::Typed
+                    }
+                    _ => FastAdd::Slow,
+                }
+            }
+            18 if name_eq(name, b"rvp-from-principal") => {
+                fast_set(&mut self.from_principal, fast_from_principal(value))
+            }
+            9 if name_eq(name, b"call-back") => {
+                let url = std::str::from_utf8(trim(value))
+                    .ok()
+                    .and_then(crate::url::fast_node_url);
+                fast_set(&mut self.call_back, url)
+            }
+            17 if name_eq(name, b"notification-type") => {
+                let t = match trim(value) {
+                    b"update/propchange" => Some(NotificationType::Propchange),
+                    b"pragma/notify" => Some(NotificationType::Notify),
+                    _ => None,
+                };
+                fast_set(&mut self.notification_type, t)
+            }
+            15 if name_eq(name, b"subscription-id") => fast_set(
+                &mut self.subscription_id,
+                SubscriptionIdRef::parse(value).ok(),
+            ),
+            21 if name_eq(name, b"subscription-lifetime") => fast_set(
+                &mut self.subscription_lifetime,
+                parse_u32(trim(value)).map(SubscriptionLifetime),
+            ),
+            12 if name_eq(name, b"rvp-ack-type") => {
+                let ack = match value {
+                    b"DeepOr" => Some(AckType::DeepOr),
+                    b"DeepAnd" => Some(AckType::DeepAnd),
+                    b"SingleHop" => Some(AckType::SingleHop),
+                    _ => AckType::decode(value).ok(),
+                };
+                fast_set(&mut self.ack_type, ack)
+            }
+            13 if name_eq(name, b"rvp-hop-count") => fast_set(
+                &mut self.hop_count,
+                parse_u32(trim(value)).and_then(HopCount::new),
+            ),
+            5 if name_eq(name, b"depth") => fast_set(&mut self.depth, Depth::decode(value).ok()),
+            _ => FastAdd::Other,
         }
     }
 }

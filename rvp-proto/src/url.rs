@@ -817,9 +817,15 @@ pub enum NodeUrlRef<'a> {
 impl<'a> NodeUrlRef<'a> {
     /// Validates and classifies an absolute `http://` URL (same rules as [`NodeUrl::parse`]).
     pub fn parse(s: &'a str) -> Result<NodeUrlRef<'a>, UrlError> {
-        if let Some(fast) = fast_logical(s) {
-            return Ok(fast);
+        match fast_node_url(s) {
+            Some(fast) => Ok(fast),
+            None => NodeUrlRef::parse_general(s),
         }
+    }
+
+    /// [`NodeUrlRef::parse`] without the fast path (the reference the fast path must agree
+    /// with).
+    fn parse_general(s: &'a str) -> Result<NodeUrlRef<'a>, UrlError> {
         let (auth, path) = split_http(s)?;
         Ok(match classify_path(path, false)? {
             PathKind::Root => NodeUrlRef::LocalNode(auth),
@@ -873,32 +879,109 @@ fn fast_alias(raw: &str) -> Option<&str> {
     ok.then_some(raw)
 }
 
-/// One-pass recognition of the most common URL shape, `http://host[:port]/instmsg/aliases/alias`
-/// with a plain host and a simple alias. Returns `None` (use the general parser) for
-/// anything else; when it returns `Some`, the general parser gives the same value.
-fn fast_logical(s: &str) -> Option<NodeUrlRef<'_>> {
-    if s.len() > MAX_URL_LEN || !s.get(..7)?.eq_ignore_ascii_case("http://") {
+/// Bytes allowed in a plain host name (`ALPHA / DIGIT / "-" / "." / "_"`), as a lookup table.
+static HOST_BYTE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b: u8 = 0;
+    while b < 128 {
+        t[b as usize] = b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_');
+        b += 1;
+    }
+    t
+};
+
+/// Whether `b` may appear in a plain (non-IPv6) host name.
+pub(crate) fn is_host_byte(b: u8) -> bool {
+    HOST_BYTE[usize::from(b)]
+}
+
+/// One-pass recognition of a plain authority at the start of `b`: `host[:port]` with a
+/// plain host (1 to 255 [`is_host_byte`] bytes) and an optional port of 1 to 5 digits in
+/// `1..=65535`. Returns the authority and where it ends; `None` for anything else (IPv6
+/// literals, bad ports...: the general parser decides).
+fn fast_authority_prefix(s: &str) -> Option<(AuthorityRef<'_>, usize)> {
+    let b = s.as_bytes();
+    let host_end = b.iter().position(|&c| !is_host_byte(c)).unwrap_or(b.len());
+    if host_end == 0 || host_end > 255 {
         return None;
     }
-    let rest = &s[7..];
-    let slash = rest.find('/')?;
-    let (auth, path) = rest.split_at(slash);
-    let (host, port) = match auth.split_once(':') {
-        Some((h, p)) => (h, parse_port(p).ok()?),
-        None => (auth, 80),
-    };
-    let plain_host = !host.is_empty()
-        && host.len() <= 255
-        && host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'));
-    if !plain_host {
+    let host = s.get(..host_end)?;
+    if b.get(host_end) != Some(&b':') {
+        return Some((AuthorityRef { host, port: 80 }, host_end));
+    }
+    let digits = &b[host_end + 1..];
+    let n_digits = digits
+        .iter()
+        .take(6)
+        .position(|c| !c.is_ascii_digit())
+        .unwrap_or(digits.len().min(6));
+    if n_digits == 0 || n_digits > 5 {
         return None;
+    }
+    let port = digits[..n_digits]
+        .iter()
+        .fold(0u32, |n, &c| n * 10 + u32::from(c - b'0'));
+    let port = u16::try_from(port).ok().filter(|&p| p != 0)?;
+    Some((AuthorityRef { host, port }, host_end + 1 + n_digits))
+}
+
+/// A `Host` header value in the common shape (`host[:port]`, plain host, surrounding ASCII
+/// whitespace ignored), validated in one pass; `None` means "use the general parser".
+/// When it returns `Some`, `validate_authority(value.trim())` gives the same value.
+pub(crate) fn fast_host_header(value: &[u8]) -> Option<AuthorityRef<'_>> {
+    let s = std::str::from_utf8(value.trim_ascii()).ok()?;
+    match fast_authority_prefix(s)? {
+        (auth, end) if end == s.len() => Some(auth),
+        _ => None,
+    }
+}
+
+/// One-pass recognition of the two most common URL shapes: a logical URL
+/// `http://host[:port]/instmsg/aliases/alias` with a plain host and a simple alias, and a
+/// local node `http://host[:port]` (optionally with `/`). Returns `None` (use the general
+/// parser) for anything else; when it returns `Some`, the general parser gives the same
+/// value (see the `fast_path_agrees_with_general_parser` property test).
+pub(crate) fn fast_node_url(s: &str) -> Option<NodeUrlRef<'_>> {
+    if s.len() > MAX_URL_LEN || !s.as_bytes().get(..7)?.eq_ignore_ascii_case(b"http://") {
+        return None;
+    }
+    let rest = s.get(7..)?;
+    let (host, end) = fast_authority_prefix(rest)?;
+    let path = rest.get(end..)?;
+    if path.is_empty() || path == "/" {
+        return Some(NodeUrlRef::LocalNode(host));
     }
     let alias = fast_alias(path.strip_prefix(ALIASES_PREFIX)?)?;
     Some(NodeUrlRef::Logical {
-        host: AuthorityRef { host, port },
+        host,
         alias: Cow::Borrowed(alias),
+    })
+}
+
+/// The request-target in its two common shapes (`/instmsg/aliases/<simple alias>` and `/`)
+/// with the `Host` header (if any) in its common shape, typed in one pass; `None` means
+/// "use [`parse_target_ref`]", which gives the same value whenever this returns `Some`.
+pub(crate) fn fast_target_ref<'a>(
+    target: &'a str,
+    host_header: Option<&'a [u8]>,
+) -> Option<RequestTargetRef<'a>> {
+    let path = if target == "/" {
+        NodePathRef::Root
+    } else if target.len() <= MAX_URL_LEN {
+        NodePathRef::Alias(Cow::Borrowed(fast_alias(
+            target.strip_prefix(ALIASES_PREFIX)?,
+        )?))
+    } else {
+        return None;
+    };
+    let authority = match host_header {
+        Some(h) => Some(fast_host_header(h)?),
+        None => None,
+    };
+    Some(RequestTargetRef {
+        authority,
+        absolute: false,
+        path,
     })
 }
 
@@ -1407,12 +1490,8 @@ mod tests {
         fn fast_path_agrees_with_general_parser(
             s in "(http|HTTP)://[a-zA-Z0-9._-]{0,12}(:[0-9]{0,6})?/instmsg/aliases/[a-zA-Z0-9._~!$&'()*+,;=:@%/-]{0,12}"
         ) {
-            if let Some(fast) = fast_logical(&s) {
-                let (auth, path) = split_http(&s).unwrap();
-                let PathKind::Aliases(alias) = classify_path(path, false).unwrap() else {
-                    panic!("general parser disagrees on {s}")
-                };
-                prop_assert_eq!(fast, NodeUrlRef::Logical { host: auth, alias });
+            if let Some(fast) = fast_node_url(&s) {
+                prop_assert_eq!(Ok(fast), NodeUrlRef::parse_general(&s), "{}", s);
             }
             let raw = s.find("/instmsg/").map_or("", |i| &s[i..]);
             if let Some(alias) = raw.strip_prefix(ALIASES_PREFIX).and_then(fast_alias) {
@@ -1420,6 +1499,38 @@ mod tests {
                     panic!("general parser disagrees on {raw}")
                 };
                 prop_assert_eq!(alias, general);
+            }
+        }
+
+        /// The one-pass URL, `Host` and target recognisers never disagree with the general
+        /// parsers, on URL-like and on arbitrary input.
+        #[test]
+        fn fast_recognisers_agree_with_general_parsers(
+            s in prop_oneof![
+                "(http|HTTP|hTtP|ftp)://[a-zA-Z0-9._@\\[\\]:-]{0,14}(:[0-9]{0,7})?(/|/instmsg/aliases/[a-zA-Z0-9.%/:~-]{0,10}|/x)?[ ?#]?",
+                ".{0,40}",
+            ],
+            host in prop_oneof![
+                "[ \t]?[a-zA-Z0-9._\\[\\]-]{0,10}(:[0-9]{0,7})?[ \t\u{b}]?",
+                ".{0,12}",
+            ].prop_map(Some).boxed().prop_union(Just(None).boxed()),
+            target in prop_oneof![
+                Just("/".to_owned()),
+                "/instmsg/aliases/[a-zA-Z0-9.%/:~-]{0,10}",
+                "/.{0,20}",
+                ".{0,20}",
+            ],
+        ) {
+            if let Some(fast) = fast_node_url(&s) {
+                prop_assert_eq!(Ok(fast), NodeUrlRef::parse_general(&s), "{}", s);
+            }
+            let host_bytes = host.as_deref().map(str::as_bytes);
+            if let Some(h) = host_bytes.and_then(fast_host_header) {
+                let general = std::str::from_utf8(host_bytes.unwrap_or_default()).unwrap();
+                prop_assert_eq!(Ok(h), validate_authority(general.trim()), "{:?}", host);
+            }
+            if let Some(fast) = fast_target_ref(&target, host_bytes) {
+                prop_assert_eq!(Ok(fast), parse_target_ref(&target, host.as_deref()), "{} {:?}", target, host);
             }
         }
 

@@ -1,4 +1,4 @@
-//! What request and response parsing share: header indexing, framing headers, body
+//! What request and response parsing share: header access, framing headers, body
 //! delimiting.
 
 use super::{Limits, ParseError};
@@ -19,43 +19,152 @@ fn range_in(buf: &[u8], part: &[u8]) -> (usize, usize) {
     }
 }
 
+/// Where the header lines of a request start in `buf` (0 when there are none).
+pub(crate) fn headers_start(buf: &[u8], headers: &[httparse::Header<'_>]) -> usize {
+    headers
+        .first()
+        .map_or(0, |h| range_in(buf, h.name.as_bytes()).0)
+}
+
 /// The headers of a parsed message: a zero-copy view into the caller's buffer.
+///
+/// Request headers are not indexed while parsing (that would cost more than typing them):
+/// the header lines, already validated by the parser, are re-split on demand, so
+/// [`Headers::iter`] and [`Headers::get`] scan the head (a few hundred bytes).
 #[derive(Debug, Clone, Copy)]
 pub struct Headers<'p, 'b> {
     buf: &'b [u8],
-    idx: &'p [RawHeader],
+    repr: Repr<'p>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Repr<'p> {
+    /// Positions recorded while parsing.
+    Indexed(&'p [RawHeader]),
+    /// `len` validated header lines starting at `buf[start..]`.
+    Lines { start: usize, len: usize },
+}
+
+/// Iterator over raw `(name, value)` header pairs.
+#[derive(Debug, Clone)]
+pub(crate) struct RawIter<'p, 'b> {
+    buf: &'b [u8],
+    repr: Repr<'p>,
+}
+
+impl<'b> Iterator for RawIter<'_, 'b> {
+    type Item = (&'b [u8], &'b [u8]);
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        match &mut self.repr {
+            Repr::Indexed(idx) => {
+                let (h, rest) = idx.split_first()?;
+                *idx = rest;
+                Some((slice(self.buf, h.name), slice(self.buf, h.value)))
+            }
+            Repr::Lines { start, len } => {
+                if *len == 0 {
+                    return None;
+                }
+                let (name, value, next) = split_line(self.buf, *start)?;
+                *start = next;
+                *len -= 1;
+                Some((name, value))
+            }
+        }
+    }
+}
+
+/// Splits the (validated) header line starting at `buf[start]` the way httparse does:
+/// name up to `:`, value without the surrounding spaces, tabs and line ending. Returns the
+/// name, the value and where the next line starts; `None` if there is no such line.
+fn split_line(buf: &[u8], start: usize) -> Option<(&[u8], &[u8], usize)> {
+    let line = buf.get(start..)?;
+    let colon = find_byte(line, b':')?;
+    let lf = colon + find_byte(&line[colon..], b'\n')?;
+    Some((
+        &line[..colon],
+        trim_value(&line[colon + 1..lf]),
+        start + lf + 1,
+    ))
+}
+
+/// The position of the first `needle` in `hay`, eight bytes at a time (SWAR).
+#[inline]
+fn find_byte(hay: &[u8], needle: u8) -> Option<usize> {
+    const LO: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HI: u64 = u64::from_ne_bytes([0x80; 8]);
+    let pattern = LO * u64::from(needle);
+    let mut chunks = hay.chunks_exact(8);
+    let mut offset = 0;
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_ne_bytes(word) ^ pattern;
+        // Non-zero exactly when some byte of `x` is zero, i.e. the chunk holds `needle`.
+        if x.wrapping_sub(LO) & !x & HI != 0 {
+            return chunk.iter().position(|&b| b == needle).map(|i| offset + i);
+        }
+        offset += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&b| b == needle)
+        .map(|i| offset + i)
+}
+
+/// Trims spaces, tabs and carriage returns around a header value (httparse's rule for the
+/// values it returns).
+fn trim_value(v: &[u8]) -> &[u8] {
+    let ws = |b: &u8| matches!(*b, b' ' | b'\t' | b'\r');
+    let start = v.iter().position(|b| !ws(b)).unwrap_or(v.len());
+    let end = v.iter().rposition(|b| !ws(b)).map_or(start, |e| e + 1);
+    &v[start..end]
 }
 
 impl<'p, 'b> Headers<'p, 'b> {
     pub(crate) fn new(buf: &'b [u8], idx: &'p [RawHeader]) -> Self {
-        Headers { buf, idx }
+        Headers {
+            buf,
+            repr: Repr::Indexed(idx),
+        }
+    }
+
+    /// `len` header lines, validated by httparse, starting at `buf[start..]`.
+    pub(crate) fn lines(buf: &'b [u8], start: usize, len: usize) -> Self {
+        Headers {
+            buf,
+            repr: Repr::Lines { start, len },
+        }
     }
 
     /// Number of header lines.
     pub fn len(&self) -> usize {
-        self.idx.len()
+        match self.repr {
+            Repr::Indexed(idx) => idx.len(),
+            Repr::Lines { len, .. } => len,
+        }
     }
 
     /// Whether there are no headers.
     pub fn is_empty(&self) -> bool {
-        self.idx.is_empty()
+        self.len() == 0
     }
 
     /// All header lines in wire order, as `(name, value)`.
     pub fn iter(&self) -> impl Iterator<Item = (&'b str, &'b [u8])> + '_ {
-        let buf = self.buf;
-        self.idx.iter().map(move |h| {
-            let name = std::str::from_utf8(&buf[h.name.0..h.name.1]).unwrap_or("");
-            (name, &buf[h.value.0..h.value.1])
-        })
+        self.iter_raw()
+            .map(|(n, v)| (std::str::from_utf8(n).unwrap_or(""), v))
     }
 
     /// All header lines as raw `(name, value)` bytes (no UTF-8 check of the name).
-    pub(crate) fn iter_raw(&self) -> impl Iterator<Item = (&'b [u8], &'b [u8])> + '_ {
-        let buf = self.buf;
-        self.idx
-            .iter()
-            .map(move |h| (&buf[h.name.0..h.name.1], &buf[h.value.0..h.value.1]))
+    pub(crate) fn iter_raw(&self) -> RawIter<'p, 'b> {
+        RawIter {
+            buf: self.buf,
+            repr: self.repr,
+        }
     }
 
     /// The value of the first header called `name` (case-insensitive).
@@ -102,8 +211,13 @@ pub(crate) fn index_headers(
         name: range_in(buf, h.name.as_bytes()),
         value: range_in(buf, h.value),
     }));
+    framing(buf, headers)
+}
+
+/// Extracts the framing headers (`Content-Length`, `Transfer-Encoding`, `Host`).
+pub(crate) fn framing(buf: &[u8], headers: &[httparse::Header<'_>]) -> Result<Framing, ParseError> {
     let mut framing = Framing::default();
-    for (i, h) in headers.iter().enumerate() {
+    for h in headers {
         let name = h.name.as_bytes();
         // Only three names matter for framing; dispatch on length first.
         match name.len() {
@@ -120,7 +234,7 @@ pub(crate) fn index_headers(
                 ));
             }
             4 if framing.host.is_none() && name.eq_ignore_ascii_case(b"host") => {
-                framing.host = out.get(i).map(|r| r.value);
+                framing.host = Some(range_in(buf, h.value));
             }
             _ => {}
         }
@@ -128,7 +242,7 @@ pub(crate) fn index_headers(
     Ok(framing)
 }
 
-fn parse_content_length(v: &[u8]) -> Result<usize, ParseError> {
+pub(crate) fn parse_content_length(v: &[u8]) -> Result<usize, ParseError> {
     let t = v.trim_ascii();
     let bad = || ParseError::InvalidContentLength(String::from_utf8_lossy(v).into_owned());
     if t.is_empty() || t.len() > 19 || !t.iter().all(u8::is_ascii_digit) {
@@ -189,4 +303,103 @@ pub(crate) fn check_body_len(len: usize, limits: &Limits) -> Result<(), ParseErr
 
 pub(crate) fn slice(buf: &[u8], r: (usize, usize)) -> &[u8] {
     &buf[r.0..r.1]
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::super::{RequestParser, Status};
+    use proptest::prelude::*;
+
+    /// What httparse itself returns for the headers of `buf` (if it is a complete head).
+    fn httparse_headers(buf: &[u8]) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
+        let mut slots = [httparse::EMPTY_HEADER; 64];
+        let mut req = httparse::Request::new(&mut slots);
+        match req.parse(buf) {
+            Ok(httparse::Status::Complete(_)) => Some(
+                req.headers
+                    .iter()
+                    .map(|h| (h.name.as_bytes().to_vec(), h.value.to_vec()))
+                    .collect(),
+            ),
+            _ => None,
+        }
+    }
+
+    /// Asserts that the lazily split header lines are httparse's headers, for both parsers.
+    fn check(buf: &[u8]) -> Result<(), TestCaseError> {
+        let Some(expected) = httparse_headers(buf) else {
+            return Ok(());
+        };
+        let mut p = RequestParser::default();
+        if let Ok(Status::Complete(m)) = p.parse(buf) {
+            let got: Vec<_> = m
+                .head()
+                .headers()
+                .iter_raw()
+                .map(|(n, v)| (n.to_vec(), v.to_vec()))
+                .collect();
+            prop_assert_eq!(&got, &expected);
+            prop_assert_eq!(m.head().headers().len(), expected.len());
+        }
+        if let Ok(Status::Complete(m)) = p.parse_typed(buf) {
+            let got: Vec<_> = m
+                .head()
+                .headers()
+                .iter_raw()
+                .map(|(n, v)| (n.to_vec(), v.to_vec()))
+                .collect();
+            prop_assert_eq!(&got, &expected);
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #[test]
+        fn find_byte_is_position(hay in proptest::collection::vec(any::<u8>(), 0..40), needle in any::<u8>()) {
+            prop_assert_eq!(super::find_byte(&hay, needle), hay.iter().position(|&b| b == needle));
+            prop_assert_eq!(super::find_byte(&hay, b'\n'), hay.iter().position(|&b| b == b'\n'));
+        }
+    }
+
+    #[test]
+    fn header_lines_edge_cases() {
+        for wire in [
+            &b"NOTIFY / HTTP/1.1\r\n\r\n"[..],
+            b"\r\n\nNOTIFY / HTTP/1.1\r\nA: 1\r\n\r\n",
+            b"NOTIFY / HTTP/1.1\nA:\nB: \t \r\nC:x\nD: a b \t\r\nE: :x:\r\n\n",
+            b"NOTIFY / HTTP/1.1\r\nA: caf\xc3\xa9 \xff\r\nB:\t\tv\t\r\n\r\nbody: x\r\n",
+        ] {
+            check(wire).unwrap();
+        }
+    }
+
+    proptest! {
+        /// Header lines with every kind of spacing, line ending, empty and non-ASCII values.
+        #[test]
+        fn header_lines_are_httparse_headers(
+            lead in "(\r?\n){0,2}",
+            lines in proptest::collection::vec(
+                ("[A-Za-z0-9!#$%&'*+.^_`|~-]{1,12}", "[ \t]{0,3}", "[ -~\t\u{80}-\u{ff}]{0,16}", "[ \t]{0,3}", "\r?\n"),
+                0..10,
+            ),
+            end in "\r?\n",
+        ) {
+            let mut wire = format!("{lead}NOTIFY /instmsg/aliases/a HTTP/1.1\r\n").into_bytes();
+            for (n, pre, v, post, eol) in &lines {
+                wire.extend_from_slice(format!("{n}:{pre}{v}{post}{eol}").as_bytes());
+            }
+            wire.extend_from_slice(end.as_bytes());
+            check(&wire)?;
+        }
+
+        /// Arbitrary bytes after a valid request line.
+        #[test]
+        fn arbitrary_header_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let mut wire = b"NOTIFY / HTTP/1.1\r\n".to_vec();
+            wire.extend_from_slice(&bytes);
+            wire.extend_from_slice(b"\r\n\r\n");
+            check(&wire)?;
+        }
+    }
 }

@@ -3,9 +3,14 @@
 //! The parsers work on bytes the caller owns and never do I/O:
 //!
 //! ```text
-//!  socket bytes ──► caller buffer ──► RequestParser::parse(buf) ──► Status::Partial  (read more)
-//!                                          │
-//!                                          └─► Status::Complete(ParsedRequest)
+//!  socket bytes ──► caller buffer ──► RequestParser::parse_typed(buf) ──► Status::Partial  (read more)
+//!                                          │   (hot path: frames and types in one pass)
+//!                                          └─► Status::Complete(TypedParsedRequest)
+//!                                                 ├─ view(): RequestView, typed but borrowed (no allocation)
+//!                                                 ├─ head(), body(), consumed(): as below
+//!                                                 └─ message(): the ParsedRequest
+//!
+//!                      RequestParser::parse(buf) ──► Status::Complete(ParsedRequest)   (framing only)
 //!                                                 ├─ head(): zero-copy RequestHead (method, target, headers)
 //!                                                 │     ├─ view():  RequestView, typed but borrowed (no allocation)
 //!                                                 │     └─ typed(): TypedRequest, owned and canonical
@@ -27,11 +32,17 @@
 //!   [`ParseError::TransferEncoding`]: RVP always uses `Content-Length` (reference §3.2),
 //!   and librvp cannot read chunked bodies; we never produce them either.
 //! * Every size is bounded by [`Limits`].
-//! * Typing is a separate, explicit step ([`RequestHead::view`] borrows and does not
-//!   allocate; [`RequestHead::typed`] gives owned canonical values): a well-framed message
-//!   with a malformed RVP header is still a complete message (the server can answer `400`
-//!   and keep the connection); the typed step reports a [`ParseError::Header`] naming the
+//! * Typing is explicit ([`RequestHead::view`] borrows and does not allocate;
+//!   [`RequestHead::typed`] gives owned canonical values): a well-framed message with a
+//!   malformed RVP header is still a complete message (the server can answer `400` and
+//!   keep the connection); the typed step reports a [`ParseError::Header`] naming the
 //!   header.
+//! * [`RequestParser::parse_typed`] is the main way for a server: it frames and types in
+//!   one pass over httparse's headers (no second lookup of each header, common value
+//!   shapes recognised in one scan of their bytes) and gives exactly what `parse` followed
+//!   by `view` gives — anything the one-pass recognisers do not handle (escaped aliases,
+//!   physical or absolute targets, IPv6 hosts, malformed or duplicate headers...) is typed
+//!   by the general code. Use `parse` when only framing is needed (relays, proxies).
 //!
 //! ```
 //! use rvp_proto::codec::{RequestParser, Status};
@@ -60,7 +71,8 @@ mod write;
 pub use head::Headers;
 pub use limits::{Limits, MAX_HEADERS_CAP};
 pub use request::{
-    ParsedRequest, RequestHead, RequestParser, RequestView, TypedRequest, decode_request,
+    ParsedRequest, RequestHead, RequestParser, RequestView, TypedParsedRequest, TypedRequest,
+    decode_request,
 };
 pub use response::{ParsedResponse, ResponseHead, ResponseParser, TypedResponse, decode_response};
 pub use write::{

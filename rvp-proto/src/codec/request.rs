@@ -4,28 +4,24 @@ use std::mem::MaybeUninit;
 
 use bytes::{Bytes, BytesMut};
 
-use super::head::{self, Headers, RawHeader};
+use super::head::{self, Headers};
 use super::limits::MAX_HEADERS_CAP;
 use super::{Limits, ParseError, Status};
-use crate::header::{RvpHeaders, RvpHeadersRef};
+use crate::header::{FastAdd, RvpHeaders, RvpHeadersRef, name_eq};
 use crate::method::{Method, MethodClass};
-use crate::url::{RequestTarget, RequestTargetRef, parse_target_ref};
+use crate::url::{NodePathRef, RequestTarget, RequestTargetRef, fast_target_ref, parse_target_ref};
 
-/// An incremental request parser. Keep one per connection: it owns the (reused) header
-/// index, so parsing allocates nothing once warmed up.
+/// An incremental request parser. Keep one per connection (it holds the limits); parsing
+/// allocates nothing. Parsed messages borrow the parser and the buffer.
 #[derive(Debug, Clone, Default)]
 pub struct RequestParser {
     limits: Limits,
-    headers: Vec<RawHeader>,
 }
 
 impl RequestParser {
     /// A parser with the given limits.
     pub fn new(limits: Limits) -> RequestParser {
-        RequestParser {
-            limits,
-            headers: Vec::new(),
-        }
+        RequestParser { limits }
     }
 
     /// The limits in force.
@@ -58,7 +54,7 @@ impl RequestParser {
                 return Ok(Status::Partial);
             }
         };
-        let framing = head::index_headers(buf, req.headers, &mut self.headers)?;
+        let framing = head::framing(buf, req.headers)?;
         let body_len = framing.content_length.unwrap_or(0);
         head::check_body_len(body_len, &limits)?;
         let Some(end) = head_len.checked_add(body_len).filter(|&e| e <= buf.len()) else {
@@ -68,7 +64,11 @@ impl RequestParser {
             method: req.method.unwrap_or(""),
             target: req.path.unwrap_or(""),
             minor_version: req.version.unwrap_or(1),
-            headers: Headers::new(buf, &self.headers),
+            headers: Headers::lines(
+                buf,
+                head::headers_start(buf, req.headers),
+                req.headers.len(),
+            ),
             host: framing.host.map(|r| head::slice(buf, r)),
             head_len,
         };
@@ -76,6 +76,204 @@ impl RequestParser {
             head,
             body: &buf[head_len..end],
         }))
+    }
+}
+
+impl RequestParser {
+    /// Parses one request from the start of `buf` **and types its head in the same pass**:
+    /// the hot path of a server. Framing is exactly [`RequestParser::parse`]'s (same
+    /// `Partial`, same framing errors); the typed view is exactly what
+    /// [`RequestHead::view`] gives, but computed while the headers are indexed, with the
+    /// common value shapes (logical and local-node URLs, `/instmsg/aliases/<alias>` and `/`
+    /// targets, plain `Host`) recognised in one pass over their bytes. Anything unusual is
+    /// handed to the general typing code, so the result never differs. Allocates nothing
+    /// (unless a URL has percent-escapes or the `Notification-Type` is an extension, as with
+    /// `view`).
+    ///
+    /// A message whose framing is fine but whose RVP header or target is malformed is still
+    /// `Complete`: [`TypedParsedRequest::view`] then reports the error (answer `400` and
+    /// keep the connection).
+    ///
+    /// ```
+    /// use rvp_proto::codec::{RequestParser, Status};
+    /// use rvp_proto::header::{AckType, FromPrincipalRef};
+    /// use rvp_proto::{Method, MethodClass};
+    ///
+    /// let wire = b"NOTIFY /instmsg/aliases/bob HTTP/1.1\r\nHost: localhost\r\n\
+    ///              RVP-From-Principal: http://localhost/instmsg/aliases/alice\r\n\
+    ///              RVP-Ack-Type: DeepOr\r\nContent-Length: 2\r\n\r\nhi";
+    /// let mut parser = RequestParser::default();
+    /// let Status::Complete(msg) = parser.parse_typed(wire)? else { panic!("complete") };
+    /// let view = msg.view()?;
+    /// assert_eq!(view.method, MethodClass::Rvp(Method::Notify));
+    /// assert_eq!(view.target.alias(), Some("bob"));
+    /// assert_eq!(view.rvp.ack_type(), AckType::DeepOr);
+    /// let Some(FromPrincipalRef::Url(from)) = &view.rvp.from_principal else { panic!("a URL") };
+    /// assert_eq!(from.alias(), Some("alice"));
+    /// assert_eq!(msg.body(), b"hi");
+    /// assert_eq!(view.to_typed(), msg.head().typed()?);
+    /// # Ok::<(), rvp_proto::codec::ParseError>(())
+    /// ```
+    #[inline(always)]
+    pub fn parse_typed<'p, 'b>(
+        &'p mut self,
+        buf: &'b [u8],
+    ) -> Result<Status<TypedParsedRequest<'p, 'b>>, ParseError> {
+        // The result is a few hundred bytes: it is built in place in `ret` and filled in
+        // rather than assembled and moved.
+        let mut ret = Ok(Status::Partial);
+        if let Err(e) = self.parse_typed_into(buf, &mut ret) {
+            ret = Err(e);
+        }
+        ret
+    }
+
+    /// [`RequestParser::parse_typed`], writing into `ret` (left `Ok(Partial)` when more
+    /// bytes are needed).
+    #[inline(always)]
+    fn parse_typed_into<'p, 'b>(
+        &'p mut self,
+        buf: &'b [u8],
+        ret: &mut Result<Status<TypedParsedRequest<'p, 'b>>, ParseError>,
+    ) -> Result<(), ParseError> {
+        let limits = self.limits;
+        let window = head::head_window(buf, &limits);
+        let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS_CAP];
+        let mut req = httparse::Request::new(&mut []);
+        let parsed = httparse::ParserConfig::default().parse_request_with_uninit_headers(
+            &mut req,
+            window,
+            &mut slots[..limits.header_slots()],
+        );
+        let head_len = match parsed.map_err(|e| head::syntax_error(e, &limits))? {
+            httparse::Status::Complete(n) => n,
+            httparse::Status::Partial => return head::partial_head(buf, &limits),
+        };
+        let method = req.method.unwrap_or("");
+        let target = req.path.unwrap_or("");
+        *ret = Ok(Status::Complete(TypedParsedRequest {
+            message: ParsedRequest {
+                head: RequestHead {
+                    method,
+                    target,
+                    minor_version: req.version.unwrap_or(1),
+                    headers: Headers::lines(
+                        buf,
+                        head::headers_start(buf, req.headers),
+                        req.headers.len(),
+                    ),
+                    host: None,
+                    head_len,
+                },
+                body: &[],
+            },
+            view: Ok(RequestView {
+                method: MethodClass::classify(method.as_bytes()),
+                target: RequestTargetRef {
+                    authority: None,
+                    absolute: false,
+                    path: NodePathRef::Root,
+                },
+                rvp: RvpHeadersRef::default(),
+            }),
+        }));
+        let Ok(Status::Complete(out)) = ret else {
+            return Ok(());
+        };
+        // One pass over httparse's headers: framing and RVP typing together. `rvp` becomes
+        // `None` when a header needs the general typing code.
+        let mut rvp = out.view.as_mut().ok().map(|v| &mut v.rvp);
+        let mut content_length = None;
+        let mut host: Option<&'b [u8]> = None;
+        for h in req.headers.iter() {
+            let name = h.name.as_bytes();
+            match name.len() {
+                14 if name_eq(name, b"content-length") => {
+                    let n = head::parse_content_length(h.value)?;
+                    match content_length {
+                        Some(old) if old != n => return Err(ParseError::ConflictingContentLength),
+                        _ => content_length = Some(n),
+                    }
+                }
+                17 if name_eq(name, b"transfer-encoding") => {
+                    return Err(ParseError::TransferEncoding(
+                        String::from_utf8_lossy(h.value).into_owned(),
+                    ));
+                }
+                4 if name_eq(name, b"host") => {
+                    if host.is_none() {
+                        host = Some(h.value);
+                    }
+                }
+                _ => {
+                    if let Some(r) = rvp.as_deref_mut()
+                        && r.add_fast(name, h.value) == FastAdd::Slow
+                    {
+                        rvp = None;
+                    }
+                }
+            }
+        }
+        let fast = rvp.is_some();
+        let body_len = content_length.unwrap_or(0);
+        head::check_body_len(body_len, &limits)?;
+        let Some(end) = head_len.checked_add(body_len).filter(|&e| e <= buf.len()) else {
+            *ret = Ok(Status::Partial);
+            return Ok(());
+        };
+        out.message.head.host = host;
+        out.message.body = &buf[head_len..end];
+        let fast_target = if fast {
+            fast_target_ref(target, host)
+        } else {
+            None
+        };
+        match (fast_target, &mut out.view) {
+            (Some(t), Ok(view)) => view.target = t,
+            _ => out.view = out.message.head.view(),
+        }
+        Ok(())
+    }
+}
+
+/// A request framed and typed in one pass by [`RequestParser::parse_typed`]: the message
+/// (as [`RequestParser::parse`] gives it) and its typed view (as [`RequestHead::view`]
+/// gives it).
+#[derive(Debug, Clone)]
+pub struct TypedParsedRequest<'p, 'b> {
+    message: ParsedRequest<'p, 'b>,
+    view: Result<RequestView<'b>, ParseError>,
+}
+
+impl<'p, 'b> TypedParsedRequest<'p, 'b> {
+    /// The framed message.
+    pub fn message(&self) -> &ParsedRequest<'p, 'b> {
+        &self.message
+    }
+
+    /// The head, untyped (raw headers, method token...).
+    pub fn head(&self) -> &RequestHead<'p, 'b> {
+        &self.message.head
+    }
+
+    /// The body (`Content-Length` bytes).
+    pub fn body(&self) -> &'b [u8] {
+        self.message.body
+    }
+
+    /// How many bytes of the buffer this message occupies (head + body).
+    pub fn consumed(&self) -> usize {
+        self.message.consumed()
+    }
+
+    /// The typed head, or what is malformed in it (exactly [`RequestHead::view`]'s result).
+    pub fn view(&self) -> Result<&RequestView<'b>, ParseError> {
+        self.view.as_ref().map_err(Clone::clone)
+    }
+
+    /// The message and the typed head (or its error), by value.
+    pub fn into_parts(self) -> (ParsedRequest<'p, 'b>, Result<RequestView<'b>, ParseError>) {
+        (self.message, self.view)
     }
 }
 
@@ -407,6 +605,51 @@ mod tests {
             "http://h/instmsg/aliases/al"
         );
         assert_eq!(t.rvp.from_principal.unwrap().to_string(), "im.x");
+    }
+
+    /// The common shapes of real client requests are typed by the fast recognisers (not
+    /// handed to the general path); the agreement with the general path is property-tested
+    /// in `tests/parse_typed.rs`.
+    #[test]
+    fn common_shapes_take_the_fast_path() {
+        use crate::header::FastAdd;
+        let mut rvp = RvpHeadersRef::default();
+        let headers: [(&str, &[u8]); 10] = [
+            (
+                "RVP-From-Principal",
+                b"http://localhost/instmsg/aliases/alice",
+            ),
+            ("call-back", b"http://127.0.0.1:43663"),
+            ("Subscription-Id", b"1001"),
+            ("Subscription-Lifetime", b"14400"),
+            ("Notification-Type", b"pragma/notify"),
+            ("RVP-Hop-Count", b"1"),
+            ("RVP-Ack-Type", b"DeepOr"),
+            ("RVP-Notifications-Version", b"0.2"),
+            ("Depth", b"0"),
+            ("Content-Type", b"text/xml"),
+        ];
+        for (n, v) in headers {
+            let want = if n == "Content-Type" {
+                FastAdd::Other
+            } else {
+                FastAdd::Typed
+            };
+            assert_eq!(rvp.add_fast(n.as_bytes(), v), want, "{n}");
+        }
+        let mut general = RvpHeadersRef::default();
+        for (n, v) in headers {
+            general.add(n, v).unwrap();
+        }
+        assert_eq!(rvp, general);
+        assert!(fast_target_ref("/instmsg/aliases/bob", Some(b"localhost")).is_some());
+        assert!(fast_target_ref("/", Some(b"127.0.0.1:43663")).is_some());
+        assert!(fast_target_ref("/instmsg/aliases/b%6Fb", None).is_none());
+        assert_eq!(
+            rvp.add_fast(b"RVP-Hop-Count", b"2"),
+            FastAdd::Slow,
+            "duplicates go to the general path"
+        );
     }
 
     #[test]
