@@ -8,7 +8,7 @@
 //! | `[server]` | `listen`, `domain`, `host_name`, `storage` |
 //! | `[auth]` | `require_auth`, `realm`, `nonce_lifetime` |
 //! | `[policy]` | subscription lifetimes, leases, `max_hops`, delivery time-outs, table sizes |
-//! | `[limits]` | connection time-outs and sizes (see [`ConnLimits`](crate::conn::ConnLimits)) |
+//! | `[limits]` | connection time-outs and sizes (see [`crate::conn::ConnLimits`]) |
 //! | `[log]` | `protocol_log`, `filter` |
 //! | `[[users]]` | `alias`, `display_name`, `email`, `password` or `ha1` |
 //!
