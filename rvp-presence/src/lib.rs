@@ -114,6 +114,7 @@ mod clock;
 pub mod delivery;
 pub mod engine;
 mod intern;
+pub mod journal;
 pub mod lease;
 pub mod policy;
 pub mod principal;
@@ -126,6 +127,10 @@ pub use delivery::{AckType, DeliveryId, DeliveryOutcome};
 pub use engine::{
     Answer, Delivery, Engine, NodeProperties, NotifyParams, Output, PropfindScope, Refusal,
     RequestId, Response, StatePatch, SubscribeParams, SubscriptionEntry,
+};
+pub use journal::{
+    AclRecord, Change, Counters, Records, RestoreError, RestoreReport, SubscriptionRecord,
+    ViewRecord,
 };
 pub use lease::{LeasedState, ViewId};
 pub use policy::{Policy, PolicyError};
