@@ -442,3 +442,196 @@ pub(crate) fn decode_counters(b: &[u8]) -> Result<Counters, DecodeError> {
 pub(crate) fn node_key_string(n: &NodeKey) -> String {
     format!("{}/{}", n.host(), n.alias())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use proptest::prelude::*;
+
+    fn node() -> impl Strategy<Value = NodeKey> {
+        ("[a-z0-9.-]{1,20}", "[a-z0-9_.-]{1,12}").prop_map(|(h, a)| NodeKey::new(&h, &a).unwrap())
+    }
+
+    fn text() -> impl Strategy<Value = Arc<str>> {
+        "\\PC{0,40}".prop_map(|s| Arc::from(s.as_str()))
+    }
+
+    fn state() -> impl Strategy<Value = PresenceState> {
+        prop_oneof![
+            Just(PresenceState::Online),
+            Just(PresenceState::Offline),
+            Just(PresenceState::Busy),
+            Just(PresenceState::BackSoon),
+            Just(PresenceState::Invisible),
+            "[a-z-]{1,12}".prop_map(|s| PresenceState::from_local_name(&s).unwrap()),
+        ]
+    }
+
+    fn kind() -> impl Strategy<Value = CredentialKind> {
+        proptest::sample::select(CredentialKind::ALL_KINDS.to_vec())
+    }
+
+    fn rights() -> impl Strategy<Value = RightSet> {
+        proptest::collection::vec(proptest::sample::select(Right::ALL_RIGHTS.to_vec()), 0..6)
+            .prop_map(RightSet::of)
+    }
+
+    fn ace() -> impl Strategy<Value = Ace> {
+        (
+            proptest::option::of(text()),
+            any::<bool>(),
+            proptest::collection::vec(kind(), 0..4),
+            rights(),
+            rights(),
+        )
+            .prop_map(|(p, any, kinds, grant, deny)| {
+                let mut credentials = if any {
+                    CredentialSet::ANY
+                } else {
+                    CredentialSet::EMPTY
+                };
+                kinds.into_iter().for_each(|k| credentials.insert(k));
+                Ace {
+                    principal: p.map_or(AcePrincipal::All, AcePrincipal::Url),
+                    credentials,
+                    grant,
+                    deny,
+                }
+            })
+    }
+
+    fn ip() -> impl Strategy<Value = IpAddr> {
+        prop_oneof![
+            any::<[u8; 4]>().prop_map(|o| IpAddr::V4(Ipv4Addr::from(o))),
+            any::<[u8; 16]>().prop_map(|o| IpAddr::V6(Ipv6Addr::from(o))),
+        ]
+    }
+
+    prop_compose! {
+        fn subscription()(
+            id in 1..SubscriptionId::LIMIT,
+            node in node(),
+            notify in any::<bool>(),
+            callback in text(),
+            subscriber in text(),
+            proof in proptest::option::of(kind()),
+            granted_secs in any::<u32>(),
+            expires_ms in any::<i64>(),
+            failures in any::<u8>(),
+            first_failure_ms in proptest::option::of(any::<i64>()),
+        ) -> StoredSubscription {
+            StoredSubscription {
+                id: SubscriptionId::new(id).unwrap(),
+                node,
+                kind: if notify { SubscriptionKind::Notify } else { SubscriptionKind::PropChange },
+                callback,
+                subscriber,
+                proof,
+                granted_secs,
+                expires_ms,
+                failures,
+                first_failure_ms,
+            }
+        }
+    }
+
+    prop_compose! {
+        fn view()(
+            id in 1..u32::MAX,
+            node in node(),
+            value in state(),
+            default in state(),
+            timeout_secs in any::<u32>(),
+            expires_ms in any::<i64>(),
+            set_order in any::<u64>(),
+            bound_to in proptest::option::of((text(), ip())),
+        ) -> StoredView {
+            StoredView {
+                node,
+                id: ViewId::new(id).unwrap(),
+                state: LeasedState { value, default, timeout_secs },
+                expires_ms,
+                set_order,
+                bound_to,
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn subscription_round_trip(s in subscription()) {
+            prop_assert_eq!(decode_subscription(&encode_subscription(&s)).unwrap(), s);
+        }
+
+        #[test]
+        fn view_round_trip(v in view()) {
+            prop_assert_eq!(decode_view(&encode_view(&v)).unwrap(), v);
+        }
+
+        #[test]
+        fn acl_round_trip(n in node(), aces in proptest::collection::vec(ace(), 0..6)) {
+            let acl = Acl::from_aces(aces);
+            prop_assert_eq!(decode_acl(&encode_acl(&n, &acl)).unwrap(), (n, acl));
+        }
+
+        #[test]
+        fn counters_round_trip(a in any::<u32>(), b in any::<u32>(), c in any::<u64>()) {
+            let k = Counters { last_subscription_id: a, last_view_id: b, last_set_order: c };
+            prop_assert_eq!(decode_counters(&encode_counters(&k)).unwrap(), k);
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(b in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let _ = decode_subscription(&b);
+            let _ = decode_view(&b);
+            let _ = decode_acl(&b);
+            let _ = decode_counters(&b);
+        }
+
+        #[test]
+        fn truncated_or_extended_records_are_refused(s in subscription(), cut in any::<usize>()) {
+            let bytes = encode_subscription(&s);
+            let cut = cut % bytes.len();
+            prop_assert!(decode_subscription(&bytes[..cut]).is_err());
+            let mut longer = bytes.clone();
+            longer.push(0);
+            let err = decode_subscription(&longer).unwrap_err();
+            prop_assert!(err.to_string().contains("trailing"), "{}", err);
+        }
+    }
+
+    #[test]
+    fn errors_say_what_broke() {
+        let mut b = encode_counters(&Counters::default());
+        b.truncate(5);
+        let e = decode_counters(&b).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "bad stored record: last view id: record ends early"
+        );
+        // A string longer than the limit is refused before any allocation.
+        let mut w = Writer::default();
+        w.u32(1);
+        w.u32(u32::try_from(MAX_STRING + 1).unwrap());
+        let e = decode_subscription(&w.into_bytes()).unwrap_err();
+        assert!(e.to_string().contains("node host"), "{e}");
+        assert!(e.to_string().contains("more than 65536"), "{e}");
+        // Unknown subscription kind tag.
+        let mut w = Writer::default();
+        w.u32(7);
+        w.node(&NodeKey::new("h", "a").unwrap());
+        w.u8(9);
+        let e = decode_subscription(&w.into_bytes()).unwrap_err();
+        assert!(e.to_string().contains("subscription kind tag 9"), "{e}");
+    }
+
+    #[test]
+    fn acl_entry_limit() {
+        let mut w = Writer::default();
+        w.node(&NodeKey::new("h", "a").unwrap());
+        w.u32(u32::try_from(MAX_ACES + 1).unwrap());
+        let e = decode_acl(&w.into_bytes()).unwrap_err();
+        assert!(e.to_string().contains("more than 65536"), "{e}");
+    }
+}
