@@ -1271,7 +1271,10 @@ impl Engine {
                 self.answer_verdict(request, v);
             }
         }
-        let before = self.subs.get(id.subscription).map(|r| r.failure_state());
+        let before = self
+            .journal_enabled()
+            .then(|| self.subs.get(id.subscription).map(|r| r.failure_state()))
+            .flatten();
         let discard = self.subs.record_outcome(
             id.subscription,
             outcome.is_success(),

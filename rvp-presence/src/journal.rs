@@ -63,6 +63,49 @@
 //! * records naming a principal that is no longer registered are dropped.
 //!
 //! Every record dropped this way is also journaled as a deletion, so the store forgets it.
+//! Restored subscriptions and leases keep what was granted even if the policy changed in
+//! between (its limits apply to new requests); the §5.7 failure count carries over.
+//!
+//! # Example
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use rvp_presence::{
+//!     Caller, DirectoryProperties, Engine, NodeKey, Output, Policy, Records, RequestId,
+//!     StatePatch,
+//! };
+//! use rvp_proto::{CredentialKind, PresenceState};
+//!
+//! let bob = NodeKey::new("im.example.com", "bob").expect("valid key");
+//! let start = |now: Instant| -> Result<Engine, Box<dyn std::error::Error>> {
+//!     let mut e = Engine::new(Policy::default(), now)?;
+//!     e.enable_journal();
+//!     e.register_principal(bob.clone(), DirectoryProperties::new("Bob", "bob@example.com"))?;
+//!     Ok(e)
+//! };
+//! let mut store = Records::default(); // stands in for a durable store
+//!
+//! let t0 = Instant::now();
+//! let mut engine = start(t0)?;
+//! let me = Caller::authenticated("http://im.example.com/instmsg/aliases/bob", CredentialKind::Digest);
+//! engine.proppatch_state(t0, RequestId(1), &me, &bob, StatePatch::leased(PresenceState::Busy, 3600));
+//! // Commit, then answer.
+//! let covered = engine.pending_outputs();
+//! store.apply_all(engine.take_changes());
+//! for _ in 0..covered {
+//!     let _answer = engine.poll_output();
+//! }
+//!
+//! // The process dies; ten minutes later a new one restores bob's lease.
+//! let t1 = t0 + Duration::from_secs(600);
+//! let mut engine = start(t1)?;
+//! let report = engine.restore(t1, store.clone())?;
+//! assert_eq!(report.views, 1);
+//! let id = engine.directory().lookup(&bob).expect("registered");
+//! assert_eq!(engine.published_state(id), Some(&PresenceState::Busy));
+//! assert_eq!(engine.poll_timeout(), Some(t0 + Duration::from_secs(3600 + 10)));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 //!
 //! [`Engine::enable_journal`]: crate::Engine::enable_journal
 //! [`Engine::take_changes`]: crate::Engine::take_changes

@@ -52,6 +52,10 @@
 //!   authenticated credentials, merge-by-principal writes; a presence-denied watcher sees
 //!   `offline` and receives no state.
 //!
+//! * **Durability** ([`journal`]): an optional change journal of every durable change
+//!   (subscriptions, views, ACLs, id counters) for the embedder to commit before it
+//!   answers, and [`Engine::restore`] from the stored records after a restart.
+//!
 //! What it leaves to its caller (the method layer): HTTP and XML parsing and rendering,
 //! authentication (it receives a [`Caller`]), and sockets.
 //!
