@@ -289,8 +289,14 @@ fn engine_restored_from_the_store() {
         )],
     );
     // Commit, then release.
-    let covered = e.pending_outputs();
-    store.apply(&e.take_changes()).unwrap();
+    let mut buf = Vec::new();
+    let covered = store.commit_engine(&mut e, &mut buf).unwrap();
+    assert_eq!(covered, 3);
+    assert_eq!(
+        store.commit_engine(&mut e, &mut buf).unwrap(),
+        3,
+        "nothing new"
+    );
     let mut sub_id = None;
     for _ in 0..covered {
         if let Some(Output::Respond(a)) = e.poll_output()
@@ -307,9 +313,12 @@ fn engine_restored_from_the_store() {
     let t1 = Instant::now() + Duration::from_secs(1);
     let store = Store::open_with_anchor(dir.file(), anchor(t1, Duration::from_secs(600))).unwrap();
     let mut r = build(t1);
-    let report = r.restore(t1, store.load().unwrap()).unwrap();
+    let report = store.restore_engine(&mut r, t1).unwrap();
     assert_eq!((report.subscriptions, report.views, report.acls), (1, 1, 1));
-    store.apply(&r.take_changes()).unwrap();
+    assert!(!r.has_changes());
+    // A second restore is refused, naming the store.
+    let err = store.restore_engine(&mut r, t1).unwrap_err();
+    assert!(matches!(err, StoreError::Restore { .. }), "{err}");
     let b = r.directory().lookup(&key("bob")).unwrap();
     assert_eq!(r.published_state(b), Some(&PresenceState::Busy));
     assert_eq!(r.subscription(sub_id).unwrap().remaining_secs, 3000);
