@@ -35,6 +35,8 @@
 //! ids are never reused, also across restarts). What is not: principals (the embedder
 //! registers them from its configuration before restoring), tracked deep-ack deliveries
 //! in flight and delivery sequence numbers (their connections die with the process).
+//! NOTIFYs are at most once across a crash, as they are at any time (§5.7: no retries):
+//! one queued after its commit but not yet sent when the process dies is not sent again.
 //!
 //! # Time
 //!
