@@ -20,6 +20,8 @@ use crate::subscription::{
     NewSubscription, SubscriptionId, SubscriptionInfo, SubscriptionKind, SubscriptionTable,
 };
 
+mod persist;
+
 /// Names one request; chosen by the embedder, echoed in its [`Answer`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RequestId(pub u64);
@@ -458,6 +460,7 @@ pub struct Engine {
     next_txn: u64,
     set_order: u64,
     expired: Vec<SubscriptionId>,
+    journal: persist::Journal,
 }
 
 impl Engine {
@@ -480,6 +483,7 @@ impl Engine {
             next_txn: 0,
             set_order: 0,
             expired: Vec::new(),
+            journal: persist::Journal::default(),
         })
     }
 
@@ -620,6 +624,7 @@ impl Engine {
         let mut expired = std::mem::take(&mut self.expired);
         expired.clear();
         self.subs.expire(ms, grace, &mut expired);
+        self.journal.subscriptions_gone(&expired);
         self.expired = expired;
         // Tracked deliveries first, so that a subscription their failures discard gets
         // no notification from the lease expiries below.
@@ -657,6 +662,7 @@ impl Engine {
                 && n.views.live[i].expires_ms.saturating_add(lgrace) == deadline
             {
                 n.views.live.remove(i);
+                self.journal.view_gone(view);
                 touched.push(PrincipalId(node));
             }
         }
@@ -773,6 +779,7 @@ impl Engine {
             let expires = self.now + secs_millis(granted);
             self.subs
                 .renew(id, granted, expires, expires + grace, grace);
+            self.journal_subscription(id);
             return Ok(Response::Renewed {
                 id,
                 lifetime_secs: granted,
@@ -830,6 +837,8 @@ impl Engine {
             expires_ms: expires,
             remove_at_ms: expires + grace,
         });
+        self.journal_subscription(id);
+        self.journal.counters_changed();
         Ok(Response::Subscribed {
             id,
             kind,
@@ -871,6 +880,7 @@ impl Engine {
             }
             self.subs
                 .remove(id, duration_millis(self.policy.subscription_grace));
+            self.journal.subscription_gone(id);
             Ok(Response::Unsubscribed)
         });
         match r {
@@ -1030,6 +1040,7 @@ impl Engine {
                         .min_by_key(|(_, v)| v.expires_ms)
                     {
                         let v = n.views.live.remove(i);
+                        self.journal.view_gone(v.id);
                         self.lease_timers.remove(&(
                             v.expires_ms.saturating_add(lgrace),
                             node.0,
@@ -1050,6 +1061,8 @@ impl Engine {
         };
         self.lease_timers
             .insert((expires.saturating_add(lgrace), node.0, view_id));
+        self.journal_view(node, view_id);
+        self.journal.counters_changed();
         self.republish(node);
         Response::StateSet {
             href: self.logical_url(node),
@@ -1258,6 +1271,10 @@ impl Engine {
                 self.answer_verdict(request, v);
             }
         }
+        let before = self
+            .journal_enabled()
+            .then(|| self.subs.get(id.subscription).map(|r| r.failure_state()))
+            .flatten();
         let discard = self.subs.record_outcome(
             id.subscription,
             outcome.is_success(),
@@ -1270,6 +1287,11 @@ impl Engine {
                 id.subscription,
                 duration_millis(self.policy.subscription_grace),
             );
+            self.journal.subscription_gone(id.subscription);
+        } else if before.is_some()
+            && before != self.subs.get(id.subscription).map(|r| r.failure_state())
+        {
+            self.journal_subscription(id.subscription);
         }
     }
 
@@ -1305,7 +1327,9 @@ impl Engine {
             self.check(caller, n, Right::WriteAcl)?;
             let acl = &mut self.nodes[n.0 as usize].acl;
             acl.merge(aces, max).map_err(Refusal::InvalidAcl)?;
-            Ok(Response::Acl(acl.clone()))
+            let stored = acl.clone();
+            self.journal_acl(n);
+            Ok(Response::Acl(stored))
         });
         match r {
             Ok(resp) => self.respond(request, resp),

@@ -52,6 +52,10 @@
 //!   authenticated credentials, merge-by-principal writes; a presence-denied watcher sees
 //!   `offline` and receives no state.
 //!
+//! * **Durability** ([`journal`]): an optional change journal of every durable change
+//!   (subscriptions, views, ACLs, id counters) for the embedder to commit before it
+//!   answers, and [`Engine::restore`] from the stored records after a restart.
+//!
 //! What it leaves to its caller (the method layer): HTTP and XML parsing and rendering,
 //! authentication (it receives a [`Caller`]), and sockets.
 //!
@@ -114,6 +118,7 @@ mod clock;
 pub mod delivery;
 pub mod engine;
 mod intern;
+pub mod journal;
 pub mod lease;
 pub mod policy;
 pub mod principal;
@@ -126,6 +131,10 @@ pub use delivery::{AckType, DeliveryId, DeliveryOutcome};
 pub use engine::{
     Answer, Delivery, Engine, NodeProperties, NotifyParams, Output, PropfindScope, Refusal,
     RequestId, Response, StatePatch, SubscribeParams, SubscriptionEntry,
+};
+pub use journal::{
+    AclRecord, Change, Counters, Records, RestoreError, RestoreReport, SubscriptionRecord,
+    ViewRecord,
 };
 pub use lease::{LeasedState, ViewId};
 pub use policy::{Policy, PolicyError};

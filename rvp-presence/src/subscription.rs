@@ -109,6 +109,14 @@ impl Record {
     pub(crate) fn local_target(&self) -> Option<PrincipalId> {
         (self.local_target != NONE32).then_some(PrincipalId(self.local_target))
     }
+
+    /// Consecutive failures and the start of the failure run (§5.7).
+    pub(crate) fn failure_state(&self) -> (u8, Option<Millis>) {
+        (
+            self.failures,
+            (self.first_failure_ms != NO_FAILURE).then_some(self.first_failure_ms),
+        )
+    }
 }
 
 /// What a caller sees of a subscription (for SUBSCRIPTIONS and tests).
@@ -208,6 +216,15 @@ impl SubscriptionTable {
 
     pub(crate) fn insert(&mut self, new: NewSubscription<'_>) -> SubscriptionId {
         let id = self.mint_id();
+        self.insert_with_id(id, new);
+        id
+    }
+
+    /// Inserts under a given id (restore); `false` when the id is live already.
+    pub(crate) fn insert_with_id(&mut self, id: SubscriptionId, new: NewSubscription<'_>) -> bool {
+        if self.by_id.contains_key(&id.0) {
+            return false;
+        }
         let rec = Record {
             id,
             node: new.node,
@@ -244,7 +261,32 @@ impl SubscriptionTable {
         }
         self.by_node[n][new.kind.index()].insert(slot);
         self.timers.insert((new.remove_at_ms, slot));
-        id
+        true
+    }
+
+    /// The last id minted (journal counters).
+    pub(crate) fn last_id(&self) -> u32 {
+        self.last_id
+    }
+
+    /// Continues minting after `last` (restore).
+    pub(crate) fn set_last_id(&mut self, last: u32) {
+        self.last_id = last.min(SubscriptionId::LIMIT - 1);
+    }
+
+    /// Restores the §5.7 failure accounting of a subscription.
+    pub(crate) fn set_failure_state(
+        &mut self,
+        id: SubscriptionId,
+        failures: u8,
+        first_failure_ms: Option<Millis>,
+    ) {
+        if let Some(&slot) = self.by_id.get(&id.0)
+            && let Some(rec) = self.record_mut(slot)
+        {
+            rec.failures = failures;
+            rec.first_failure_ms = first_failure_ms.unwrap_or(NO_FAILURE);
+        }
     }
 
     pub(crate) fn get(&self, id: SubscriptionId) -> Option<&Record> {

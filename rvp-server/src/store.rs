@@ -1,1 +1,548 @@
-//! (being built)
+//! Durable storage: the engine's change journal kept in a [redb] database.
+//!
+//! `rvp-presence` holds ACLs, subscriptions, leases and views in memory and, with its
+//! journal on, hands out every change as a [`Change`] (see [`rvp_presence::journal`]).
+//! The server writes them here and reads them back at start-up:
+//!
+//! ```text
+//!  engine task                          Store (redb file)
+//!  ───────────                          ─────────────────
+//!  handle requests ...                  rvp_meta           "schema" → 1, "counters"
+//!  n = engine.pending_outputs()         rvp_subscriptions  id      → subscription
+//!  changes = engine.take_changes() ──▶  rvp_views          view id → view
+//!  store.apply(&changes)  ── fsync ──▶  rvp_acls           "host/alias" → ACL
+//!  release the n outputs                          │
+//!                                                 ▼ at start-up
+//!  engine.restore(now, store.load()?) ◀── Records (deadlines as Instants again)
+//! ```
+//!
+//! [`Store::commit_engine`] and [`Store::restore_engine`] do these two steps in one call.
+//!
+//! # Durability
+//!
+//! [`Store::apply`] writes one batch of changes in **one** redb write transaction with
+//! [`redb::Durability::Immediate`] (redb's default, set explicitly here): when it returns
+//! `Ok`, the batch is on disk (`fsync`ed) and survives `kill -9` and power loss; when the
+//! process dies during it, none of the batch is there after reopening (redb's commit is
+//! atomic; a crash leaves the previous commit, which redb verifies by checksum and
+//! repairs to on open). A batch is therefore the unit to answer on: release an answer only
+//! after the `apply` covering it returned `Ok`.
+//!
+//! **Group commit.** An fsync costs around a millisecond or more, so the server should not
+//! commit per request under load: let the engine task handle every request that is ready,
+//! take the changes of all of them at once (the engine accumulates them), commit once and
+//! release all the covered answers. With N requests in flight, one fsync serves N. (The
+//! commit may run on a blocking thread while the engine task goes on handling requests;
+//! answers produced meanwhile belong to the next batch.)
+//!
+//! # Time
+//!
+//! Deadlines are stored as wall-clock milliseconds since the Unix epoch. A
+//! [`ClockAnchor`] — one reading of the monotonic and the wall clock, taken when the store
+//! opens — converts the engine's `Instant`s to wall-clock time on write and back on load,
+//! so a subscription granted for four hours ends four wall-clock hours after it was
+//! granted, however long the server was down in between. (A wall clock stepped while the
+//! server was down moves the stored deadlines with it; while it runs, one anchor keeps
+//! every conversion consistent.)
+//!
+//! # Schema
+//!
+//! `rvp_meta["schema"]` holds [`SCHEMA_VERSION`]. A new file gets it; a file with
+//! another version is refused with [`StoreError::SchemaMismatch`] rather than misread.
+//! Record encoding: [`codec`].
+//!
+//! [redb]: https://docs.rs/redb
+
+pub mod codec;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
+use rvp_presence::{
+    AclRecord, Change, Engine, Records, RestoreError, RestoreReport, SubscriptionRecord, ViewRecord,
+};
+
+use codec::{DecodeError, StoredSubscription, StoredView};
+
+/// The schema version this build reads and writes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+const META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("rvp_meta");
+const SUBSCRIPTIONS: TableDefinition<'_, u32, &[u8]> = TableDefinition::new("rvp_subscriptions");
+const VIEWS: TableDefinition<'_, u32, &[u8]> = TableDefinition::new("rvp_views");
+const ACLS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("rvp_acls");
+
+const SCHEMA_KEY: &str = "schema";
+const COUNTERS_KEY: &str = "counters";
+
+/// What went wrong with the store; every message names the file.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The file could not be opened or created as a redb database (missing directory,
+    /// permissions, not a redb file, already opened by another process...).
+    #[error("cannot open the store {path}: {source}")]
+    Open {
+        /// The store file.
+        path: PathBuf,
+        /// redb's reason.
+        #[source]
+        source: Box<redb::DatabaseError>,
+    },
+    /// The file was written by a build with another schema version.
+    #[error(
+        "the store {path} has schema version {found}, this build reads version {expected}; \
+         move the file away (the server then starts with empty state) or use a matching build"
+    )]
+    SchemaMismatch {
+        /// The store file.
+        path: PathBuf,
+        /// The version in the file.
+        found: u32,
+        /// [`SCHEMA_VERSION`].
+        expected: u32,
+    },
+    /// A database operation failed (I/O error, disk full...).
+    #[error("store {path}: {op} failed: {source}")]
+    Db {
+        /// The store file.
+        path: PathBuf,
+        /// What was being done.
+        op: &'static str,
+        /// redb's reason.
+        #[source]
+        source: Box<redb::Error>,
+    },
+    /// A stored record could not be decoded.
+    #[error("store {path}: table {table}, key {key}: {source}")]
+    Corrupt {
+        /// The store file.
+        path: PathBuf,
+        /// The table.
+        table: &'static str,
+        /// The record's key.
+        key: String,
+        /// What was wrong.
+        #[source]
+        source: DecodeError,
+    },
+    /// The engine refused the restore (it was not fresh).
+    #[error("store {path}: {source}")]
+    Restore {
+        /// The store file.
+        path: PathBuf,
+        /// The engine's reason.
+        #[source]
+        source: RestoreError,
+    },
+    /// A change of a kind this build does not know how to store (a newer `rvp-presence`).
+    #[error("store {path}: cannot store change {change}")]
+    UnknownChange {
+        /// The store file.
+        path: PathBuf,
+        /// The change, debug-printed.
+        change: String,
+    },
+}
+
+/// One simultaneous reading of the monotonic clock and the wall clock, converting
+/// between the engine's `Instant`s and stored wall-clock milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClockAnchor {
+    instant: Instant,
+    unix_ms: i64,
+}
+
+impl ClockAnchor {
+    /// Reads both clocks now.
+    pub fn now() -> ClockAnchor {
+        ClockAnchor::new(Instant::now(), SystemTime::now())
+    }
+
+    /// The anchor "`instant` is `wall`".
+    pub fn new(instant: Instant, wall: SystemTime) -> ClockAnchor {
+        let unix_ms = match wall.duration_since(UNIX_EPOCH) {
+            Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
+            Err(e) => i64::try_from(e.duration().as_millis()).map_or(i64::MIN, |ms| -ms),
+        };
+        ClockAnchor { instant, unix_ms }
+    }
+
+    /// The anchor's instant.
+    pub fn instant(&self) -> Instant {
+        self.instant
+    }
+
+    /// `t` as wall-clock milliseconds since the Unix epoch (truncated to the millisecond).
+    pub fn to_unix_ms(&self, t: Instant) -> i64 {
+        if t >= self.instant {
+            let d = i64::try_from((t - self.instant).as_millis()).unwrap_or(i64::MAX);
+            self.unix_ms.saturating_add(d)
+        } else {
+            let d = i64::try_from((self.instant - t).as_millis()).unwrap_or(i64::MAX);
+            self.unix_ms.saturating_sub(d)
+        }
+    }
+
+    /// The `Instant` of wall-clock `unix_ms`. A time the platform's `Instant` cannot
+    /// represent (only possible on some platforms, and only for times far from the
+    /// anchor) is replaced by one a day past the anchor in the same direction, or by the
+    /// anchor itself: either way on the same side of every deadline the engine decides by.
+    pub fn to_instant(&self, unix_ms: i64) -> Instant {
+        let delta = i128::from(unix_ms) - i128::from(self.unix_ms);
+        let ms = u64::try_from(delta.unsigned_abs()).unwrap_or(u64::MAX);
+        let d = Duration::from_millis(ms);
+        let day = Duration::from_secs(86_400);
+        if delta >= 0 {
+            self.instant
+                .checked_add(d)
+                .or_else(|| self.instant.checked_add(day))
+                .unwrap_or(self.instant)
+        } else {
+            self.instant
+                .checked_sub(d)
+                .or_else(|| self.instant.checked_sub(day))
+                .unwrap_or(self.instant)
+        }
+    }
+}
+
+/// The durable store of one server. See the [module documentation](self).
+#[derive(Debug)]
+pub struct Store {
+    db: Database,
+    anchor: ClockAnchor,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (or creates) the store at `path`, anchoring time conversions now.
+    pub fn open(path: impl AsRef<Path>) -> Result<Store, StoreError> {
+        Store::open_with_anchor(path, ClockAnchor::now())
+    }
+
+    /// Opens (or creates) the store at `path` with a given clock anchor (tests, or a
+    /// server that wants one anchor for several components).
+    pub fn open_with_anchor(
+        path: impl AsRef<Path>,
+        anchor: ClockAnchor,
+    ) -> Result<Store, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        let db = Database::create(&path).map_err(|e| StoreError::Open {
+            path: path.clone(),
+            source: Box::new(e),
+        })?;
+        let store = Store { db, anchor, path };
+        store.check_schema()?;
+        Ok(store)
+    }
+
+    /// The store file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The clock anchor converting deadlines.
+    pub fn anchor(&self) -> ClockAnchor {
+        self.anchor
+    }
+
+    fn db_err<E: Into<redb::Error>>(&self, op: &'static str) -> impl FnOnce(E) -> StoreError {
+        let path = self.path.clone();
+        move |e| StoreError::Db {
+            path,
+            op,
+            source: Box::new(e.into()),
+        }
+    }
+
+    fn corrupt(&self, table: &'static str, key: String, source: DecodeError) -> StoreError {
+        StoreError::Corrupt {
+            path: self.path.clone(),
+            table,
+            key,
+            source,
+        }
+    }
+
+    fn check_schema(&self) -> Result<(), StoreError> {
+        let txn = self.db.begin_write().map_err(self.db_err("begin write"))?;
+        {
+            let mut meta = txn.open_table(META).map_err(self.db_err("open rvp_meta"))?;
+            let found = meta
+                .get(SCHEMA_KEY)
+                .map_err(self.db_err("read schema version"))?
+                .map(|v| {
+                    let b = v.value();
+                    <[u8; 4]>::try_from(b).map(u32::from_le_bytes).map_err(|_| {
+                        self.corrupt(
+                            "rvp_meta",
+                            SCHEMA_KEY.into(),
+                            DecodeError {
+                                what: format!("schema version of {} bytes", b.len()),
+                            },
+                        )
+                    })
+                })
+                .transpose()?;
+            match found {
+                Some(SCHEMA_VERSION) => {}
+                Some(found) => {
+                    return Err(StoreError::SchemaMismatch {
+                        path: self.path.clone(),
+                        found,
+                        expected: SCHEMA_VERSION,
+                    });
+                }
+                None => {
+                    meta.insert(SCHEMA_KEY, SCHEMA_VERSION.to_le_bytes().as_slice())
+                        .map_err(self.db_err("write schema version"))?;
+                }
+            }
+            // Create every table, so that a read transaction finds them.
+            txn.open_table(SUBSCRIPTIONS)
+                .map_err(self.db_err("open rvp_subscriptions"))?;
+            txn.open_table(VIEWS)
+                .map_err(self.db_err("open rvp_views"))?;
+            txn.open_table(ACLS).map_err(self.db_err("open rvp_acls"))?;
+        }
+        txn.commit().map_err(self.db_err("commit"))?;
+        Ok(())
+    }
+
+    /// Writes `changes` in order in one durable transaction (module docs: when this
+    /// returns `Ok`, every change is on disk; on `Err` none is, and the caller must not
+    /// release the answers the batch covers). An empty batch writes nothing.
+    pub fn apply(&self, changes: &[Change]) -> Result<(), StoreError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let mut txn = self.db.begin_write().map_err(self.db_err("begin write"))?;
+        txn.set_durability(Durability::Immediate)
+            .map_err(self.db_err("set durability"))?;
+        {
+            let mut meta = txn.open_table(META).map_err(self.db_err("open rvp_meta"))?;
+            let mut subs = txn
+                .open_table(SUBSCRIPTIONS)
+                .map_err(self.db_err("open rvp_subscriptions"))?;
+            let mut views = txn
+                .open_table(VIEWS)
+                .map_err(self.db_err("open rvp_views"))?;
+            let mut acls = txn.open_table(ACLS).map_err(self.db_err("open rvp_acls"))?;
+            for change in changes {
+                match change {
+                    Change::PutSubscription(r) => {
+                        let bytes = codec::encode_subscription(&self.stored_subscription(r));
+                        subs.insert(r.id.get(), bytes.as_slice())
+                            .map_err(self.db_err("write subscription"))?;
+                    }
+                    Change::DeleteSubscription(id) => {
+                        subs.remove(id.get())
+                            .map_err(self.db_err("delete subscription"))?;
+                    }
+                    Change::PutView(r) => {
+                        let bytes = codec::encode_view(&self.stored_view(r));
+                        views
+                            .insert(r.id.get(), bytes.as_slice())
+                            .map_err(self.db_err("write view"))?;
+                    }
+                    Change::DeleteView(id) => {
+                        views.remove(id.get()).map_err(self.db_err("delete view"))?;
+                    }
+                    Change::PutAcl(r) => {
+                        let bytes = codec::encode_acl(&r.node, &r.acl);
+                        let key = codec::node_key_string(&r.node);
+                        acls.insert(key.as_str(), bytes.as_slice())
+                            .map_err(self.db_err("write ACL"))?;
+                    }
+                    Change::DeleteAcl(node) => {
+                        let key = codec::node_key_string(node);
+                        acls.remove(key.as_str())
+                            .map_err(self.db_err("delete ACL"))?;
+                    }
+                    Change::Counters(c) => {
+                        let bytes = codec::encode_counters(c);
+                        meta.insert(COUNTERS_KEY, bytes.as_slice())
+                            .map_err(self.db_err("write counters"))?;
+                    }
+                    other => {
+                        // Dropping the transaction aborts it: nothing of the batch lands.
+                        return Err(StoreError::UnknownChange {
+                            path: self.path.clone(),
+                            change: format!("{other:?}"),
+                        });
+                    }
+                }
+            }
+        }
+        txn.commit().map_err(self.db_err("commit"))?;
+        Ok(())
+    }
+
+    /// The commit step of the engine loop: takes the changes `engine` made since the last
+    /// call, writes them durably, and returns how many of the engine's queued outputs the
+    /// commit covers — poll exactly that many and send them; outputs queued later wait
+    /// for the next commit. On `Err` nothing may be sent (the server should stop: its
+    /// memory is ahead of its disk). `buf` is a reusable buffer.
+    pub fn commit_engine(
+        &self,
+        engine: &mut Engine,
+        buf: &mut Vec<Change>,
+    ) -> Result<usize, StoreError> {
+        let covered = engine.pending_outputs();
+        buf.clear();
+        engine.take_changes_into(buf);
+        self.apply(buf)?;
+        buf.clear();
+        Ok(covered)
+    }
+
+    /// Start-up: turns `engine`'s journal on, restores it from this store at `now`, and
+    /// commits what the restore dropped. Call it after registering the principals and
+    /// before handling any request; then send the engine's queued outputs (NOTIFYs for
+    /// leases that lapsed while the server was down).
+    pub fn restore_engine(
+        &self,
+        engine: &mut Engine,
+        now: Instant,
+    ) -> Result<RestoreReport, StoreError> {
+        engine.enable_journal();
+        let records = self.load()?;
+        let report = engine
+            .restore(now, records)
+            .map_err(|e| StoreError::Restore {
+                path: self.path.clone(),
+                source: e,
+            })?;
+        self.apply(&engine.take_changes())?;
+        Ok(report)
+    }
+
+    /// Reads everything stored, deadlines converted to `Instant`s with the anchor, ready
+    /// for [`rvp_presence::Engine::restore`].
+    pub fn load(&self) -> Result<Records, StoreError> {
+        let txn = self.db.begin_read().map_err(self.db_err("begin read"))?;
+        let mut out = Records::default();
+
+        let meta = txn.open_table(META).map_err(self.db_err("open rvp_meta"))?;
+        if let Some(v) = meta
+            .get(COUNTERS_KEY)
+            .map_err(self.db_err("read counters"))?
+        {
+            out.counters = codec::decode_counters(v.value())
+                .map_err(|e| self.corrupt("rvp_meta", COUNTERS_KEY.into(), e))?;
+        }
+
+        let subs = txn
+            .open_table(SUBSCRIPTIONS)
+            .map_err(self.db_err("open rvp_subscriptions"))?;
+        for entry in subs.iter().map_err(self.db_err("read subscriptions"))? {
+            let (k, v) = entry.map_err(self.db_err("read subscription"))?;
+            let key = k.value();
+            let s = codec::decode_subscription(v.value())
+                .map_err(|e| self.corrupt("rvp_subscriptions", key.to_string(), e))?;
+            if s.id.get() != key {
+                return Err(self.corrupt(
+                    "rvp_subscriptions",
+                    key.to_string(),
+                    DecodeError {
+                        what: format!("holds subscription {}", s.id),
+                    },
+                ));
+            }
+            out.subscriptions.insert(s.id, self.subscription_record(s));
+        }
+
+        let views = txn
+            .open_table(VIEWS)
+            .map_err(self.db_err("open rvp_views"))?;
+        for entry in views.iter().map_err(self.db_err("read views"))? {
+            let (k, v) = entry.map_err(self.db_err("read view"))?;
+            let key = k.value();
+            let s = codec::decode_view(v.value())
+                .map_err(|e| self.corrupt("rvp_views", key.to_string(), e))?;
+            if s.id.get() != key {
+                return Err(self.corrupt(
+                    "rvp_views",
+                    key.to_string(),
+                    DecodeError {
+                        what: format!("holds view {}", s.id),
+                    },
+                ));
+            }
+            out.views.insert(s.id, self.view_record(s));
+        }
+
+        let acls = txn.open_table(ACLS).map_err(self.db_err("open rvp_acls"))?;
+        for entry in acls.iter().map_err(self.db_err("read ACLs"))? {
+            let (k, v) = entry.map_err(self.db_err("read ACL"))?;
+            let key = k.value().to_owned();
+            let (node, acl) = codec::decode_acl(v.value())
+                .map_err(|e| self.corrupt("rvp_acls", key.clone(), e))?;
+            if codec::node_key_string(&node) != key {
+                return Err(self.corrupt(
+                    "rvp_acls",
+                    key,
+                    DecodeError {
+                        what: format!("holds the ACL of {}", node.logical_url()),
+                    },
+                ));
+            }
+            out.acls.insert(node.clone(), AclRecord { node, acl });
+        }
+        Ok(out)
+    }
+
+    fn stored_subscription(&self, r: &SubscriptionRecord) -> StoredSubscription {
+        StoredSubscription {
+            id: r.id,
+            node: r.node.clone(),
+            kind: r.kind,
+            callback: r.callback.clone(),
+            subscriber: r.subscriber.clone(),
+            proof: r.proof,
+            granted_secs: r.granted_secs,
+            expires_ms: self.anchor.to_unix_ms(r.expires),
+            failures: r.failures,
+            first_failure_ms: r.first_failure.map(|t| self.anchor.to_unix_ms(t)),
+        }
+    }
+
+    fn subscription_record(&self, s: StoredSubscription) -> SubscriptionRecord {
+        SubscriptionRecord {
+            id: s.id,
+            node: s.node,
+            kind: s.kind,
+            callback: s.callback,
+            subscriber: s.subscriber,
+            proof: s.proof,
+            granted_secs: s.granted_secs,
+            expires: self.anchor.to_instant(s.expires_ms),
+            failures: s.failures,
+            first_failure: s.first_failure_ms.map(|t| self.anchor.to_instant(t)),
+        }
+    }
+
+    fn stored_view(&self, r: &ViewRecord) -> StoredView {
+        StoredView {
+            node: r.node.clone(),
+            id: r.id,
+            state: r.state.clone(),
+            expires_ms: self.anchor.to_unix_ms(r.expires),
+            set_order: r.set_order,
+            bound_to: r.bound_to.clone(),
+        }
+    }
+
+    fn view_record(&self, s: StoredView) -> ViewRecord {
+        ViewRecord {
+            node: s.node,
+            id: s.id,
+            state: s.state,
+            expires: self.anchor.to_instant(s.expires_ms),
+            set_order: s.set_order,
+            bound_to: s.bound_to,
+        }
+    }
+}
