@@ -115,6 +115,7 @@ pub mod delivery;
 pub mod engine;
 mod intern;
 pub mod lease;
+pub mod method;
 pub mod policy;
 pub mod principal;
 pub mod render;
