@@ -4,7 +4,8 @@
 //!
 //! * `fanout::engine` vs `fanout::floor`: one state change to 10 000 watchers, against a
 //!   loop that clones one pre-rendered `Bytes` into 10 000 slots (target: within 3×, and
-//!   at least 1 million NOTIFY per second).
+//!   at least 1 million NOTIFY per second). `fanout::engine_wire` additionally writes
+//!   every delivery as NOTIFY request bytes (`Delivery::write_notify`).
 //! * `expire::*`: one wake-up that expires E of N live subscriptions; the cost must follow
 //!   E, not N (O(expired)).
 //! * Memory (printed before the timings): heap bytes per live subscription, and the total
@@ -127,7 +128,15 @@ mod fanout {
             });
     }
 
-    fn engine_run(bencher: Bencher<'_, '_>, flatten: bool) {
+    /// What each iteration does with the deliveries besides pulling them.
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    enum Mode {
+        Pull,
+        Flatten,
+        Wire,
+    }
+
+    fn engine_run(bencher: Bencher<'_, '_>, mode: Mode) {
         let (mut e, t0) = engine_with(1, WATCHERS, WATCHERS, 0);
         // One presentity (bound by source address): every set flips the published state.
         let owner = Caller::authenticated(
@@ -144,9 +153,14 @@ mod fanout {
                 (
                     Vec::<Output>::with_capacity(WATCHERS + 1),
                     Vec::<Bytes>::with_capacity(WATCHERS),
+                    bytes::BytesMut::with_capacity(if mode == Mode::Wire {
+                        WATCHERS * 1024
+                    } else {
+                        0
+                    }),
                 )
             })
-            .bench_local_refs(|(slots, flat)| {
+            .bench_local_refs(|(slots, flat, wire)| {
                 flip = !flip;
                 req += 1;
                 let state = if flip {
@@ -162,8 +176,12 @@ mod fanout {
                     StatePatch::leased(state, 1200),
                 );
                 while let Some(o) = e.poll_output() {
-                    if flatten && let Output::Deliver(d) = &o {
-                        flat.push(d.body_bytes());
+                    if let Output::Deliver(d) = &o {
+                        match mode {
+                            Mode::Pull => {}
+                            Mode::Flatten => flat.push(d.body_bytes()),
+                            Mode::Wire => d.write_notify(wire).unwrap(),
+                        }
                     }
                     slots.push(o);
                 }
@@ -175,13 +193,21 @@ mod fanout {
     /// (shared prefix/suffix + the watcher's URL), pulled from `poll_output`.
     #[divan::bench(sample_count = 200)]
     fn engine(bencher: Bencher<'_, '_>) {
-        engine_run(bencher, false);
+        engine_run(bencher, Mode::Pull);
     }
 
     /// The same, additionally flattening every body into one contiguous `Bytes`.
     #[divan::bench(sample_count = 100)]
     fn engine_flattened(bencher: Bencher<'_, '_>) {
-        engine_run(bencher, true);
+        engine_run(bencher, Mode::Flatten);
+    }
+
+    /// The same, writing every delivery as a complete NOTIFY request
+    /// (`Delivery::write_notify`: head with `Host`, hop count, `Subscription-Id`,
+    /// `RVP-From-Principal`, then the body) into one buffer.
+    #[divan::bench(sample_count = 100)]
+    fn engine_wire(bencher: Bencher<'_, '_>) {
+        engine_run(bencher, Mode::Wire);
     }
 }
 

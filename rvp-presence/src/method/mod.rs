@@ -15,7 +15,7 @@
 //!              Output::Deliver(d)      ─► d.write_notify(&mut buf), sent to d.destination()
 //! ```
 //!
-//! Every request gets exactly one [`Answer`](crate::Answer): at once, or, for a NOTIFY with
+//! Every request gets exactly one [`Answer`]: at once, or, for a NOTIFY with
 //! `RVP-Ack-Type: DeepOr`/`DeepAnd`, once the delivery outcomes reported with
 //! [`Engine::handle_delivery_result`] decide it.
 //!
