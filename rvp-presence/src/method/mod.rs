@@ -310,6 +310,9 @@ impl Answer {
     /// and the XML body for bodies (reference §2), a one-line `text/plain` body for
     /// refusals. Write it with [`rvp_proto::codec::write_response`] (which adds
     /// `Content-Length` and `RVP-Notifications-Version`), or use [`Answer::write`].
+    ///
+    /// A `401` needs the embedder's `WWW-Authenticate` challenges added (authentication
+    /// is not the engine's business, reference §2.8).
     pub fn to_http(&self) -> http::Response<Bytes> {
         let mut res = http::Response::new(Bytes::new());
         *res.status_mut() = self.response.status();
