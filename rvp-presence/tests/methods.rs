@@ -701,6 +701,14 @@ fn notify_acknowledgements_and_refusals() {
             "",
         );
     assert_eq!(t.status(None, anonymous.as_bytes()), 400);
+    // Nothing to relay.
+    let empty = wire(
+        &format!(
+            "NOTIFY /instmsg/aliases/bruceb HTTP/1.1\nHost: im.acme.com\nRVP-From-Principal: {STEVE}"
+        ),
+        "",
+    );
+    assert_eq!(t.status(None, &empty), 400);
     // A NOTIFY to `/` is for a client's local node, not a node here.
     let root = wire(
         &format!("NOTIFY / HTTP/1.1\nHost: 127.0.0.1:5000\nRVP-From-Principal: {STEVE}"),

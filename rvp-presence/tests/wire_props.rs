@@ -70,6 +70,9 @@ enum Op {
         method: usize,
         node: usize,
         caller: usize,
+        /// Add the headers and body the method needs, with valid values (mostly).
+        plausible: bool,
+        pick: usize,
         headers: Vec<(usize, usize)>,
         body: Body,
     },
@@ -117,20 +120,29 @@ fn body_strategy() -> impl Strategy<Value = Body> {
 fn op_strategy() -> impl Strategy<Value = Op> {
     prop_oneof![
         6 => (
-            0usize..METHODS.len(),
-            0usize..5,
-            0usize..5,
-            proptest::collection::vec((0usize..9, 0usize..8), 0..7),
+            (
+                prop_oneof![9 => 0usize..7, 1 => 7usize..METHODS.len()],
+                prop_oneof![8 => 0usize..3, 1 => 3usize..5],
+                prop_oneof![4 => 0usize..3, 1 => 3usize..5],
+            ),
+            proptest::bool::weighted(0.8),
+            any::<usize>(),
+            prop_oneof![
+                3 => Just(Vec::new()),
+                1 => proptest::collection::vec((0usize..9, 0usize..8), 1..4),
+            ],
             body_strategy()
         )
-            .prop_map(|(method, node, caller, headers, body)| Op::Request {
+            .prop_map(|((method, node, caller), plausible, pick, headers, body)| Op::Request {
                 method,
                 node,
                 caller,
+                plausible,
+                pick,
                 headers,
                 body
             }),
-        1 => (0u32..20_000).prop_map(Op::Advance),
+        1 => prop_oneof![4 => 0u32..120, 1 => 0u32..20_000].prop_map(Op::Advance),
         2 => (any::<usize>(), 0usize..3).prop_map(|(pick, outcome)| Op::Report { pick, outcome }),
     ]
 }
@@ -304,6 +316,88 @@ fn header(name: usize, value: usize, issued: &[String]) -> (&'static str, String
     }
 }
 
+/// The headers and body a method needs, valid but for the odd pick.
+fn plausible_parts(
+    method: &str,
+    caller: usize,
+    pick: usize,
+    issued: &[String],
+    body: &Body,
+) -> (Vec<(&'static str, String)>, Body) {
+    let me = url(PEOPLE[caller % 3]);
+    let id = if issued.is_empty() {
+        "1".to_owned()
+    } else {
+        issued[pick % issued.len()].clone()
+    };
+    match method {
+        "SUBSCRIBE" if pick % 5 == 0 => (
+            vec![
+                ("Subscription-Id", id),
+                ("Subscription-Lifetime", "14400".into()),
+            ],
+            Body::Empty,
+        ),
+        "SUBSCRIBE" => {
+            let (kind, cb) = if pick % 5 < 4 {
+                (
+                    "pragma/notify",
+                    format!("http://10.0.0.{}:4000", caller + 1),
+                )
+            } else {
+                ("update/propchange", me)
+            };
+            (
+                vec![
+                    ("Notification-Type", kind.into()),
+                    ("Call-Back", cb),
+                    ("Subscription-Lifetime", ["60", "14400"][pick % 2].into()),
+                ],
+                Body::Empty,
+            )
+        }
+        "UNSUBSCRIBE" => (vec![("Subscription-Id", id)], Body::Empty),
+        "SUBSCRIPTIONS" => (
+            vec![(
+                "Notification-Type",
+                ["pragma/notify", "update/propchange"][pick % 2].into(),
+            )],
+            Body::Empty,
+        ),
+        "PROPFIND" => (vec![("Depth", "0".into())], Body::PropFind(pick % 4)),
+        "PROPPATCH" => (
+            Vec::new(),
+            match body {
+                Body::State { .. } => body.clone(),
+                _ => Body::State {
+                    state: pick % 10,
+                    timeout: Some(1200),
+                    view: None,
+                    extra: false,
+                },
+            },
+        ),
+        "NOTIFY" => (
+            vec![
+                ("RVP-Hop-Count", "1".into()),
+                (
+                    "RVP-Ack-Type",
+                    ["SingleHop", "DeepOr", "DeepAnd"][pick % 3].into(),
+                ),
+            ],
+            Body::Message(format!("message {pick}")),
+        ),
+        "ACL" => (
+            Vec::new(),
+            match body {
+                Body::Acl { .. } | Body::Empty => body.clone(),
+                _ => Body::Empty,
+            },
+        ),
+        _ => (Vec::new(), body.clone()),
+    }
+}
+
 fn run(ops: &[Op]) {
     let t0 = Instant::now();
     let mut e = Engine::new(Policy::default(), t0).unwrap();
@@ -319,16 +413,58 @@ fn run(ops: &[Op]) {
     let mut pending: HashSet<RequestId> = HashSet::new();
     let mut issued: Vec<String> = Vec::new();
     let mut deliveries = Vec::new();
-    for op in ops {
+    // Everybody logs in and watches everybody else, so that state changes and messages
+    // have somewhere to go.
+    let mut setup = Vec::new();
+    for caller in 0..3 {
+        setup.push(Op::Request {
+            method: 0,
+            node: caller,
+            caller,
+            plausible: true,
+            pick: 1,
+            headers: Vec::new(),
+            body: Body::Empty,
+        });
+        for node in (0..3).filter(|n| *n != caller) {
+            setup.push(Op::Request {
+                method: 0,
+                node,
+                caller,
+                plausible: true,
+                pick: 4,
+                headers: Vec::new(),
+                body: Body::Empty,
+            });
+        }
+    }
+    for op in setup.iter().chain(ops) {
         match op {
             Op::Request {
                 method,
                 node,
                 caller,
+                plausible,
+                pick,
                 headers,
                 body,
             } => {
                 let method = METHODS[*method];
+                let (needed, body) = if *plausible {
+                    plausible_parts(method, *caller, *pick, &issued, body)
+                } else {
+                    (Vec::new(), body.clone())
+                };
+                // Most plausible requests that only an owner makes go to the caller's node.
+                let owner_op = matches!(
+                    method,
+                    "SUBSCRIBE" | "UNSUBSCRIBE" | "SUBSCRIPTIONS" | "PROPPATCH" | "ACL"
+                );
+                let node = if *plausible && owner_op && pick % 3 != 0 && *caller < 3 {
+                    caller
+                } else {
+                    node
+                };
                 let target = match node {
                     n @ 0..3 => format!("/instmsg/aliases/{}", PEOPLE[*n]),
                     3 => "/instmsg/aliases/nobody".to_owned(),
@@ -341,13 +477,13 @@ fn run(ops: &[Op]) {
                 if *caller < 3 {
                     b = b.header("RVP-From-Principal", url(PEOPLE[*caller]));
                 }
-                for (n, v) in headers {
-                    let (name, value) = header(*n, *v, &issued);
+                let extra = headers.iter().map(|(n, v)| header(*n, *v, &issued));
+                for (name, value) in needed.into_iter().chain(extra) {
                     if let Ok(value) = http::HeaderValue::from_str(&value) {
                         b = b.header(name, value);
                     }
                 }
-                let req = b.body(body_bytes(body)).unwrap();
+                let req = b.body(body_bytes(&body)).unwrap();
                 let mut buf = BytesMut::new();
                 write_request(&req, &mut buf);
                 let req = decode_request(&mut RequestParser::default(), &mut buf)

@@ -1,18 +1,22 @@
 //! NOTIFY (reference §2.6, §6.5): the body is relayed byte for byte (never parsed) to the
 //! node's `pragma/notify` subscriptions; deliveries are written as NOTIFY requests with
-//! [`rvp_proto::codec::write_notify`].
+//! [`rvp_proto::codec::write_notify`]. A NOTIFY without `RVP-From-Principal` (nobody to
+//! relay it from) or without a body → `400`.
 
 use bytes::BufMut;
 use rvp_proto::codec::{NotifyHead, WriteError, write_notify};
 use rvp_proto::header::{self, HopCount, MintedSubscriptionId};
 
-use super::{Cx, bad};
+use super::{Cx, bad, is_blank};
 use crate::delivery::AckType;
 use crate::engine::{Delivery, Engine, NotifyParams, Refusal};
 
 pub(super) fn handle(e: &mut Engine, cx: &Cx<'_>) -> Result<(), Refusal> {
     if cx.caller.asserted_principal().is_none() {
         return Err(bad("NOTIFY without RVP-From-Principal"));
+    }
+    if is_blank(cx.body) {
+        return Err(bad("NOTIFY without a body (an r:notification is expected)"));
     }
     let ack = match cx.head.rvp.ack_type() {
         header::AckType::DeepOr => AckType::DeepOr,
