@@ -331,7 +331,7 @@ fn plausible_parts(
         issued[pick % issued.len()].clone()
     };
     match method {
-        "SUBSCRIBE" if pick % 5 == 0 => (
+        "SUBSCRIBE" if pick.is_multiple_of(5) => (
             vec![
                 ("Subscription-Id", id),
                 ("Subscription-Lifetime", "14400".into()),
