@@ -876,6 +876,28 @@ fn acl_refusals() {
     assert_eq!(t.status(None, &acl("")), 401);
 }
 
+#[test]
+fn xml_bodies_beyond_the_policy_limits_are_refused() {
+    let mut policy = Policy::default();
+    policy.xml_limits.max_input_bytes = 64;
+    let t0 = Instant::now();
+    let mut e = Engine::new(policy, t0).unwrap();
+    e.register_principal(
+        NodeKey::new("im.example.com", "stevem").unwrap(),
+        DirectoryProperties::new("Steve Morgan", "stevem@example.com"),
+    )
+    .unwrap();
+    let body = "<d:propfind xmlns:d='DAV:'><d:prop><d:displayname/></d:prop></d:propfind>";
+    assert!(body.len() > 64);
+    let bytes = propfind(Some("0"), body);
+    let (res, _, _) = send(&mut e, t0, 1, &caller(&bytes, Some(STEVE)), &bytes);
+    assert_eq!(res.status(), 400);
+    assert!(String::from_utf8_lossy(res.body()).contains("limit of 64 bytes"));
+    // Within the default limits the same body is fine.
+    let mut t = T::new();
+    assert_eq!(t.status(Some(STEVE), &bytes), 207);
+}
+
 // ------------------------------------------------------------------ other methods
 
 #[test]

@@ -78,3 +78,73 @@ pub fn acl_to_wire(acl: &Acl) -> RvpAcl {
             .collect(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use proptest::prelude::*;
+    use rvp_proto::{CredentialKind, CredentialSet, Right, RightSet};
+
+    use super::*;
+
+    fn rights(bits: u16) -> RightSet {
+        Right::ALL_RIGHTS
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| bits & (1 << i) != 0)
+            .map(|(_, r)| *r)
+            .collect()
+    }
+
+    fn creds(bits: u8) -> CredentialSet {
+        CredentialKind::ALL_KINDS
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| bits & (1 << i) != 0)
+            .map(|(_, k)| *k)
+            .collect()
+    }
+
+    proptest! {
+        /// Engine ACEs → `a:rvpacl` → bytes → `a:rvpacl` → engine ACEs is the identity.
+        #[test]
+        fn engine_aces_survive_the_wire(
+            aces in proptest::collection::vec(
+                (proptest::option::of("[a-z]{1,8}"), 1u8..16, any::<u16>(), any::<u16>()),
+                0..6,
+            )
+        ) {
+            let acl = Acl::from_aces(
+                aces.iter()
+                    .map(|(who, c, g, d)| Ace {
+                        principal: match who {
+                            Some(a) => AcePrincipal::url(&format!("http://im.example.com/instmsg/aliases/{a}")),
+                            None => AcePrincipal::All,
+                        },
+                        credentials: creds(*c),
+                        grant: rights(*g),
+                        deny: rights(*d),
+                    })
+                    .collect(),
+            );
+            let wire = RvpAcl::parse(&acl_to_wire(&acl).to_bytes()).unwrap();
+            prop_assert_eq!(acl_from_wire(&wire).unwrap(), acl.aces().to_vec());
+        }
+    }
+
+    #[test]
+    fn ace_without_credentials_is_named() {
+        let wire = RvpAcl {
+            inheritance: None,
+            aces: vec![xml::Ace {
+                principal: xml::AcePrincipal::Url("http://h/instmsg/aliases/x".into()),
+                credentials: CredentialSet::EMPTY,
+                grant: RightSet::EMPTY,
+                deny: RightSet::EMPTY,
+            }],
+        };
+        let e = acl_from_wire(&wire).unwrap_err();
+        assert!(e.to_string().contains("http://h/instmsg/aliases/x"), "{e}");
+    }
+}

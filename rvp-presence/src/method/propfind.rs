@@ -100,3 +100,52 @@ pub(crate) fn multistatus(p: &NodeProperties, form: &Form) -> MultiStatus {
         }],
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::principal::DirectoryProperties;
+
+    fn node(directory: bool) -> NodeProperties {
+        NodeProperties {
+            href: "http://h/instmsg/aliases/a".into(),
+            state: rvp_proto::PresenceState::Busy,
+            directory: directory.then(|| DirectoryProperties::new("A", "a@h")),
+        }
+    }
+
+    fn codes(m: &MultiStatus) -> Vec<(u16, usize)> {
+        m.responses[0]
+            .propstats
+            .iter()
+            .map(|p| (p.status.code.as_u16(), p.props.len()))
+            .collect()
+    }
+
+    #[test]
+    fn forms() {
+        assert_eq!(codes(&multistatus(&node(true), &Form::Full)), [(200, 3)]);
+        assert_eq!(codes(&multistatus(&node(false), &Form::Full)), [(200, 1)]);
+        let names = multistatus(&node(true), &Form::Names);
+        assert!(
+            names.responses[0].propstats[0]
+                .props
+                .iter()
+                .all(|p| p.value == rvp_proto::xml::PropValue::Empty)
+        );
+        let select = Form::Select(vec![
+            PropName::Email,
+            PropName::MobileState,
+            PropName::State,
+        ]);
+        let m = multistatus(&node(true), &select);
+        assert_eq!(codes(&m), [(200, 2), (404, 1)]);
+        assert_eq!(
+            m.responses[0].propstats[1].props[0].name,
+            PropName::MobileState
+        );
+        // Read denied: only r:state can be found.
+        let m = multistatus(&node(false), &select);
+        assert_eq!(codes(&m), [(200, 1), (404, 2)]);
+    }
+}

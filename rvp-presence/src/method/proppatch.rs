@@ -127,3 +127,46 @@ pub(crate) fn refused(href: &Arc<str>, propstats: &[(PropName, StatusCode)]) -> 
     }
     one_response(href, groups)
 }
+
+#[cfg(test)]
+mod tests {
+    use rvp_proto::PresenceState;
+
+    use super::*;
+
+    #[test]
+    fn patches() {
+        let p = patch_of(
+            &StateValue::leased(PresenceState::Away, PresenceState::Online, Some(600))
+                .with_view_id("7"),
+        );
+        assert_eq!(p.value, PresenceState::Away);
+        assert_eq!(p.default, PresenceState::Online);
+        assert_eq!(p.timeout_secs, Some(600));
+        assert_eq!(p.view, ViewId::new(7));
+        let p = patch_of(&StateValue::bare(PresenceState::Offline).with_view_id("9A"));
+        assert_eq!(
+            (p.timeout_secs, p.view),
+            (None, None),
+            "opaque view id ignored"
+        );
+    }
+
+    #[test]
+    fn refusals_group_by_status() {
+        let m = refused(
+            &Arc::from("http://h/instmsg/aliases/a"),
+            &[
+                (PropName::State, StatusCode::FAILED_DEPENDENCY),
+                (PropName::DisplayName, StatusCode::FORBIDDEN),
+                (PropName::Email, StatusCode::FORBIDDEN),
+            ],
+        );
+        let groups: Vec<(u16, usize)> = m.responses[0]
+            .propstats
+            .iter()
+            .map(|p| (p.status.code.as_u16(), p.props.len()))
+            .collect();
+        assert_eq!(groups, [(424, 1), (403, 2)]);
+    }
+}
