@@ -42,6 +42,7 @@ mod subscribe;
 mod subscriptions;
 mod unsubscribe;
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 use std::time::Instant;
 
@@ -109,14 +110,13 @@ impl RequestHeaders {
             None => None,
         };
         let uri = req.uri();
-        let raw_target = if uri.scheme().is_some() {
-            uri.to_string()
+        let raw_target: Cow<'_, str> = if uri.scheme().is_some() {
+            Cow::Owned(uri.to_string())
         } else {
-            uri.path_and_query()
-                .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned())
+            Cow::Borrowed(uri.path_and_query().map_or("/", |p| p.as_str()))
         };
         let target = rvp_proto::url::parse_target(&raw_target, host)
-            .map_err(|e| bad(&format!("malformed request-target: {e}")))?;
+            .map_err(|e| bad(&format!("malformed request-target or Host: {e}")))?;
         Ok(RequestHeaders {
             rvp,
             target,
