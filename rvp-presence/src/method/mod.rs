@@ -49,7 +49,7 @@ use std::time::Instant;
 use bytes::{BufMut, Bytes};
 use http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use rvp_proto::codec::ReasonPhrase;
-use rvp_proto::header::{HeaderError, RvpHeaders};
+use rvp_proto::header::{FromPrincipal, HeaderError, RvpHeaders};
 use rvp_proto::url::{NodePath, RequestTarget};
 use rvp_proto::xml::{PropName, XmlBody, XmlError};
 use rvp_proto::{CredentialKind, Method, MethodClass};
@@ -280,21 +280,35 @@ impl Caller {
         authenticated: Option<(&str, CredentialKind)>,
         source: Option<IpAddr>,
     ) -> Caller {
-        let asserted = req
-            .headers()
-            .get("rvp-from-principal")
-            .and_then(|v| {
-                let mut h = RvpHeaders::default();
-                h.add("RVP-From-Principal", v.as_bytes()).ok()?;
-                h.from_principal
-            })
-            .map(|p| p.to_string());
+        let asserted = req.headers().get("rvp-from-principal").and_then(|v| {
+            let mut h = RvpHeaders::default();
+            h.add("RVP-From-Principal", v.as_bytes()).ok()?;
+            h.from_principal
+        });
+        Caller::build(asserted.as_ref(), authenticated, source)
+    }
+
+    /// [`Caller::from_request`] for a request typed by `rvp_proto` (e.g.
+    /// [`TypedRequest::rvp`](rvp_proto::codec::TypedRequest)).
+    pub fn from_rvp_headers(
+        rvp: &RvpHeaders,
+        authenticated: Option<(&str, CredentialKind)>,
+        source: Option<IpAddr>,
+    ) -> Caller {
+        Caller::build(rvp.from_principal.as_ref(), authenticated, source)
+    }
+
+    fn build(
+        asserted: Option<&FromPrincipal>,
+        authenticated: Option<(&str, CredentialKind)>,
+        source: Option<IpAddr>,
+    ) -> Caller {
         let mut caller = match authenticated {
             Some((p, kind)) => Caller::authenticated(p, kind),
             None => Caller::anonymous(),
         };
         if let Some(a) = asserted {
-            caller = caller.with_asserted(&a);
+            caller = caller.with_asserted(&a.to_string());
         }
         match source {
             Some(ip) => caller.with_source(ip),
@@ -382,6 +396,30 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use super::*;
+
+    #[test]
+    fn callers_from_headers() {
+        let mut rvp = RvpHeaders::default();
+        rvp.add("RVP-From-Principal", b"im.example.com").unwrap();
+        let c = Caller::from_rvp_headers(&rvp, None, None);
+        assert_eq!(c.asserted_principal().map(|p| &**p), Some("im.example.com"));
+        assert!(!c.is_authenticated());
+        let req = http::Request::builder()
+            .header("rvp-from-principal", "not a url at all")
+            .body(())
+            .unwrap();
+        let c = Caller::from_request(
+            &req,
+            Some(("http://h/instmsg/aliases/a", CredentialKind::Ntlm)),
+            None,
+        );
+        assert_eq!(
+            c.asserted_principal().map(|p| &**p),
+            Some("http://h/instmsg/aliases/a"),
+            "a malformed assertion is ignored; the authenticated identity stands"
+        );
+        assert_eq!(Caller::from_request(&req, None, None), Caller::anonymous());
+    }
 
     #[test]
     fn lenient_headers() {
