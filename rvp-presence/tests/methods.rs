@@ -718,6 +718,55 @@ fn notify_acknowledgements_and_refusals() {
 }
 
 #[test]
+fn deep_acknowledgements_through_the_wire() {
+    // bruceb is logged in twice; the ack type decides when and what the sender hears.
+    for (ack, outcomes, expected) in [
+        (
+            "DeepAnd",
+            [
+                DeliveryOutcome::Delivered,
+                DeliveryOutcome::LeftConversation,
+            ],
+            500,
+        ),
+        (
+            "DeepAnd",
+            [DeliveryOutcome::Delivered, DeliveryOutcome::Delivered],
+            200,
+        ),
+        (
+            "DeepOr",
+            [DeliveryOutcome::Failed, DeliveryOutcome::Failed],
+            412,
+        ),
+        (
+            "DeepOr",
+            [DeliveryOutcome::Failed, DeliveryOutcome::Delivered],
+            200,
+        ),
+    ] {
+        let mut t = T::new();
+        t.bruce_logs_in();
+        let second = String::from_utf8(ex_2_1_a())
+            .unwrap()
+            .replace("198.176.154.132:1234", "198.176.154.133:1234");
+        t.send(0, Some(BRUCE), second.as_bytes());
+        let bytes = ex_2_6_a(ack, 1);
+        t.e.handle_request(t.t0, RequestId(7), &caller(&bytes, None), &request(&bytes));
+        let (answers, deliveries) = drain(&mut t.e);
+        assert!(answers.is_empty() && deliveries.len() == 2, "{ack}");
+        let mut heard = Vec::new();
+        for (d, outcome) in deliveries.iter().zip(outcomes) {
+            t.e.handle_delivery_result(t.t0, d.id(), outcome);
+            heard.extend(drain(&mut t.e).0);
+        }
+        assert_eq!(heard.len(), 1, "{ack} {outcomes:?}: one answer");
+        let res = wire::answer_response(&heard[0]);
+        assert_eq!(res.status().as_u16(), expected, "{ack} {outcomes:?}");
+    }
+}
+
+#[test]
 fn property_change_notify_example_2_6_d() {
     let mut t = T::new();
     let login = t.bruce_logs_in();
