@@ -2,7 +2,9 @@
 //! set; a request that also sets (or removes) anything else fails as a whole (WebDAV
 //! atomicity): `207` with `403` for those properties and `424 Failed Dependency` for
 //! `r:state`, nothing changed. The success `207` echoes the stored lease
-//! (`r:leased-value` with `d:timeout`) and the `r:view-id`.
+//! (`r:leased-value` with `d:timeout`) and the `r:view-id`. A timeout outside the policy
+//! is not declined but clamped (`Policy::lease_min`..`lease_max`); the echo carries the
+//! granted value, which is what clients refresh by.
 
 use std::sync::Arc;
 
