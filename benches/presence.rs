@@ -4,7 +4,10 @@
 //!
 //! * `fanout::engine` vs `fanout::floor`: one state change to 10 000 watchers, against a
 //!   loop that clones one pre-rendered `Bytes` into 10 000 slots (target: within 3×, and
-//!   at least 1 million NOTIFY per second).
+//!   at least 1 million NOTIFY per second). `fanout::engine_wire` additionally writes
+//!   every delivery as NOTIFY request bytes (`Delivery::write_notify`).
+//! * `request::propfind` vs `request::frame`: one PROPFIND through `handle_request` to
+//!   response bytes, against framing the same request bytes.
 //! * `expire::*`: one wake-up that expires E of N live subscriptions; the cost must follow
 //!   E, not N (O(expired)).
 //! * Memory (printed before the timings): heap bytes per live subscription, and the total
@@ -127,7 +130,15 @@ mod fanout {
             });
     }
 
-    fn engine_run(bencher: Bencher<'_, '_>, flatten: bool) {
+    /// What each iteration does with the deliveries besides pulling them.
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    enum Mode {
+        Pull,
+        Flatten,
+        Wire,
+    }
+
+    fn engine_run(bencher: Bencher<'_, '_>, mode: Mode) {
         let (mut e, t0) = engine_with(1, WATCHERS, WATCHERS, 0);
         // One presentity (bound by source address): every set flips the published state.
         let owner = Caller::authenticated(
@@ -144,9 +155,14 @@ mod fanout {
                 (
                     Vec::<Output>::with_capacity(WATCHERS + 1),
                     Vec::<Bytes>::with_capacity(WATCHERS),
+                    bytes::BytesMut::with_capacity(if mode == Mode::Wire {
+                        WATCHERS * 1024
+                    } else {
+                        0
+                    }),
                 )
             })
-            .bench_local_refs(|(slots, flat)| {
+            .bench_local_refs(|(slots, flat, wire)| {
                 flip = !flip;
                 req += 1;
                 let state = if flip {
@@ -162,8 +178,12 @@ mod fanout {
                     StatePatch::leased(state, 1200),
                 );
                 while let Some(o) = e.poll_output() {
-                    if flatten && let Output::Deliver(d) = &o {
-                        flat.push(d.body_bytes());
+                    if let Output::Deliver(d) = &o {
+                        match mode {
+                            Mode::Pull => {}
+                            Mode::Flatten => flat.push(d.body_bytes()),
+                            Mode::Wire => d.write_notify(wire).unwrap(),
+                        }
                     }
                     slots.push(o);
                 }
@@ -175,13 +195,69 @@ mod fanout {
     /// (shared prefix/suffix + the watcher's URL), pulled from `poll_output`.
     #[divan::bench(sample_count = 200)]
     fn engine(bencher: Bencher<'_, '_>) {
-        engine_run(bencher, false);
+        engine_run(bencher, Mode::Pull);
     }
 
     /// The same, additionally flattening every body into one contiguous `Bytes`.
     #[divan::bench(sample_count = 100)]
     fn engine_flattened(bencher: Bencher<'_, '_>) {
-        engine_run(bencher, true);
+        engine_run(bencher, Mode::Flatten);
+    }
+
+    /// The same, writing every delivery as a complete NOTIFY request
+    /// (`Delivery::write_notify`: head with `Host`, hop count, `Subscription-Id`,
+    /// `RVP-From-Principal`, then the body) into one buffer.
+    #[divan::bench(sample_count = 100)]
+    fn engine_wire(bencher: Bencher<'_, '_>) {
+        engine_run(bencher, Mode::Wire);
+    }
+}
+
+/// One request through the method layer, from a decoded `http::Request` to response
+/// bytes, against the codec's own framing of the same bytes (baseline).
+mod request {
+    use super::*;
+    use bytes::BytesMut;
+    use rvp::proto::codec::{RequestParser, decode_request};
+
+    const PROPFIND: &[u8] = b"PROPFIND /instmsg/aliases/user0 HTTP/1.1\r\nHost: im.example.com\r\n\
+RVP-From-Principal: http://remote.example.org/instmsg/aliases/w0\r\nDepth: 0\r\n\
+Content-Type: text/xml\r\nContent-Length: 148\r\n\r\n<?xml version=\"1.0\"?><d:propfind xmlns:d='DAV:' \
+xmlns:r='http://schemas.microsoft.com/rvp/'><d:prop><r:state/><d:displayname/></d:prop></d:propfind>";
+
+    fn decode(bytes: &[u8]) -> http::Request<Bytes> {
+        let mut buf = BytesMut::from(bytes);
+        decode_request(&mut RequestParser::default(), &mut buf)
+            .unwrap()
+            .unwrap()
+    }
+
+    /// Baseline: frame the request bytes into an `http::Request<Bytes>`.
+    #[divan::bench]
+    fn frame(bencher: Bencher<'_, '_>) {
+        bencher.bench_local(|| decode(divan::black_box(PROPFIND)));
+    }
+
+    /// PROPFIND through `handle_request`, the answer written as response bytes.
+    #[divan::bench]
+    fn propfind(bencher: Bencher<'_, '_>) {
+        let (mut e, t0) = engine_with(1, 1, 1, 0);
+        let req = decode(PROPFIND);
+        assert_eq!(req.body().len(), 148);
+        let caller = Caller::from_request(&req, None, None);
+        let mut out = Vec::with_capacity(1024);
+        let mut n = 0;
+        bencher.bench_local(|| {
+            n += 1;
+            e.handle_request(t0, RequestId(n), &caller, &req);
+            out.clear();
+            while let Some(o) = e.poll_output() {
+                if let Output::Respond(a) = o {
+                    a.write(&mut out);
+                }
+            }
+            assert!(out.starts_with(b"HTTP/1.1 207"));
+        });
     }
 }
 

@@ -13,6 +13,7 @@ use crate::caller::{Caller, canonical_principal};
 use crate::clock::{Clock, Millis, duration_millis, remaining_secs, secs_millis};
 use crate::delivery::{AckTracker, AckType, AckVerdict, DeliveryId, DeliveryOutcome};
 use crate::lease::{LeasedState, View, ViewId, Views};
+use crate::method::Form;
 use crate::policy::{Policy, PolicyError};
 use crate::principal::{Directory, DirectoryError, DirectoryProperties, NodeKey, PrincipalId};
 use crate::render::{self, NotifyBody, PropChangeBody, RenderedChange};
@@ -27,12 +28,17 @@ mod persist;
 pub struct RequestId(pub u64);
 
 /// The answer to one request.
+///
+/// [`Answer::to_http`] and [`Answer::write`] render it as the HTTP response to send
+/// (see [`crate::method`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Answer {
     /// The request answered.
     pub request: RequestId,
     /// What to answer.
     pub response: Response,
+    /// How the method layer asked the body to be shaped (PROPFIND property selection).
+    pub(crate) form: Form,
 }
 
 /// What the engine wants done.
@@ -210,6 +216,15 @@ pub enum Response {
     Notified,
     /// ACL read or write: `200` with the complete stored ACL.
     Acl(Acl),
+    /// PROPPATCH refused as a whole (WebDAV atomicity, reference §2.5): `207` with one
+    /// propstat per property: `403` for the ones that may not be set (directory-owned),
+    /// `424 Failed Dependency` for the others. Nothing was changed.
+    PropPatchRefused {
+        /// The node's logical URL.
+        href: Arc<str>,
+        /// Each property of the request with its status.
+        propstats: Vec<(rvp_proto::xml::PropName, StatusCode)>,
+    },
     /// A refusal.
     Refused(Refusal),
 }
@@ -223,6 +238,7 @@ impl Response {
                 ..
             }
             | Response::Properties(_)
+            | Response::PropPatchRefused { .. }
             | Response::StateSet { .. } => StatusCode::MULTI_STATUS,
             Response::Refused(r) => r.status(),
             _ => StatusCode::OK,
@@ -285,6 +301,17 @@ pub enum Refusal {
     /// `503`: the node holds `Policy::max_subscriptions_per_node` subscriptions.
     #[error("503: too many subscriptions on this node")]
     TooManySubscriptions,
+    /// `400`: a malformed request (header, request-target or XML body); the text names
+    /// what is wrong.
+    #[error("400: {0}")]
+    BadRequest(Box<str>),
+    /// `501`: a method RVP does not implement (`GET`, `POST`, `LOCK`, unknown tokens...,
+    /// reference §2, S§5.8).
+    #[error("501: method {0} is not implemented")]
+    NotImplemented(Box<str>),
+    /// `405`: `COPY` or `MOVE` (reference §2, S§5.8).
+    #[error("405: method {0} is not allowed")]
+    MethodNotAllowed(Box<str>),
 }
 
 impl Refusal {
@@ -299,6 +326,7 @@ impl Refusal {
             | Refusal::MissingSubscriptionId
             | Refusal::SelfRelay
             | Refusal::EmptyPropfind
+            | Refusal::BadRequest(_)
             | Refusal::InvalidAcl(_) => StatusCode::BAD_REQUEST,
             Refusal::DepthNotZero
             | Refusal::MissingNotificationType
@@ -307,6 +335,8 @@ impl Refusal {
             | Refusal::NotDeliverable => StatusCode::PRECONDITION_FAILED,
             Refusal::LeftConversation | Refusal::HopLimit => StatusCode::INTERNAL_SERVER_ERROR,
             Refusal::TooManySubscriptions => StatusCode::SERVICE_UNAVAILABLE,
+            Refusal::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
+            Refusal::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
         }
     }
 
@@ -461,6 +491,8 @@ pub struct Engine {
     set_order: u64,
     expired: Vec<SubscriptionId>,
     journal: persist::Journal,
+    /// The body shape the method layer asked for the answer to this request.
+    pub(crate) next_form: Option<(RequestId, Form)>,
 }
 
 impl Engine {
@@ -484,6 +516,7 @@ impl Engine {
             set_order: 0,
             expired: Vec::new(),
             journal: persist::Journal::default(),
+            next_form: None,
         })
     }
 
@@ -616,7 +649,7 @@ impl Engine {
         self.out.len()
     }
 
-    fn advance(&mut self, now: Instant) {
+    pub(crate) fn advance(&mut self, now: Instant) {
         let ms = self.clock.millis(now).max(self.now);
         self.now = ms;
         // Subscriptions: silent removal.
@@ -672,20 +705,30 @@ impl Engine {
         }
     }
 
-    fn respond(&mut self, request: RequestId, response: Response) {
-        self.out
-            .push_back(Output::Respond(Box::new(Answer { request, response })));
+    pub(crate) fn respond(&mut self, request: RequestId, response: Response) {
+        let form = match self.next_form.take() {
+            Some((r, f)) if r == request => f,
+            other => {
+                self.next_form = other;
+                Form::Full
+            }
+        };
+        self.out.push_back(Output::Respond(Box::new(Answer {
+            request,
+            response,
+            form,
+        })));
     }
 
-    fn refuse(&mut self, request: RequestId, r: Refusal) {
+    pub(crate) fn refuse(&mut self, request: RequestId, r: Refusal) {
         self.respond(request, Response::Refused(r));
     }
 
-    fn node(&self, key: &NodeKey) -> Result<PrincipalId, Refusal> {
+    pub(crate) fn node(&self, key: &NodeKey) -> Result<PrincipalId, Refusal> {
         self.directory.lookup(key).ok_or(Refusal::NotFound)
     }
 
-    fn logical_url(&self, node: PrincipalId) -> Arc<str> {
+    pub(crate) fn logical_url(&self, node: PrincipalId) -> Arc<str> {
         self.directory
             .get(node)
             .map(|p| p.logical_url().clone())
@@ -699,7 +742,12 @@ impl Engine {
             .is_some_and(|(p, _)| self.directory.lookup_url(p) == Some(node))
     }
 
-    fn check(&self, caller: &Caller, node: PrincipalId, right: Right) -> Result<(), Refusal> {
+    pub(crate) fn check(
+        &self,
+        caller: &Caller,
+        node: PrincipalId,
+        right: Right,
+    ) -> Result<(), Refusal> {
         let Some(n) = self.nodes.get(node.0 as usize) else {
             return Err(Refusal::NotFound);
         };

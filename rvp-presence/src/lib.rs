@@ -7,25 +7,33 @@
 //! it in sockets; gateways, simulators and tests embed it directly.
 //!
 //! ```text
-//!                 inputs                               outputs (poll_output)
-//!  ┌──────────────────────────────────────┐
-//!  │ register_principal(key, props)       │      ┌────────────────────────────────────┐
-//!  │ subscribe / unsubscribe /            │      │ Output::Respond(Answer)            │
-//!  │ subscriptions / propfind /           │      │   exactly one per RequestId:       │
-//!  │ proppatch_state / notify /           │─┐    │   Response::{Subscribed, Renewed,  │
-//!  │ acl_read / acl_write  (now, req, ..) │ │    │   Properties, StateSet, Notified,  │
-//!  │ handle_delivery_result(now, id, out) │ │    │   Acl, ..., Refused(Refusal)}      │
-//!  │ handle_timeout(now)                  │ │    │ Output::Deliver(Delivery)          │
-//!  └──────────────────────────────────────┘ │    │   NOTIFY to a call-back: relays    │
-//!                                           ▼    │   (body untouched, hop + 1) and    │
-//!   ┌──────────────────────── Engine ───────────┐│   property changes (rendered once, │
-//!   │ Directory   principals, logical/physical ││   spliced per watcher)             │
-//!   │ Acl         per node, §8.2–8.4 evaluation │└────────────────────────────────────┘
-//!   │ Views       leased r:state per view,      │          ▲
-//!   │             §5.3 binding, §5.4 aggregate  │──────────┘
-//!   │ Subscriptions slab + ordered expiry set   │  poll_timeout() -> Option<Instant>:
-//!   │ Ack tracking  §6.5 per deep NOTIFY        │  when to call handle_timeout next
-//!   └───────────────────────────────────────────┘
+//!  request bytes (socket)
+//!     │ rvp_proto::codec::decode_request ─► http::Request<Bytes> (body shared, not copied)
+//!     │ Caller::from_request(&req, authenticated identity, source IP)
+//!     ▼
+//!  Engine::handle_request(now, RequestId, &caller, &req)        ── method layer ([`method`])
+//!     │  501/405 · request-target → node (404) · headers · XML body (400 names the element)
+//!     │  one module per method: subscribe unsubscribe subscriptions propfind proppatch
+//!     │                         notify acl
+//!     ▼
+//!  typed operations (also public, for embedders without HTTP):
+//!     subscribe / unsubscribe / subscriptions / propfind / proppatch_state / notify /
+//!     acl_read / acl_write (now, req, ..) · handle_delivery_result · handle_timeout
+//!     │
+//!   ┌─┴────────────────────── Engine ───────────┐
+//!   │ Directory   principals, logical/physical  │
+//!   │ Acl         per node, §8.2–8.4 evaluation │
+//!   │ Views       leased r:state per view,      │
+//!   │             §5.3 binding, §5.4 aggregate  │   poll_timeout() -> Option<Instant>:
+//!   │ Subscriptions slab + ordered expiry set   │   when to call handle_timeout next
+//!   │ Ack tracking  §6.5 per deep NOTIFY        │
+//!   └─┬─────────────────────────────────────────┘
+//!     ▼ poll_output()
+//!  Output::Respond(Answer)   exactly one per RequestId ─► answer.write(&mut buf) ─► bytes
+//!  Output::Deliver(Delivery) NOTIFY to a call-back     ─► d.write_notify(&mut buf) ─► bytes
+//!                            (relays: body untouched, hop + 1; property changes:
+//!                             rendered once, spliced per watcher) to d.destination();
+//!                            report the outcome with handle_delivery_result
 //! ```
 //!
 //! The shape follows quinn-proto and str0m: `handle_*(now, ..)` and the typed operations
@@ -56,10 +64,98 @@
 //!   (subscriptions, views, ACLs, id counters) for the embedder to commit before it
 //!   answers, and [`Engine::restore`] from the stored records after a restart.
 //!
-//! What it leaves to its caller (the method layer): HTTP and XML parsing and rendering,
-//! authentication (it receives a [`Caller`]), and sockets.
+//! What it leaves to its embedder: sockets, authentication (it receives a [`Caller`]),
+//! storage (it hands out changes to commit) and the clock.
 //!
-//! # Example
+//! # Example: a login from raw bytes
+//!
+//! Bob's client logs in (login subscription, PROPPATCH online), Alice watches him, Bob
+//! goes busy (one NOTIFY to Alice's client) and Alice sends him a message (relayed to
+//! Bob's client untouched):
+//!
+//! ```
+//! use std::time::Instant;
+//! use bytes::BytesMut;
+//! use rvp_presence::{Caller, DirectoryProperties, Engine, NodeKey, Output, Policy, RequestId};
+//! use rvp_proto::codec::{decode_request, RequestParser};
+//! use rvp_proto::xml::{MultiStatus, Notification, XmlBody};
+//! use rvp_proto::{CredentialKind, PresenceState};
+//!
+//! let t0 = Instant::now();
+//! let mut engine = Engine::new(Policy::default(), t0)?;
+//! for (alias, name) in [("alice", "Alice"), ("bob", "Bob")] {
+//!     let key = NodeKey::new("localhost", alias).expect("valid key");
+//!     engine.register_principal(key, DirectoryProperties::new(name, &format!("{alias}@localhost")))?;
+//! }
+//!
+//! // What a server does per request: frame, build the caller, handle, write the outputs.
+//! let mut n = 0;
+//! let mut send = |engine: &mut Engine, who: &str, head: &str, body: &str| {
+//!     let wire = format!("{head}\r\nHost: localhost\r\nRVP-From-Principal: http://localhost/instmsg/aliases/{who}\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+//!     let mut buf = BytesMut::from(wire.as_bytes());
+//!     let req = decode_request(&mut RequestParser::default(), &mut buf)?.expect("complete");
+//!     let me = format!("http://localhost/instmsg/aliases/{who}");
+//!     let caller = Caller::from_request(&req, Some((&me, CredentialKind::Digest)), None);
+//!     n += 1;
+//!     engine.handle_request(t0, RequestId(n), &caller, &req);
+//!     let (mut response, mut notifies) = (Vec::new(), Vec::new());
+//!     while let Some(output) = engine.poll_output() {
+//!         match output {
+//!             Output::Respond(answer) => answer.write(&mut response),
+//!             Output::Deliver(d) => notifies.push(d),
+//!             _ => {}
+//!         }
+//!     }
+//!     Ok::<_, Box<dyn std::error::Error>>((String::from_utf8(response)?, notifies))
+//! };
+//!
+//! // Bob's login subscription, then his state: 200, 207.
+//! let (res, _) = send(&mut engine, "bob", "SUBSCRIBE /instmsg/aliases/bob HTTP/1.1\r\n\
+//!     Notification-Type: pragma/notify\r\nCall-Back: http://192.0.2.7:4000\r\n\
+//!     Subscription-Lifetime: 14400", "")?;
+//! assert!(res.starts_with("HTTP/1.1 200 Successful\r\nSubscription-Id: "));
+//! let online = "<d:propertyupdate xmlns:d='DAV:' xmlns:r='http://schemas.microsoft.com/rvp/'>\
+//!     <d:set><d:prop><r:state><r:leased-value><r:value><r:online/></r:value>\
+//!     <r:default-value><r:offline/></r:default-value><d:timeout>1200</d:timeout>\
+//!     </r:leased-value></r:state></d:prop></d:set></d:propertyupdate>";
+//! let (res, _) = send(&mut engine, "bob", "PROPPATCH /instmsg/aliases/bob HTTP/1.1", online)?;
+//! assert!(res.starts_with("HTTP/1.1 207 Multi-Status\r\n") && res.contains("<r:view-id>"));
+//!
+//! // Alice (also logged in) watches Bob: 207 showing him online.
+//! send(&mut engine, "alice", "SUBSCRIBE /instmsg/aliases/alice HTTP/1.1\r\n\
+//!     Notification-Type: pragma/notify\r\nCall-Back: http://192.0.2.9:5000\r\n\
+//!     Subscription-Lifetime: 14400", "")?;
+//! let (res, _) = send(&mut engine, "alice", "SUBSCRIBE /instmsg/aliases/bob HTTP/1.1\r\n\
+//!     Notification-Type: update/propchange\r\n\
+//!     Call-Back: http://localhost/instmsg/aliases/alice\r\nSubscription-Lifetime: 14400", "")?;
+//! let body = &res[res.find("<?xml").expect("a body")..];
+//! assert!(MultiStatus::parse(body.as_bytes())?.responses[0].href.ends_with("/bob"));
+//! assert!(body.contains("<r:state><r:online/></r:state>"));
+//!
+//! // Bob goes busy: the answer, and one NOTIFY to Alice's client (hop 2, §2.6-d).
+//! let (_, notifies) = send(&mut engine, "bob", "PROPPATCH /instmsg/aliases/bob HTTP/1.1",
+//!     &online.replace("r:online", "r:busy"))?;
+//! assert_eq!(notifies.len(), 1);
+//! assert_eq!(notifies[0].destination(), ("192.0.2.9:5000", "/"));
+//! let mut wire = Vec::new();
+//! notifies[0].write_notify(&mut wire)?;
+//! assert!(wire.starts_with(b"NOTIFY / HTTP/1.1\r\nHost: 192.0.2.9:5000\r\n"));
+//! let Notification::PropNotification(change) = Notification::parse(&notifies[0].body_bytes())?
+//! else { panic!("a property change") };
+//! assert_eq!(change.update.state(), Some(&rvp_proto::xml::StateValue::bare(PresenceState::Busy)));
+//!
+//! // Alice sends Bob a message (SingleHop: answered at once); Bob's client gets it as sent.
+//! let im = "<r:notification xmlns:r='http://schemas.microsoft.com/rvp/'><r:message>...</r:message></r:notification>";
+//! let (res, notifies) = send(&mut engine, "alice", "NOTIFY /instmsg/aliases/bob HTTP/1.1\r\n\
+//!     RVP-Hop-Count: 1\r\nContent-Type: text/xml", im)?;
+//! assert!(res.starts_with("HTTP/1.1 200 Successful"));
+//! assert_eq!(notifies[0].destination(), ("192.0.2.7:4000", "/"));
+//! assert_eq!(notifies[0].relayed_body().map(|b| &b[..]), Some(im.as_bytes()));
+//! assert_eq!(notifies[0].hop_count(), 2);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Example: the typed operations
 //!
 //! ```
 //! use std::time::{Duration, Instant};
@@ -120,6 +216,7 @@ pub mod engine;
 mod intern;
 pub mod journal;
 pub mod lease;
+pub mod method;
 pub mod policy;
 pub mod principal;
 pub mod render;

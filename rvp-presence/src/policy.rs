@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use rvp_proto::xml::XmlLimits;
+
 /// Limits and timers of the presence engine.
 ///
 /// `Policy::default()` gives the values of the protocol reference (§9.6) plus the
@@ -57,6 +59,9 @@ pub struct Policy {
     pub max_subscriptions_per_node: usize,
     /// Most entries in one ACL (default 1 000); a write that would exceed it → `400`.
     pub max_acl_entries: usize,
+    /// Limits on the XML bodies the method layer parses (PROPFIND, PROPPATCH, ACL);
+    /// default [`XmlLimits::DEFAULT`] (256 KiB, depth 32, ...). A body beyond them → `400`.
+    pub xml_limits: XmlLimits,
 }
 
 impl Default for Policy {
@@ -77,6 +82,7 @@ impl Default for Policy {
             max_views_per_principal: 16,
             max_subscriptions_per_node: 100_000,
             max_acl_entries: 1_000,
+            xml_limits: XmlLimits::default(),
         }
     }
 }

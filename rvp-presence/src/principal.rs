@@ -7,8 +7,9 @@
 //! `http://<home>/instmsg/local/<host>/instmsg/aliases/<alias>`, and (documentation
 //! artefact, §1.2) as `/aliases/<alias>`.
 //!
-//! The method layer maps `rvp_proto::url::NodeUrl` onto [`NodeKey`] in one place; until
-//! then [`Directory::lookup_url`] and [`Directory::lookup_path`] accept plain strings.
+//! The method layer ([`crate::method`]) maps `rvp_proto::url::RequestTarget` onto a
+//! principal with [`Directory::lookup_alias`] and [`Directory::lookup`];
+//! [`Directory::lookup_url`] and [`Directory::lookup_path`] accept plain strings.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -229,6 +230,13 @@ impl Directory {
         let alias = path
             .strip_prefix("/instmsg/aliases/")
             .or_else(|| path.strip_prefix("/aliases/"))?;
+        self.lookup_alias(request_host, alias)
+    }
+
+    /// Resolves a (decoded) alias addressed to `request_host`: the principal with that
+    /// logical host and alias, or, when the request host is not a logical host here (a
+    /// home server addressed by its own name), the only principal with that alias.
+    pub fn lookup_alias(&self, request_host: &str, alias: &str) -> Option<PrincipalId> {
         if let Some(key) = NodeKey::new(request_host, alias)
             && let Some(id) = self.lookup(&key)
         {

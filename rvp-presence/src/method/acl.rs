@@ -1,0 +1,150 @@
+//! ACL (reference §2.7): an empty body reads the ACL, an `a:rvpacl` body writes it (merge
+//! by principal); both answer `200` with the complete stored ACL. No `Content-Type` is
+//! required (librvp sends none).
+
+use rvp_proto::xml::{self, Inheritance, RvpAcl, XmlBody, XmlError};
+
+use super::{Cx, bad_xml, is_blank};
+use crate::acl::{Ace, AcePrincipal, Acl, AclError};
+use crate::engine::{Engine, Refusal};
+
+pub(super) fn handle(e: &mut Engine, cx: &Cx<'_>) -> Result<(), Refusal> {
+    if is_blank(cx.body) {
+        e.acl_read(cx.now, cx.request, cx.caller, cx.key);
+        return Ok(());
+    }
+    let wire = match RvpAcl::parse_with(cx.body, &e.policy().xml_limits) {
+        Ok(w) => w,
+        Err(XmlError::CredentialsNotSpecified) => {
+            return Err(Refusal::InvalidAcl(AclError::CredentialsNotSpecified {
+                principal: "an ACE".into(),
+            }));
+        }
+        Err(err) => return Err(bad_xml(RvpAcl::ROOT, &err)),
+    };
+    let aces = acl_from_wire(&wire).map_err(Refusal::InvalidAcl)?;
+    e.acl_write(cx.now, cx.request, cx.caller, cx.key, aces);
+    Ok(())
+}
+
+/// The engine's ACEs for an `a:rvpacl` body (principals canonicalised, §8.2). An ACE
+/// without credential kinds → [`AclError::CredentialsNotSpecified`] (`400 credentials
+/// not specified`).
+pub fn acl_from_wire(acl: &RvpAcl) -> Result<Vec<Ace>, AclError> {
+    acl.aces
+        .iter()
+        .map(|a| {
+            let principal = match &a.principal {
+                xml::AcePrincipal::Url(u) if u.trim().is_empty() => {
+                    return Err(AclError::EmptyPrincipal);
+                }
+                xml::AcePrincipal::Url(u) => AcePrincipal::url(u),
+                xml::AcePrincipal::AllPrincipals => AcePrincipal::All,
+            };
+            if a.credentials.is_empty() {
+                return Err(AclError::CredentialsNotSpecified {
+                    principal: match &principal {
+                        AcePrincipal::Url(u) => u.to_string(),
+                        AcePrincipal::All => "a:allprincipals".into(),
+                    },
+                });
+            }
+            Ok(Ace {
+                principal,
+                credentials: a.credentials,
+                grant: a.grant,
+                deny: a.deny,
+            })
+        })
+        .collect()
+}
+
+/// The `a:rvpacl` body of a stored ACL (`a:inheritance` `none`, reference §2.7).
+pub fn acl_to_wire(acl: &Acl) -> RvpAcl {
+    RvpAcl {
+        inheritance: Some(Inheritance::None),
+        aces: acl
+            .aces()
+            .iter()
+            .map(|a| xml::Ace {
+                principal: match &a.principal {
+                    AcePrincipal::Url(u) => xml::AcePrincipal::Url(u.to_string()),
+                    AcePrincipal::All => xml::AcePrincipal::AllPrincipals,
+                },
+                credentials: a.credentials,
+                grant: a.grant,
+                deny: a.deny,
+            })
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use proptest::prelude::*;
+    use rvp_proto::{CredentialKind, CredentialSet, Right, RightSet};
+
+    use super::*;
+
+    fn rights(bits: u16) -> RightSet {
+        Right::ALL_RIGHTS
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| bits & (1 << i) != 0)
+            .map(|(_, r)| *r)
+            .collect()
+    }
+
+    fn creds(bits: u8) -> CredentialSet {
+        CredentialKind::ALL_KINDS
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| bits & (1 << i) != 0)
+            .map(|(_, k)| *k)
+            .collect()
+    }
+
+    proptest! {
+        /// Engine ACEs → `a:rvpacl` → bytes → `a:rvpacl` → engine ACEs is the identity.
+        #[test]
+        fn engine_aces_survive_the_wire(
+            aces in proptest::collection::vec(
+                (proptest::option::of("[a-z]{1,8}"), 1u8..16, any::<u16>(), any::<u16>()),
+                0..6,
+            )
+        ) {
+            let acl = Acl::from_aces(
+                aces.iter()
+                    .map(|(who, c, g, d)| Ace {
+                        principal: match who {
+                            Some(a) => AcePrincipal::url(&format!("http://im.example.com/instmsg/aliases/{a}")),
+                            None => AcePrincipal::All,
+                        },
+                        credentials: creds(*c),
+                        grant: rights(*g),
+                        deny: rights(*d),
+                    })
+                    .collect(),
+            );
+            let wire = RvpAcl::parse(&acl_to_wire(&acl).to_bytes()).unwrap();
+            prop_assert_eq!(acl_from_wire(&wire).unwrap(), acl.aces().to_vec());
+        }
+    }
+
+    #[test]
+    fn ace_without_credentials_is_named() {
+        let wire = RvpAcl {
+            inheritance: None,
+            aces: vec![xml::Ace {
+                principal: xml::AcePrincipal::Url("http://h/instmsg/aliases/x".into()),
+                credentials: CredentialSet::EMPTY,
+                grant: RightSet::EMPTY,
+                deny: RightSet::EMPTY,
+            }],
+        };
+        let e = acl_from_wire(&wire).unwrap_err();
+        assert!(e.to_string().contains("http://h/instmsg/aliases/x"), "{e}");
+    }
+}

@@ -1,0 +1,174 @@
+//! PROPPATCH (reference §2.5): `d:propertyupdate` → [`StatePatch`]. Only `r:state` may be
+//! set; a request that also sets (or removes) anything else fails as a whole (WebDAV
+//! atomicity): `207` with `403` for those properties and `424 Failed Dependency` for
+//! `r:state`, nothing changed. The success `207` echoes the stored lease
+//! (`r:leased-value` with `d:timeout`) and the `r:view-id`. A timeout outside the policy
+//! is not declined but clamped (`Policy::lease_min`..`lease_max`); the echo carries the
+//! granted value, which is what clients refresh by.
+
+use std::sync::Arc;
+
+use http::StatusCode;
+use rvp_proto::Right;
+use rvp_proto::xml::{
+    MultiStatus, PropName, PropStat, PropValue, Property, PropertyUpdate, Response, StateContent,
+    StateValue, StatusLine,
+};
+
+use super::{Cx, bad, is_blank, parse_body};
+use crate::engine::{Engine, Refusal, Response as Answered, StatePatch};
+use crate::lease::{LeasedState, ViewId};
+
+pub(super) fn handle(e: &mut Engine, cx: &Cx<'_>) -> Result<(), Refusal> {
+    if is_blank(cx.body) {
+        return Err(bad("PROPPATCH needs a <d:propertyupdate> body"));
+    }
+    let update: PropertyUpdate = parse_body(e, cx.body)?;
+    if update.set.is_empty() && update.remove.is_empty() {
+        return Err(bad("<d:propertyupdate> sets no property"));
+    }
+    e.check(cx.caller, cx.node, Right::Write)?;
+    let mut states = update.set.iter().filter(|p| p.name == PropName::State);
+    let state = states.next();
+    if states.next().is_some() {
+        return Err(bad("<d:propertyupdate> sets <r:state> more than once"));
+    }
+    let settable_only =
+        update.remove.is_empty() && update.set.iter().all(|p| p.name == PropName::State);
+    if !settable_only {
+        let propstats = update
+            .set
+            .iter()
+            .map(|p| {
+                let code = if p.name == PropName::State {
+                    StatusCode::FAILED_DEPENDENCY
+                } else {
+                    StatusCode::FORBIDDEN
+                };
+                (p.name.clone(), code)
+            })
+            .chain(
+                update
+                    .remove
+                    .iter()
+                    .map(|n| (n.clone(), StatusCode::FORBIDDEN)),
+            )
+            .collect();
+        let href = e.logical_url(cx.node);
+        e.respond(cx.request, Answered::PropPatchRefused { href, propstats });
+        return Ok(());
+    }
+    let value = match state.map(|p| &p.value) {
+        Some(PropValue::State(v)) => v,
+        _ => return Err(bad("<r:state> holds no state value")),
+    };
+    e.proppatch_state(cx.now, cx.request, cx.caller, cx.key, patch_of(value));
+    Ok(())
+}
+
+/// The engine's patch for an `r:state` value: a lease, or the bare form (`r:offline` at
+/// logout, no timeout: `Policy::unleased_timeout` applies). A view id that is not one of
+/// ours is ignored (the view-less rules of §5.3 apply).
+pub(crate) fn patch_of(v: &StateValue) -> StatePatch {
+    let view = v.view_id.as_deref().and_then(ViewId::parse);
+    let (value, default, timeout_secs) = match &v.content {
+        StateContent::Leased(l) => (l.value.clone(), l.default_value.clone(), l.timeout),
+        StateContent::Bare(s) => (s.clone(), rvp_proto::PresenceState::Offline, None),
+        _ => (
+            rvp_proto::PresenceState::Offline,
+            rvp_proto::PresenceState::Offline,
+            None,
+        ),
+    };
+    StatePatch {
+        value,
+        default,
+        timeout_secs,
+        view,
+    }
+}
+
+fn one_response(href: &str, propstats: Vec<PropStat>) -> MultiStatus {
+    MultiStatus {
+        responses: vec![Response {
+            href: href.to_owned(),
+            propstats,
+        }],
+    }
+}
+
+/// The `207` body of a stored lease (reference §2.5 example).
+pub(crate) fn echo(href: &Arc<str>, view: ViewId, state: &LeasedState) -> MultiStatus {
+    let value = StateValue::leased(
+        state.value.clone(),
+        state.default.clone(),
+        Some(state.timeout_secs),
+    )
+    .with_view_id(view.to_string());
+    one_response(
+        href,
+        vec![PropStat {
+            props: vec![Property::state(value)],
+            status: StatusLine::new(StatusCode::OK),
+        }],
+    )
+}
+
+/// The `207` body of a PROPPATCH refused as a whole: one propstat per status.
+pub(crate) fn refused(href: &Arc<str>, propstats: &[(PropName, StatusCode)]) -> MultiStatus {
+    let mut groups: Vec<PropStat> = Vec::new();
+    for (name, code) in propstats {
+        let prop = Property::empty(name.clone());
+        match groups.iter_mut().find(|g| g.status.code == *code) {
+            Some(g) => g.props.push(prop),
+            None => groups.push(PropStat {
+                props: vec![prop],
+                status: StatusLine::new(*code),
+            }),
+        }
+    }
+    one_response(href, groups)
+}
+
+#[cfg(test)]
+mod tests {
+    use rvp_proto::PresenceState;
+
+    use super::*;
+
+    #[test]
+    fn patches() {
+        let p = patch_of(
+            &StateValue::leased(PresenceState::Away, PresenceState::Online, Some(600))
+                .with_view_id("7"),
+        );
+        assert_eq!(p.value, PresenceState::Away);
+        assert_eq!(p.default, PresenceState::Online);
+        assert_eq!(p.timeout_secs, Some(600));
+        assert_eq!(p.view, ViewId::new(7));
+        let p = patch_of(&StateValue::bare(PresenceState::Offline).with_view_id("9A"));
+        assert_eq!(
+            (p.timeout_secs, p.view),
+            (None, None),
+            "opaque view id ignored"
+        );
+    }
+
+    #[test]
+    fn refusals_group_by_status() {
+        let m = refused(
+            &Arc::from("http://h/instmsg/aliases/a"),
+            &[
+                (PropName::State, StatusCode::FAILED_DEPENDENCY),
+                (PropName::DisplayName, StatusCode::FORBIDDEN),
+                (PropName::Email, StatusCode::FORBIDDEN),
+            ],
+        );
+        let groups: Vec<(u16, usize)> = m.responses[0]
+            .propstats
+            .iter()
+            .map(|p| (p.status.code.as_u16(), p.props.len()))
+            .collect();
+        assert_eq!(groups, [(424, 1), (403, 2)]);
+    }
+}
