@@ -27,6 +27,8 @@ for log in sorted(captures.glob("*.wire.log")):
         is_request = m.group(1) == b"CLIENT->SERVER" and not m.group(2).startswith(b"reply from")
         is_response = not is_request
         put("request" if is_request else "response", block)
+        if is_request:
+            put("engine_requests", block)
         count += 1
         head, _, body = block.replace(b"\r\n", b"\n").partition(b"\n\n")
         for line in head.split(b"\n")[1:]:
