@@ -13,7 +13,9 @@ use rvp_proto::codec::{RequestParser, ResponseParser, Status, decode_request};
 
 fuzz_target!(|data: &[u8]| {
     let t0 = Instant::now();
-    let Ok(mut engine) = Engine::new(Policy::default(), t0) else { return };
+    let Ok(mut engine) = Engine::new(Policy::default(), t0) else {
+        return;
+    };
     for alias in ["alice", "bob"] {
         let key = NodeKey::new("localhost", alias).expect("valid key");
         let _ = engine.register_principal(key, DirectoryProperties::new(alias, "x@localhost"));
@@ -21,7 +23,9 @@ fuzz_target!(|data: &[u8]| {
     let mut parser = RequestParser::default();
     let mut buf = BytesMut::from(data);
     for n in 0..32u64 {
-        let Ok(Some(req)) = decode_request(&mut parser, &mut buf) else { return };
+        let Ok(Some(req)) = decode_request(&mut parser, &mut buf) else {
+            return;
+        };
         let now = t0 + Duration::from_secs(n * 97);
         engine.handle_timeout(now);
         // Alternate an authenticated owner, an asserted caller and an anonymous one.

@@ -6,7 +6,9 @@ use libfuzzer_sys::fuzz_target;
 use rvp_proto::url::{NodeUrl, parse_target};
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(s) = std::str::from_utf8(data) else { return };
+    let Ok(s) = std::str::from_utf8(data) else {
+        return;
+    };
     if let Ok(url) = NodeUrl::parse(s) {
         let again = NodeUrl::parse(&url.to_string()).expect("formatted URL parses");
         assert_eq!(again, url);

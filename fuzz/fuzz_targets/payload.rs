@@ -7,7 +7,9 @@ use rvp_proto::payload::{Payload, PayloadLimits, decode_double_utf8};
 
 fuzz_target!(|data: &[u8]| {
     let _ = Payload::parse_bytes(data);
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     let repaired = decode_double_utf8(text);
     if let Ok(payload) = Payload::parse(&repaired) {
         let written = payload.write();

@@ -16,7 +16,9 @@ fn round_trip<T: XmlBody + PartialEq + std::fmt::Debug>(input: &[u8]) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&which, input)) = data.split_first() else { return };
+    let Some((&which, input)) = data.split_first() else {
+        return;
+    };
     match which % 6 {
         0 => round_trip::<PropFind>(input),
         1 => round_trip::<PropertyUpdate>(input),
