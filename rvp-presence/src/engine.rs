@@ -1131,69 +1131,19 @@ impl Engine {
     }
 
     fn fan_out_state(&mut self, node: PrincipalId) {
-        let Some(p) = self.directory.get(node) else {
-            return;
-        };
         let n = &self.nodes[node.0 as usize];
-        let shared = RenderedChange::state_change(p.logical_url(), &n.published, p.host().clone());
         let open = n.acl.open_to_all(Right::Presence);
         let acl = &n.acl;
-        let subs = &self.subs;
-        let out = &mut self.out;
-        let seq = &mut self.next_delivery;
-        for rec in subs.on_node(node, SubscriptionKind::PropChange) {
-            if !open {
-                let sub: &str = &rec.subscriber;
-                let pairs = std::iter::once((sub, rvp_proto::CredentialKind::Assertion))
-                    .chain(rec.proof.map(|k| (sub, k)));
-                if !acl.evaluate(pairs, Right::Presence) {
-                    continue;
-                }
-            }
-            match rec.local_target() {
-                None => {
-                    // r:notification-to is the call-back itself: no second reference.
-                    let body = NotifyBody::PropChange(PropChangeBody {
-                        shared: shared.clone(),
-                        to: None,
-                    });
-                    *seq += 1;
-                    out.push_back(Output::Deliver(Delivery {
-                        id: DeliveryId {
-                            seq: *seq,
-                            subscription: rec.id,
-                            txn: 0,
-                        },
-                        callback: rec.callback.clone(),
-                        hop_count: 1,
-                        ack: AckType::SingleHop,
-                        body,
-                    }));
-                }
-                Some(target) => {
-                    let body = NotifyBody::PropChange(PropChangeBody {
-                        shared: shared.clone(),
-                        to: Some(rec.callback.clone()),
-                    });
-                    // Originated here (hop 1), relayed by the watcher's home (also here)
-                    // to its login call-backs (hop 2), §2.6-d.
-                    for login in subs.on_node(target, SubscriptionKind::Notify) {
-                        *seq += 1;
-                        out.push_back(Output::Deliver(Delivery {
-                            id: DeliveryId {
-                                seq: *seq,
-                                subscription: login.id,
-                                txn: 0,
-                            },
-                            callback: login.callback.clone(),
-                            hop_count: 2,
-                            ack: AckType::SingleHop,
-                            body: body.clone(),
-                        }));
-                    }
-                }
-            }
-        }
+        let state = &n.published;
+        // Watchers denied `presence` hear nothing (§8.4).
+        fan_out_states(
+            &self.directory,
+            &self.subs,
+            &mut self.out,
+            &mut self.next_delivery,
+            node,
+            |rec| (open || sees_presence(acl, rec)).then(|| state.clone()),
+        );
     }
 
     // ----------------------------------------------------------------- NOTIFY
@@ -1358,9 +1308,37 @@ impl Engine {
         }
     }
 
+    /// After an ACL write on `node`: tells each watcher whose right to see presence
+    /// flipped what it sees now (see [`acl_write`](Self::acl_write)).
+    fn renotify_visibility(&mut self, node: PrincipalId, before: &Acl) {
+        let n = &self.nodes[node.0 as usize];
+        if n.published == PresenceState::Offline {
+            return;
+        }
+        let published = n.published.clone();
+        let after = &self.nodes[node.0 as usize].acl;
+        fan_out_states(
+            &self.directory,
+            &self.subs,
+            &mut self.out,
+            &mut self.next_delivery,
+            node,
+            |rec| match (sees_presence(before, rec), sees_presence(after, rec)) {
+                (true, false) => Some(PresenceState::Offline),
+                (false, true) => Some(published.clone()),
+                _ => None,
+            },
+        );
+    }
+
     /// ACL write (reference §2.7): merge by principal, needs `writeacl` (the owner always
-    /// has it); answers with the complete stored ACL. A change that alters who may see
-    /// presence does not notify (the published value did not change).
+    /// has it); answers with the complete stored ACL.
+    ///
+    /// A write that changes whether a current watcher may see presence changes the state
+    /// that watcher sees (§8.4: a hidden state reads as offline), so that watcher alone gets
+    /// one state propnotification: `offline` when presence is now denied, the published
+    /// state when it is granted again. Nothing is sent when the published state is offline
+    /// anyway, nor to watchers whose visibility did not change.
     pub fn acl_write(
         &mut self,
         now: Instant,
@@ -1373,10 +1351,12 @@ impl Engine {
         let max = self.policy.max_acl_entries;
         let r = self.node(node).and_then(|n| {
             self.check(caller, n, Right::WriteAcl)?;
+            let before = self.nodes[n.0 as usize].acl.clone();
             let acl = &mut self.nodes[n.0 as usize].acl;
             acl.merge(aces, max).map_err(Refusal::InvalidAcl)?;
             let stored = acl.clone();
             self.journal_acl(n);
+            self.renotify_visibility(n, &before);
             Ok(Response::Acl(stored))
         });
         match r {
@@ -1384,6 +1364,85 @@ impl Engine {
             Err(e) => self.refuse(request, e),
         }
     }
+}
+
+/// Queues one state propnotification per `update/propchange` subscription on `node` for
+/// which `state_for` names a state (`None`: that watcher hears nothing).
+fn fan_out_states(
+    directory: &Directory,
+    subs: &SubscriptionTable,
+    out: &mut VecDeque<Output>,
+    seq: &mut u64,
+    node: PrincipalId,
+    mut state_for: impl FnMut(&crate::subscription::Record) -> Option<PresenceState>,
+) {
+    let Some(p) = directory.get(node) else {
+        return;
+    };
+    // At most two distinct renderings per fan-out (the published state, offline).
+    let mut rendered: Vec<(PresenceState, Arc<RenderedChange>)> = Vec::new();
+    for rec in subs.on_node(node, SubscriptionKind::PropChange) {
+        let Some(state) = state_for(rec) else {
+            continue;
+        };
+        let shared = match rendered.iter().find(|(s, _)| *s == state) {
+            Some((_, r)) => Arc::clone(r),
+            None => {
+                let r = RenderedChange::state_change(p.logical_url(), &state, p.host().clone());
+                rendered.push((state, Arc::clone(&r)));
+                r
+            }
+        };
+        match rec.local_target() {
+            None => {
+                // r:notification-to is the call-back itself: no second reference.
+                let body = NotifyBody::PropChange(PropChangeBody { shared, to: None });
+                *seq += 1;
+                out.push_back(Output::Deliver(Delivery {
+                    id: DeliveryId {
+                        seq: *seq,
+                        subscription: rec.id,
+                        txn: 0,
+                    },
+                    callback: rec.callback.clone(),
+                    hop_count: 1,
+                    ack: AckType::SingleHop,
+                    body,
+                }));
+            }
+            Some(target) => {
+                let body = NotifyBody::PropChange(PropChangeBody {
+                    shared,
+                    to: Some(rec.callback.clone()),
+                });
+                // Originated here (hop 1), relayed by the watcher's home (also here)
+                // to its login call-backs (hop 2), §2.6-d.
+                for login in subs.on_node(target, SubscriptionKind::Notify) {
+                    *seq += 1;
+                    out.push_back(Output::Deliver(Delivery {
+                        id: DeliveryId {
+                            seq: *seq,
+                            subscription: login.id,
+                            txn: 0,
+                        },
+                        callback: login.callback.clone(),
+                        hop_count: 2,
+                        ack: AckType::SingleHop,
+                        body: body.clone(),
+                    }));
+                }
+            }
+        }
+    }
+}
+
+/// Whether the watcher behind `rec` may see `r:state` under `acl` (the credentials it
+/// proved when subscribing, and its asserted identity).
+fn sees_presence(acl: &Acl, rec: &crate::subscription::Record) -> bool {
+    let sub: &str = &rec.subscriber;
+    let pairs = std::iter::once((sub, rvp_proto::CredentialKind::Assertion))
+        .chain(rec.proof.map(|k| (sub, k)));
+    acl.evaluate(pairs, Right::Presence)
 }
 
 fn is_http_url(s: &str) -> bool {

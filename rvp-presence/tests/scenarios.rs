@@ -1091,6 +1091,70 @@ fn presence_denied_watcher_sees_offline_and_gets_no_state() {
     assert_eq!(d[0].subscription(), friend);
 }
 
+/// An ACL write that hides (or reveals) presence from a current watcher changes the state
+/// that watcher sees, so it alone is told: `offline` on deny, the published state on grant
+/// (librvp, like any client, otherwise keeps showing the last state it was sent).
+#[test]
+fn acl_change_tells_the_watchers_whose_view_changed() {
+    let mut h = H::new();
+    let (view, _) = set_state(&mut h, "bob", S::Busy, None);
+    let friend = watch_remote(&mut h, "friend", "bob", 14_400);
+    let spy_url = "http://remote.example.org/instmsg/aliases/spy";
+    let spy = watch_remote(&mut h, "spy", "bob", 14_400);
+    let write = |h: &mut H, ace: Ace| {
+        let (now, req) = (h.now, h.req());
+        h.e.acl_write(now, req, &me("bob"), &key("bob"), vec![ace]);
+        let (r, d) = h.one();
+        assert_eq!(r.status(), StatusCode::OK);
+        d
+    };
+    let both = RightSet::of([Right::SendTo, Right::Presence]);
+
+    // Deny: the spy alone hears `offline`; the friend hears nothing.
+    let d = write(
+        &mut h,
+        Ace::deny(AcePrincipal::url(spy_url), CredentialSet::ANY, both),
+    );
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert_eq!(d[0].subscription(), spy);
+    assert_eq!(states(&d), ["offline"]);
+    // Writing the same deny again changes nobody's view: nothing.
+    let d = write(
+        &mut h,
+        Ace::deny(AcePrincipal::url(spy_url), CredentialSet::ANY, both),
+    );
+    assert!(d.is_empty(), "{d:?}");
+    // A state change still reaches only the friend.
+    let (_, d) = set_state(&mut h, "bob", S::Away, Some(view));
+    assert_eq!(d.len(), 1);
+    assert_eq!(d[0].subscription(), friend);
+    // Grant again: the spy hears the current state.
+    let d = write(
+        &mut h,
+        Ace::grant(AcePrincipal::url(spy_url), CredentialSet::ANY, both),
+    );
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert_eq!(d[0].subscription(), spy);
+    assert_eq!(states(&d), ["away"]);
+
+    // While bob is offline, hiding him changes nothing anyone sees: nothing is sent.
+    let (now, req) = (h.now, h.req());
+    h.e.proppatch_state(
+        now,
+        req,
+        &me("bob"),
+        &key("bob"),
+        StatePatch::leased(S::Offline, 1200).in_view(view),
+    );
+    let (_, d) = h.one();
+    assert_eq!(d.len(), 2, "both watchers hear offline: {d:?}");
+    let d = write(
+        &mut h,
+        Ace::deny(AcePrincipal::url(spy_url), CredentialSet::ANY, both),
+    );
+    assert!(d.is_empty(), "{d:?}");
+}
+
 // ------------------------------------------------------------------- local relay (§1.4, §2.6-d)
 
 #[test]
