@@ -543,7 +543,7 @@ impl Engine {
             .map(|p| p.logical_url().clone())
             .unwrap_or_else(|| Arc::from(""));
         self.nodes.push(NodeState {
-            acl: Acl::default_for(&url),
+            acl: Acl::default_with_owner_assertion(&url, self.policy.owner_accepts_assertion),
             views: Views::default(),
             published: PresenceState::Offline,
         });
@@ -1162,7 +1162,8 @@ impl Engine {
     ) {
         self.advance(now);
         let n = match self.node(node).and_then(|n| {
-            self.check(caller, n, Right::SendTo)?;
+            self.check(caller, n, Right::SendTo)
+                .map_err(|e| self.send_to_denied(e))?;
             if params.hop_count >= self.policy.max_hops {
                 return Err(Refusal::HopLimit);
             }
@@ -1225,6 +1226,19 @@ impl Engine {
                 },
             );
             self.txn_timers.insert((deadline, txn));
+        }
+    }
+
+    /// A `send-to` refusal of an authenticated sender as the policy wants it answered
+    /// ([`Policy::send_to_denied_status`]: `412` by default, like an offline recipient).
+    fn send_to_denied(&self, refusal: Refusal) -> Refusal {
+        match refusal {
+            Refusal::Forbidden(Right::SendTo) => match self.policy.send_to_denied_status {
+                StatusCode::PRECONDITION_FAILED => Refusal::NotDeliverable,
+                StatusCode::NOT_FOUND => Refusal::NotFound,
+                _ => refusal,
+            },
+            other => other,
         }
     }
 
