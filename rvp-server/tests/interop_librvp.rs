@@ -582,6 +582,36 @@ impl Session<'_> {
         )?;
         self.pass("bob's IM to alice refused: send-failed for bob, nothing for alice");
 
+        // alice lifts the deny (librvp writes the ACE granting send-to + presence): bob sees
+        // her state again and can write to her.
+        self.alice().command(&format!("undeny {BOB}"))?;
+        self.bob().expect(
+            |e| match e {
+                Event::BuddySignedOn { who } => who == ALICE,
+                Event::BuddyStatus { who, state } => {
+                    who == ALICE && *state != PresenceState::Offline
+                }
+                _ => false,
+            },
+            STEP,
+        )?;
+        self.bob().query(ALICE)?;
+        self.bob()
+            .expect(status(ALICE, PresenceState::Busy), STEP)?;
+        let again = "wieder da? ☕";
+        self.bob().send_im(ALICE, again)?;
+        let got = self
+            .alice()
+            .expect(|e| matches!(e, Event::Im { who, .. } if who == BOB), STEP)?;
+        let Event::Im { text, .. } = &got else {
+            unreachable!("matched an Im")
+        };
+        ensure!(
+            html_to_text(text) == again,
+            "alice got {text:?} after the undeny, bob sent {again:?}"
+        );
+        self.pass("alice undenies bob: bob sees her busy again, his IM arrives");
+
         // bob signs off by going offline; alice (who still watches him) sees it.
         self.bob().set_state(&PresenceState::Offline)?;
         self.alice().expect(offline(BOB), STEP)?;
