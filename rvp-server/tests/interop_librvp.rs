@@ -302,13 +302,12 @@ impl LogLine {
         })
     }
 
-    /// Whether the principal column names `alias` (as the alias, the sign-in name or the
-    /// principal's URL).
+    /// Whether the principal column names `alias` as an authenticated (Digest) user: the
+    /// user name librvp sends (`alice`) or the sign-in name (`alice@localhost`). An asserted
+    /// identity is logged as the principal's URL, which does not count.
     fn by(&self, alias: &str) -> bool {
         let p = self.principal.as_str();
-        p == alias
-            || p.strip_prefix(alias).is_some_and(|r| r.starts_with('@'))
-            || p.ends_with(&format!("/instmsg/aliases/{alias}"))
+        p == alias || p.strip_prefix(alias).is_some_and(|r| r.starts_with('@'))
     }
 }
 
@@ -373,8 +372,9 @@ struct Session<'a> {
     server: Option<ServerProcess>,
     alice: Option<PurpleClient>,
     bob: Option<PurpleClient>,
-    /// Clients that already ended (their logs stay wanted for a failure report).
-    ended: Vec<PurpleClient>,
+    /// Clients that already ended, with a label (their logs stay wanted for a failure
+    /// report).
+    ended: Vec<(&'static str, PurpleClient)>,
     started: Instant,
     passed: Vec<String>,
     /// Armed once the server runs.
@@ -448,7 +448,7 @@ impl Session<'_> {
             let _ = mallory.expect(|e| matches!(e, Event::Exit { .. }), STEP);
             let _ = mallory.wait_exit(STEP);
         }
-        self.ended.push(mallory);
+        self.ended.push(("wrong password", mallory));
         ensure!(
             refused_ok,
             "alice with a wrong password: expected a connection-error, got {refused:?}"
@@ -631,7 +631,7 @@ impl Session<'_> {
         );
         self.bob().wait_exit(STEP)?;
         if let Some(bob) = self.bob.take() {
-            self.ended.push(bob);
+            self.ended.push(("signed off", bob));
         }
         self.pass("bob -> offline (signs off), alice sees him offline");
 
@@ -641,7 +641,7 @@ impl Session<'_> {
             "alice's front end ended with {reason:?}"
         );
         if let Some(alice) = self.alice.take() {
-            self.ended.push(alice);
+            self.ended.push(("signed off", alice));
         }
         self.pass("alice signs off");
 
@@ -677,18 +677,19 @@ impl Session<'_> {
         let clients = self
             .ended
             .iter()
-            .chain(self.alice.iter())
-            .chain(self.bob.iter());
-        for client in clients {
+            .map(|(label, c)| (*label, c))
+            .chain(self.alice.iter().map(|c| ("running", c)))
+            .chain(self.bob.iter().map(|c| ("running", c)));
+        for (label, client) in clients {
             let _ = writeln!(
                 out,
-                "===== {} events =====\n{}",
+                "===== {} ({label}) events =====\n{}",
                 client.user(),
                 client.transcript().join("\n")
             );
             let _ = writeln!(
                 out,
-                "===== {} librvp debug log ({}) =====\n{}",
+                "===== {} ({label}) librvp debug log ({}) =====\n{}",
                 client.user(),
                 client.stderr_log().display(),
                 tail(&read_lossy(client.stderr_log()), DEBUG_TAIL_LINES)
