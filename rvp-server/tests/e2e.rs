@@ -301,6 +301,19 @@ async fn subscriptions_propfind_and_acl_read() {
     let r = bob.send(&Req::new("ACL", &path("bob"))).await;
     assert_eq!(r.status, 200, "{r:?}");
     assert!(r.text().contains("<a:rvpacl"), "{}", r.text());
+    // librvp's self-grant (owner ACE accepting assertion) does not let a mere claim to be
+    // bob sign on as bob, or change his state.
+    let self_grant = "<?xml version=\"1.0\"?><a:rvpacl xmlns:d=\"DAV:\" xmlns:r=\"http://schemas.microsoft.com/rvp/\" xmlns:a=\"http://schemas.microsoft.com/rvp/acl/\"><a:acl><a:inheritance>none</a:inheritance><a:ace><a:principal><a:rvp-principal>http://localhost/instmsg/aliases/bob</a:rvp-principal><a:credentials><a:assertion/><a:digest/><a:ntlm/></a:credentials></a:principal><a:grant><a:list/><a:read/><a:write/><a:send-to/><a:receive-from/><a:readacl/><a:writeacl/><a:presence/><a:subscriptions/><a:subscribe-others/></a:grant><a:deny/></a:ace></a:acl></a:rvpacl>";
+    let r = bob
+        .send(&Req::new("ACL", &path("bob")).body(self_grant))
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let mut impostor = server.client("bob");
+    impostor.authenticate = false;
+    let cb = Callback::start(200).await;
+    assert_eq!(impostor.login(&cb.url(), 600).await.status, 401);
+    assert_eq!(impostor.set_state("offline").await.status, 401);
+
     // Authenticated alice writing bob's ACL: 403, never a second 401.
     let r = alice
         .send(&Req::new("ACL", &path("bob")).body(acl_body(&url("alice"), false)))
