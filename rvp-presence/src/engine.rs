@@ -1166,7 +1166,7 @@ impl Engine {
         for rec in subs.on_node(node, SubscriptionKind::PropChange) {
             if !open {
                 let sub: &str = &rec.subscriber;
-                let pairs = std::iter::once((sub, rvp_proto::CredentialKind::Assertion))
+                let pairs = std::iter::once((sub, CredentialKind::Assertion))
                     .chain(rec.proof.map(|k| (sub, k)));
                 if !acl.evaluate(pairs, Right::Presence) {
                     continue;
