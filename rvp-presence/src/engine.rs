@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use http::StatusCode;
-use rvp_proto::{PresenceState, Right};
+use rvp_proto::{CredentialKind, PresenceState, Right};
 
 use crate::acl::{Ace, Acl, AclError};
 use crate::caller::{Caller, canonical_principal};
@@ -753,13 +753,35 @@ impl Engine {
         };
         let owner_keeps =
             matches!(right, Right::ReadAcl | Right::WriteAcl) && self.is_owner(caller, node);
-        if owner_keeps || n.acl.allows(caller, right) {
+        let allowed = if self.owner_needs_proof(right) {
+            // An asserted claim to be the node's owner proves nothing for owner-only
+            // operations, whatever ACE the owner wrote (librvp grants itself
+            // `assertion digest ntlm` at every login).
+            let directory = &self.directory;
+            n.acl.evaluate(
+                caller.presented().filter(move |&(p, k)| {
+                    !(k == CredentialKind::Assertion && directory.lookup_url(p) == Some(node))
+                }),
+                right,
+            )
+        } else {
+            n.acl.allows(caller, right)
+        };
+        if owner_keeps || allowed {
             Ok(())
         } else if caller.is_authenticated() {
             Err(Refusal::Forbidden(right))
         } else {
             Err(Refusal::Unauthorized(right))
         }
+    }
+
+    /// Whether `right` is one only a proven owner may use on its own node: the login
+    /// subscription (`receive-from`), PROPPATCH of its state (`write`) and ACL writes
+    /// (`writeacl`), unless [`Policy::owner_accepts_assertion`].
+    fn owner_needs_proof(&self, right: Right) -> bool {
+        !self.policy.owner_accepts_assertion
+            && matches!(right, Right::ReceiveFrom | Right::Write | Right::WriteAcl)
     }
 
     fn properties_for(&self, caller: &Caller, node: PrincipalId) -> NodeProperties {
@@ -1454,8 +1476,8 @@ fn fan_out_states(
 /// proved when subscribing, and its asserted identity).
 fn sees_presence(acl: &Acl, rec: &crate::subscription::Record) -> bool {
     let sub: &str = &rec.subscriber;
-    let pairs = std::iter::once((sub, rvp_proto::CredentialKind::Assertion))
-        .chain(rec.proof.map(|k| (sub, k)));
+    let pairs =
+        std::iter::once((sub, CredentialKind::Assertion)).chain(rec.proof.map(|k| (sub, k)));
     acl.evaluate(pairs, Right::Presence)
 }
 

@@ -231,11 +231,16 @@ mod tests {
         assert_eq!(p.send_to_denied_status, StatusCode::PRECONDITION_FAILED);
         assert!(!p.owner_accepts_assertion);
         assert_eq!(p.validate(), Ok(()));
-        let mut bad = Policy::default();
-        bad.send_to_denied_status = StatusCode::OK;
+        let bad = Policy {
+            send_to_denied_status: StatusCode::OK,
+            ..Policy::default()
+        };
         assert_eq!(bad.validate(), Err(PolicyError::SendToDeniedStatus(200)));
-        bad.send_to_denied_status = StatusCode::FORBIDDEN;
-        assert_eq!(bad.validate(), Ok(()));
+        let forbidden = Policy {
+            send_to_denied_status: StatusCode::FORBIDDEN,
+            ..Policy::default()
+        };
+        assert_eq!(forbidden.validate(), Ok(()));
     }
 
     #[test]

@@ -983,6 +983,63 @@ fn send_to_denied_status_is_configurable() {
 }
 
 #[test]
+fn an_owner_ace_accepting_assertion_does_not_waive_proof() {
+    // librvp's self-grant at login: the owner ACE with `assertion digest ntlm`.
+    let mut h = H::new();
+    let (now, req) = (h.now, h.req());
+    h.e.acl_write(
+        now,
+        req,
+        &me("bob"),
+        &key("bob"),
+        vec![Ace::grant(
+            AcePrincipal::url(&url("bob")),
+            CredentialSet::of([
+                CredentialKind::Assertion,
+                CredentialKind::Digest,
+                CredentialKind::Ntlm,
+            ]),
+            RightSet::of([Right::All]),
+        )],
+    );
+    assert_eq!(h.one().0.status(), StatusCode::OK);
+    // Claiming to be bob is still not enough for bob's owner-only operations.
+    let (now, req) = (h.now, h.req());
+    h.e.subscribe(
+        now,
+        req,
+        &claim("bob"),
+        &key("bob"),
+        SubscribeParams::new(SubscriptionKind::Notify, "http://192.0.2.66:4000", 600),
+    );
+    assert_eq!(refused(&h.one().0).status(), StatusCode::UNAUTHORIZED);
+    let (now, req) = (h.now, h.req());
+    h.e.proppatch_state(
+        now,
+        req,
+        &claim("bob"),
+        &key("bob"),
+        StatePatch::leased(S::Away, 600),
+    );
+    assert_eq!(h.one().0.status(), StatusCode::UNAUTHORIZED);
+    let (now, req) = (h.now, h.req());
+    h.e.acl_write(now, req, &claim("bob"), &key("bob"), Vec::new());
+    assert_eq!(h.one().0.status(), StatusCode::UNAUTHORIZED);
+    // Proven, it works; other rights granted by assertion stay usable (presence, read).
+    login(&mut h, "bob", 1, 600);
+    let (now, req) = (h.now, h.req());
+    h.e.propfind(
+        now,
+        req,
+        &claim("bob"),
+        &key("bob"),
+        Some("0"),
+        PropfindScope::Named,
+    );
+    assert_eq!(h.one().0.status(), StatusCode::MULTI_STATUS);
+}
+
+#[test]
 fn owner_needs_proof_unless_assertion_only_mode() {
     // Default: asserting to be bob is not enough for bob's login subscription.
     let mut h = H::new();
