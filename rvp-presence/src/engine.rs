@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use http::StatusCode;
-use rvp_proto::{PresenceState, Right};
+use rvp_proto::{CredentialKind, PresenceState, Right};
 
 use crate::acl::{Ace, Acl, AclError};
 use crate::caller::{Caller, canonical_principal};
@@ -543,7 +543,7 @@ impl Engine {
             .map(|p| p.logical_url().clone())
             .unwrap_or_else(|| Arc::from(""));
         self.nodes.push(NodeState {
-            acl: Acl::default_for(&url),
+            acl: Acl::default_with_owner_assertion(&url, self.policy.owner_accepts_assertion),
             views: Views::default(),
             published: PresenceState::Offline,
         });
@@ -753,13 +753,35 @@ impl Engine {
         };
         let owner_keeps =
             matches!(right, Right::ReadAcl | Right::WriteAcl) && self.is_owner(caller, node);
-        if owner_keeps || n.acl.allows(caller, right) {
+        let allowed = if self.owner_needs_proof(right) {
+            // An asserted claim to be the node's owner proves nothing for owner-only
+            // operations, whatever ACE the owner wrote (librvp grants itself
+            // `assertion digest ntlm` at every login).
+            let directory = &self.directory;
+            n.acl.evaluate(
+                caller.presented().filter(move |&(p, k)| {
+                    !(k == CredentialKind::Assertion && directory.lookup_url(p) == Some(node))
+                }),
+                right,
+            )
+        } else {
+            n.acl.allows(caller, right)
+        };
+        if owner_keeps || allowed {
             Ok(())
         } else if caller.is_authenticated() {
             Err(Refusal::Forbidden(right))
         } else {
             Err(Refusal::Unauthorized(right))
         }
+    }
+
+    /// Whether `right` is one only a proven owner may use on its own node: the login
+    /// subscription (`receive-from`), PROPPATCH of its state (`write`) and ACL writes
+    /// (`writeacl`), unless [`Policy::owner_accepts_assertion`].
+    fn owner_needs_proof(&self, right: Right) -> bool {
+        !self.policy.owner_accepts_assertion
+            && matches!(right, Right::ReceiveFrom | Right::Write | Right::WriteAcl)
     }
 
     fn properties_for(&self, caller: &Caller, node: PrincipalId) -> NodeProperties {
@@ -1131,69 +1153,19 @@ impl Engine {
     }
 
     fn fan_out_state(&mut self, node: PrincipalId) {
-        let Some(p) = self.directory.get(node) else {
-            return;
-        };
         let n = &self.nodes[node.0 as usize];
-        let shared = RenderedChange::state_change(p.logical_url(), &n.published, p.host().clone());
         let open = n.acl.open_to_all(Right::Presence);
         let acl = &n.acl;
-        let subs = &self.subs;
-        let out = &mut self.out;
-        let seq = &mut self.next_delivery;
-        for rec in subs.on_node(node, SubscriptionKind::PropChange) {
-            if !open {
-                let sub: &str = &rec.subscriber;
-                let pairs = std::iter::once((sub, rvp_proto::CredentialKind::Assertion))
-                    .chain(rec.proof.map(|k| (sub, k)));
-                if !acl.evaluate(pairs, Right::Presence) {
-                    continue;
-                }
-            }
-            match rec.local_target() {
-                None => {
-                    // r:notification-to is the call-back itself: no second reference.
-                    let body = NotifyBody::PropChange(PropChangeBody {
-                        shared: shared.clone(),
-                        to: None,
-                    });
-                    *seq += 1;
-                    out.push_back(Output::Deliver(Delivery {
-                        id: DeliveryId {
-                            seq: *seq,
-                            subscription: rec.id,
-                            txn: 0,
-                        },
-                        callback: rec.callback.clone(),
-                        hop_count: 1,
-                        ack: AckType::SingleHop,
-                        body,
-                    }));
-                }
-                Some(target) => {
-                    let body = NotifyBody::PropChange(PropChangeBody {
-                        shared: shared.clone(),
-                        to: Some(rec.callback.clone()),
-                    });
-                    // Originated here (hop 1), relayed by the watcher's home (also here)
-                    // to its login call-backs (hop 2), §2.6-d.
-                    for login in subs.on_node(target, SubscriptionKind::Notify) {
-                        *seq += 1;
-                        out.push_back(Output::Deliver(Delivery {
-                            id: DeliveryId {
-                                seq: *seq,
-                                subscription: login.id,
-                                txn: 0,
-                            },
-                            callback: login.callback.clone(),
-                            hop_count: 2,
-                            ack: AckType::SingleHop,
-                            body: body.clone(),
-                        }));
-                    }
-                }
-            }
-        }
+        let state = &n.published;
+        // Watchers denied `presence` hear nothing (§8.4).
+        fan_out_states(
+            &self.directory,
+            &self.subs,
+            &mut self.out,
+            &mut self.next_delivery,
+            node,
+            |rec| (open || sees_presence(acl, rec)).then(|| state.clone()),
+        );
     }
 
     // ----------------------------------------------------------------- NOTIFY
@@ -1212,7 +1184,8 @@ impl Engine {
     ) {
         self.advance(now);
         let n = match self.node(node).and_then(|n| {
-            self.check(caller, n, Right::SendTo)?;
+            self.check(caller, n, Right::SendTo)
+                .map_err(|e| self.send_to_denied(e))?;
             if params.hop_count >= self.policy.max_hops {
                 return Err(Refusal::HopLimit);
             }
@@ -1275,6 +1248,19 @@ impl Engine {
                 },
             );
             self.txn_timers.insert((deadline, txn));
+        }
+    }
+
+    /// A `send-to` refusal of an authenticated sender as the policy wants it answered
+    /// ([`Policy::send_to_denied_status`]: `412` by default, like an offline recipient).
+    fn send_to_denied(&self, refusal: Refusal) -> Refusal {
+        match refusal {
+            Refusal::Forbidden(Right::SendTo) => match self.policy.send_to_denied_status {
+                StatusCode::PRECONDITION_FAILED => Refusal::NotDeliverable,
+                StatusCode::NOT_FOUND => Refusal::NotFound,
+                _ => refusal,
+            },
+            other => other,
         }
     }
 
@@ -1358,9 +1344,37 @@ impl Engine {
         }
     }
 
+    /// After an ACL write on `node`: tells each watcher whose right to see presence
+    /// flipped what it sees now (see [`acl_write`](Self::acl_write)).
+    fn renotify_visibility(&mut self, node: PrincipalId, before: &Acl) {
+        let n = &self.nodes[node.0 as usize];
+        if n.published == PresenceState::Offline {
+            return;
+        }
+        let published = n.published.clone();
+        let after = &self.nodes[node.0 as usize].acl;
+        fan_out_states(
+            &self.directory,
+            &self.subs,
+            &mut self.out,
+            &mut self.next_delivery,
+            node,
+            |rec| match (sees_presence(before, rec), sees_presence(after, rec)) {
+                (true, false) => Some(PresenceState::Offline),
+                (false, true) => Some(published.clone()),
+                _ => None,
+            },
+        );
+    }
+
     /// ACL write (reference §2.7): merge by principal, needs `writeacl` (the owner always
-    /// has it); answers with the complete stored ACL. A change that alters who may see
-    /// presence does not notify (the published value did not change).
+    /// has it); answers with the complete stored ACL.
+    ///
+    /// A write that changes whether a current watcher may see presence changes the state
+    /// that watcher sees (§8.4: a hidden state reads as offline), so that watcher alone gets
+    /// one state propnotification: `offline` when presence is now denied, the published
+    /// state when it is granted again. Nothing is sent when the published state is offline
+    /// anyway, nor to watchers whose visibility did not change.
     pub fn acl_write(
         &mut self,
         now: Instant,
@@ -1373,10 +1387,12 @@ impl Engine {
         let max = self.policy.max_acl_entries;
         let r = self.node(node).and_then(|n| {
             self.check(caller, n, Right::WriteAcl)?;
+            let before = self.nodes[n.0 as usize].acl.clone();
             let acl = &mut self.nodes[n.0 as usize].acl;
             acl.merge(aces, max).map_err(Refusal::InvalidAcl)?;
             let stored = acl.clone();
             self.journal_acl(n);
+            self.renotify_visibility(n, &before);
             Ok(Response::Acl(stored))
         });
         match r {
@@ -1384,6 +1400,85 @@ impl Engine {
             Err(e) => self.refuse(request, e),
         }
     }
+}
+
+/// Queues one state propnotification per `update/propchange` subscription on `node` for
+/// which `state_for` names a state (`None`: that watcher hears nothing).
+fn fan_out_states(
+    directory: &Directory,
+    subs: &SubscriptionTable,
+    out: &mut VecDeque<Output>,
+    seq: &mut u64,
+    node: PrincipalId,
+    mut state_for: impl FnMut(&crate::subscription::Record) -> Option<PresenceState>,
+) {
+    let Some(p) = directory.get(node) else {
+        return;
+    };
+    // At most two distinct renderings per fan-out (the published state, offline).
+    let mut rendered: Vec<(PresenceState, Arc<RenderedChange>)> = Vec::new();
+    for rec in subs.on_node(node, SubscriptionKind::PropChange) {
+        let Some(state) = state_for(rec) else {
+            continue;
+        };
+        let shared = match rendered.iter().find(|(s, _)| *s == state) {
+            Some((_, r)) => Arc::clone(r),
+            None => {
+                let r = RenderedChange::state_change(p.logical_url(), &state, p.host().clone());
+                rendered.push((state, Arc::clone(&r)));
+                r
+            }
+        };
+        match rec.local_target() {
+            None => {
+                // r:notification-to is the call-back itself: no second reference.
+                let body = NotifyBody::PropChange(PropChangeBody { shared, to: None });
+                *seq += 1;
+                out.push_back(Output::Deliver(Delivery {
+                    id: DeliveryId {
+                        seq: *seq,
+                        subscription: rec.id,
+                        txn: 0,
+                    },
+                    callback: rec.callback.clone(),
+                    hop_count: 1,
+                    ack: AckType::SingleHop,
+                    body,
+                }));
+            }
+            Some(target) => {
+                let body = NotifyBody::PropChange(PropChangeBody {
+                    shared,
+                    to: Some(rec.callback.clone()),
+                });
+                // Originated here (hop 1), relayed by the watcher's home (also here)
+                // to its login call-backs (hop 2), §2.6-d.
+                for login in subs.on_node(target, SubscriptionKind::Notify) {
+                    *seq += 1;
+                    out.push_back(Output::Deliver(Delivery {
+                        id: DeliveryId {
+                            seq: *seq,
+                            subscription: login.id,
+                            txn: 0,
+                        },
+                        callback: login.callback.clone(),
+                        hop_count: 2,
+                        ack: AckType::SingleHop,
+                        body: body.clone(),
+                    }));
+                }
+            }
+        }
+    }
+}
+
+/// Whether the watcher behind `rec` may see `r:state` under `acl` (the credentials it
+/// proved when subscribing, and its asserted identity).
+fn sees_presence(acl: &Acl, rec: &crate::subscription::Record) -> bool {
+    let sub: &str = &rec.subscriber;
+    let pairs =
+        std::iter::once((sub, CredentialKind::Assertion)).chain(rec.proof.map(|k| (sub, k)));
+    acl.evaluate(pairs, Right::Presence)
 }
 
 fn is_http_url(s: &str) -> bool {

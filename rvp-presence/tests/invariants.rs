@@ -1,9 +1,11 @@
 //! Property tests of the engine's invariants over random operation sequences:
 //!
 //! * no NOTIFY ever goes to an expired or cancelled subscription;
-//! * a presence-denied watcher never receives state;
-//! * the published state always equals the aggregate of the live views, and every state
-//!   notification carries the published value;
+//! * a presence-denied watcher never receives any state but `offline` (the one it is sent
+//!   when an ACL write hides the state from it);
+//! * the published state always equals the aggregate of the live views, and the last state
+//!   notification a watcher receives carries what it may see: the published value, or
+//!   `offline` when presence is denied to it;
 //! * subscription ids are unique among live subscriptions and below 2^31;
 //! * every request gets exactly one answer.
 #![allow(clippy::unwrap_used, clippy::cast_possible_truncation, missing_docs)]
@@ -203,10 +205,13 @@ fn check_outputs(
                     let from = between(&body, "<r:notification-from><r:contact><d:href>", "<");
                     let node = h.e.directory().lookup_url(&from).unwrap();
                     let acl = h.e.acl(node).unwrap();
+                    let state = between(&body, "<r:state><r:", "/");
                     prop_assert!(
-                        acl.evaluate([(to, CredentialKind::Assertion)], Right::Presence),
-                        "presence-denied watcher {} got state of {}",
+                        state == "offline"
+                            || acl.evaluate([(to, CredentialKind::Assertion)], Right::Presence),
+                        "presence-denied watcher {} got state {} of {}",
                         to,
+                        state,
                         from
                     );
                 }
@@ -214,24 +219,40 @@ fn check_outputs(
             _ => {}
         }
     }
-    // The last state notification per node carries the published value.
-    let mut last: HashMap<String, String> = HashMap::new();
+    // The last state notification per node and watcher carries what that watcher may see.
+    let mut last: HashMap<(String, String), String> = HashMap::new();
     for o in &outs {
         if let Output::Deliver(d) = o
-            && d.notification_to().is_some()
+            && let Some(to) = d.notification_to()
         {
             let body = String::from_utf8(d.body_bytes().to_vec()).unwrap();
             last.insert(
-                between(&body, "<r:notification-from><r:contact><d:href>", "<"),
+                (
+                    between(&body, "<r:notification-from><r:contact><d:href>", "<"),
+                    to.to_owned(),
+                ),
                 between(&body, "<r:state><r:", "/"),
             );
         }
     }
-    for (node_url, state) in last {
+    for ((node_url, to), state) in last {
         let node = h.e.directory().lookup_url(&node_url).unwrap();
+        let visible = if h
+            .e
+            .acl(node)
+            .unwrap()
+            .evaluate([(to.as_str(), CredentialKind::Assertion)], Right::Presence)
+        {
+            h.e.published_state(node).unwrap().local_name()
+        } else {
+            "offline"
+        };
         prop_assert_eq!(
-            h.e.published_state(node).unwrap().local_name(),
-            state.as_str()
+            visible,
+            state.as_str(),
+            "last state {} sent to {}",
+            node_url,
+            to
         );
     }
     for who in &h.ids {

@@ -181,6 +181,9 @@ struct Counts {
     relays: usize,
     redundant: usize,
     dropped: usize,
+    /// `offline` NOTIFYs the engine sent to a watcher an ACL write just hid presence from
+    /// (the capture's server sent none: it kept showing the last state).
+    hidden: usize,
 }
 
 struct Pending {
@@ -216,6 +219,7 @@ fn replay(file: &str, policy: Policy) -> Counts {
     for b in &log {
         let now = t0 + Duration::from_secs(b.secs - base);
         let at = b.secs - base;
+        let mut acl_write = false;
         match (b.direction, b.peer) {
             ("START", _) => {}
             ("CLIENT->SERVER", p) if !p.starts_with("reply from") => {
@@ -240,6 +244,7 @@ fn replay(file: &str, policy: Policy) -> Counts {
                     Some("127.0.0.1".parse().unwrap()),
                 );
                 let id = RequestId(counts.requests as u64);
+                acl_write = req.method() == "ACL" && !req.body().is_empty();
                 e.handle_request(now, id, &caller, &req);
                 by_peer.entry(p.to_owned()).or_default().push_back(Pending {
                     id,
@@ -422,6 +427,21 @@ fn replay(file: &str, policy: Policy) -> Counts {
                     let a = *a;
                     assert!(answers.insert(a.request, a).is_none(), "two answers");
                 }
+                Output::Deliver(d) if acl_write => {
+                    // A deny hides the node's state from a watcher: it alone hears offline.
+                    let ours = wire::notify(&d);
+                    let Ok(Notification::PropNotification(n)) = Notification::parse(ours.body())
+                    else {
+                        panic!("{file} @{at}s: an ACL write sent a message");
+                    };
+                    assert_eq!(
+                        n.update.state().map(value_of),
+                        Some(PresenceState::Offline),
+                        "{file} @{at}s"
+                    );
+                    counts.hidden += 1;
+                    e.handle_delivery_result(now, d.id(), DeliveryOutcome::Delivered);
+                }
                 Output::Deliver(d) => sent.push_back(d),
                 _ => panic!("unexpected output"),
             }
@@ -443,9 +463,10 @@ fn replay(file: &str, policy: Policy) -> Counts {
 #[test]
 fn librvp_alice_bob_session_replays() {
     let c = replay("librvp-alice-bob.wire.log", Policy::default());
+    // At the end alice denies bob: he is told she is offline (the capture's server did not).
     assert_eq!(
-        (c.requests, c.notifies, c.relays, c.redundant),
-        (30, 7, 3, 0),
+        (c.requests, c.notifies, c.relays, c.redundant, c.hidden),
+        (30, 7, 3, 0, 1),
         "{c:?}"
     );
 }

@@ -933,9 +933,167 @@ fn notify_hop_limit_and_send_to() {
         &key("bob"),
         NotifyParams::new(1, AckType::DeepOr, Bytes::new()),
     );
-    assert_eq!(refused(&h.one().0).status(), StatusCode::FORBIDDEN);
+    // Policy::send_to_denied_status (default 412, a deviation from §8.4's 403): the
+    // denied sender sees what an offline recipient looks like.
+    assert_eq!(refused(&h.one().0), &Refusal::NotDeliverable);
     notify(&mut h, "alice", "nobody", 1, AckType::DeepOr, b"x");
     assert_eq!(h.one().0.status(), StatusCode::NOT_FOUND);
+}
+
+#[test]
+fn send_to_denied_status_is_configurable() {
+    for (status, want) in [
+        (StatusCode::FORBIDDEN, Refusal::Forbidden(Right::SendTo)),
+        (StatusCode::NOT_FOUND, Refusal::NotFound),
+        (StatusCode::PRECONDITION_FAILED, Refusal::NotDeliverable),
+    ] {
+        let mut h = H::with_policy(with(Policy::default(), |p| {
+            p.send_to_denied_status = status;
+        }));
+        login(&mut h, "bob", 1, 14_400);
+        let (now, req) = (h.now, h.req());
+        h.e.acl_write(
+            now,
+            req,
+            &me("bob"),
+            &key("bob"),
+            vec![Ace::deny(
+                AcePrincipal::url(&url("alice")),
+                CredentialSet::ANY,
+                RightSet::of([Right::SendTo]),
+            )],
+        );
+        h.one();
+        let (now, req) = (h.now, h.req());
+        h.e.notify(
+            now,
+            req,
+            &me("alice"),
+            &key("bob"),
+            NotifyParams::new(1, AckType::SingleHop, Bytes::from_static(b"<x/>")),
+        );
+        let (r, d) = h.one();
+        assert_eq!(refused(&r), &want, "{status}");
+        assert_eq!(refused(&r).status(), status);
+        assert!(d.is_empty());
+        // Other refusals are untouched: carol is not denied, and is still allowed.
+        notify(&mut h, "carol", "bob", 1, AckType::SingleHop, b"x");
+        assert_eq!(h.one().0, Response::Notified);
+    }
+}
+
+#[test]
+fn an_owner_ace_accepting_assertion_does_not_waive_proof() {
+    // librvp's self-grant at login: the owner ACE with `assertion digest ntlm`.
+    let mut h = H::new();
+    let (now, req) = (h.now, h.req());
+    h.e.acl_write(
+        now,
+        req,
+        &me("bob"),
+        &key("bob"),
+        vec![Ace::grant(
+            AcePrincipal::url(&url("bob")),
+            CredentialSet::of([
+                CredentialKind::Assertion,
+                CredentialKind::Digest,
+                CredentialKind::Ntlm,
+            ]),
+            RightSet::of([Right::All]),
+        )],
+    );
+    assert_eq!(h.one().0.status(), StatusCode::OK);
+    // Claiming to be bob is still not enough for bob's owner-only operations.
+    let (now, req) = (h.now, h.req());
+    h.e.subscribe(
+        now,
+        req,
+        &claim("bob"),
+        &key("bob"),
+        SubscribeParams::new(SubscriptionKind::Notify, "http://192.0.2.66:4000", 600),
+    );
+    assert_eq!(refused(&h.one().0).status(), StatusCode::UNAUTHORIZED);
+    let (now, req) = (h.now, h.req());
+    h.e.proppatch_state(
+        now,
+        req,
+        &claim("bob"),
+        &key("bob"),
+        StatePatch::leased(S::Away, 600),
+    );
+    assert_eq!(h.one().0.status(), StatusCode::UNAUTHORIZED);
+    let (now, req) = (h.now, h.req());
+    h.e.acl_write(now, req, &claim("bob"), &key("bob"), Vec::new());
+    assert_eq!(h.one().0.status(), StatusCode::UNAUTHORIZED);
+    // Proven, it works; other rights granted by assertion stay usable (presence, read).
+    login(&mut h, "bob", 1, 600);
+    let (now, req) = (h.now, h.req());
+    h.e.propfind(
+        now,
+        req,
+        &claim("bob"),
+        &key("bob"),
+        Some("0"),
+        PropfindScope::Named,
+    );
+    assert_eq!(h.one().0.status(), StatusCode::MULTI_STATUS);
+}
+
+#[test]
+fn owner_needs_proof_unless_assertion_only_mode() {
+    // Default: asserting to be bob is not enough for bob's login subscription.
+    let mut h = H::new();
+    let (now, req) = (h.now, h.req());
+    h.e.subscribe(
+        now,
+        req,
+        &claim("bob"),
+        &key("bob"),
+        SubscribeParams::new(SubscriptionKind::Notify, "http://192.0.2.1:4000", 600),
+    );
+    assert_eq!(refused(&h.one().0).status(), StatusCode::UNAUTHORIZED);
+    let (now, req) = (h.now, h.req());
+    h.e.proppatch_state(
+        now,
+        req,
+        &claim("bob"),
+        &key("bob"),
+        StatePatch::leased(S::Online, 600),
+    );
+    assert_eq!(h.one().0.status(), StatusCode::UNAUTHORIZED);
+
+    // Assertion-only mode: the owner entry accepts the asserted identity.
+    let mut h = H::with_policy(with(Policy::default(), |p| {
+        p.owner_accepts_assertion = true
+    }));
+    let (now, req) = (h.now, h.req());
+    h.e.subscribe(
+        now,
+        req,
+        &claim("bob"),
+        &key("bob"),
+        SubscribeParams::new(SubscriptionKind::Notify, "http://192.0.2.1:4000", 600),
+    );
+    assert!(matches!(h.one().0, Response::Subscribed { .. }));
+    let (now, req) = (h.now, h.req());
+    h.e.proppatch_state(
+        now,
+        req,
+        &claim("bob"),
+        &key("bob"),
+        StatePatch::leased(S::Online, 600),
+    );
+    assert!(matches!(h.one().0, Response::StateSet { .. }));
+    // ... but only for the owner: alice asserting cannot change bob's state.
+    let (now, req) = (h.now, h.req());
+    h.e.proppatch_state(
+        now,
+        req,
+        &claim("alice"),
+        &key("bob"),
+        StatePatch::leased(S::Busy, 600),
+    );
+    assert_eq!(h.one().0.status(), StatusCode::UNAUTHORIZED);
 }
 
 // ------------------------------------------------------------------- callback failures (§5.7)
@@ -1089,6 +1247,70 @@ fn presence_denied_watcher_sees_offline_and_gets_no_state() {
     let (_, d) = set_state(&mut h, "bob", S::Busy, None);
     assert_eq!(d.len(), 1);
     assert_eq!(d[0].subscription(), friend);
+}
+
+/// An ACL write that hides (or reveals) presence from a current watcher changes the state
+/// that watcher sees, so it alone is told: `offline` on deny, the published state on grant
+/// (librvp, like any client, otherwise keeps showing the last state it was sent).
+#[test]
+fn acl_change_tells_the_watchers_whose_view_changed() {
+    let mut h = H::new();
+    let (view, _) = set_state(&mut h, "bob", S::Busy, None);
+    let friend = watch_remote(&mut h, "friend", "bob", 14_400);
+    let spy_url = "http://remote.example.org/instmsg/aliases/spy";
+    let spy = watch_remote(&mut h, "spy", "bob", 14_400);
+    let write = |h: &mut H, ace: Ace| {
+        let (now, req) = (h.now, h.req());
+        h.e.acl_write(now, req, &me("bob"), &key("bob"), vec![ace]);
+        let (r, d) = h.one();
+        assert_eq!(r.status(), StatusCode::OK);
+        d
+    };
+    let both = RightSet::of([Right::SendTo, Right::Presence]);
+
+    // Deny: the spy alone hears `offline`; the friend hears nothing.
+    let d = write(
+        &mut h,
+        Ace::deny(AcePrincipal::url(spy_url), CredentialSet::ANY, both),
+    );
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert_eq!(d[0].subscription(), spy);
+    assert_eq!(states(&d), ["offline"]);
+    // Writing the same deny again changes nobody's view: nothing.
+    let d = write(
+        &mut h,
+        Ace::deny(AcePrincipal::url(spy_url), CredentialSet::ANY, both),
+    );
+    assert!(d.is_empty(), "{d:?}");
+    // A state change still reaches only the friend.
+    let (_, d) = set_state(&mut h, "bob", S::Away, Some(view));
+    assert_eq!(d.len(), 1);
+    assert_eq!(d[0].subscription(), friend);
+    // Grant again: the spy hears the current state.
+    let d = write(
+        &mut h,
+        Ace::grant(AcePrincipal::url(spy_url), CredentialSet::ANY, both),
+    );
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert_eq!(d[0].subscription(), spy);
+    assert_eq!(states(&d), ["away"]);
+
+    // While bob is offline, hiding him changes nothing anyone sees: nothing is sent.
+    let (now, req) = (h.now, h.req());
+    h.e.proppatch_state(
+        now,
+        req,
+        &me("bob"),
+        &key("bob"),
+        StatePatch::leased(S::Offline, 1200).in_view(view),
+    );
+    let (_, d) = h.one();
+    assert_eq!(d.len(), 2, "both watchers hear offline: {d:?}");
+    let d = write(
+        &mut h,
+        Ace::deny(AcePrincipal::url(spy_url), CredentialSet::ANY, both),
+    );
+    assert!(d.is_empty(), "{d:?}");
 }
 
 // ------------------------------------------------------------------- local relay (§1.4, §2.6-d)
