@@ -157,7 +157,8 @@ fn banner(config: &Config, addrs: &[SocketAddr], demo: bool) -> String {
          the domain's host unless an `_rvp._tcp.{domain}` SRV record names another port (only\n\
          librvp/Pidgin honours it). So either run with `--listen 127.0.0.1:80` (root or\n\
          CAP_NET_BIND_SERVICE), or publish `_rvp._tcp.{domain}. SRV 0 0 {port} <this host>`.\n\
-         By hand: curl -i -X PROPFIND -H 'Depth: 0' http://127.0.0.1:{port}/instmsg/aliases/alice"
+         By hand (a PROPFIND names the properties it wants):\n\
+         curl -i -X PROPFIND -H 'Depth: 0' -H 'RVP-From-Principal: http://{domain}/instmsg/aliases/bob' --data '<d:propfind xmlns:d=\"DAV:\" xmlns:r=\"http://schemas.microsoft.com/rvp/\"><d:prop><r:state/></d:prop></d:propfind>' http://127.0.0.1:{port}/instmsg/aliases/alice"
     );
     let _ = writeln!(
         s,
