@@ -181,7 +181,16 @@ impl Core for PresenceCore {
         let Some(store) = &self.store else {
             return Ok(None);
         };
-        match store.commit_engine(&mut self.engine, &mut self.buf) {
+        // The commit fsyncs: on a multi-threaded runtime, tell tokio this worker blocks
+        // so that the connection tasks queued on it move to another.
+        let (engine, buf) = (&mut self.engine, &mut self.buf);
+        let committed = match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+            Ok(tokio::runtime::RuntimeFlavor::MultiThread) => {
+                tokio::task::block_in_place(|| store.commit_engine(engine, buf))
+            }
+            _ => store.commit_engine(engine, buf),
+        };
+        match committed {
             Ok(covered) => Ok(Some(covered)),
             Err(e) => {
                 let msg = e.to_string();

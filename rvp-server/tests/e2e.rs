@@ -482,3 +482,44 @@ async fn keep_alive_clients_are_served_too() {
     }
     server.stop().await;
 }
+
+/// A watcher on another server: its `Call-Back` is its logical URL there. With a
+/// `[resolve]` nameserver the NOTIFY goes to that server at the node's path (an IP-literal
+/// host needs no query); without one, nothing is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watchers_on_other_servers_are_notified_at_their_logical_url() {
+    for resolve in [true, false] {
+        let mut remote = Callback::start(200).await;
+        let server = TestServer::start(|c| {
+            if resolve {
+                c.resolve.nameserver = Some("127.0.0.1:9".parse().unwrap());
+            }
+        })
+        .await;
+        let bob = server.client("bob");
+        let cb_b = Callback::start(200).await;
+        assert_eq!(bob.login(&cb_b.url(), 600).await.status, 200);
+        assert_eq!(bob.set_state("online").await.status, 207);
+        let zed = format!("http://{}/instmsg/aliases/zed", remote.addr);
+        let watch = Req::new("SUBSCRIBE", &path("bob"))
+            .header("Notification-Type", "update/propchange")
+            .header("Subscription-Lifetime", "600")
+            .header("Call-Back", &zed);
+        let r = raw(server.addr, &watch.to_bytes(&zed, None)).await.unwrap();
+        assert_eq!(r.status, 207, "{r:?}");
+        assert_eq!(bob.set_state("busy").await.status, 207);
+        if resolve {
+            let n = remote.state_change("busy").await;
+            assert_eq!(n.target, "/instmsg/aliases/zed");
+            assert_eq!(n.header("Host"), Some(remote.addr.to_string().as_str()));
+        } else {
+            assert!(
+                remote
+                    .next_within(Duration::from_millis(500))
+                    .await
+                    .is_none()
+            );
+        }
+        server.stop().await;
+    }
+}
