@@ -4,6 +4,7 @@
 //! rvp-server                          # embedded demo config: 127.0.0.1:8080, domain localhost
 //! rvp-server --config server.toml     # your config
 //! rvp-server --check-config [--config server.toml]
+//! rvp-server --listen 127.0.0.1:80 --storage /var/lib/rvp/state.redb
 //! rvp-server --print-default-config > server.toml
 //! ```
 
@@ -34,6 +35,9 @@ struct Cli {
     /// Listen on ADDR instead of `server.listen` (repeat for several addresses).
     #[arg(long, value_name = "ADDR")]
     listen: Vec<SocketAddr>,
+    /// Keep the state in PATH instead of `server.storage`.
+    #[arg(long, value_name = "PATH")]
+    storage: Option<PathBuf>,
     /// Print the embedded default configuration, every key documented, and exit.
     #[arg(long)]
     print_default_config: bool,
@@ -58,6 +62,9 @@ fn main() -> ExitCode {
     };
     if !cli.listen.is_empty() {
         config.server.listen = cli.listen.clone();
+    }
+    if let Some(path) = &cli.storage {
+        config.server.storage = path.clone();
     }
     let origin = cli
         .config
