@@ -104,13 +104,15 @@ async fn run(config: Config, demo: bool) -> Result<(), String> {
             config.log.protocol_log
         )
     })?;
+    // Handlers first: a SIGTERM right after the banner must stop the server gracefully.
+    let signals = shutdown::Signals::install();
     let server = HomeServer::start(&config, log)
         .await
         .map_err(|e| e.to_string())?;
     out(&banner(&config, &server.local_addrs(), demo));
     tracing::info!(addrs = ?server.local_addrs(), domain = %config.server.domain, "serving");
     let stop = async {
-        let signal = shutdown::signal().await;
+        let signal = signals.recv().await;
         tracing::info!(?signal, "stop requested");
     };
     let result = server.run(stop).await;
