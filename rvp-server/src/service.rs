@@ -202,6 +202,6 @@ mod tests {
             .handle(Peer::new(a, a, ConnectionId(1)), r, Instant::now())
             .await;
         assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
-        assert!(String::from_utf8_lossy(res.body()).contains("not wired"));
+        assert!(String::from_utf8_lossy(res.body()).contains("no presence engine"));
     }
 }
