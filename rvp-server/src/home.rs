@@ -184,8 +184,10 @@ impl Core for PresenceCore {
         // The commit fsyncs: on a multi-threaded runtime, tell tokio this worker blocks
         // so that the connection tasks queued on it move to another.
         let (engine, buf) = (&mut self.engine, &mut self.buf);
-        let committed = match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
-            Ok(tokio::runtime::RuntimeFlavor::MultiThread) => {
+        // Nothing to write (NOTIFYs, PROPFINDs...): no fsync, no hand-off.
+        let flavor = tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor());
+        let committed = match flavor {
+            Ok(tokio::runtime::RuntimeFlavor::MultiThread) if engine.has_changes() => {
                 tokio::task::block_in_place(|| store.commit_engine(engine, buf))
             }
             _ => store.commit_engine(engine, buf),
