@@ -327,6 +327,14 @@ impl engine::Effects<Delivery> for Dispatch {
                 Ok(dest) => {
                     self.deliverer.submit(notification_for(&d, dest));
                 }
+                // A client's node named by host name rather than IP: look it up.
+                Err(crate::delivery::DestinationError::NotIpLiteral(_))
+                    if self.resolver.is_some() =>
+                {
+                    if let Some(r) = &self.resolver {
+                        r.deliver(d, self.deliverer.clone(), self.failures.clone());
+                    }
+                }
                 Err(e) => {
                     tracing::debug!(callback = %d.callback(), "NOTIFY not routable: {e}");
                     let _ = self.failures.send(d.id());
