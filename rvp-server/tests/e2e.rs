@@ -523,3 +523,20 @@ async fn watchers_on_other_servers_are_notified_at_their_logical_url() {
         server.stop().await;
     }
 }
+
+/// A store already in use by a running server is refused with a message naming the file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_server_on_the_same_store_is_refused() {
+    let dir = TempDir::new("twice");
+    let c = config(dir.path());
+    let first = TestServer::start_config(&c).await;
+    let err = rvp_server::home::HomeServer::start(&c, rvp_server::log::ProtocolLog::off())
+        .await
+        .expect_err("the store is taken");
+    let msg = err.to_string();
+    assert!(msg.contains("store.redb"), "{msg}");
+    first.stop().await;
+    // Once the first one stopped, the store opens again.
+    let again = TestServer::start_config(&c).await;
+    again.stop().await;
+}
