@@ -540,3 +540,34 @@ async fn a_second_server_on_the_same_store_is_refused() {
     let again = TestServer::start_config(&c).await;
     again.stop().await;
 }
+
+/// The protocol log names the principal: the Digest user name once verified, else the
+/// asserted principal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_protocol_log_names_the_principal() {
+    let dir = TempDir::new("log");
+    let c = config(dir.path());
+    let (log, lines) = rvp_server::log::ProtocolLog::channel(64);
+    let server = TestServer::start_logged(&c, log).await;
+    let cb = Callback::start(200).await;
+    assert_eq!(
+        server.client("alice").login(&cb.url(), 600).await.status,
+        200
+    );
+    assert_eq!(server.client("bob").propfind("alice").await.status, 207);
+    server.stop().await;
+    let all: Vec<String> = lines.try_iter().collect();
+    let has = |needle: &str| all.iter().any(|l| l.contains(needle));
+    assert!(
+        has(" alice SUBSCRIBE /instmsg/aliases/alice 200 "),
+        "{all:#?}"
+    );
+    assert!(
+        has(" http://localhost/instmsg/aliases/alice SUBSCRIBE /instmsg/aliases/alice 401 "),
+        "{all:#?}"
+    );
+    assert!(
+        has(" http://localhost/instmsg/aliases/bob PROPFIND /instmsg/aliases/alice 207 "),
+        "{all:#?}"
+    );
+}
