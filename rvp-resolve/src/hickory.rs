@@ -25,7 +25,7 @@ pub const DEFAULT_ATTEMPTS: usize = 2;
 ///
 /// Built with [`HickoryResolver::with_nameserver`], it asks the given server only (UDP,
 /// falling back to TCP for truncated answers), with no search domains and without
-/// reading `/etc/resolv.conf` or `/etc/hosts`. [`HickoryResolver::from_system_conf`]
+/// reading `/etc/resolv.conf` or `/etc/hosts`. `HickoryResolver::from_system_conf`
 /// (feature `system-config`) uses the system configuration instead, when asked to.
 ///
 /// hickory's own cache is disabled: [`crate::Resolver`] caches with the TTLs, so there
