@@ -72,10 +72,8 @@ impl Canned {
         for (n, v) in &self.headers {
             r.headers_mut().append(n.clone(), v.clone());
         }
-        if let Some(reason) = &self.reason {
-            if let Ok(p) = ReasonPhrase::try_from(reason.clone()) {
-                r.extensions_mut().insert(p);
-            }
+        if let Some(Ok(p)) = self.reason.clone().map(ReasonPhrase::try_from) {
+            r.extensions_mut().insert(p);
         }
         r
     }

@@ -47,11 +47,11 @@ impl<R: AsyncRead + Unpin> Reader<R> {
 
     async fn next_inner(&mut self) -> io::Result<Reply> {
         loop {
-            if let Some((status, total)) = frame(&self.buf)? {
-                if self.buf.len() >= total {
-                    let raw: Vec<u8> = self.buf.drain(..total).collect();
-                    return Ok(Reply { status, raw });
-                }
+            if let Some((status, total)) = frame(&self.buf)?
+                && self.buf.len() >= total
+            {
+                let raw: Vec<u8> = self.buf.drain(..total).collect();
+                return Ok(Reply { status, raw });
             }
             if self.buf.len() > MAX_REPLY {
                 return Err(io::Error::other("answer larger than 1 MiB"));

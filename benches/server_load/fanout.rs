@@ -286,10 +286,8 @@ fn latencies(events: &[Event], sent: &[Instant], watchers: usize) -> Vec<Option<
             let Some(s) = e.state else { continue };
             let hit = (next..n).find(|&k| state_of(k) == s && sent[k] <= e.at);
             if let Some(k) = hit {
-                for d in &mut done[next..=k] {
-                    if let Some(t) = d {
-                        *t = (*t).max(e.at);
-                    }
+                for t in done[next..=k].iter_mut().flatten() {
+                    *t = (*t).max(e.at);
                 }
                 next = k + 1;
             }
