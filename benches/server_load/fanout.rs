@@ -10,8 +10,10 @@
 //!
 //! Presence updates to one watcher may coalesce (the server keeps only the latest state
 //! per watcher when deliveries lag). A change therefore counts as delivered to a watcher
-//! when that watcher has received a NOTIFY carrying this change's state or a later change's
-//! (states cycle with period 5, changes are matched in order).
+//! when that watcher has received a NOTIFY carrying this change's state or a later change's.
+//! States cycle with period 5; a NOTIFY is matched, per watcher and in order, to the latest
+//! change with its state sent before it arrived. The match is exact when nothing coalesced
+//! (NOTIFYs received = changes × watchers, printed) or a watcher is never 5 changes behind.
 
 use std::io;
 use std::net::SocketAddr;
@@ -284,7 +286,11 @@ fn latencies(events: &[Event], sent: &[Instant], watchers: usize) -> Vec<Option<
         let mut next = 0usize;
         for e in evs.iter() {
             let Some(s) = e.state else { continue };
-            let hit = (next..n).find(|&k| state_of(k) == s && sent[k] <= e.at);
+            // The latest change with this state sent before the NOTIFY arrived: updates
+            // to one watcher coalesce to the latest state, in order.
+            let hit = (next..n)
+                .rev()
+                .find(|&k| state_of(k) == s && sent[k] <= e.at);
             if let Some(k) = hit {
                 for t in done[next..=k].iter_mut().flatten() {
                     *t = (*t).max(e.at);
@@ -328,5 +334,11 @@ pub(crate) fn self_check() {
         // A watcher that never hears of change 2: lost.
         let l = latencies(&events[..3], &sent, 2);
         assert_eq!(l, vec![None, None, None]);
+        // Changes 1 and 6 carry the same state: one NOTIFY with it after change 6 was sent
+        // covers all seven changes.
+        let sent: Vec<Instant> = (0..7).map(|k| ms(10 * k)).collect();
+        let l = latencies(&[ev(0, 75, 6)], &sent, 1);
+        assert_eq!(l[0], Some(Duration::from_millis(75)));
+        assert_eq!(l[6], Some(Duration::from_millis(15)));
     }
 }

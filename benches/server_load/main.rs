@@ -366,9 +366,11 @@ fn fanout(rt: &tokio::runtime::Runtime, bin: &Path, dir: &Path) -> io::Result<()
         |d: Option<Duration>| d.map_or("-".into(), |d| format!("{:.2} ms", d.as_secs_f64() * 1e3));
     let p99 = lat.quantile(0.99);
     println!(
-        "   half capacity: {n} changes at {rate:.1}/s ({} NOTIFYs received, non-207 {}, lost {}):\n   \
+        "   half capacity: {n} changes at {rate:.1}/s ({} NOTIFYs received of {} without coalescing, \
+         non-207 {}, lost {}):\n   \
          latency request -> last watcher's NOTIFY: p50 {}  p99 {}  max {}  (target p99 <= 50 ms: {})",
         lat.notifies,
+        n * watchers,
         lat.non_207,
         lat.lost(),
         ms(lat.quantile(0.5)),
