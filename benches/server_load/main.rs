@@ -129,10 +129,11 @@ fn serve_baseline(args: &[String]) -> io::Result<()> {
 fn run(dir: &Path) -> io::Result<()> {
     wrk::self_check();
     fanout::self_check();
+    sink::self_check();
     let only = std::env::var("RVP_BENCH_ONLY").unwrap_or_default();
     let bin = procs::rvp_binary()?;
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
+        .worker_threads(2)
         .enable_all()
         .build()?;
     println!(

@@ -50,7 +50,7 @@ impl Sinks {
     /// counted. `states` are the presence state local names to recognise in bodies.
     pub(crate) async fn start(n: usize, record: bool, states: &[&str]) -> io::Result<Sinks> {
         let shared = Arc::new(Shared {
-            states: states.iter().map(|s| format!(":{s}/>")).collect(),
+            states: states.iter().map(|s| (*s).to_owned()).collect(),
             record,
             events: Mutex::new(Vec::new()),
             count: AtomicU64::new(0),
@@ -115,10 +115,8 @@ async fn serve(mut s: TcpStream, idx: u32, shared: &Shared) -> io::Result<()> {
             let at = Instant::now();
             shared.count.fetch_add(1, Ordering::Relaxed);
             if shared.record {
-                let state = shared
-                    .states
-                    .iter()
-                    .position(|name| contains(&buf[..total], name.as_bytes()))
+                let state = state_in(&buf[..total])
+                    .and_then(|name| shared.states.iter().position(|s| s.as_bytes() == name))
                     .and_then(|p| u8::try_from(p).ok());
                 shared.events.lock().expect("sink lock").push(Event {
                     listener: idx,
@@ -169,6 +167,37 @@ fn complete_request(buf: &[u8]) -> io::Result<Option<usize>> {
     Ok((buf.len() >= head + len).then_some(head + len))
 }
 
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
+/// The local name of the first element inside `<x:state>`: `busy` in
+/// `<r:state><r:busy/></r:state>`. One pass over the bytes (the listeners share the cores
+/// with the server under test, so they must be cheap).
+fn state_in(body: &[u8]) -> Option<&[u8]> {
+    let mut from = 0;
+    while let Some(gt) = body[from..].iter().position(|&b| b == b'>') {
+        let at = from + gt;
+        from = at + 1;
+        let open = &body[..at];
+        if open.ends_with(b":state") || open.ends_with(b"<state") {
+            let rest = body.get(at + 1..)?;
+            let rest = rest.strip_prefix(b"<")?;
+            let end = rest
+                .iter()
+                .position(|&b| b == b'/' || b == b'>' || b == b' ')?;
+            let qname = &rest[..end];
+            let local = qname
+                .iter()
+                .position(|&b| b == b':')
+                .map_or(qname, |c| &qname[c + 1..]);
+            return Some(local);
+        }
+    }
+    None
+}
+
+/// Checks [`state_in`] (run at start-up: a `harness = false` bench has no test runner).
+pub(crate) fn self_check() {
+    let body = b"<r:notification><r:propnotification><d:propertyupdate><d:set><d:prop>\
+        <r:state><r:on-phone/></r:state></d:prop></d:set></d:propertyupdate>";
+    assert_eq!(state_in(body), Some(&b"on-phone"[..]));
+    assert_eq!(state_in(b"<state><online/></state>"), Some(&b"online"[..]));
+    assert_eq!(state_in(b"<r:message/>"), None);
 }
