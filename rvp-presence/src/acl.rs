@@ -129,11 +129,30 @@ impl Acl {
     /// or Digest, gets every operational right; every principal presenting assertion,
     /// Digest or NTLM gets `list read send-to presence`.
     pub fn default_for(owner_logical_url: &str) -> Acl {
+        Acl::default_with_owner_assertion(owner_logical_url, false)
+    }
+
+    /// The default ACL ([`Acl::default_for`]), with the owner entry also accepting
+    /// `assertion` when `owner_accepts_assertion` (assertion-only mode,
+    /// [`Policy::owner_accepts_assertion`](crate::Policy::owner_accepts_assertion)).
+    pub fn default_with_owner_assertion(
+        owner_logical_url: &str,
+        owner_accepts_assertion: bool,
+    ) -> Acl {
+        let owner_credentials = if owner_accepts_assertion {
+            CredentialSet::of([
+                CredentialKind::Assertion,
+                CredentialKind::Ntlm,
+                CredentialKind::Digest,
+            ])
+        } else {
+            CredentialSet::of([CredentialKind::Ntlm, CredentialKind::Digest])
+        };
         Acl {
             aces: vec![
                 Ace::grant(
                     AcePrincipal::url(owner_logical_url),
-                    CredentialSet::of([CredentialKind::Ntlm, CredentialKind::Digest]),
+                    owner_credentials,
                     RightSet::of(OWNER_RIGHTS),
                 ),
                 Ace::grant(

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use http::StatusCode;
-use rvp_proto::{PresenceState, Right};
+use rvp_proto::{CredentialKind, PresenceState, Right};
 
 use crate::acl::{Ace, Acl, AclError};
 use crate::caller::{Caller, canonical_principal};
@@ -543,7 +543,7 @@ impl Engine {
             .map(|p| p.logical_url().clone())
             .unwrap_or_else(|| Arc::from(""));
         self.nodes.push(NodeState {
-            acl: Acl::default_for(&url),
+            acl: Acl::default_with_owner_assertion(&url, self.policy.owner_accepts_assertion),
             views: Views::default(),
             published: PresenceState::Offline,
         });
@@ -753,13 +753,35 @@ impl Engine {
         };
         let owner_keeps =
             matches!(right, Right::ReadAcl | Right::WriteAcl) && self.is_owner(caller, node);
-        if owner_keeps || n.acl.allows(caller, right) {
+        let allowed = if self.owner_needs_proof(right) {
+            // An asserted claim to be the node's owner proves nothing for owner-only
+            // operations, whatever ACE the owner wrote (librvp grants itself
+            // `assertion digest ntlm` at every login).
+            let directory = &self.directory;
+            n.acl.evaluate(
+                caller.presented().filter(move |&(p, k)| {
+                    !(k == CredentialKind::Assertion && directory.lookup_url(p) == Some(node))
+                }),
+                right,
+            )
+        } else {
+            n.acl.allows(caller, right)
+        };
+        if owner_keeps || allowed {
             Ok(())
         } else if caller.is_authenticated() {
             Err(Refusal::Forbidden(right))
         } else {
             Err(Refusal::Unauthorized(right))
         }
+    }
+
+    /// Whether `right` is one only a proven owner may use on its own node: the login
+    /// subscription (`receive-from`), PROPPATCH of its state (`write`) and ACL writes
+    /// (`writeacl`), unless [`Policy::owner_accepts_assertion`].
+    fn owner_needs_proof(&self, right: Right) -> bool {
+        !self.policy.owner_accepts_assertion
+            && matches!(right, Right::ReceiveFrom | Right::Write | Right::WriteAcl)
     }
 
     fn properties_for(&self, caller: &Caller, node: PrincipalId) -> NodeProperties {
@@ -1144,7 +1166,7 @@ impl Engine {
         for rec in subs.on_node(node, SubscriptionKind::PropChange) {
             if !open {
                 let sub: &str = &rec.subscriber;
-                let pairs = std::iter::once((sub, rvp_proto::CredentialKind::Assertion))
+                let pairs = std::iter::once((sub, CredentialKind::Assertion))
                     .chain(rec.proof.map(|k| (sub, k)));
                 if !acl.evaluate(pairs, Right::Presence) {
                     continue;
@@ -1212,7 +1234,8 @@ impl Engine {
     ) {
         self.advance(now);
         let n = match self.node(node).and_then(|n| {
-            self.check(caller, n, Right::SendTo)?;
+            self.check(caller, n, Right::SendTo)
+                .map_err(|e| self.send_to_denied(e))?;
             if params.hop_count >= self.policy.max_hops {
                 return Err(Refusal::HopLimit);
             }
@@ -1275,6 +1298,19 @@ impl Engine {
                 },
             );
             self.txn_timers.insert((deadline, txn));
+        }
+    }
+
+    /// A `send-to` refusal of an authenticated sender as the policy wants it answered
+    /// ([`Policy::send_to_denied_status`]: `412` by default, like an offline recipient).
+    fn send_to_denied(&self, refusal: Refusal) -> Refusal {
+        match refusal {
+            Refusal::Forbidden(Right::SendTo) => match self.policy.send_to_denied_status {
+                StatusCode::PRECONDITION_FAILED => Refusal::NotDeliverable,
+                StatusCode::NOT_FOUND => Refusal::NotFound,
+                _ => refusal,
+            },
+            other => other,
         }
     }
 

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use http::StatusCode;
 use rvp_proto::xml::XmlLimits;
 
 /// Limits and timers of the presence engine.
@@ -62,6 +63,20 @@ pub struct Policy {
     /// Limits on the XML bodies the method layer parses (PROPFIND, PROPPATCH, ACL);
     /// default [`XmlLimits::DEFAULT`] (256 KiB, depth 32, ...). A body beyond them → `400`.
     pub xml_limits: XmlLimits,
+    /// Status answered to a NOTIFY whose authenticated sender is denied `send-to`
+    /// (default `412`; `403` and `404` are also accepted).
+    ///
+    /// **Deviation from the reference** (§8.4 says `403`): a denied sender should see
+    /// something indistinguishable from an offline recipient (§8.4 again), and an IM to
+    /// an offline user is answered `412`. The real librvp client also reports "message
+    /// could not be delivered" only for `404` and `412` and silently drops a `403`, so
+    /// `412` is what tells the sender. Set `403` for the reference's literal behaviour.
+    pub send_to_denied_status: StatusCode,
+    /// Whether the owner entry of the default ACL (§8.3) accepts the asserted identity
+    /// (`RVP-From-Principal`) as well as NTLM and Digest. Default `false`: operations only
+    /// the owner may do (login subscription, PROPPATCH of its own state, ACL writes)
+    /// require authentication. `true` is the assertion-only mode of closed test networks.
+    pub owner_accepts_assertion: bool,
 }
 
 impl Default for Policy {
@@ -83,6 +98,8 @@ impl Default for Policy {
             max_subscriptions_per_node: 100_000,
             max_acl_entries: 1_000,
             xml_limits: XmlLimits::default(),
+            send_to_denied_status: StatusCode::PRECONDITION_FAILED,
+            owner_accepts_assertion: false,
         }
     }
 }
@@ -104,6 +121,9 @@ pub enum PolicyError {
     /// A duration or count that must be positive is zero.
     #[error("policy: {0} must not be zero")]
     Zero(&'static str),
+    /// `send_to_denied_status` is not one of `403`, `404`, `412`.
+    #[error("policy: send_to_denied_status must be 403, 404 or 412, not {0}")]
+    SendToDeniedStatus(u16),
     /// A lifetime does not fit in the 32-bit seconds of `Subscription-Lifetime`.
     #[error("policy: {0} exceeds u32::MAX seconds")]
     TooLong(&'static str),
@@ -156,6 +176,17 @@ impl Policy {
         if self.lease_max.as_secs() > secs {
             return Err(PolicyError::TooLong("lease_max"));
         }
+        if ![
+            StatusCode::FORBIDDEN,
+            StatusCode::NOT_FOUND,
+            StatusCode::PRECONDITION_FAILED,
+        ]
+        .contains(&self.send_to_denied_status)
+        {
+            return Err(PolicyError::SendToDeniedStatus(
+                self.send_to_denied_status.as_u16(),
+            ));
+        }
         Ok(())
     }
 
@@ -197,7 +228,19 @@ mod tests {
         assert_eq!(p.callback_failure_window, Duration::from_secs(300));
         assert_eq!(p.delivery_timeout, Duration::from_secs(30));
         assert!(p.bind_viewless_proppatch);
+        assert_eq!(p.send_to_denied_status, StatusCode::PRECONDITION_FAILED);
+        assert!(!p.owner_accepts_assertion);
         assert_eq!(p.validate(), Ok(()));
+        let bad = Policy {
+            send_to_denied_status: StatusCode::OK,
+            ..Policy::default()
+        };
+        assert_eq!(bad.validate(), Err(PolicyError::SendToDeniedStatus(200)));
+        let forbidden = Policy {
+            send_to_denied_status: StatusCode::FORBIDDEN,
+            ..Policy::default()
+        };
+        assert_eq!(forbidden.validate(), Ok(()));
     }
 
     #[test]

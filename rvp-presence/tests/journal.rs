@@ -731,7 +731,8 @@ fn a_denied_user_stays_denied() {
     let Some(Output::Respond(a)) = r.poll_output() else {
         panic!("an answer")
     };
-    assert_eq!(a.response.status().as_u16(), 403);
+    // send-to denied: 412 by default (Policy::send_to_denied_status).
+    assert_eq!(a.response.status().as_u16(), 412);
 }
 
 /// Records of a principal no longer in the directory are dropped and journaled as gone.

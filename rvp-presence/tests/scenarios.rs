@@ -933,9 +933,167 @@ fn notify_hop_limit_and_send_to() {
         &key("bob"),
         NotifyParams::new(1, AckType::DeepOr, Bytes::new()),
     );
-    assert_eq!(refused(&h.one().0).status(), StatusCode::FORBIDDEN);
+    // Policy::send_to_denied_status (default 412, a deviation from §8.4's 403): the
+    // denied sender sees what an offline recipient looks like.
+    assert_eq!(refused(&h.one().0), &Refusal::NotDeliverable);
     notify(&mut h, "alice", "nobody", 1, AckType::DeepOr, b"x");
     assert_eq!(h.one().0.status(), StatusCode::NOT_FOUND);
+}
+
+#[test]
+fn send_to_denied_status_is_configurable() {
+    for (status, want) in [
+        (StatusCode::FORBIDDEN, Refusal::Forbidden(Right::SendTo)),
+        (StatusCode::NOT_FOUND, Refusal::NotFound),
+        (StatusCode::PRECONDITION_FAILED, Refusal::NotDeliverable),
+    ] {
+        let mut h = H::with_policy(with(Policy::default(), |p| {
+            p.send_to_denied_status = status;
+        }));
+        login(&mut h, "bob", 1, 14_400);
+        let (now, req) = (h.now, h.req());
+        h.e.acl_write(
+            now,
+            req,
+            &me("bob"),
+            &key("bob"),
+            vec![Ace::deny(
+                AcePrincipal::url(&url("alice")),
+                CredentialSet::ANY,
+                RightSet::of([Right::SendTo]),
+            )],
+        );
+        h.one();
+        let (now, req) = (h.now, h.req());
+        h.e.notify(
+            now,
+            req,
+            &me("alice"),
+            &key("bob"),
+            NotifyParams::new(1, AckType::SingleHop, Bytes::from_static(b"<x/>")),
+        );
+        let (r, d) = h.one();
+        assert_eq!(refused(&r), &want, "{status}");
+        assert_eq!(refused(&r).status(), status);
+        assert!(d.is_empty());
+        // Other refusals are untouched: carol is not denied, and is still allowed.
+        notify(&mut h, "carol", "bob", 1, AckType::SingleHop, b"x");
+        assert_eq!(h.one().0, Response::Notified);
+    }
+}
+
+#[test]
+fn an_owner_ace_accepting_assertion_does_not_waive_proof() {
+    // librvp's self-grant at login: the owner ACE with `assertion digest ntlm`.
+    let mut h = H::new();
+    let (now, req) = (h.now, h.req());
+    h.e.acl_write(
+        now,
+        req,
+        &me("bob"),
+        &key("bob"),
+        vec![Ace::grant(
+            AcePrincipal::url(&url("bob")),
+            CredentialSet::of([
+                CredentialKind::Assertion,
+                CredentialKind::Digest,
+                CredentialKind::Ntlm,
+            ]),
+            RightSet::of([Right::All]),
+        )],
+    );
+    assert_eq!(h.one().0.status(), StatusCode::OK);
+    // Claiming to be bob is still not enough for bob's owner-only operations.
+    let (now, req) = (h.now, h.req());
+    h.e.subscribe(
+        now,
+        req,
+        &claim("bob"),
+        &key("bob"),
+        SubscribeParams::new(SubscriptionKind::Notify, "http://192.0.2.66:4000", 600),
+    );
+    assert_eq!(refused(&h.one().0).status(), StatusCode::UNAUTHORIZED);
+    let (now, req) = (h.now, h.req());
+    h.e.proppatch_state(
+        now,
+        req,
+        &claim("bob"),
+        &key("bob"),
+        StatePatch::leased(S::Away, 600),
+    );
+    assert_eq!(h.one().0.status(), StatusCode::UNAUTHORIZED);
+    let (now, req) = (h.now, h.req());
+    h.e.acl_write(now, req, &claim("bob"), &key("bob"), Vec::new());
+    assert_eq!(h.one().0.status(), StatusCode::UNAUTHORIZED);
+    // Proven, it works; other rights granted by assertion stay usable (presence, read).
+    login(&mut h, "bob", 1, 600);
+    let (now, req) = (h.now, h.req());
+    h.e.propfind(
+        now,
+        req,
+        &claim("bob"),
+        &key("bob"),
+        Some("0"),
+        PropfindScope::Named,
+    );
+    assert_eq!(h.one().0.status(), StatusCode::MULTI_STATUS);
+}
+
+#[test]
+fn owner_needs_proof_unless_assertion_only_mode() {
+    // Default: asserting to be bob is not enough for bob's login subscription.
+    let mut h = H::new();
+    let (now, req) = (h.now, h.req());
+    h.e.subscribe(
+        now,
+        req,
+        &claim("bob"),
+        &key("bob"),
+        SubscribeParams::new(SubscriptionKind::Notify, "http://192.0.2.1:4000", 600),
+    );
+    assert_eq!(refused(&h.one().0).status(), StatusCode::UNAUTHORIZED);
+    let (now, req) = (h.now, h.req());
+    h.e.proppatch_state(
+        now,
+        req,
+        &claim("bob"),
+        &key("bob"),
+        StatePatch::leased(S::Online, 600),
+    );
+    assert_eq!(h.one().0.status(), StatusCode::UNAUTHORIZED);
+
+    // Assertion-only mode: the owner entry accepts the asserted identity.
+    let mut h = H::with_policy(with(Policy::default(), |p| {
+        p.owner_accepts_assertion = true
+    }));
+    let (now, req) = (h.now, h.req());
+    h.e.subscribe(
+        now,
+        req,
+        &claim("bob"),
+        &key("bob"),
+        SubscribeParams::new(SubscriptionKind::Notify, "http://192.0.2.1:4000", 600),
+    );
+    assert!(matches!(h.one().0, Response::Subscribed { .. }));
+    let (now, req) = (h.now, h.req());
+    h.e.proppatch_state(
+        now,
+        req,
+        &claim("bob"),
+        &key("bob"),
+        StatePatch::leased(S::Online, 600),
+    );
+    assert!(matches!(h.one().0, Response::StateSet { .. }));
+    // ... but only for the owner: alice asserting cannot change bob's state.
+    let (now, req) = (h.now, h.req());
+    h.e.proppatch_state(
+        now,
+        req,
+        &claim("alice"),
+        &key("bob"),
+        StatePatch::leased(S::Busy, 600),
+    );
+    assert_eq!(h.one().0.status(), StatusCode::UNAUTHORIZED);
 }
 
 // ------------------------------------------------------------------- callback failures (§5.7)

@@ -9,6 +9,7 @@
 //! | `[auth]` | `require_auth`, `realm`, `nonce_lifetime` |
 //! | `[policy]` | subscription lifetimes, leases, `max_hops`, delivery time-outs, table sizes |
 //! | `[limits]` | connection time-outs and sizes (see [`crate::conn::ConnLimits`]) |
+//! | `[resolve]` | `nameserver` for call-backs on other servers (none: not delivered) |
 //! | `[log]` | `protocol_log`, `filter` |
 //! | `[[users]]` | `alias`, `display_name`, `email`, `password` or `ha1` |
 //!
@@ -62,6 +63,8 @@ pub struct Config {
     pub policy: PolicyConfig,
     /// `[limits]`: connection limits.
     pub limits: LimitsConfig,
+    /// `[resolve]`: finding other servers (for call-backs that live there).
+    pub resolve: ResolveConfig,
     /// `[log]`: protocol log and diagnostics.
     pub log: LogConfig,
     /// `[[users]]`: the directory of the IM domain.
@@ -152,6 +155,48 @@ pub struct PolicyConfig {
     pub max_views_per_principal: usize,
     pub max_subscriptions_per_node: usize,
     pub max_acl_entries: usize,
+    pub send_to_denied_status: u16,
+}
+
+impl PolicyConfig {
+    /// The presence engine's policy these keys describe (`require_auth = false` lets the
+    /// owner entry of the default ACL accept the asserted identity).
+    pub fn engine_policy(&self, require_auth: bool) -> rvp_presence::Policy {
+        let mut p = rvp_presence::Policy::default();
+        p.subscription_lifetime_min = self.subscription_lifetime_min;
+        p.subscription_lifetime_max = self.subscription_lifetime_max;
+        p.subscription_grace = self.subscription_grace;
+        p.lease_min = self.lease_min;
+        p.lease_max = self.lease_max;
+        p.lease_grace = self.lease_grace;
+        p.unleased_timeout = self.unleased_timeout;
+        p.max_hops = self.max_hops;
+        p.delivery_timeout = self.delivery_timeout;
+        p.callback_failure_threshold = self.callback_failure_threshold;
+        p.callback_failure_window = self.callback_failure_window;
+        p.bind_viewless_proppatch = self.bind_viewless_proppatch;
+        p.max_views_per_principal = self.max_views_per_principal;
+        p.max_subscriptions_per_node = self.max_subscriptions_per_node;
+        p.max_acl_entries = self.max_acl_entries;
+        p.send_to_denied_status = http::StatusCode::from_u16(self.send_to_denied_status)
+            .unwrap_or(http::StatusCode::PRECONDITION_FAILED);
+        p.owner_accepts_assertion = !require_auth;
+        p
+    }
+}
+
+/// `[resolve]`: how the server finds other RVP servers, for call-backs that are logical
+/// URLs of principals elsewhere (`http://im.other.example/instmsg/aliases/bob`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct ResolveConfig {
+    /// DNS server (`ip:port`) asked for the addresses of other servers' host names.
+    /// Default: none — a NOTIFY to a call-back on another server then counts as a
+    /// delivery failure (the single-server setup needs no DNS). The system resolver
+    /// configuration is never read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nameserver: Option<SocketAddr>,
 }
 
 impl Default for PolicyConfig {
@@ -173,6 +218,7 @@ impl Default for PolicyConfig {
             max_views_per_principal: 16,
             max_subscriptions_per_node: 100_000,
             max_acl_entries: 1_000,
+            send_to_denied_status: 412,
         }
     }
 }
@@ -385,6 +431,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             policy: PolicyConfig::default(),
             limits: LimitsConfig::default(),
+            resolve: ResolveConfig::default(),
             log: LogConfig::default(),
             users: Vec::new(),
         }
@@ -516,6 +563,12 @@ impl Config {
             if zero {
                 return bad(key, "must not be zero".into());
             }
+        }
+        if ![403, 404, 412].contains(&p.send_to_denied_status) {
+            return bad(
+                "policy.send_to_denied_status",
+                format!("must be 403, 404 or 412, not {}", p.send_to_denied_status),
+            );
         }
         let l = &self.limits;
         for (key, zero) in [

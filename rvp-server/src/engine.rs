@@ -118,7 +118,22 @@ pub trait Core: Send + 'static {
     fn poll_output(&mut self) -> Option<CoreOutput<Self::Response, Self::Effect>>;
     /// The earliest instant [`Core::handle_timeout`] must be called at.
     fn poll_timeout(&self) -> Option<Instant>;
+
+    /// Makes the inputs handled so far durable before any of their outputs leaves (group
+    /// commit: the engine task calls it once per batch of ready inputs, not per input).
+    /// Returns how many of the queued outputs the commit covers — exactly that many are
+    /// then polled and released; `None` releases everything (a core without storage, the
+    /// default). An error stops the engine task at once, without releasing anything:
+    /// the core's memory is ahead of its disk, so no answer may go out.
+    fn commit(&mut self) -> Result<Option<usize>, CommitFailed> {
+        Ok(None)
+    }
 }
+
+/// [`Core::commit`] failed; the engine task stops.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("commit failed: {0}")]
+pub struct CommitFailed(pub String);
 
 /// Where the engine's effects go. Must not block: the engine waits for it.
 pub trait Effects<E>: Send + 'static {
@@ -140,6 +155,7 @@ pub struct EngineGone;
 enum Command<C: Core> {
     Request(C::Request, oneshot::Sender<C::Response>),
     Event(C::Event),
+    Stop,
 }
 
 /// A cheap, cloneable way to talk to the engine task.
@@ -183,6 +199,50 @@ impl<C: Core> EngineHandle<C> {
             .await
             .map_err(|_| EngineGone)
     }
+
+    /// Asks the engine task to stop after the inputs queued before this one: it commits,
+    /// releases what the commit covers and returns the core from its `JoinHandle`, even
+    /// if other handles are still alive (their later calls fail with [`EngineGone`]).
+    pub async fn stop(&self) -> Result<(), EngineGone> {
+        self.tx.send(Command::Stop).await.map_err(|_| EngineGone)
+    }
+}
+
+impl<C: Core> EngineHandle<C> {
+    /// A handle that does not keep the engine task alive (for helpers such as a delivery
+    /// report forwarder, which must not stop the task from ending when the server's own
+    /// handles are dropped).
+    pub fn downgrade(&self) -> WeakEngineHandle<C> {
+        WeakEngineHandle {
+            tx: self.tx.downgrade(),
+        }
+    }
+}
+
+/// See [`EngineHandle::downgrade`].
+pub struct WeakEngineHandle<C: Core> {
+    tx: mpsc::WeakSender<Command<C>>,
+}
+
+impl<C: Core> Clone for WeakEngineHandle<C> {
+    fn clone(&self) -> Self {
+        WeakEngineHandle {
+            tx: self.tx.clone(),
+        }
+    }
+}
+
+impl<C: Core> fmt::Debug for WeakEngineHandle<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WeakEngineHandle").finish_non_exhaustive()
+    }
+}
+
+impl<C: Core> WeakEngineHandle<C> {
+    /// A full handle, if the engine task still runs.
+    pub fn upgrade(&self) -> Option<EngineHandle<C>> {
+        self.tx.upgrade().map(|tx| EngineHandle { tx })
+    }
 }
 
 /// Spawns the engine task on the current runtime. The task ends when every handle is
@@ -206,7 +266,9 @@ async fn run<C: Core, X: Effects<C::Effect>>(
     let mut next_id = 0u64;
     let mut purge_at = 1024usize;
     loop {
-        drain_outputs(&mut core, &mut effects, &mut pending);
+        if !commit_then_release(&mut core, &mut effects, &mut pending) {
+            return core;
+        }
         // Callers that gave up leave closed senders behind; the core answers them anyway,
         // but a misbehaving core must not grow the map for ever.
         if pending.len() >= purge_at {
@@ -226,6 +288,7 @@ async fn run<C: Core, X: Effects<C::Effect>>(
                 let Some(cmd) = cmd else { break };
                 let mut next = Some(cmd);
                 let mut n = 0;
+                let mut stop = false;
                 while let Some(cmd) = next.take() {
                     let now = Instant::now();
                     match cmd {
@@ -236,26 +299,56 @@ async fn run<C: Core, X: Effects<C::Effect>>(
                             core.handle_request(now, id, req);
                         }
                         Command::Event(ev) => core.handle_event(now, ev),
+                        Command::Stop => {
+                            stop = true;
+                            break;
+                        }
                     }
                     n += 1;
                     if n < BATCH {
                         next = rx.try_recv().ok();
                     }
                 }
+                if stop {
+                    break;
+                }
             }
             () = sleep => core.handle_timeout(Instant::now()),
         }
     }
-    drain_outputs(&mut core, &mut effects, &mut pending);
+    commit_then_release(&mut core, &mut effects, &mut pending);
     core
+}
+
+/// [`Core::commit`], then exactly the outputs it covers. `false`: the commit failed.
+fn commit_then_release<C: Core, X: Effects<C::Effect>>(
+    core: &mut C,
+    effects: &mut X,
+    pending: &mut HashMap<RequestId, oneshot::Sender<C::Response>>,
+) -> bool {
+    match core.commit() {
+        Ok(covered) => {
+            drain_outputs(core, effects, pending, covered.unwrap_or(usize::MAX));
+            true
+        }
+        Err(e) => {
+            tracing::error!("{e}: the engine stops; nothing more is answered");
+            false
+        }
+    }
 }
 
 fn drain_outputs<C: Core, X: Effects<C::Effect>>(
     core: &mut C,
     effects: &mut X,
     pending: &mut HashMap<RequestId, oneshot::Sender<C::Response>>,
+    limit: usize,
 ) {
-    while let Some(out) = core.poll_output() {
+    let mut released = 0;
+    while released < limit
+        && let Some(out) = core.poll_output()
+    {
+        released += 1;
         match out {
             CoreOutput::Respond(id, answer) => match pending.remove(&id) {
                 // The caller may have given up (client gone, handler time-out).

@@ -13,9 +13,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use rvp_server::config::{Config, DEFAULT_ORIGIN, DEFAULT_TOML};
-use rvp_server::listener::Server;
+use rvp_server::home::HomeServer;
 use rvp_server::log::ProtocolLog;
-use rvp_server::service::NotWired;
 use rvp_server::shutdown;
 
 /// The reference RVP home server (Exchange 2000 Instant Messaging protocol).
@@ -98,31 +97,24 @@ async fn run(config: Config, demo: bool) -> Result<(), String> {
             config.log.protocol_log
         )
     })?;
-    let server = Server::bind(
-        &config.server.listen,
-        NotWired,
-        config.limits.conn_limits(),
-        log,
-    )
-    .await
-    .map_err(|e| e.to_string())?;
+    let server = HomeServer::start(&config, log)
+        .await
+        .map_err(|e| e.to_string())?;
     out(&banner(&config, &server.local_addrs(), demo));
     tracing::info!(addrs = ?server.local_addrs(), domain = %config.server.domain, "serving");
     let stop = async {
         let signal = shutdown::signal().await;
         tracing::info!(?signal, "stop requested");
     };
-    // The flush hook: storage is flushed here once it is wired in.
-    let flush = || async { Ok::<(), std::convert::Infallible>(()) };
-    let (report, flushed) = shutdown::serve_then_flush(server, stop, flush).await;
-    let Ok(()) = flushed;
+    let result = server.run(stop).await;
+    log_writer.finish();
+    let report = result.map_err(|e| e.to_string())?;
     tracing::info!(
         connections = report.connections,
         refused_busy = report.refused_busy,
         aborted = report.aborted,
-        "stopped"
+        "stopped; state saved"
     );
-    log_writer.finish();
     Ok(())
 }
 
@@ -169,8 +161,15 @@ fn banner(config: &Config, addrs: &[SocketAddr], demo: bool) -> String {
     );
     let _ = writeln!(
         s,
-        "Note: this build answers RVP requests 503 until the presence engine is wired in."
+        "State (subscriptions, leases, ACLs) is kept in {}.",
+        config.server.storage.display()
     );
+    if !config.auth.require_auth {
+        let _ = writeln!(
+            s,
+            "WARNING: require_auth = false: RVP-From-Principal is believed (closed test networks only)."
+        );
+    }
     s
 }
 

@@ -82,8 +82,11 @@ fn help_version_and_default_config() {
 
 #[test]
 fn starts_with_the_embedded_default_serves_and_stops_on_sigterm() {
+    let dir = std::env::temp_dir().join(format!("rvp-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
     let mut child = Command::new(BIN)
         .args(["--listen", "127.0.0.1:0"])
+        .current_dir(&dir)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -99,7 +102,7 @@ fn starts_with_the_embedded_default_serves_and_stops_on_sigterm() {
         if let Some(rest) = line.trim().strip_prefix("listening on http://") {
             addr = Some(rest.trim_end_matches('/').to_owned());
         }
-        if line.starts_with("Note:") {
+        if line.starts_with("State (") {
             break;
         }
     }
@@ -118,7 +121,8 @@ fn starts_with_the_embedded_default_serves_and_stops_on_sigterm() {
         .unwrap();
     let mut answer = String::new();
     s.read_to_string(&mut answer).unwrap();
-    assert!(answer.starts_with("HTTP/1.1 503 "), "{answer}");
+    // The engine answers: a PROPFIND without a body asks for no property.
+    assert!(answer.starts_with("HTTP/1.1 400 "), "{answer}");
     assert!(
         answer.contains("RVP-Notifications-Version: 0.2\r\n"),
         "{answer}"
@@ -140,4 +144,9 @@ fn starts_with_the_embedded_default_serves_and_stops_on_sigterm() {
         std::thread::sleep(Duration::from_millis(20));
     };
     assert!(status.success(), "{status:?}");
+    assert!(
+        dir.join("rvp-server.redb").exists(),
+        "the store was created"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -119,7 +119,12 @@ impl Engine {
             for v in &n.views.live {
                 r.views.insert(v.id, self.view_record(p.key().clone(), v));
             }
-            if n.acl != Acl::default_for(p.logical_url()) {
+            if n.acl
+                != Acl::default_with_owner_assertion(
+                    p.logical_url(),
+                    self.policy.owner_accepts_assertion,
+                )
+            {
                 r.acls.insert(
                     p.key().clone(),
                     AclRecord {

@@ -1,0 +1,533 @@
+//! The home server assembled: configuration → store → engine task → delivery → listener.
+//!
+//! ```text
+//!   client ──TCP──► listener / conn.rs ──► RvpService::handle(peer, request, now)
+//!                                            │ 1. Digest: Authenticator::authenticate
+//!                                            │    (a refused answer → 401 + one challenge)
+//!                                            │ 2. Caller::from_rvp_headers(asserted, proven, ip)
+//!                                            ▼
+//!                            EngineHandle::call ──► engine task (owns PresenceCore:
+//!                                                    rvp_presence::Engine + Store)
+//!                                                     handle every ready input, then ONE
+//!                                                     Store::commit_engine (group commit),
+//!                                                     then release exactly the covered
+//!                                                     outputs:
+//!            answer ◄──────────────────────────────── Respond(answer)
+//!            (401 after a verified Digest → 403;      Deliver(delivery) ──► Dispatch
+//!             401 without credentials → challenge)                          │
+//!                                                                           ▼
+//!          Deliverer (per-callback queues) ◄── local node http://ip:port, or a logical
+//!                │                              URL on another server resolved by DNS
+//!                ▼                              ([resolve] nameserver; none = failure)
+//!          DeliveryReport ──► forwarder task ──► EngineHandle::event
+//!                                                 → Engine::handle_delivery_result
+//! ```
+//!
+//! Durability follows the journal contract of `rvp-presence` ([`rvp_presence::journal`]):
+//! no answer and no NOTIFY leaves before the changes that produced it are on disk
+//! ([`crate::store`]). A commit failure stops the engine (nothing more is answered) and
+//! the server shuts down.
+//!
+//! Start-up: [`Store::open`] → [`Engine::new`] → the configured users registered →
+//! [`Store::restore_engine`] → the outputs the restore queued (lapsed leases) are sent.
+//! Shutdown: stop accepting, drain connections, stop the engine (final commit), give
+//! queued NOTIFYs a moment ([`NOTIFY_FLUSH_GRACE`]), close the deliverer.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{HeaderValue, StatusCode};
+use rvp_presence::{
+    Answer, Caller, Change, Delivery, DeliveryId, DirectoryProperties, Engine, NodeKey, Output,
+};
+use rvp_proto::header::{HopCount, MintedSubscriptionId};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::auth::{
+    AuthError, Authenticator, DigestConfig, Ha1, Identity, NonceSecret, UserDirectory,
+};
+use crate::config::Config;
+use crate::delivery::{
+    Deliverer, DeliveryConfig, DeliveryOutcome, DeliveryReport, Destination, Notification,
+};
+use crate::engine::{self, CommitFailed, Core, CoreOutput, EngineHandle, RequestId};
+use crate::listener::{ServeReport, Server};
+use crate::log::ProtocolLog;
+use crate::service::{Handler, LogPrincipal, Peer, Request, Response, text_response};
+use crate::store::{Store, StoreError};
+
+/// After the engine stopped, queued NOTIFYs get at most this long to go out before the
+/// deliverer is closed.
+pub const NOTIFY_FLUSH_GRACE: Duration = Duration::from_secs(2);
+
+/// Why the server could not start or had to stop.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// The store could not be opened, read or restored.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The engine refused the policy built from `[policy]`.
+    #[error("[policy]: {0}")]
+    Policy(#[from] rvp_presence::PolicyError),
+    /// A configured user could not be registered.
+    #[error("users: {0}")]
+    User(String),
+    /// The authentication setup failed (user directory, randomness for nonces).
+    #[error("authentication: {0}")]
+    Auth(String),
+    /// A listen address could not be bound.
+    #[error("{0}")]
+    Bind(std::io::Error),
+    /// A commit failed while serving: the server stopped.
+    #[error("the store failed while serving, the server stopped: {0}")]
+    Commit(String),
+    /// The engine task panicked.
+    #[error("the engine task failed: {0}")]
+    EngineTask(String),
+}
+
+/// One request for the engine: who asks, and the request itself.
+#[derive(Debug)]
+pub struct PresenceRequest {
+    /// The caller (asserted and authenticated identities, source IP).
+    pub caller: Caller,
+    /// The request as received.
+    pub http: http::Request<Bytes>,
+}
+
+/// The presence engine and its store, as the engine task's [`Core`].
+pub struct PresenceCore {
+    engine: Engine,
+    store: Option<Store>,
+    buf: Vec<Change>,
+    fatal: Option<oneshot::Sender<String>>,
+}
+
+impl std::fmt::Debug for PresenceCore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PresenceCore")
+            .field("store", &self.store)
+            .field("pending_outputs", &self.engine.pending_outputs())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PresenceCore {
+    /// A core over `engine`, committing to `store` (none: memory only, nothing
+    /// survives a restart). `fatal` hears about a commit failure.
+    pub fn new(
+        engine: Engine,
+        store: Option<Store>,
+        fatal: Option<oneshot::Sender<String>>,
+    ) -> PresenceCore {
+        PresenceCore {
+            engine,
+            store,
+            buf: Vec::new(),
+            fatal,
+        }
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+}
+
+impl Core for PresenceCore {
+    type Request = PresenceRequest;
+    type Response = Box<Answer>;
+    type Event = (DeliveryId, rvp_presence::DeliveryOutcome);
+    type Effect = Delivery;
+
+    fn handle_request(&mut self, now: Instant, id: RequestId, request: PresenceRequest) {
+        self.engine.handle_request(
+            now,
+            rvp_presence::RequestId(id.0),
+            &request.caller,
+            &request.http,
+        );
+    }
+
+    fn handle_event(&mut self, now: Instant, (id, outcome): Self::Event) {
+        self.engine.handle_delivery_result(now, id, outcome);
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        self.engine.handle_timeout(now);
+    }
+
+    fn poll_output(&mut self) -> Option<CoreOutput<Box<Answer>, Delivery>> {
+        match self.engine.poll_output()? {
+            Output::Respond(a) => Some(CoreOutput::Respond(RequestId(a.request.0), a)),
+            Output::Deliver(d) => Some(CoreOutput::Effect(d)),
+            other => {
+                tracing::warn!(?other, "unknown engine output ignored");
+                self.poll_output()
+            }
+        }
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.engine.poll_timeout()
+    }
+
+    fn commit(&mut self) -> Result<Option<usize>, CommitFailed> {
+        let Some(store) = &self.store else {
+            return Ok(None);
+        };
+        match store.commit_engine(&mut self.engine, &mut self.buf) {
+            Ok(covered) => Ok(Some(covered)),
+            Err(e) => {
+                let msg = e.to_string();
+                if let Some(tx) = self.fatal.take() {
+                    let _ = tx.send(msg.clone());
+                }
+                Err(CommitFailed(msg))
+            }
+        }
+    }
+}
+
+/// The [`Handler`] of the home server: authentication, then the engine.
+#[derive(Debug, Clone)]
+pub struct RvpService {
+    engine: EngineHandle<PresenceCore>,
+    auth: Arc<Authenticator>,
+}
+
+impl RvpService {
+    /// A service over a running engine task and an authenticator.
+    pub fn new(engine: EngineHandle<PresenceCore>, auth: Arc<Authenticator>) -> RvpService {
+        RvpService { engine, auth }
+    }
+
+    fn unauthorized(&self, now: Instant, after: Option<&AuthError>, why: String) -> Response {
+        let mut res = text_response(StatusCode::UNAUTHORIZED, why);
+        let challenge = self.auth.challenge(now, after);
+        res.headers_mut()
+            .insert(http::header::WWW_AUTHENTICATE, challenge.to_header_value());
+        res
+    }
+}
+
+impl Handler for RvpService {
+    async fn handle(&self, peer: Peer, request: Request, now: Instant) -> Response {
+        let authorization = request
+            .http
+            .headers()
+            .get(http::header::AUTHORIZATION)
+            .map(HeaderValue::as_bytes);
+        let target = request.http.uri().to_string();
+        let identity =
+            match self
+                .auth
+                .authenticate(now, request.method.as_str(), &target, authorization)
+            {
+                Ok(id) => id,
+                Err(e) => {
+                    tracing::debug!(peer = %peer.addr, "authentication refused: {e}");
+                    return self.unauthorized(now, Some(&e), format!("authentication failed: {e}"));
+                }
+            };
+        let principal = identity.principal().map(ToString::to_string);
+        let proven = match (&principal, identity.credential_kind()) {
+            (Some(p), Some(k)) => Some((p.as_str(), k)),
+            _ => None,
+        };
+        let caller = Caller::from_rvp_headers(&request.typed.rvp, proven, Some(peer.addr.ip()));
+        let log_name: Option<Arc<str>> = match &identity {
+            Identity::Authenticated(a) => Some(Arc::from(&*a.username)),
+            _ => caller.asserted_principal().cloned(),
+        };
+        let answer = self
+            .engine
+            .call(PresenceRequest {
+                caller,
+                http: request.http,
+            })
+            .await;
+        let mut res = match answer {
+            Ok(a) => a.to_http(),
+            Err(e) => text_response(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        };
+        if res.status() == StatusCode::UNAUTHORIZED {
+            if identity.is_authenticated() {
+                // Never a second 401 for a verified Digest answer: librvp ends the account
+                // on it. The caller is who they proved to be, and lacks the right.
+                *res.status_mut() = StatusCode::FORBIDDEN;
+            } else {
+                let challenge = self.auth.challenge(now, None);
+                res.headers_mut()
+                    .insert(http::header::WWW_AUTHENTICATE, challenge.to_header_value());
+            }
+        }
+        if let Some(name) = log_name {
+            res.extensions_mut().insert(LogPrincipal(name));
+        }
+        res
+    }
+}
+
+/// Turns the engine's deliveries into queued NOTIFYs.
+struct Dispatch {
+    deliverer: Deliverer<DeliveryId>,
+    /// Deliveries that failed before reaching a queue (no route).
+    failures: mpsc::UnboundedSender<DeliveryId>,
+    resolver: Option<Arc<crate::resolve::ForeignResolver>>,
+}
+
+/// The NOTIFY for `d` to `destination`.
+pub fn notification_for(d: &Delivery, destination: Destination) -> Notification<DeliveryId> {
+    let hop = HopCount::new(d.hop_count()).unwrap_or(HopCount::ORIGIN);
+    let sub = MintedSubscriptionId::new(d.subscription().get()).map(Into::into);
+    let from = d.from_principal().clone();
+    match (d.relayed_body(), sub) {
+        (None, Some(sub)) => Notification::presence(d.id(), destination, from, sub, d.body_bytes())
+            .with_hop_count(hop),
+        (relayed, sub) => {
+            let body = relayed.cloned().unwrap_or_else(|| d.body_bytes());
+            let ack = match d.ack() {
+                rvp_presence::AckType::DeepOr => rvp_proto::header::AckType::DeepOr,
+                rvp_presence::AckType::DeepAnd => rvp_proto::header::AckType::DeepAnd,
+                _ => rvp_proto::header::AckType::SingleHop,
+            };
+            let mut n = Notification::message(d.id(), destination, from, body)
+                .with_hop_count(hop)
+                .with_ack_type(ack);
+            if let Some(s) = sub {
+                n = n.with_subscription_id(s);
+            }
+            n
+        }
+    }
+}
+
+impl engine::Effects<Delivery> for Dispatch {
+    fn dispatch(&mut self, d: Delivery) {
+        let (_, target) = d.destination();
+        if target == "/" {
+            match Destination::from_callback(d.callback()) {
+                Ok(dest) => {
+                    self.deliverer.submit(notification_for(&d, dest));
+                }
+                Err(e) => {
+                    tracing::debug!(callback = %d.callback(), "NOTIFY not routable: {e}");
+                    let _ = self.failures.send(d.id());
+                }
+            }
+            return;
+        }
+        // A logical URL on another server (local ones are expanded by the engine).
+        match &self.resolver {
+            Some(r) => r.deliver(d, self.deliverer.clone(), self.failures.clone()),
+            None => {
+                tracing::debug!(
+                    callback = %d.callback(),
+                    "call-back on another server and no [resolve] nameserver: not delivered"
+                );
+                let _ = self.failures.send(d.id());
+            }
+        }
+    }
+}
+
+/// Feeds delivery outcomes back to the engine until the engine is gone.
+async fn forward_reports(
+    mut reports: mpsc::UnboundedReceiver<DeliveryReport<DeliveryId>>,
+    mut failures: mpsc::UnboundedReceiver<DeliveryId>,
+    engine: engine::WeakEngineHandle<PresenceCore>,
+) {
+    use rvp_presence::DeliveryOutcome as Outcome;
+    loop {
+        let event = tokio::select! {
+            r = reports.recv() => match r {
+                Some(r) => match r.outcome {
+                    DeliveryOutcome::Answered(s) => (r.id, Outcome::from_status(s)),
+                    DeliveryOutcome::Failed(_) => (r.id, Outcome::Failed),
+                    // A newer presence update replaced it: its outcome stands for both.
+                    _ => continue,
+                },
+                None => break,
+            },
+            f = failures.recv() => match f {
+                Some(id) => (id, Outcome::Failed),
+                None => break,
+            },
+        };
+        let Some(handle) = engine.upgrade() else {
+            break;
+        };
+        if handle.event(event).await.is_err() {
+            break;
+        }
+    }
+}
+
+/// The delivery settings for a configuration.
+pub fn delivery_config(config: &Config) -> DeliveryConfig {
+    DeliveryConfig {
+        connect_timeout: config.policy.delivery_connect_timeout,
+        response_timeout: config.policy.delivery_timeout,
+        message_max_wait: config.policy.delivery_timeout,
+        ..DeliveryConfig::default()
+    }
+}
+
+/// The user directory of a configuration.
+pub fn user_directory(config: &Config) -> Result<UserDirectory, ServerError> {
+    let mut users =
+        UserDirectory::new(&config.server.domain).map_err(|e| ServerError::Auth(e.to_string()))?;
+    for u in &config.users {
+        if let Some(p) = &u.password {
+            users
+                .add_password(&u.alias, p)
+                .map_err(|e| ServerError::Auth(e.to_string()))?;
+        }
+        if let Some(h) = &u.ha1 {
+            let ha1 = Ha1::from_hex(h)
+                .ok_or_else(|| ServerError::Auth(format!("user {}: bad ha1", u.alias)))?;
+            users
+                .add_ha1(&u.alias, &u.alias, ha1)
+                .map_err(|e| ServerError::Auth(e.to_string()))?;
+        }
+    }
+    Ok(users)
+}
+
+/// A presence engine with the configured users registered (no store yet).
+pub fn engine_for(config: &Config, now: Instant) -> Result<Engine, ServerError> {
+    let policy = config.policy.engine_policy(config.auth.require_auth);
+    let mut engine = Engine::new(policy, now)?;
+    for u in &config.users {
+        let key = NodeKey::new(&config.server.domain, &u.alias)
+            .ok_or_else(|| ServerError::User(format!("invalid alias {:?}", u.alias)))?;
+        let email = u
+            .email
+            .clone()
+            .unwrap_or_else(|| format!("{}@{}", u.alias, config.server.domain));
+        let name = u.display_name.as_deref().unwrap_or(&u.alias);
+        engine
+            .register_principal(key, DirectoryProperties::new(name, &email))
+            .map_err(|e| ServerError::User(format!("{}: {e}", u.alias)))?;
+    }
+    Ok(engine)
+}
+
+/// A started home server: listening, engine running, not yet serving connections.
+#[derive(Debug)]
+pub struct HomeServer {
+    server: Server<RvpService>,
+    engine: EngineHandle<PresenceCore>,
+    task: JoinHandle<PresenceCore>,
+    deliverer: Deliverer<DeliveryId>,
+    fatal: oneshot::Receiver<String>,
+}
+
+impl HomeServer {
+    /// Opens the store, restores the engine, binds the listen addresses
+    /// (`config.server.listen`) and starts the engine task. Call [`HomeServer::run`] to
+    /// serve.
+    pub async fn start(config: &Config, log: ProtocolLog) -> Result<HomeServer, ServerError> {
+        let now = Instant::now();
+        let store = Store::open(&config.server.storage)?;
+        let mut engine = engine_for(config, now)?;
+        let report = store.restore_engine(&mut engine, Instant::now())?;
+        tracing::info!(?report, store = %store.path().display(), "state restored");
+        let users = user_directory(config)?;
+        let mut digest = DigestConfig::new(config.realm());
+        digest.nonce_lifetime = config.auth.nonce_lifetime;
+        let secret = NonceSecret::generate().map_err(|e| ServerError::Auth(e.to_string()))?;
+        let auth = Arc::new(Authenticator::new(digest, secret, users, now));
+
+        let (reports_tx, reports_rx) = mpsc::unbounded_channel();
+        let (failures_tx, failures_rx) = mpsc::unbounded_channel();
+        let deliverer = Deliverer::new(delivery_config(config), reports_tx);
+        let resolver = match config.resolve.nameserver {
+            Some(ns) => Some(Arc::new(
+                crate::resolve::ForeignResolver::new(ns)
+                    .map_err(|e| ServerError::Auth(format!("[resolve] nameserver: {e}")))?,
+            )),
+            None => None,
+        };
+        let dispatch = Dispatch {
+            deliverer: deliverer.clone(),
+            failures: failures_tx,
+            resolver,
+        };
+        let (fatal_tx, fatal) = oneshot::channel();
+        let core = PresenceCore::new(engine, Some(store), Some(fatal_tx));
+        let (handle, task) = engine::spawn(core, dispatch, engine::DEFAULT_QUEUE);
+        tokio::spawn(forward_reports(reports_rx, failures_rx, handle.downgrade()));
+        let service = RvpService::new(handle.clone(), auth);
+        let server = Server::bind(
+            &config.server.listen,
+            service,
+            config.limits.conn_limits(),
+            log,
+        )
+        .await
+        .map_err(ServerError::Bind)?;
+        Ok(HomeServer {
+            server,
+            engine: handle,
+            task,
+            deliverer,
+            fatal,
+        })
+    }
+
+    /// The addresses actually bound (useful with port 0).
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.server.local_addrs()
+    }
+
+    /// Serves until `stop` resolves (or the store fails), then shuts down in order:
+    /// drain connections, stop the engine (final commit), let queued NOTIFYs go out for
+    /// up to [`NOTIFY_FLUSH_GRACE`], close the deliverer.
+    pub async fn run(
+        self,
+        stop: impl Future<Output = ()> + Send,
+    ) -> Result<ServeReport, ServerError> {
+        let HomeServer {
+            server,
+            engine,
+            task,
+            deliverer,
+            mut fatal,
+        } = self;
+        let mut failure = None;
+        let report = {
+            let stop = async {
+                tokio::select! {
+                    () = stop => {}
+                    r = &mut fatal => {
+                        if let Ok(msg) = r {
+                            failure = Some(msg);
+                        }
+                    }
+                }
+            };
+            server.serve(stop).await
+        };
+        let _ = engine.stop().await;
+        drop(engine);
+        let joined = task.await;
+        let deadline = Instant::now() + NOTIFY_FLUSH_GRACE;
+        while deliverer.pending() > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        deliverer.close();
+        let core = joined.map_err(|e| ServerError::EngineTask(e.to_string()))?;
+        drop(core);
+        match failure {
+            Some(msg) => Err(ServerError::Commit(msg)),
+            None => Ok(report),
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! The real `rvp-server` binary killed with `kill -9` (and stopped with SIGTERM) and
+//! restarted on the same store: subscriptions, leases and ACLs survive, so a watcher keeps
+//! receiving presence without signing on again and a denied user stays denied.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_rvp-server");
+
+struct Proc {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn write_config(dir: &TempDir) -> std::path::PathBuf {
+    let text = format!(
+        "[server]\nlisten = [\"127.0.0.1:0\"]\nstorage = {:?}\n[log]\nprotocol_log = \"\"\nfilter = \"warn\"\n\
+         [[users]]\nalias = \"alice\"\npassword = \"alice-pw\"\n\
+         [[users]]\nalias = \"bob\"\npassword = \"bob-pw\"\n\
+         [[users]]\nalias = \"carol\"\npassword = \"carol-pw\"\n",
+        dir.path().join("state.redb").display().to_string()
+    );
+    let path = dir.path().join("server.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Starts the binary and reads the bound address from its banner.
+fn spawn(config: &std::path::Path) -> Proc {
+    let mut child = Command::new(BIN)
+        .arg("--config")
+        .arg(config)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn rvp-server");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().take(200) {
+            let Ok(line) = line else { return };
+            if let Some(rest) = line.trim().strip_prefix("listening on http://") {
+                let _ = tx.send(rest.trim_end_matches('/').to_owned());
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(WAIT)
+        .expect("the banner names the address")
+        .parse()
+        .unwrap();
+    Proc { child, addr }
+}
+
+fn kill_9(mut p: Proc) {
+    p.child.kill().unwrap(); // SIGKILL
+    p.child.wait().unwrap();
+}
+
+fn terminate(mut p: Proc) {
+    let ok = Command::new("kill")
+        .args(["-TERM", &p.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let deadline = Instant::now() + WAIT * 2;
+    loop {
+        if let Some(status) = p.child.try_wait().unwrap() {
+            assert!(status.success(), "{status:?}");
+            return;
+        }
+        assert!(Instant::now() < deadline, "no stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn clients(addr: SocketAddr) -> (Client, Client, Client) {
+    (
+        Client::new(addr, "alice"),
+        Client::new(addr, "bob"),
+        Client::new(addr, "carol"),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_survives_kill_9_and_sigterm() {
+    let dir = TempDir::new("restart");
+    let config = write_config(&dir);
+    let mut cb_a = Callback::start(200).await;
+    let mut cb_b = Callback::start(200).await;
+
+    // Before: alice and bob signed on, alice watches bob, bob denies carol.
+    let p = spawn(&config);
+    let (alice, bob, carol) = clients(p.addr);
+    let r = alice.login(&cb_a.url(), 14_400).await;
+    assert_eq!(r.status, 200);
+    let alice_login = r.subscription_id();
+    assert_eq!(bob.login(&cb_b.url(), 14_400).await.status, 200);
+    assert_eq!(bob.set_state("online").await.status, 207);
+    assert_eq!(alice.watch("bob", 14_400).await.status, 207);
+    assert_eq!(carol.watch("bob", 14_400).await.status, 207);
+    let r = bob.acl("carol", true).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    // The ACL write was acknowledged: kill at once.
+    kill_9(p);
+
+    // After kill -9: no sign-on again.
+    let p = spawn(&config);
+    let (alice, bob, carol) = clients(p.addr);
+    assert_eq!(bob.set_state("busy").await.status, 207);
+    let n = cb_a.state_change("busy").await;
+    assert_eq!(n.target, "/");
+    let r = alice
+        .im("bob", &im_body("after the crash"), Some("DeepOr"))
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(cb_b.next().await.text().contains("after the crash"));
+    // carol stays denied: bob looks offline to her, her IMs get 412.
+    let r = carol.propfind("bob").await;
+    assert_eq!(r.status, 207);
+    assert!(r.text().contains("<r:offline/>"), "{}", r.text());
+    let r = carol.im("bob", &im_body("hello?"), Some("DeepOr")).await;
+    assert_eq!(r.status, 412, "{r:?}");
+    // alice's login subscription is the same one: its renewal succeeds.
+    let renew = Req::new("SUBSCRIBE", &path("alice"))
+        .header("Subscription-Id", &alice_login.to_string())
+        .header("Subscription-Lifetime", "14400");
+    let r = alice.send(&renew).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.subscription_id(), alice_login);
+    // A graceful stop keeps it all as well.
+    terminate(p);
+
+    let p = spawn(&config);
+    let (_alice, bob, carol) = clients(p.addr);
+    assert_eq!(bob.set_state("away").await.status, 207);
+    cb_a.state_change("away").await;
+    let r = carol
+        .im("bob", &im_body("hello again?"), Some("DeepOr"))
+        .await;
+    assert_eq!(r.status, 412, "{r:?}");
+    drop(p);
+}
