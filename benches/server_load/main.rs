@@ -8,7 +8,7 @@
 //! ```text
 //! apt-get install wrk                          # the load generator (not needed in CI)
 //! cargo build --release -p rvp-server          # the server under test
-//! cargo bench --bench server_load              # both parts, ~2.5 min
+//! cargo bench --bench server_load              # both parts, about 4 min
 //! RVP_BENCH_ONLY=throughput cargo bench --bench server_load
 //! RVP_BENCH_ONLY=fanout     cargo bench --bench server_load
 //! ```
