@@ -19,6 +19,8 @@
 //! (NOTIFY recipients, default 16), `RVP_BENCH_WATCHERS`
 //! (default 1000), `RVP_BENCH_CHANGES` (changes in the fan-out capacity phase, default 200),
 //! `RVP_BENCH_PROTOCOL_LOG=off` (the server's per-request protocol log, default: to a file),
+//! `RVP_BENCH_STORAGE_DIR` (where the server's redb file goes, default the temporary
+//! directory; e.g. `/dev/shm` to see the cost of everything but `fsync`),
 //! `RVP_SERVER_BIN` (another `rvp-server` binary). Everything listens on 127.0.0.1 only;
 //! temporary files go to `$TMPDIR/rvp-bench-<pid>` and are removed at the end.
 //!

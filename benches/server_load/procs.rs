@@ -16,12 +16,17 @@ pub(crate) struct Proc {
     child: Child,
     pub(crate) addr: SocketAddr,
     name: &'static str,
+    /// A file to remove once the process is gone.
+    cleanup: Option<PathBuf>,
 }
 
 impl Drop for Proc {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(f) = &self.cleanup {
+            let _ = std::fs::remove_file(f);
+        }
     }
 }
 
@@ -105,17 +110,24 @@ fn newest_mtime(dir: &Path, depth: u32) -> Option<SystemTime> {
 }
 
 /// Starts `rvp-server` on a free loopback port with a generated configuration in `dir`:
-/// assertion-only mode (`require_auth = false`), storage and protocol log in `dir`, the
-/// given users (no passwords).
+/// assertion-only mode (`require_auth = false`), storage and protocol log in `dir` (the
+/// storage in `$RVP_BENCH_STORAGE_DIR` if set), the given users (no passwords).
 pub(crate) fn start_rvp(bin: &Path, dir: &Path, users: &[String], log: bool) -> io::Result<Proc> {
     let addr = free_addr()?;
+    let storage = std::env::var_os("RVP_BENCH_STORAGE_DIR")
+        .map_or_else(|| dir.to_owned(), PathBuf::from)
+        .join(format!(
+            "rvp-bench-{}-{}.redb",
+            std::process::id(),
+            dir.file_name().and_then(|n| n.to_str()).unwrap_or("server")
+        ));
     let mut toml = String::new();
     let _ = write!(
         toml,
         "[server]\nlisten = [\"{addr}\"]\ndomain = \"localhost\"\nhost_name = \"localhost\"\n\
          storage = {:?}\n\n[auth]\nrequire_auth = false\n\n[log]\nprotocol_log = {:?}\n\
          filter = \"warn\"\n",
-        dir.join("rvp-bench.redb").display().to_string(),
+        storage.display().to_string(),
         if log {
             dir.join("protocol.log").display().to_string()
         } else {
@@ -138,6 +150,7 @@ pub(crate) fn start_rvp(bin: &Path, dir: &Path, users: &[String], log: bool) -> 
         child,
         addr,
         name: "rvp-server",
+        cleanup: Some(storage),
     }
     .wait_ready()
 }
@@ -163,6 +176,7 @@ pub(crate) fn start_baseline(dir: &Path, notify: &[u8], proppatch: &[u8]) -> io:
         child,
         addr,
         name: "hyper baseline",
+        cleanup: None,
     }
     .wait_ready()
 }
