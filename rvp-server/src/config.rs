@@ -906,6 +906,41 @@ mod tests {
     }
 
     #[test]
+    fn policy_maps_onto_the_engine() {
+        let c = Config::from_toml_str(
+            "[auth]\nrequire_auth = false\n[policy]\nmax_hops = 5\nsend_to_denied_status = 403\n\
+             subscription_grace = \"7s\"\n[resolve]\nnameserver = \"127.0.0.1:5353\"\n",
+            "x",
+        )
+        .unwrap();
+        let p = c.policy.engine_policy(c.auth.require_auth);
+        assert_eq!(p.max_hops, 5);
+        assert_eq!(p.send_to_denied_status, http::StatusCode::FORBIDDEN);
+        assert_eq!(p.subscription_grace, Duration::from_secs(7));
+        assert!(p.owner_accepts_assertion);
+        assert_eq!(p.validate(), Ok(()));
+        assert_eq!(
+            c.resolve.nameserver,
+            Some("127.0.0.1:5353".parse().unwrap())
+        );
+        let d = Config::default();
+        let p = d.policy.engine_policy(d.auth.require_auth);
+        assert_eq!(
+            p.send_to_denied_status,
+            http::StatusCode::PRECONDITION_FAILED
+        );
+        assert!(!p.owner_accepts_assertion);
+        assert_eq!(d.resolve.nameserver, None);
+        let e = err("[policy]\nsend_to_denied_status = 200\n");
+        assert_eq!(
+            (e.line(), e.key()),
+            (Some(2), Some("policy.send_to_denied_status"))
+        );
+        let e = err("[resolve]\nnameserver = \"dns.example\"\n");
+        assert_eq!(e.key(), Some("resolve.nameserver"), "{e}");
+    }
+
+    #[test]
     fn passwords_are_not_debug_printed() {
         let c = Config::embedded_default().unwrap();
         assert!(!format!("{c:?}").contains("alice-demo"));

@@ -15,7 +15,7 @@
 //! ## The loop
 //!
 //! ```text
-//!  read into buf ──► RequestParser::parse(buf)
+//!  read into buf ──► RequestParser::parse_typed(buf)
 //!     ▲                 ├─ Partial ──────────► flush answers, then read more (deadline below)
 //!     │                 ├─ framing error ────► 400/411/413/431 + Connection: close, close
 //!     │                 └─ Complete
@@ -185,7 +185,7 @@ fn fatal_status(e: &ParseError) -> StatusCode {
 }
 
 fn parse_step(parser: &mut RequestParser, buf: &[u8]) -> Step {
-    let msg = match parser.parse(buf) {
+    let msg = match parser.parse_typed(buf) {
         Ok(Status::Partial) => return Step::Partial,
         Ok(Status::Complete(msg)) => msg,
         Err(e) => {
@@ -222,11 +222,11 @@ fn parse_step(parser: &mut RequestParser, buf: &[u8]) -> Step {
             ));
         }
     };
-    let typed = match head.typed() {
-        Ok(t) => t,
+    let typed = match msg.view() {
+        Ok(v) => v.to_typed(),
         Err(e) => return answer(text_response(StatusCode::BAD_REQUEST, e.to_string())),
     };
-    let http = match msg.to_http() {
+    let http = match msg.message().to_http() {
         Ok(h) => h,
         Err(e) => return answer(text_response(StatusCode::BAD_REQUEST, e.to_string())),
     };

@@ -452,6 +452,98 @@ mod tests {
         assert_eq!(*seen.lock().unwrap(), vec![7, 8]);
     }
 
+    /// Answers each request at once, but releases outputs only as far as its "disk" says.
+    #[derive(Default)]
+    struct Journaled {
+        out: VecDeque<CoreOutput<u64, u64>>,
+        /// Outputs the next commit covers (`None`: everything queued).
+        covers: Arc<Mutex<Option<usize>>>,
+        fail: Arc<std::sync::atomic::AtomicBool>,
+        commits: usize,
+    }
+
+    impl Core for Journaled {
+        type Request = u64;
+        type Response = u64;
+        type Event = ();
+        type Effect = u64;
+        fn handle_request(&mut self, _now: Instant, id: RequestId, n: u64) {
+            self.out.push_back(CoreOutput::Effect(n));
+            self.out.push_back(CoreOutput::Respond(id, n));
+        }
+        fn handle_event(&mut self, _now: Instant, _event: ()) {}
+        fn handle_timeout(&mut self, _now: Instant) {}
+        fn poll_output(&mut self) -> Option<CoreOutput<u64, u64>> {
+            self.out.pop_front()
+        }
+        fn poll_timeout(&self) -> Option<Instant> {
+            None
+        }
+        fn commit(&mut self) -> Result<Option<usize>, CommitFailed> {
+            self.commits += 1;
+            if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(CommitFailed("disk full".into()));
+            }
+            Ok(Some(self.covers.lock().unwrap().unwrap_or(self.out.len())))
+        }
+    }
+
+    #[tokio::test]
+    async fn only_committed_outputs_are_released_and_a_failed_commit_stops() {
+        let covers = Arc::new(Mutex::new(Some(0)));
+        let fail = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let core = Journaled {
+            covers: Arc::clone(&covers),
+            fail: Arc::clone(&fail),
+            ..Journaled::default()
+        };
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&seen);
+        let (h, task) = spawn(core, move |e| sink.lock().unwrap().push(e), 8);
+        // Nothing is covered: neither the effect nor the answer leaves.
+        let r = tokio::time::timeout(Duration::from_millis(100), h.call(1)).await;
+        assert!(r.is_err(), "answered before its commit");
+        assert!(seen.lock().unwrap().is_empty());
+        // Cover exactly one output: the effect of request 1 goes, its answer waits.
+        *covers.lock().unwrap() = Some(1);
+        h.event(()).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(*seen.lock().unwrap(), vec![1]);
+        // Cover everything.
+        *covers.lock().unwrap() = None;
+        assert_eq!(h.call(2).await.unwrap(), 2);
+        assert_eq!(*seen.lock().unwrap(), vec![1, 2]);
+        // A failed commit: the request is never answered and the task ends.
+        fail.store(true, std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(h.call(3).await, Err(EngineGone));
+        let core = tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(core.commits >= 3);
+        assert_eq!(
+            *seen.lock().unwrap(),
+            vec![1, 2],
+            "nothing after the failure"
+        );
+    }
+
+    #[tokio::test]
+    async fn stop_ends_the_task_while_handles_live() {
+        let (h, task) = spawn(Fake::default(), |_| {}, 8);
+        assert_eq!(h.call(Req::Echo(1)).await.unwrap(), "echo 1");
+        let weak = h.downgrade();
+        assert!(weak.upgrade().is_some());
+        h.stop().await.unwrap();
+        let _core = tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(h.call(Req::Echo(2)).await, Err(EngineGone));
+        drop(h);
+        assert!(weak.upgrade().is_none(), "no handle left");
+    }
+
     #[tokio::test]
     async fn many_concurrent_callers_through_a_small_queue() {
         let (h, task) = spawn(Fake::default(), |_| {}, 2);

@@ -181,7 +181,18 @@ impl Core for PresenceCore {
         let Some(store) = &self.store else {
             return Ok(None);
         };
-        match store.commit_engine(&mut self.engine, &mut self.buf) {
+        // The commit fsyncs: on a multi-threaded runtime, tell tokio this worker blocks
+        // so that the connection tasks queued on it move to another.
+        let (engine, buf) = (&mut self.engine, &mut self.buf);
+        // Nothing to write (NOTIFYs, PROPFINDs...): no fsync, no hand-off.
+        let flavor = tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor());
+        let committed = match flavor {
+            Ok(tokio::runtime::RuntimeFlavor::MultiThread) if engine.has_changes() => {
+                tokio::task::block_in_place(|| store.commit_engine(engine, buf))
+            }
+            _ => store.commit_engine(engine, buf),
+        };
+        match committed {
             Ok(covered) => Ok(Some(covered)),
             Err(e) => {
                 let msg = e.to_string();
@@ -315,6 +326,14 @@ impl engine::Effects<Delivery> for Dispatch {
             match Destination::from_callback(d.callback()) {
                 Ok(dest) => {
                     self.deliverer.submit(notification_for(&d, dest));
+                }
+                // A client's node named by host name rather than IP: look it up.
+                Err(crate::delivery::DestinationError::NotIpLiteral(_))
+                    if self.resolver.is_some() =>
+                {
+                    if let Some(r) = &self.resolver {
+                        r.deliver(d, self.deliverer.clone(), self.failures.clone());
+                    }
                 }
                 Err(e) => {
                     tracing::debug!(callback = %d.callback(), "NOTIFY not routable: {e}");

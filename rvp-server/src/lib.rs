@@ -1,7 +1,32 @@
 //! The reference RVP home server: `rvp-presence` wrapped in tokio, with authentication,
 //! configuration, durable storage and callback delivery.
 //!
-//! (Being built: see issue 5.)
+//! The binary (`rvp-server`) is [`home::HomeServer`] started from a [`config::Config`];
+//! the modules are its parts:
+//!
+//! | module | role |
+//! |---|---|
+//! | [`home`] | assembly: store → engine task → delivery → listener; the request handler |
+//! | [`listener`], [`conn`], [`shutdown`] | accepting, HTTP/1.1 connection loop, limits, drain |
+//! | [`auth`] | HTTP Digest and the user directory |
+//! | [`engine`] | the task owning the sans-IO engine (group commit, outputs released after it) |
+//! | [`delivery`] | outbound NOTIFYs: per-callback bounded queues and workers |
+//! | [`resolve`] | call-backs on other servers (DNS through `rvp-resolve`) |
+//! | [`store`] | the redb journal store and restore |
+//! | [`config`], [`log`] | TOML configuration, protocol log |
+//!
+//! ```no_run
+//! use rvp_server::config::Config;
+//! use rvp_server::home::HomeServer;
+//! use rvp_server::log::ProtocolLog;
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = Config::embedded_default()?;
+//! let server = HomeServer::start(&config, ProtocolLog::off()).await?;
+//! println!("listening on {:?}", server.local_addrs());
+//! server.run(async { let _ = tokio::signal::ctrl_c().await; }).await?;
+//! # Ok(()) }
+//! ```
 
 pub mod auth;
 pub mod delivery;

@@ -4,6 +4,7 @@
 //! rvp-server                          # embedded demo config: 127.0.0.1:8080, domain localhost
 //! rvp-server --config server.toml     # your config
 //! rvp-server --check-config [--config server.toml]
+//! rvp-server --listen 127.0.0.1:80 --storage /var/lib/rvp/state.redb
 //! rvp-server --print-default-config > server.toml
 //! ```
 
@@ -34,6 +35,9 @@ struct Cli {
     /// Listen on ADDR instead of `server.listen` (repeat for several addresses).
     #[arg(long, value_name = "ADDR")]
     listen: Vec<SocketAddr>,
+    /// Keep the state in PATH instead of `server.storage`.
+    #[arg(long, value_name = "PATH")]
+    storage: Option<PathBuf>,
     /// Print the embedded default configuration, every key documented, and exit.
     #[arg(long)]
     print_default_config: bool,
@@ -58,6 +62,9 @@ fn main() -> ExitCode {
     };
     if !cli.listen.is_empty() {
         config.server.listen = cli.listen.clone();
+    }
+    if let Some(path) = &cli.storage {
+        config.server.storage = path.clone();
     }
     let origin = cli
         .config
@@ -97,13 +104,15 @@ async fn run(config: Config, demo: bool) -> Result<(), String> {
             config.log.protocol_log
         )
     })?;
+    // Handlers first: a SIGTERM right after the banner must stop the server gracefully.
+    let signals = shutdown::Signals::install();
     let server = HomeServer::start(&config, log)
         .await
         .map_err(|e| e.to_string())?;
     out(&banner(&config, &server.local_addrs(), demo));
     tracing::info!(addrs = ?server.local_addrs(), domain = %config.server.domain, "serving");
     let stop = async {
-        let signal = shutdown::signal().await;
+        let signal = signals.recv().await;
         tracing::info!(?signal, "stop requested");
     };
     let result = server.run(stop).await;
@@ -157,7 +166,8 @@ fn banner(config: &Config, addrs: &[SocketAddr], demo: bool) -> String {
          the domain's host unless an `_rvp._tcp.{domain}` SRV record names another port (only\n\
          librvp/Pidgin honours it). So either run with `--listen 127.0.0.1:80` (root or\n\
          CAP_NET_BIND_SERVICE), or publish `_rvp._tcp.{domain}. SRV 0 0 {port} <this host>`.\n\
-         By hand: curl -i -X PROPFIND -H 'Depth: 0' http://127.0.0.1:{port}/instmsg/aliases/alice"
+         By hand (a PROPFIND names the properties it wants):\n\
+         curl -i -X PROPFIND -H 'Depth: 0' -H 'RVP-From-Principal: http://{domain}/instmsg/aliases/bob' --data '<d:propfind xmlns:d=\"DAV:\" xmlns:r=\"http://schemas.microsoft.com/rvp/\"><d:prop><r:state/></d:prop></d:propfind>' http://127.0.0.1:{port}/instmsg/aliases/alice"
     );
     let _ = writeln!(
         s,

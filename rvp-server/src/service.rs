@@ -156,9 +156,10 @@ pub fn text_response(status: StatusCode, message: impl Into<String>) -> Response
     res
 }
 
-/// Until the presence engine is wired in: every RVP request gets
-/// `503 Service Unavailable` with a body saying so. This is what `rvp-server` serves
-/// today, so that the listener, limits, log and shutdown can be exercised end to end.
+/// A stand-in handler with no engine behind it: every RVP request gets
+/// `503 Service Unavailable` with a body saying so. For exercising the listener, limits,
+/// log and shutdown on their own (tests, benchmarks of the connection layer); the server's
+/// handler is [`RvpService`](crate::home::RvpService).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NotWired;
 
@@ -167,7 +168,7 @@ impl Handler for NotWired {
         text_response(
             StatusCode::SERVICE_UNAVAILABLE,
             format!(
-                "{} {}: the presence engine is not wired into this build yet",
+                "{} {}: no presence engine is wired into this listener",
                 request.method,
                 request.http.uri()
             ),
@@ -201,6 +202,6 @@ mod tests {
             .handle(Peer::new(a, a, ConnectionId(1)), r, Instant::now())
             .await;
         assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
-        assert!(String::from_utf8_lossy(res.body()).contains("not wired"));
+        assert!(String::from_utf8_lossy(res.body()).contains("no presence engine"));
     }
 }

@@ -74,8 +74,69 @@ pub enum Signal {
     Terminate,
 }
 
+/// SIGINT and SIGTERM handlers, installed at once by [`Signals::install`] (so that a
+/// signal arriving before anybody waits for it is not lost, nor kills the process).
+#[derive(Debug)]
+pub struct Signals {
+    #[cfg(unix)]
+    handlers: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl Signals {
+    /// Installs the handlers now (inside a tokio runtime). If they cannot be installed,
+    /// logs why; [`Signals::recv`] then waits for ever (or for Ctrl-C off Unix).
+    pub fn install() -> Signals {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            match (
+                signal(SignalKind::interrupt()),
+                signal(SignalKind::terminate()),
+            ) {
+                (Ok(int), Ok(term)) => Signals {
+                    handlers: Some((int, term)),
+                },
+                (Err(e), _) | (_, Err(e)) => {
+                    tracing::error!("cannot install SIGINT/SIGTERM handlers: {e}");
+                    Signals { handlers: None }
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            Signals {}
+        }
+    }
+
+    /// Resolves on the first SIGINT or SIGTERM received since [`Signals::install`].
+    pub async fn recv(mut self) -> Signal {
+        #[cfg(unix)]
+        {
+            match &mut self.handlers {
+                Some((int, term)) => {
+                    tokio::select! {
+                        _ = int.recv() => Signal::Interrupt,
+                        _ = term.recv() => Signal::Terminate,
+                    }
+                }
+                None => std::future::pending().await,
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = &mut self;
+            if let Err(e) = tokio::signal::ctrl_c().await {
+                tracing::error!("cannot install the Ctrl-C handler: {e}");
+                std::future::pending::<()>().await;
+            }
+            Signal::Interrupt
+        }
+    }
+}
+
 /// Resolves on the first SIGINT or SIGTERM. If the handlers cannot be installed (no
-/// signal support), logs why and waits for Ctrl-C only, or for ever.
+/// signal support), logs why and waits for Ctrl-C only, or for ever. The handlers are
+/// installed when this is first polled: use [`Signals::install`] to install them earlier.
 pub async fn signal() -> Signal {
     #[cfg(unix)]
     {

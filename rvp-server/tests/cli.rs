@@ -85,7 +85,7 @@ fn starts_with_the_embedded_default_serves_and_stops_on_sigterm() {
     let dir = std::env::temp_dir().join(format!("rvp-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let mut child = Command::new(BIN)
-        .args(["--listen", "127.0.0.1:0"])
+        .args(["--listen", "127.0.0.1:0", "--storage", "state.redb"])
         .current_dir(&dir)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
@@ -145,8 +145,8 @@ fn starts_with_the_embedded_default_serves_and_stops_on_sigterm() {
     };
     assert!(status.success(), "{status:?}");
     assert!(
-        dir.join("rvp-server.redb").exists(),
-        "the store was created"
+        dir.join("state.redb").exists(),
+        "the store was created where --storage says"
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -482,3 +482,92 @@ async fn keep_alive_clients_are_served_too() {
     }
     server.stop().await;
 }
+
+/// A watcher on another server: its `Call-Back` is its logical URL there. With a
+/// `[resolve]` nameserver the NOTIFY goes to that server at the node's path (an IP-literal
+/// host needs no query); without one, nothing is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watchers_on_other_servers_are_notified_at_their_logical_url() {
+    for resolve in [true, false] {
+        let mut remote = Callback::start(200).await;
+        let server = TestServer::start(|c| {
+            if resolve {
+                c.resolve.nameserver = Some("127.0.0.1:9".parse().unwrap());
+            }
+        })
+        .await;
+        let bob = server.client("bob");
+        let cb_b = Callback::start(200).await;
+        assert_eq!(bob.login(&cb_b.url(), 600).await.status, 200);
+        assert_eq!(bob.set_state("online").await.status, 207);
+        let zed = format!("http://{}/instmsg/aliases/zed", remote.addr);
+        let watch = Req::new("SUBSCRIBE", &path("bob"))
+            .header("Notification-Type", "update/propchange")
+            .header("Subscription-Lifetime", "600")
+            .header("Call-Back", &zed);
+        let r = raw(server.addr, &watch.to_bytes(&zed, None)).await.unwrap();
+        assert_eq!(r.status, 207, "{r:?}");
+        assert_eq!(bob.set_state("busy").await.status, 207);
+        if resolve {
+            let n = remote.state_change("busy").await;
+            assert_eq!(n.target, "/instmsg/aliases/zed");
+            assert_eq!(n.header("Host"), Some(remote.addr.to_string().as_str()));
+        } else {
+            assert!(
+                remote
+                    .next_within(Duration::from_millis(500))
+                    .await
+                    .is_none()
+            );
+        }
+        server.stop().await;
+    }
+}
+
+/// A store already in use by a running server is refused with a message naming the file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_server_on_the_same_store_is_refused() {
+    let dir = TempDir::new("twice");
+    let c = config(dir.path());
+    let first = TestServer::start_config(&c).await;
+    let err = rvp_server::home::HomeServer::start(&c, rvp_server::log::ProtocolLog::off())
+        .await
+        .expect_err("the store is taken");
+    let msg = err.to_string();
+    assert!(msg.contains("store.redb"), "{msg}");
+    first.stop().await;
+    // Once the first one stopped, the store opens again.
+    let again = TestServer::start_config(&c).await;
+    again.stop().await;
+}
+
+/// The protocol log names the principal: the Digest user name once verified, else the
+/// asserted principal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_protocol_log_names_the_principal() {
+    let dir = TempDir::new("log");
+    let c = config(dir.path());
+    let (log, lines) = rvp_server::log::ProtocolLog::channel(64);
+    let server = TestServer::start_logged(&c, log).await;
+    let cb = Callback::start(200).await;
+    assert_eq!(
+        server.client("alice").login(&cb.url(), 600).await.status,
+        200
+    );
+    assert_eq!(server.client("bob").propfind("alice").await.status, 207);
+    server.stop().await;
+    let all: Vec<String> = lines.try_iter().collect();
+    let has = |needle: &str| all.iter().any(|l| l.contains(needle));
+    assert!(
+        has(" alice SUBSCRIBE /instmsg/aliases/alice 200 "),
+        "{all:#?}"
+    );
+    assert!(
+        has(" http://localhost/instmsg/aliases/alice SUBSCRIBE /instmsg/aliases/alice 401 "),
+        "{all:#?}"
+    );
+    assert!(
+        has(" http://localhost/instmsg/aliases/bob PROPFIND /instmsg/aliases/alice 207 "),
+        "{all:#?}"
+    );
+}

@@ -156,3 +156,93 @@ async fn state_survives_kill_9_and_sigterm() {
     assert_eq!(r.status, 412, "{r:?}");
     drop(p);
 }
+
+/// `kill -9` while watch SUBSCRIBEs pour in: every subscription whose `200`/`207` reached
+/// its client is there after the restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_acknowledged_subscription_is_lost_to_kill_9_under_load() {
+    let dir = TempDir::new("restart-load");
+    let config = write_config(&dir);
+    let p = spawn(&config);
+    let addr = p.addr;
+    let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u32>::new()));
+    let mut tasks = Vec::new();
+    for t in 0..4 {
+        let acked = std::sync::Arc::clone(&acked);
+        tasks.push(tokio::spawn(async move {
+            for i in 0..2_000 {
+                let who = format!("http://remote.example/instmsg/aliases/w{t}x{i}");
+                let watch = Req::new("SUBSCRIBE", &path("bob"))
+                    .header("Notification-Type", "update/propchange")
+                    .header("Subscription-Lifetime", "14400")
+                    .header("Call-Back", &who);
+                let Ok(mut s) = tokio::net::TcpStream::connect(addr).await else {
+                    return;
+                };
+                use tokio::io::AsyncWriteExt;
+                if s.write_all(&watch.to_bytes(&who, None)).await.is_err() {
+                    return;
+                }
+                let mut buf = Vec::new();
+                let r = tokio::time::timeout(WAIT, async {
+                    use tokio::io::AsyncReadExt;
+                    let mut chunk = [0u8; 4096];
+                    loop {
+                        let mut p = rvp_proto::codec::ResponseParser::default();
+                        if let Ok(rvp_proto::codec::Status::Complete(m)) = p.parse(&buf, false) {
+                            let id = m
+                                .head()
+                                .headers()
+                                .get("subscription-id")
+                                .and_then(|v| std::str::from_utf8(v).ok()?.trim().parse().ok());
+                            return (m.head().code(), id);
+                        }
+                        match s.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return (0, None),
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                })
+                .await;
+                match r {
+                    Ok((207, Some(id))) => acked.lock().unwrap().push(id),
+                    _ => return,
+                }
+            }
+        }));
+    }
+    // Let some land, then pull the plug in the middle of the flow.
+    let deadline = Instant::now() + WAIT;
+    while acked.lock().unwrap().len() < 50 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    kill_9(p);
+    for t in tasks {
+        let _ = tokio::time::timeout(WAIT, t).await;
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.len() >= 50, "only {} acknowledged", acked.len());
+
+    let p = spawn(&config);
+    let bob = Client::new(p.addr, "bob");
+    let r = bob
+        .send(
+            &Req::new("SUBSCRIPTIONS", &path("bob"))
+                .header("Notification-Type", "update/propchange"),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let body = r.text();
+    let missing: Vec<u32> = acked
+        .iter()
+        .copied()
+        .filter(|id| !body.contains(&format!("<r:subscription-id>{id}</r:subscription-id>")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} acknowledged subscriptions lost: {missing:?}",
+        missing.len(),
+        acked.len()
+    );
+    drop(p);
+}

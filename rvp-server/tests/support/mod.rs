@@ -102,7 +102,11 @@ impl TestServer {
     }
 
     pub async fn start_config(c: &Config) -> TestServer {
-        let server = HomeServer::start(c, ProtocolLog::off()).await.unwrap();
+        TestServer::start_logged(c, ProtocolLog::off()).await
+    }
+
+    pub async fn start_logged(c: &Config, log: ProtocolLog) -> TestServer {
+        let server = HomeServer::start(c, log).await.unwrap();
         let addr = server.local_addrs()[0];
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(server.run(async {
