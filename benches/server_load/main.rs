@@ -1,0 +1,445 @@
+//! Loopback load benchmarks of `rvp-server` against a minimal hyper server (issue 5,
+//! "Performance"). A `harness = false` program that orchestrates processes: it starts the
+//! real `rvp-server` binary and a minimal hyper 1.x server, drives both with Debian's
+//! `wrk` with identical settings, and prints ratios measured in the same run.
+//!
+//! # Running
+//!
+//! ```text
+//! apt-get install wrk                          # the load generator (not needed in CI)
+//! cargo build --release -p rvp-server          # the server under test
+//! cargo bench --bench server_load              # both parts, about 4 min
+//! RVP_BENCH_ONLY=throughput cargo bench --bench server_load
+//! RVP_BENCH_ONLY=fanout     cargo bench --bench server_load
+//! ```
+//!
+//! Knobs (environment): `RVP_BENCH_SECONDS` (per wrk run, default 10),
+//! `RVP_BENCH_THREADS` / `RVP_BENCH_CONNECTIONS` (wrk `-t`/`-c`, default 1/32),
+//! `RVP_BENCH_ROUNDS` (alternating baseline/rvp rounds, default 3), `RVP_BENCH_RECIPIENTS`
+//! (NOTIFY recipients, default 16), `RVP_BENCH_WATCHERS`
+//! (default 1000), `RVP_BENCH_CHANGES` (changes in the fan-out capacity phase, default 200),
+//! `RVP_BENCH_PROTOCOL_LOG=off` (the server's per-request protocol log, default: to a file),
+//! `RVP_BENCH_STORAGE_DIR` (where the server's redb file goes, default the temporary
+//! directory; e.g. `/dev/shm` to see the cost of everything but `fsync`),
+//! `RVP_SERVER_BIN` (another `rvp-server` binary). Everything listens on 127.0.0.1 only;
+//! temporary files go to `$TMPDIR/rvp-bench-<pid>` and are removed at the end.
+//!
+//! `rvp-server` runs with `require_auth = false` (assertion-only mode: `RVP-From-Principal`
+//! is believed), so that the load measures presence work and not Digest round trips.
+//!
+//! # Reading the output
+//!
+//! **Throughput** (target: `rvp-server` ≥ 0.7× the baseline, per method). Per round, one
+//! line per server and method: requests/s, wrk's p50/p99 latency, non-2xx answers (must be
+//! 0 for a valid figure). The summary gives the median requests/s of each server and the
+//! median of the per-round ratios rvp/baseline (each round measures both servers back to
+//! back, so a round's ratio is the figure least disturbed by other load on the machine).
+//! * `NOTIFY` (the target): `RVP-Ack-Type: SingleHop` typing notifications from `alice`,
+//!   cycling over `RVP_BENCH_RECIPIENTS` (default 16) recipients `o00`.. that are not
+//!   signed on: the server's whole request path (framing, typed headers, ACL `send-to`,
+//!   engine, subscription lookup, protocol log) with nothing to forward.
+//! * `NOTIFY-fwd` (information, not the target): the same with `RVP-Ack-Type: DeepOr` to
+//!   recipients `r00`.. whose login subscriptions each have their own call-back, a listener
+//!   of this program answering `200` at once. Each answer waits for the forwarded NOTIFY's
+//!   answer, so the server does twice the HTTP work of the baseline, and the call-back
+//!   listeners share the cores. NOTIFYs forwarded are counted and printed. (SingleHop
+//!   floods to signed-on recipients are not measured: the server answers at once, a
+//!   call-back's queue overflows, and overflow currently counts as a call-back failure.)
+//! * The baseline answers every NOTIFY with a byte copy of `rvp-server`'s SingleHop answer.
+//! * PROPPATCH: `alice` sets her own leased state, alternating online/busy (a real presence
+//!   change, stored durably), no watchers. The baseline answers a byte copy of
+//!   `rvp-server`'s 207.
+//!
+//! **Fan-out** (target: p99 ≤ 50 ms at half capacity). 1000 watchers sign on like Windows
+//! Messenger (login subscription to a call-back listener of ours, one port each, plus a
+//! presence subscription to the publisher `pub` with their logical URL as call-back). Phase
+//! 1 (capacity): `RVP_BENCH_CHANGES` state changes back to back; capacity = NOTIFYs received
+//! / watchers / seconds, i.e. full fan-outs delivered per second. Phase 2: changes at half
+//! that rate for 10 s; per change, latency = scheduled send instant → the last watcher has
+//! a NOTIFY carrying it (or, coalesced, a later state). p50/p99/max and lost changes.
+//!
+//! The machine's load (`/proc/loadavg`) is printed first: wrk, the server and the
+//! call-back listeners share its cores.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod baseline;
+mod client;
+mod fanout;
+mod procs;
+mod sink;
+mod wrk;
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use client::{Conn, request};
+use wrk::{Load, WrkResult};
+
+/// Prints a line on stderr (notes and warnings; the results go to stdout).
+pub(crate) fn note(s: &str) {
+    eprintln!("{s}");
+}
+
+fn env_num(name: &str, default: u32) -> u32 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("serve-baseline") {
+        if let Err(e) = serve_baseline(&args[2..]) {
+            note(&format!("baseline: {e}"));
+            std::process::exit(1);
+        }
+        return;
+    }
+    if args.iter().any(|a| a == "--list") {
+        // `cargo bench -- --list` and test discovery: nothing to list.
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("rvp-bench-{}", std::process::id()));
+    let result = std::fs::create_dir_all(&dir).and_then(|()| run(&dir));
+    if std::env::var_os("RVP_BENCH_KEEP").is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    if let Err(e) = result {
+        note(&format!("server_load: {e}"));
+        std::process::exit(1);
+    }
+}
+
+fn serve_baseline(args: &[String]) -> io::Result<()> {
+    let [addr, notify, proppatch] = args else {
+        return Err(io::Error::other(
+            "usage: serve-baseline ADDR NOTIFY-RESPONSE PROPPATCH-RESPONSE",
+        ));
+    };
+    let addr: SocketAddr = addr.parse().map_err(io::Error::other)?;
+    baseline::serve(
+        addr,
+        baseline::Answers {
+            notify: baseline::Canned::from_file(Path::new(notify))?,
+            proppatch: baseline::Canned::from_file(Path::new(proppatch))?,
+        },
+    )
+}
+
+fn run(dir: &Path) -> io::Result<()> {
+    wrk::self_check();
+    fanout::self_check();
+    sink::self_check();
+    let only = std::env::var("RVP_BENCH_ONLY").unwrap_or_default();
+    let bin = procs::rvp_binary()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    println!(
+        "server_load: rvp-server = {}\nload average before: {}",
+        bin.display(),
+        loadavg()
+    );
+    if only.is_empty() || only == "throughput" {
+        throughput(&rt, &bin, &dir.join("throughput"))?;
+    }
+    if only.is_empty() || only == "fanout" {
+        fanout(&rt, &bin, &dir.join("fanout"))?;
+    }
+    println!("load average after: {}", loadavg());
+    Ok(())
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_else(|_| "?".into())
+}
+
+fn script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("benches/server_load")
+        .join(name)
+}
+
+fn throughput(rt: &tokio::runtime::Runtime, bin: &Path, dir: &Path) -> io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let load = Load {
+        threads: env_num("RVP_BENCH_THREADS", 1),
+        connections: env_num("RVP_BENCH_CONNECTIONS", 32),
+        seconds: env_num("RVP_BENCH_SECONDS", 10),
+    };
+    let rounds = env_num("RVP_BENCH_ROUNDS", 3).max(1);
+    let log = std::env::var("RVP_BENCH_PROTOCOL_LOG").as_deref() != Ok("off");
+    let recipients =
+        usize::try_from(env_num("RVP_BENCH_RECIPIENTS", 16).max(1)).map_err(io::Error::other)?;
+    let recipient = |i: usize| format!("r{i:02}");
+    let offline = |i: usize| format!("o{i:02}");
+    let mut users: Vec<String> = (0..recipients).map(recipient).collect();
+    users.extend((0..recipients).map(offline));
+    users.push("alice".into());
+    let rvp = procs::start_rvp(bin, dir, &users, log)?;
+    // The recipients' login call-backs, one listener each: count what the server forwards.
+    let sink = rt.block_on(sink::Sinks::start(recipients, false, &[]))?;
+    let (notify_raw, proppatch_raw) = rt.block_on(async {
+        let mut c = Conn::connect(rvp.addr).await?;
+        for (i, cb) in sink.addrs.iter().enumerate() {
+            let r = c.send(&fanout::login(&recipient(i), *cb)).await?;
+            check("a recipient's login SUBSCRIBE", r.status, 200, &r.raw);
+        }
+        let n = c.send(&one_notify(&offline(0), "SingleHop")).await?;
+        check("NOTIFY", n.status, 200, &n.raw);
+        let d = c.send(&one_notify(&recipient(0), "DeepOr")).await?;
+        check("NOTIFY DeepOr", d.status, 200, &d.raw);
+        if d.raw != n.raw {
+            note(&format!(
+                "note: rvp-server's DeepOr answer differs from its SingleHop answer:\n{}",
+                String::from_utf8_lossy(&d.raw)
+            ));
+        }
+        let p = c.send(&fanout::proppatch("alice", "online")).await?;
+        check("PROPPATCH", p.status, 207, &p.raw);
+        Ok::<_, io::Error>((n.raw, p.raw))
+    })?;
+    let base = procs::start_baseline(dir, &notify_raw, &proppatch_raw)?;
+    println!(
+        "\n== Throughput over keep-alive: wrk -t{} -c{} -d{}s, {rounds} rounds, \
+         rvp-server protocol log {}",
+        load.threads,
+        load.connections,
+        load.seconds,
+        if log { "to a file" } else { "off" }
+    );
+    println!(
+        "   rvp-server answers: NOTIFY {} bytes, PROPPATCH {} bytes (the baseline answers copies)",
+        notify_raw.len(),
+        proppatch_raw.len()
+    );
+    let paths = |f: &dyn Fn(usize) -> String| {
+        (0..recipients)
+            .map(|i| format!("/instmsg/aliases/{}", f(i)))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let (offline_nodes, online_nodes) = (paths(&offline), paths(&recipient));
+    let alice = "http://localhost/instmsg/aliases/alice";
+    let cases = [
+        (
+            "NOTIFY",
+            "notify.lua",
+            vec![
+                ("RVP_NODES", offline_nodes.as_str()),
+                ("RVP_FROM", alice),
+                ("RVP_ACK", "SingleHop"),
+            ],
+        ),
+        (
+            "NOTIFY-fwd",
+            "notify.lua",
+            vec![
+                ("RVP_NODES", online_nodes.as_str()),
+                ("RVP_FROM", alice),
+                ("RVP_ACK", "DeepOr"),
+            ],
+        ),
+        (
+            "PROPPATCH",
+            "proppatch.lua",
+            vec![("RVP_NODE", "/instmsg/aliases/alice")],
+        ),
+    ];
+    let mut results: Vec<[Vec<f64>; 2]> = vec![[Vec::new(), Vec::new()]; cases.len()];
+    let mut invalid = vec![false; cases.len()];
+    for round in 1..=rounds {
+        for (ci, (method, lua, env)) in cases.iter().enumerate() {
+            for (si, (name, addr)) in [("hyper", base.addr), ("rvp-server", rvp.addr)]
+                .iter()
+                .enumerate()
+            {
+                let before = sink.count();
+                let r = wrk::run(&script(lua), &format!("http://{addr}"), env, load)?;
+                print_wrk(round, method, name, &r);
+                if si == 1 && *method == "NOTIFY-fwd" {
+                    // Let the forwarded NOTIFYs drain before counting (bounded).
+                    let mut last = sink.count();
+                    for _ in 0..40 {
+                        std::thread::sleep(Duration::from_millis(250));
+                        let now = sink.count();
+                        if now == last {
+                            break;
+                        }
+                        last = now;
+                    }
+                    println!(
+                        "        forwarded to the recipients' call-backs: {} of {} NOTIFYs",
+                        sink.count() - before,
+                        r.requests
+                    );
+                }
+                if r.non_2xx > 0 || r.requests == 0 {
+                    println!("        INVALID: {} non-2xx answers", r.non_2xx);
+                    invalid[ci] = true;
+                }
+                results[ci][si].push(r.requests_per_sec);
+            }
+        }
+    }
+    println!(
+        "\n   method      hyper req/s   rvp-server req/s   ratio: median of the rounds' ratios \
+         (per round)   target >= 0.70"
+    );
+    for (ci, (method, _, _)) in cases.iter().enumerate() {
+        let b = median(&results[ci][0]);
+        let r = median(&results[ci][1]);
+        let ratios: Vec<f64> = results[ci][0]
+            .iter()
+            .zip(&results[ci][1])
+            .map(|(b, r)| r / b)
+            .collect();
+        let ratio = median(&ratios);
+        let each = ratios
+            .iter()
+            .map(|x| format!("{x:.2}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        println!(
+            "   {method:<10} {b:>12.0} {r:>18.0}   {ratio:.2}x ({each}) {}",
+            if invalid[ci] {
+                "INVALID (non-2xx answers, see above)"
+            } else if *method == "NOTIFY-fwd" {
+                "(information: forwards every NOTIFY)"
+            } else if ratio >= 0.7 {
+                "met"
+            } else {
+                "NOT met"
+            }
+        );
+    }
+    println!("   load average now: {}", loadavg());
+    Ok(())
+}
+
+fn one_notify(to: &str, ack: &str) -> Vec<u8> {
+    request(
+        "NOTIFY",
+        &format!("/instmsg/aliases/{to}"),
+        &[
+            (
+                "RVP-From-Principal",
+                "http://localhost/instmsg/aliases/alice",
+            ),
+            ("Content-Type", "text/xml"),
+            ("RVP-Hop-Count", "1"),
+            ("RVP-Ack-Type", ack),
+        ],
+        "<?xml version=\"1.0\"?><r:notification xmlns:d=\"DAV:\" \
+         xmlns:r=\"http://schemas.microsoft.com/rvp/\"><r:message><r:msgbody><r:mime-data>\
+         <![CDATA[MIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\nhi]]></r:mime-data>\
+         </r:msgbody></r:message></r:notification>",
+    )
+}
+
+fn check(what: &str, got: u16, want: u16, raw: &[u8]) {
+    if got != want {
+        note(&format!(
+            "WARNING: rvp-server answered {what} with {got}, not {want}; figures will be \
+             flagged INVALID. The answer:\n{}",
+            String::from_utf8_lossy(raw)
+        ));
+    }
+}
+
+fn print_wrk(round: u32, method: &str, server: &str, r: &WrkResult) {
+    println!(
+        "   round {round} {method:<9} {server:<10} {:>10.0} req/s  p50 {:>9}  p99 {:>9}  non-2xx {}{}",
+        r.requests_per_sec,
+        r.p50,
+        r.p99,
+        r.non_2xx,
+        r.socket_errors
+            .as_deref()
+            .map(|s| format!("  [{s}]"))
+            .unwrap_or_default()
+    );
+}
+
+#[allow(clippy::cast_precision_loss)]
+fn lossy(n: usize) -> f64 {
+    n as f64
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+fn fanout(rt: &tokio::runtime::Runtime, bin: &Path, dir: &Path) -> io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let watchers =
+        usize::try_from(env_num("RVP_BENCH_WATCHERS", 1000)).map_err(io::Error::other)?;
+    let changes = usize::try_from(env_num("RVP_BENCH_CHANGES", 200)).map_err(io::Error::other)?;
+    let log = std::env::var("RVP_BENCH_PROTOCOL_LOG").as_deref() != Ok("off");
+    let mut users: Vec<String> = (0..watchers).map(fanout::watcher).collect();
+    users.push(fanout::PUBLISHER.to_owned());
+    let rvp = procs::start_rvp(bin, dir, &users, log)?;
+    let sinks = rt.block_on(sink::Sinks::start(watchers, true, &fanout::STATES))?;
+    println!("\n== Fan-out: 1 PROPPATCH -> {watchers} watchers' login call-backs");
+    let t = std::time::Instant::now();
+    rt.block_on(fanout::setup(rvp.addr, &sinks))?;
+    println!(
+        "   set-up: {} SUBSCRIBEs in {:.2} s",
+        2 * watchers,
+        t.elapsed().as_secs_f64()
+    );
+    let cap = rt.block_on(fanout::phase(rvp.addr, &sinks, changes, None))?;
+    let capacity = cap.delivered_changes_per_sec(watchers);
+    println!(
+        "   capacity phase: {} changes back to back: {} NOTIFYs in {:.3} s = {:.0} NOTIFY/s \
+         = {capacity:.1} full fan-outs/s ({:.1} changes/s absorbed), non-207 {}, lost {}",
+        cap.changes,
+        cap.notifies,
+        cap.elapsed.as_secs_f64(),
+        lossy(cap.notifies) / cap.elapsed.as_secs_f64(),
+        cap.changes_per_sec(),
+        cap.non_207,
+        cap.lost()
+    );
+    if !(capacity.is_finite() && capacity > 0.0) {
+        return Err(io::Error::other(
+            "no NOTIFY reached the watchers: capacity unknown",
+        ));
+    }
+    let rate = capacity / 2.0;
+    let interval = Duration::from_secs_f64(1.0 / rate);
+    // 10 s worth of changes, at least 20, at most 2000.
+    let n = (1..=2000usize)
+        .find(|&n| lossy(n) >= 10.0 * rate)
+        .unwrap_or(2000)
+        .max(20);
+    let lat = rt.block_on(fanout::phase(rvp.addr, &sinks, n, Some(interval)))?;
+    let ms =
+        |d: Option<Duration>| d.map_or("-".into(), |d| format!("{:.2} ms", d.as_secs_f64() * 1e3));
+    let p99 = lat.quantile(0.99);
+    println!(
+        "   half capacity: {n} changes at {rate:.1}/s ({} NOTIFYs received of {} without coalescing, \
+         non-207 {}, lost {}):\n   \
+         latency request -> last watcher's NOTIFY: p50 {}  p99 {}  max {}  (target p99 <= 50 ms: {})",
+        lat.notifies,
+        n * watchers,
+        lat.non_207,
+        lat.lost(),
+        ms(lat.quantile(0.5)),
+        ms(p99),
+        ms(lat.quantile(1.0)),
+        match p99 {
+            Some(p) if p <= Duration::from_millis(50) && lat.lost() == 0 => "met",
+            _ => "NOT met",
+        }
+    );
+    Ok(())
+}
