@@ -74,6 +74,12 @@ pub enum DeliveryOutcome {
     LeftConversation,
     /// Any other status, a connection failure or a timeout.
     Failed,
+    /// The embedder never sent it: its own outbound queue for that call-back was full, it
+    /// had too many destinations, the notification waited too long in its queue, or it was
+    /// shutting down. A failure for the sender's acknowledgement (§6.5), but no evidence
+    /// against the call-back, so it does not count toward discarding the subscription
+    /// (§5.7): otherwise anyone allowed to flood a user with NOTIFYs could sign them out.
+    NotSent,
 }
 
 impl DeliveryOutcome {
@@ -154,7 +160,7 @@ impl AckTracker {
         match outcome {
             DeliveryOutcome::Delivered => self.ok += 1,
             DeliveryOutcome::LeftConversation => self.got_500 = true,
-            DeliveryOutcome::Failed => {}
+            DeliveryOutcome::Failed | DeliveryOutcome::NotSent => {}
         }
         if self.decided {
             return None;

@@ -1305,6 +1305,10 @@ impl Engine {
                 self.answer_verdict(request, v);
             }
         }
+        if outcome == DeliveryOutcome::NotSent {
+            // Our own side did not send it: says nothing about the call-back (§5.7).
+            return;
+        }
         let before = self
             .journal_enabled()
             .then(|| self.subs.get(id.subscription).map(|r| r.failure_state()))

@@ -1121,6 +1121,36 @@ fn consecutive_failures_discard_the_subscription() {
 }
 
 #[test]
+fn deliveries_the_embedder_never_sent_do_not_discard_the_subscription() {
+    // A flood can fill the embedder's own queue for a call-back; those NOTIFYs come back
+    // NotSent, which must not count against the call-back (else a flood signs users out).
+    let mut h = H::new();
+    let w = watch_remote(&mut h, "w", "bob", 14_400);
+    let mut v = None;
+    for (i, s) in [S::Online, S::Busy, S::Away, S::Online, S::Busy]
+        .into_iter()
+        .enumerate()
+    {
+        let (view, d) = set_state(&mut h, "bob", s, v);
+        v = Some(view);
+        assert_eq!(d.len(), 1, "round {i}");
+        let now = h.now;
+        h.e.handle_delivery_result(now, d[0].id(), DeliveryOutcome::NotSent);
+    }
+    assert!(h.e.subscription(w).is_some(), "five NotSent outcomes");
+    // Real failures still count from zero.
+    for s in [S::Away, S::Online] {
+        let (_, d) = set_state(&mut h, "bob", s, v);
+        let now = h.now;
+        h.e.handle_delivery_result(now, d[0].id(), DeliveryOutcome::Failed);
+    }
+    assert!(
+        h.e.subscription(w).is_some(),
+        "two failures are below the threshold"
+    );
+}
+
+#[test]
 fn success_resets_and_long_failure_discards() {
     let mut h = H::new();
     let w = watch_remote(&mut h, "w", "bob", 14_400);

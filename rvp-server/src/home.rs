@@ -52,7 +52,8 @@ use crate::auth::{
 };
 use crate::config::Config;
 use crate::delivery::{
-    Deliverer, DeliveryConfig, DeliveryOutcome, DeliveryReport, Destination, Notification,
+    Deliverer, DeliveryConfig, DeliveryOutcome, DeliveryReport, Destination, FailureReason,
+    Notification,
 };
 use crate::engine::{self, CommitFailed, Core, CoreOutput, EngineHandle, RequestId};
 use crate::listener::{ServeReport, Server};
@@ -366,11 +367,10 @@ async fn forward_reports(
     loop {
         let event = tokio::select! {
             r = reports.recv() => match r {
-                Some(r) => match r.outcome {
-                    DeliveryOutcome::Answered(s) => (r.id, Outcome::from_status(s)),
-                    DeliveryOutcome::Failed(_) => (r.id, Outcome::Failed),
+                Some(r) => match engine_outcome(&r.outcome) {
+                    Some(outcome) => (r.id, outcome),
                     // A newer presence update replaced it: its outcome stands for both.
-                    _ => continue,
+                    None => continue,
                 },
                 None => break,
             },
@@ -385,6 +385,29 @@ async fn forward_reports(
         if handle.event(event).await.is_err() {
             break;
         }
+    }
+}
+
+/// What the engine is told about a delivery report; `None` for a presence update that a
+/// newer one replaced (the newer one's outcome stands for both).
+///
+/// Failures of our own side (a full queue, too many destinations, a message that waited
+/// too long, shutdown, an unwritable request) are [`rvp_presence::DeliveryOutcome::NotSent`]:
+/// they fail the sender's acknowledgement but are no evidence against the call-back, so a
+/// flood of NOTIFYs to a user cannot get the user's login subscription discarded.
+fn engine_outcome(outcome: &DeliveryOutcome) -> Option<rvp_presence::DeliveryOutcome> {
+    use rvp_presence::DeliveryOutcome as Outcome;
+    match outcome {
+        DeliveryOutcome::Answered(s) => Some(Outcome::from_status(*s)),
+        DeliveryOutcome::Failed(reason) => Some(match reason {
+            FailureReason::QueueFull
+            | FailureReason::TooManyDestinations
+            | FailureReason::Expired
+            | FailureReason::InvalidRequest(_)
+            | FailureReason::ShuttingDown => Outcome::NotSent,
+            _ => Outcome::Failed,
+        }),
+        _ => None,
     }
 }
 
@@ -548,5 +571,40 @@ impl HomeServer {
             Some(msg) => Err(ServerError::Commit(msg)),
             None => Ok(report),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rvp_presence::DeliveryOutcome as Outcome;
+
+    #[test]
+    fn own_side_failures_are_not_held_against_the_call_back() {
+        let failed = |r| engine_outcome(&DeliveryOutcome::Failed(r));
+        for r in [
+            FailureReason::QueueFull,
+            FailureReason::TooManyDestinations,
+            FailureReason::Expired,
+            FailureReason::ShuttingDown,
+        ] {
+            assert_eq!(failed(r.clone()), Some(Outcome::NotSent), "{r:?}");
+        }
+        for r in [
+            FailureReason::ConnectTimeout,
+            FailureReason::ResponseTimeout,
+            FailureReason::ConnectionClosed,
+            FailureReason::Connect(std::io::ErrorKind::ConnectionRefused),
+        ] {
+            assert_eq!(failed(r.clone()), Some(Outcome::Failed), "{r:?}");
+        }
+        assert_eq!(
+            engine_outcome(&DeliveryOutcome::Answered(http::StatusCode::OK)),
+            Some(Outcome::Delivered)
+        );
+        assert_eq!(
+            engine_outcome(&DeliveryOutcome::Answered(http::StatusCode::NOT_FOUND)),
+            Some(Outcome::Failed)
+        );
     }
 }
