@@ -599,11 +599,11 @@ mod tests {
             assert_eq!(failed(r.clone()), Some(Outcome::Failed), "{r:?}");
         }
         assert_eq!(
-            engine_outcome(&DeliveryOutcome::Answered(http::StatusCode::OK)),
+            engine_outcome(&DeliveryOutcome::Answered(StatusCode::OK)),
             Some(Outcome::Delivered)
         );
         assert_eq!(
-            engine_outcome(&DeliveryOutcome::Answered(http::StatusCode::NOT_FOUND)),
+            engine_outcome(&DeliveryOutcome::Answered(StatusCode::NOT_FOUND)),
             Some(Outcome::Failed)
         );
     }
