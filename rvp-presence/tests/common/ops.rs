@@ -31,6 +31,15 @@ pub fn remote_url(i: usize) -> String {
     format!("http://remote.example.org/instmsg/aliases/{}", PEOPLE[i])
 }
 
+/// `PEOPLE[i]`'s URL, here or (`remote`) on a foreign server.
+fn party(remote: bool, i: usize) -> String {
+    if remote {
+        remote_url(i)
+    } else {
+        url(PEOPLE[i])
+    }
+}
+
 /// One random operation on the engine.
 #[derive(Debug, Clone)]
 pub enum Op {
@@ -222,11 +231,7 @@ pub fn apply(
             lifetime,
         } => {
             let req = next_req();
-            let w = if *remote {
-                remote_url(*watcher)
-            } else {
-                url(PEOPLE[*watcher])
-            };
+            let w = party(*remote, *watcher);
             e.subscribe(
                 now,
                 req,
@@ -309,11 +314,7 @@ pub fn apply(
             deny,
         } => {
             let req = next_req();
-            let who = if *remote {
-                remote_url(*about)
-            } else {
-                url(PEOPLE[*about])
-            };
+            let who = party(*remote, *about);
             let rights = RightSet::of([Right::Presence, Right::SendTo]);
             let ace = if *deny {
                 Ace::deny(AcePrincipal::url(&who), CredentialSet::ANY, rights)
