@@ -15,127 +15,11 @@ mod common;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use bytes::Bytes;
-use common::{H, ip, key, me, url};
+use common::H;
+use common::ops::{Applied, Known, Notifies, Op, apply, op};
 use proptest::prelude::*;
-use rvp_presence::{
-    Ace, AcePrincipal, AckType, Caller, DeliveryId, DeliveryOutcome, NotifyParams, Output,
-    RequestId, Response, StatePatch, SubscribeParams, SubscriptionId, SubscriptionKind, ViewId,
-};
-use rvp_proto::{CredentialKind, CredentialSet, PresenceState, Right, RightSet};
-
-const PEOPLE: [&str; 3] = ["alice", "bob", "carol"];
-
-#[derive(Debug, Clone)]
-enum Op {
-    Login {
-        who: usize,
-        port: u8,
-        lifetime: u32,
-    },
-    Watch {
-        watcher: usize,
-        remote: bool,
-        target: usize,
-        lifetime: u32,
-    },
-    Renew {
-        pick: usize,
-        lifetime: u32,
-    },
-    Unsubscribe {
-        pick: usize,
-    },
-    SetState {
-        who: usize,
-        state: usize,
-        view: Option<usize>,
-        timeout: u32,
-        src: u8,
-    },
-    Notify {
-        from: usize,
-        to: usize,
-        hop: u32,
-        ack: usize,
-    },
-    Report {
-        pick: usize,
-        outcome: usize,
-    },
-    Acl {
-        owner: usize,
-        about: usize,
-        remote: bool,
-        deny: bool,
-    },
-    Advance {
-        secs: u32,
-    },
-}
-
-fn op() -> impl Strategy<Value = Op> {
-    prop_oneof![
-        (0..3usize, 1..4u8, 0..20_000u32).prop_map(|(who, port, lifetime)| Op::Login {
-            who,
-            port,
-            lifetime
-        }),
-        (0..3usize, any::<bool>(), 0..3usize, 0..20_000u32).prop_map(
-            |(watcher, remote, target, lifetime)| Op::Watch {
-                watcher,
-                remote,
-                target,
-                lifetime
-            }
-        ),
-        (any::<usize>(), 0..20_000u32).prop_map(|(pick, lifetime)| Op::Renew { pick, lifetime }),
-        any::<usize>().prop_map(|pick| Op::Unsubscribe { pick }),
-        (
-            0..3usize,
-            0..6usize,
-            proptest::option::of(any::<usize>()),
-            0..5_000u32,
-            1..3u8
-        )
-            .prop_map(|(who, state, view, timeout, src)| Op::SetState {
-                who,
-                state,
-                view,
-                timeout,
-                src
-            }),
-        (0..3usize, 0..3usize, 1..10u32, 0..3usize).prop_map(|(from, to, hop, ack)| Op::Notify {
-            from,
-            to,
-            hop,
-            ack
-        }),
-        (any::<usize>(), 0..3usize).prop_map(|(pick, outcome)| Op::Report { pick, outcome }),
-        (0..3usize, 0..3usize, any::<bool>(), any::<bool>()).prop_map(
-            |(owner, about, remote, deny)| Op::Acl {
-                owner,
-                about,
-                remote,
-                deny
-            }
-        ),
-        (0..8_000u32).prop_map(|secs| Op::Advance { secs }),
-    ]
-}
-
-fn remote_url(i: usize) -> String {
-    format!("http://remote.example.org/instmsg/aliases/{}", PEOPLE[i])
-}
-
-const STATES: [PresenceState; 6] = [
-    PresenceState::Online,
-    PresenceState::Offline,
-    PresenceState::Busy,
-    PresenceState::Away,
-    PresenceState::Idle,
-    PresenceState::Invisible,
-];
+use rvp_presence::{DeliveryId, Output, RequestId, Response, SubscriptionId, ViewId};
+use rvp_proto::{CredentialKind, Right};
 
 struct Model {
     /// Live subscriptions as the model knows them: id → removal deadline (ms since t0).
@@ -146,6 +30,8 @@ struct Model {
     answers: HashMap<RequestId, u32>,
     asked: HashSet<RequestId>,
     now_ms: u64,
+    /// The last request id handed out.
+    next_req: u64,
 }
 
 fn check_outputs(
@@ -292,160 +178,30 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
         answers: HashMap::new(),
         asked: HashSet::new(),
         now_ms: 0,
+        next_req: 0,
     };
     for op in ops {
-        let now = h.now;
-        let mut asked = None;
-        let ask = |h: &mut H, m: &mut Model| {
-            let r = h.req();
-            m.asked.insert(r);
-            r
-        };
-        match op {
-            Op::Login {
-                who,
-                port,
-                lifetime,
-            } => {
-                let r = ask(&mut h, &mut m);
-                let cb = format!("http://{}:{}", ip(port), 1000 + u32::from(port));
-                h.e.subscribe(
-                    now,
-                    r,
-                    &me(PEOPLE[who]),
-                    &key(PEOPLE[who]),
-                    SubscribeParams::new(SubscriptionKind::Notify, &cb, lifetime),
-                );
-                asked = Some((r, None));
-            }
-            Op::Watch {
-                watcher,
-                remote,
-                target,
-                lifetime,
-            } => {
-                let r = ask(&mut h, &mut m);
-                let w = if remote {
-                    remote_url(watcher)
-                } else {
-                    url(PEOPLE[watcher])
-                };
-                h.e.subscribe(
-                    now,
-                    r,
-                    &Caller::asserted(&w),
-                    &key(PEOPLE[target]),
-                    SubscribeParams::new(SubscriptionKind::PropChange, &w, lifetime),
-                );
-                asked = Some((r, None));
-            }
-            Op::Renew { pick, lifetime } => {
-                if m.ever.is_empty() {
-                    continue;
-                }
-                let id = m.ever[pick % m.ever.len()];
-                let r = ask(&mut h, &mut m);
-                let node = h.e.subscription_node(id).map_or(key("alice"), |n| {
-                    h.e.directory().get(n).unwrap().key().clone()
-                });
-                h.e.subscribe(
-                    now,
-                    r,
-                    &me("alice"),
-                    &node,
-                    SubscribeParams::renewal(id, lifetime),
-                );
-                asked = Some((r, Some(id)));
-            }
-            Op::Unsubscribe { pick } => {
-                if m.ever.is_empty() {
-                    continue;
-                }
-                let id = m.ever[pick % m.ever.len()];
-                let r = ask(&mut h, &mut m);
-                let node = h.e.subscription_node(id).map_or(key("alice"), |n| {
-                    h.e.directory().get(n).unwrap().key().clone()
-                });
-                let info = h.e.subscription(id);
-                let caller = info.map_or(me("alice"), |i| Caller::asserted(&i.subscriber));
-                h.e.unsubscribe(now, r, &caller, &node, Some(id));
-                asked = Some((r, Some(id)));
-            }
-            Op::SetState {
-                who,
-                state,
-                view,
-                timeout,
-                src,
-            } => {
-                let r = ask(&mut h, &mut m);
-                let mut p = StatePatch::leased(STATES[state].clone(), timeout);
-                if let Some(v) = view
-                    && !m.views.is_empty()
-                {
-                    p = p.in_view(m.views[v % m.views.len()]);
-                }
-                h.e.proppatch_state(
-                    now,
-                    r,
-                    &me(PEOPLE[who]).with_source(ip(src)),
-                    &key(PEOPLE[who]),
-                    p,
-                );
-                asked = Some((r, None));
-            }
-            Op::Notify { from, to, hop, ack } => {
-                let r = ask(&mut h, &mut m);
-                let ack = [AckType::SingleHop, AckType::DeepOr, AckType::DeepAnd][ack];
-                h.e.notify(
-                    now,
-                    r,
-                    &Caller::asserted(&url(PEOPLE[from])),
-                    &key(PEOPLE[to]),
-                    NotifyParams::new(hop, ack, Bytes::from_static(b"<r:notification/>")),
-                );
-                asked = Some((r, None));
-            }
-            Op::Report { pick, outcome } => {
-                if m.deliveries.is_empty() {
-                    continue;
-                }
-                let d = m.deliveries[pick % m.deliveries.len()];
-                let o = [
-                    DeliveryOutcome::Delivered,
-                    DeliveryOutcome::Failed,
-                    DeliveryOutcome::LeftConversation,
-                ][outcome];
-                h.e.handle_delivery_result(now, d, o);
-            }
-            Op::Acl {
-                owner,
-                about,
-                remote,
-                deny,
-            } => {
-                let r = ask(&mut h, &mut m);
-                let who = if remote {
-                    remote_url(about)
-                } else {
-                    url(PEOPLE[about])
-                };
-                let rights = RightSet::of([Right::Presence, Right::SendTo]);
-                let ace = if deny {
-                    Ace::deny(AcePrincipal::url(&who), CredentialSet::ANY, rights)
-                } else {
-                    Ace::grant(AcePrincipal::url(&who), CredentialSet::ANY, rights)
-                };
-                h.e.acl_write(now, r, &me(PEOPLE[owner]), &key(PEOPLE[owner]), vec![ace]);
-                asked = Some((r, None));
-            }
-            Op::Advance { secs } => {
-                let t = h.now + Duration::from_secs(u64::from(secs));
-                m.now_ms = (t - h.t0).as_millis() as u64;
-                h.now = t;
-                h.e.handle_timeout(t);
-            }
+        if let Op::Advance { secs } = op {
+            let t = h.now + Duration::from_secs(u64::from(secs));
+            m.now_ms = (t - h.t0).as_millis() as u64;
+            h.now = t;
         }
+        let known = Known {
+            ever: &m.ever,
+            views: &m.views,
+            deliveries: &m.deliveries,
+        };
+        let (next_req, asked_set) = (&mut m.next_req, &mut m.asked);
+        let asked = match apply(&mut h.e, h.now, &op, known, || {
+            *next_req += 1;
+            let r = RequestId(*next_req);
+            asked_set.insert(r);
+            r
+        }) {
+            Applied::Nothing => continue,
+            Applied::Request(r, id) => Some((r, id)),
+            Applied::Report | Applied::Timeout => None,
+        };
         check_outputs(&mut h, &mut m, asked)?;
         if let Some((r, _)) = asked {
             // Deep acks may still be pending; everything else is answered at once.
@@ -468,7 +224,7 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
 
     #[test]
-    fn engine_invariants(ops in proptest::collection::vec(op(), 1..80)) {
+    fn engine_invariants(ops in proptest::collection::vec(op(Notifies::AnyAck), 1..80)) {
         run(ops)?;
     }
 }

@@ -11,6 +11,8 @@ use rvp_presence::{
 };
 use rvp_proto::CredentialKind;
 
+pub mod ops;
+
 pub const HOST: &str = "im.example.com";
 
 pub fn url(alias: &str) -> String {
