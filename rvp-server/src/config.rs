@@ -200,25 +200,28 @@ pub struct ResolveConfig {
 }
 
 impl Default for PolicyConfig {
+    /// The engine's own defaults ([`rvp_presence::Policy::default`]), so the two never
+    /// drift, plus the delivery connect timeout, which only the server has.
     fn default() -> Self {
+        let p = rvp_presence::Policy::default();
         PolicyConfig {
-            subscription_lifetime_min: Duration::from_secs(60),
-            subscription_lifetime_max: Duration::from_secs(14_400),
-            subscription_grace: Duration::from_secs(30),
-            lease_min: Duration::from_secs(60),
-            lease_max: Duration::from_secs(3_600),
-            lease_grace: Duration::from_secs(10),
-            unleased_timeout: Duration::from_secs(1_200),
-            max_hops: 8,
-            delivery_timeout: Duration::from_secs(30),
+            subscription_lifetime_min: p.subscription_lifetime_min,
+            subscription_lifetime_max: p.subscription_lifetime_max,
+            subscription_grace: p.subscription_grace,
+            lease_min: p.lease_min,
+            lease_max: p.lease_max,
+            lease_grace: p.lease_grace,
+            unleased_timeout: p.unleased_timeout,
+            max_hops: p.max_hops,
+            delivery_timeout: p.delivery_timeout,
             delivery_connect_timeout: Duration::from_secs(5),
-            callback_failure_threshold: 3,
-            callback_failure_window: Duration::from_secs(300),
-            bind_viewless_proppatch: true,
-            max_views_per_principal: 16,
-            max_subscriptions_per_node: 100_000,
-            max_acl_entries: 1_000,
-            send_to_denied_status: 412,
+            callback_failure_threshold: p.callback_failure_threshold,
+            callback_failure_window: p.callback_failure_window,
+            bind_viewless_proppatch: p.bind_viewless_proppatch,
+            max_views_per_principal: p.max_views_per_principal,
+            max_subscriptions_per_node: p.max_subscriptions_per_node,
+            max_acl_entries: p.max_acl_entries,
+            send_to_denied_status: p.send_to_denied_status.as_u16(),
         }
     }
 }
@@ -930,6 +933,8 @@ mod tests {
             http::StatusCode::PRECONDITION_FAILED
         );
         assert!(!p.owner_accepts_assertion);
+        // The defaults are the engine's: nothing is lost or changed on the way.
+        assert_eq!(p, rvp_presence::Policy::default());
         assert_eq!(d.resolve.nameserver, None);
         let e = err("[policy]\nsend_to_denied_status = 200\n");
         assert_eq!(
