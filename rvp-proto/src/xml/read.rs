@@ -374,14 +374,7 @@ impl<'i> Reader<'i> {
         let mut acc: Cow<'i, str> = Cow::Borrowed("");
         loop {
             match self.next_piece()? {
-                Piece::Text(t) => {
-                    if acc.is_empty() {
-                        acc = t;
-                    } else {
-                        acc.to_mut().push_str(&t);
-                    }
-                    self.check_text(acc.len(), name)?;
-                }
+                Piece::Text(t) => self.append_text(&mut acc, t, name)?,
                 Piece::End => return Ok(Content::Text(acc)),
                 Piece::Start(child) => {
                     self.skip(&child)?;
@@ -391,6 +384,22 @@ impl<'i> Reader<'i> {
                 Piece::Eof => return Err(self.eof_inside(name)),
             }
         }
+    }
+
+    /// Appends one text or CDATA piece to `acc` (borrowing while there is only one piece)
+    /// and checks the text-size limit.
+    fn append_text(
+        &self,
+        acc: &mut Cow<'i, str>,
+        piece: Cow<'i, str>,
+        name: &'static str,
+    ) -> Result<(), XmlError> {
+        if acc.is_empty() {
+            *acc = piece;
+        } else {
+            acc.to_mut().push_str(&piece);
+        }
+        self.check_text(acc.len(), name)
     }
 
     /// The text of `elem` (child elements skipped), concatenated and untrimmed, with the
@@ -407,14 +416,7 @@ impl<'i> Reader<'i> {
         let mut acc: Cow<'i, str> = Cow::Borrowed("");
         loop {
             match self.next_piece()? {
-                Piece::Text(t) => {
-                    if acc.is_empty() {
-                        acc = t;
-                    } else {
-                        acc.to_mut().push_str(&t);
-                    }
-                    self.check_text(acc.len(), name)?;
-                }
+                Piece::Text(t) => self.append_text(&mut acc, t, name)?,
                 Piece::End => {
                     return Ok((
                         acc,
