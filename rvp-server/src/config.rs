@@ -5,7 +5,7 @@
 //!
 //! | table | keys |
 //! |---|---|
-//! | `[server]` | `listen`, `domain`, `host_name`, `storage` |
+//! | `[server]` | `listen`, `domain`, `host_name`, `storage`, `storage_sync`, `storage_checkpoint_interval` |
 //! | `[auth]` | `require_auth`, `realm`, `nonce_lifetime` |
 //! | `[policy]` | subscription lifetimes, leases, `max_hops`, delivery time-outs, table sizes |
 //! | `[limits]` | connection time-outs and sizes (see [`crate::conn::ConnLimits`]) |
@@ -42,10 +42,17 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::conn::ConnLimits;
+use crate::store::SyncMode;
 
 /// The embedded default configuration (the demo domain `localhost` with users alice, bob
 /// and carol on `127.0.0.1:8080`), also the commented reference of every key.
 pub const DEFAULT_TOML: &str = include_str!("default.toml");
+
+/// Shortest `server.storage_checkpoint_interval` accepted: 10 ms.
+pub const MIN_CHECKPOINT_INTERVAL: Duration = Duration::from_millis(10);
+/// Longest `server.storage_checkpoint_interval` accepted: 10 minutes (the write-ahead
+/// log grows for that long between checkpoints).
+pub const MAX_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(600);
 
 /// Name used in error messages for the embedded default.
 pub const DEFAULT_ORIGIN: &str = "<embedded default config>";
@@ -82,8 +89,15 @@ pub struct ServerConfig {
     pub domain: String,
     /// This server's host name. Default `localhost`.
     pub host_name: String,
-    /// Path of the durable store. Default `rvp-server.redb`.
+    /// Path of the durable store. Default `rvp-server.redb`; its write-ahead log is the
+    /// directory beside it with `.wal` appended.
     pub storage: PathBuf,
+    /// When the write-ahead log reaches the disk ([`SyncMode`]). Default `interval`.
+    pub storage_sync: SyncMode,
+    /// How often the log is folded into the store (with `interval`: the most a power loss
+    /// can lose). Default 1 s.
+    #[serde(with = "duration")]
+    pub storage_checkpoint_interval: Duration,
 }
 
 impl Default for ServerConfig {
@@ -93,6 +107,8 @@ impl Default for ServerConfig {
             domain: "localhost".into(),
             host_name: "localhost".into(),
             storage: PathBuf::from("rvp-server.redb"),
+            storage_sync: SyncMode::Interval,
+            storage_checkpoint_interval: Duration::from_secs(1),
         }
     }
 }
@@ -523,6 +539,15 @@ impl Config {
         if self.server.storage.as_os_str().is_empty() {
             return bad("server.storage", "must not be empty".into());
         }
+        let ci = self.server.storage_checkpoint_interval;
+        if ci < MIN_CHECKPOINT_INTERVAL || ci > MAX_CHECKPOINT_INTERVAL {
+            return bad(
+                "server.storage_checkpoint_interval",
+                format!(
+                    "must be between {MIN_CHECKPOINT_INTERVAL:?} and {MAX_CHECKPOINT_INTERVAL:?}"
+                ),
+            );
+        }
         if self.auth.nonce_lifetime.is_zero() {
             return bad("auth.nonce_lifetime", "must not be zero".into());
         }
@@ -841,6 +866,39 @@ mod tests {
 
     fn err(text: &str) -> ConfigError {
         Config::from_toml_str(text, "test.toml").unwrap_err()
+    }
+
+    #[test]
+    fn storage_sync_modes_and_checkpoint_bounds() {
+        let c = Config::from_toml_str("[server]\nstorage_sync = \"always\"\n", "x").unwrap();
+        assert_eq!(c.server.storage_sync, SyncMode::Always);
+        assert_eq!(Config::default().server.storage_sync, SyncMode::Interval);
+        let e = err("[server]\nstorage_sync = \"sometimes\"\n");
+        assert_eq!(
+            (e.line(), e.key()),
+            (Some(2), Some("server.storage_sync")),
+            "{e}"
+        );
+        assert!(e.to_string().contains("always"), "{e}");
+        for (value, ok) in [
+            ("\"9ms\"", false),
+            ("\"10ms\"", true),
+            ("\"10m\"", true),
+            ("601", false),
+        ] {
+            let text = format!("[server]\nstorage_checkpoint_interval = {value}\n");
+            match Config::from_toml_str(&text, "test.toml") {
+                Ok(c) => assert!(ok, "{value} accepted: {c:?}"),
+                Err(e) => {
+                    assert!(!ok, "{value} refused: {e}");
+                    assert_eq!(
+                        (e.line(), e.key()),
+                        (Some(2), Some("server.storage_checkpoint_interval")),
+                        "{e}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -28,8 +28,8 @@
 //! ([`crate::store`]). A commit failure stops the engine (nothing more is answered) and
 //! the server shuts down.
 //!
-//! Start-up: [`Store::open`] → [`Engine::new`] → the configured users registered →
-//! [`Store::restore_engine`] → the outputs the restore queued (lapsed leases) are sent.
+//! Start-up: [`DurableStore::open`] (replays the write-ahead log) → [`Engine::new`] → the configured users registered →
+//! [`DurableStore::restore_engine`] → the outputs the restore queued (lapsed leases) are sent.
 //! Shutdown: stop accepting, drain connections, stop the engine (final commit), give
 //! queued NOTIFYs a moment ([`NOTIFY_FLUSH_GRACE`]), close the deliverer.
 
@@ -59,7 +59,7 @@ use crate::engine::{self, CommitFailed, Core, CoreOutput, EngineHandle, RequestI
 use crate::listener::{ServeReport, Server};
 use crate::log::ProtocolLog;
 use crate::service::{Handler, LogPrincipal, Peer, Request, Response, text_response};
-use crate::store::{Store, StoreError};
+use crate::store::{DurableOptions, DurableStore, StoreError, SyncMode};
 
 /// After the engine stopped, queued NOTIFYs get at most this long to go out before the
 /// deliverer is closed.
@@ -104,7 +104,7 @@ pub struct PresenceRequest {
 /// The presence engine and its store, as the engine task's [`Core`].
 pub struct PresenceCore {
     engine: Engine,
-    store: Option<Store>,
+    store: Option<DurableStore>,
     buf: Vec<Change>,
     fatal: Option<oneshot::Sender<String>>,
 }
@@ -123,7 +123,7 @@ impl PresenceCore {
     /// survives a restart). `fatal` hears about a commit failure.
     pub fn new(
         engine: Engine,
-        store: Option<Store>,
+        store: Option<DurableStore>,
         fatal: Option<oneshot::Sender<String>>,
     ) -> PresenceCore {
         PresenceCore {
@@ -137,6 +137,15 @@ impl PresenceCore {
     /// The engine.
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// Stops the store cleanly (last checkpoint, log emptied). Dropping the core does
+    /// the same, reporting an error only in the diagnostics.
+    pub fn close(self) -> Result<(), StoreError> {
+        match self.store {
+            Some(s) => s.close(),
+            None => Ok(()),
+        }
     }
 }
 
@@ -179,16 +188,19 @@ impl Core for PresenceCore {
     }
 
     fn commit(&mut self) -> Result<Option<usize>, CommitFailed> {
-        let Some(store) = &self.store else {
+        let Some(store) = &mut self.store else {
             return Ok(None);
         };
-        // The commit fsyncs: on a multi-threaded runtime, tell tokio this worker blocks
-        // so that the connection tasks queued on it move to another.
         let (engine, buf) = (&mut self.engine, &mut self.buf);
-        // Nothing to write (NOTIFYs, PROPFINDs...): no fsync, no hand-off.
+        // With `storage_sync = "always"` the commit waits for the disk: on a
+        // multi-threaded runtime, tell tokio this worker blocks so that the connection
+        // tasks queued on it move to another. Otherwise it is one write(2) (an ACL change
+        // adds an fdatasync, rarely enough not to hand the worker over).
         let flavor = tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor());
         let committed = match flavor {
-            Ok(tokio::runtime::RuntimeFlavor::MultiThread) if engine.has_changes() => {
+            Ok(tokio::runtime::RuntimeFlavor::MultiThread)
+                if engine.has_changes() && store.options().sync == SyncMode::Always =>
+            {
                 tokio::task::block_in_place(|| store.commit_engine(engine, buf))
             }
             _ => store.commit_engine(engine, buf),
@@ -421,6 +433,13 @@ pub fn delivery_config(config: &Config) -> DeliveryConfig {
     }
 }
 
+/// The storage settings of a configuration.
+pub fn durable_options(config: &Config) -> DurableOptions {
+    let mut o = DurableOptions::with_sync(config.server.storage_sync);
+    o.checkpoint_interval = config.server.storage_checkpoint_interval;
+    o
+}
+
 /// The user directory of a configuration.
 pub fn user_directory(config: &Config) -> Result<UserDirectory, ServerError> {
     let mut users =
@@ -477,7 +496,7 @@ impl HomeServer {
     /// serve.
     pub async fn start(config: &Config, log: ProtocolLog) -> Result<HomeServer, ServerError> {
         let now = Instant::now();
-        let store = Store::open(&config.server.storage)?;
+        let mut store = DurableStore::open(&config.server.storage, durable_options(config))?;
         let mut engine = engine_for(config, now)?;
         let report = store.restore_engine(&mut engine, Instant::now())?;
         tracing::info!(?report, store = %store.path().display(), "state restored");
@@ -566,10 +585,10 @@ impl HomeServer {
         }
         deliverer.close();
         let core = joined.map_err(|e| ServerError::EngineTask(e.to_string()))?;
-        drop(core);
+        let closed = core.close();
         match failure {
             Some(msg) => Err(ServerError::Commit(msg)),
-            None => Ok(report),
+            None => closed.map(|()| report).map_err(ServerError::Store),
         }
     }
 }

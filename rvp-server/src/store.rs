@@ -1,40 +1,44 @@
-//! Durable storage: the engine's change journal kept in a [redb] database.
+//! Durable storage: the engine's change journal kept in a [redb] database, behind a
+//! write-ahead log.
 //!
 //! `rvp-presence` holds ACLs, subscriptions, leases and views in memory and, with its
 //! journal on, hands out every change as a [`Change`] (see [`rvp_presence::journal`]).
-//! The server writes them here and reads them back at start-up:
+//! The server keeps them in two layers:
 //!
 //! ```text
-//!  engine task                          Store (redb file)
-//!  ───────────                          ─────────────────
-//!  handle requests ...                  rvp_meta           "schema" → 1, "counters"
-//!  n = engine.pending_outputs()         rvp_subscriptions  id      → subscription
-//!  changes = engine.take_changes() ──▶  rvp_views          view id → view
-//!  store.apply(&changes)  ── fsync ──▶  rvp_acls           "host/alias" → ACL
-//!  release the n outputs                          │
-//!                                                 ▼ at start-up
-//!  engine.restore(now, store.load()?) ◀── Records (deadlines as Instants again)
+//!  engine task                       DurableStore (durable.rs)
+//!  ───────────                       ─────────────────────────
+//!  handle requests ...               wal.rs: <storage>.wal/NNN.wal   checksummed records,
+//!  n = engine.pending_outputs()        one write(2) per batch         fdatasync per SyncMode
+//!  changes = engine.take_changes() ─►  │
+//!  commit(changes)                     ▼ checkpoint.rs: every interval, coalesced by key
+//!  release the n outputs             Store (this file): redb
+//!                                      rvp_meta           "schema" → 1, "counters", "wal_seq"
+//!                                      rvp_subscriptions  id      → subscription
+//!                                      rvp_views          view id → view
+//!                                      rvp_acls           "host/alias" → ACL
+//!  engine.restore(now, load()?) ◀──  at start-up: log replayed into redb, then read
 //! ```
 //!
-//! [`Store::commit_engine`] and [`Store::restore_engine`] do these two steps in one call.
+//! [`DurableStore`] is what the server runs on: an answer leaves once its changes are in
+//! the log (surviving `kill -9`; with [`SyncMode::Always`] also a power loss), and the
+//! checkpointer folds the log into redb in the background. Its docs say exactly what
+//! survives what. [`Store`] is the redb layer alone, usable by itself for tools and tests:
 //!
-//! # Durability
+//! # Durability of [`Store::apply`]
 //!
 //! [`Store::apply`] writes one batch of changes in **one** redb write transaction with
 //! [`redb::Durability::Immediate`] (redb's default, set explicitly here): when it returns
 //! `Ok`, the batch is on disk (`fsync`ed) and survives `kill -9` and power loss; when the
 //! process dies during it, none of the batch is there after reopening (redb's commit is
 //! atomic; a crash leaves the previous commit, which redb verifies by checksum and
-//! repairs to on open). A batch is therefore the unit to answer on: release an answer only
-//! after the `apply` covering it returned `Ok`.
+//! repairs to on open). The checkpointer writes through the same path
+//! (`Store::apply_ops`), together with the number of the last log record it covers.
 //!
-//! **Group commit.** An fsync costs around a millisecond or more, so the server should not
-//! commit per request under load: let the engine task handle every request that is ready,
-//! take the changes of all of them at once (the engine accumulates them), commit once and
-//! release all the covered answers. With N requests in flight, one fsync serves N. (The
-//! commit may run on a blocking thread while the engine task goes on handling requests;
-//! answers produced meanwhile belong to the next batch.)
-//!
+//! Committing to redb directly for every engine batch (the server's first design) costs
+//! one redb commit — two disk flushes — per batch and kept PROPPATCH throughput at a
+//! third of a minimal HTTP server's (BENCHMARKS.md); the log costs one `write(2)`.
+
 //! # Time
 //!
 //! Deadlines are stored as wall-clock milliseconds since the Unix epoch. A
@@ -53,7 +57,12 @@
 //!
 //! [redb]: https://docs.rs/redb
 
+mod checkpoint;
 pub mod codec;
+pub mod durable;
+pub mod wal;
+
+pub use durable::{DurableOptions, DurableStore, RecoveryReport, SyncMode, wal_dir};
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -64,6 +73,7 @@ use rvp_presence::{
 };
 
 use codec::{DecodeError, StoredSubscription, StoredView};
+use wal::{Key, Op, Table};
 
 /// The schema version this build reads and writes.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -75,6 +85,7 @@ const ACLS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("rvp_acls");
 
 const SCHEMA_KEY: &str = "schema";
 const COUNTERS_KEY: &str = "counters";
+const WAL_SEQ_KEY: &str = "wal_seq";
 
 /// What went wrong with the store; every message names the file.
 #[derive(Debug, thiserror::Error)]
@@ -135,6 +146,18 @@ pub enum StoreError {
         /// The engine's reason.
         #[source]
         source: RestoreError,
+    },
+    /// The write-ahead log (the directory beside the store file) could not be read or
+    /// written (I/O error, disk full, permissions), or its checkpointer failed.
+    #[error("write-ahead log {path}: {op} failed: {source}")]
+    Wal {
+        /// The log directory.
+        path: PathBuf,
+        /// What was being done.
+        op: &'static str,
+        /// The reason.
+        #[source]
+        source: std::io::Error,
     },
     /// A change of a kind this build does not know how to store (a newer `rvp-presence`).
     #[error("store {path}: cannot store change {change}")]
@@ -318,6 +341,65 @@ impl Store {
         if changes.is_empty() {
             return Ok(());
         }
+        let ops = self.ops_of(changes)?;
+        self.apply_ops(
+            ops.iter()
+                .map(|op| (op.table, &op.key, op.value.as_deref())),
+            None,
+        )
+    }
+
+    /// The store operations `changes` stand for, in order (deadlines converted with the
+    /// anchor).
+    pub(crate) fn ops_of(&self, changes: &[Change]) -> Result<Vec<Op>, StoreError> {
+        let mut ops = Vec::with_capacity(changes.len());
+        for change in changes {
+            let (table, key, value) = match change {
+                Change::PutSubscription(r) => (
+                    Table::Subscriptions,
+                    Key::Id(r.id.get()),
+                    Some(codec::encode_subscription(&self.stored_subscription(r))),
+                ),
+                Change::DeleteSubscription(id) => (Table::Subscriptions, Key::Id(id.get()), None),
+                Change::PutView(r) => (
+                    Table::Views,
+                    Key::Id(r.id.get()),
+                    Some(codec::encode_view(&self.stored_view(r))),
+                ),
+                Change::DeleteView(id) => (Table::Views, Key::Id(id.get()), None),
+                Change::PutAcl(r) => (
+                    Table::Acls,
+                    Key::Name(codec::node_key_string(&r.node)),
+                    Some(codec::encode_acl(&r.node, &r.acl)),
+                ),
+                Change::DeleteAcl(node) => {
+                    (Table::Acls, Key::Name(codec::node_key_string(node)), None)
+                }
+                Change::Counters(c) => (
+                    Table::Meta,
+                    Key::Name(COUNTERS_KEY.into()),
+                    Some(codec::encode_counters(c)),
+                ),
+                other => {
+                    return Err(StoreError::UnknownChange {
+                        path: self.path.clone(),
+                        change: format!("{other:?}"),
+                    });
+                }
+            };
+            ops.push(Op { table, key, value });
+        }
+        Ok(ops)
+    }
+
+    /// Writes `ops` in one durable transaction ([`Durability::Immediate`]), and, with
+    /// `wal_seq`, records that the store now holds the write-ahead log up to that record
+    /// (in the same transaction). All or nothing.
+    pub(crate) fn apply_ops<'a>(
+        &self,
+        ops: impl IntoIterator<Item = (Table, &'a Key, Option<&'a [u8]>)>,
+        wal_seq: Option<u64>,
+    ) -> Result<(), StoreError> {
         let mut txn = self.db.begin_write().map_err(self.db_err("begin write"))?;
         txn.set_durability(Durability::Immediate)
             .map_err(self.db_err("set durability"))?;
@@ -330,54 +412,74 @@ impl Store {
                 .open_table(VIEWS)
                 .map_err(self.db_err("open rvp_views"))?;
             let mut acls = txn.open_table(ACLS).map_err(self.db_err("open rvp_acls"))?;
-            for change in changes {
-                match change {
-                    Change::PutSubscription(r) => {
-                        let bytes = codec::encode_subscription(&self.stored_subscription(r));
-                        subs.insert(r.id.get(), bytes.as_slice())
+            for (table, key, value) in ops {
+                // Dropping the transaction on an error aborts it: nothing of the batch lands.
+                match (table, key, value) {
+                    (Table::Subscriptions, Key::Id(id), Some(v)) => {
+                        subs.insert(*id, v)
                             .map_err(self.db_err("write subscription"))?;
                     }
-                    Change::DeleteSubscription(id) => {
-                        subs.remove(id.get())
+                    (Table::Subscriptions, Key::Id(id), None) => {
+                        subs.remove(*id)
                             .map_err(self.db_err("delete subscription"))?;
                     }
-                    Change::PutView(r) => {
-                        let bytes = codec::encode_view(&self.stored_view(r));
-                        views
-                            .insert(r.id.get(), bytes.as_slice())
-                            .map_err(self.db_err("write view"))?;
+                    (Table::Views, Key::Id(id), Some(v)) => {
+                        views.insert(*id, v).map_err(self.db_err("write view"))?;
                     }
-                    Change::DeleteView(id) => {
-                        views.remove(id.get()).map_err(self.db_err("delete view"))?;
+                    (Table::Views, Key::Id(id), None) => {
+                        views.remove(*id).map_err(self.db_err("delete view"))?;
                     }
-                    Change::PutAcl(r) => {
-                        let bytes = codec::encode_acl(&r.node, &r.acl);
-                        let key = codec::node_key_string(&r.node);
-                        acls.insert(key.as_str(), bytes.as_slice())
+                    (Table::Acls, Key::Name(k), Some(v)) => {
+                        acls.insert(k.as_str(), v)
                             .map_err(self.db_err("write ACL"))?;
                     }
-                    Change::DeleteAcl(node) => {
-                        let key = codec::node_key_string(node);
-                        acls.remove(key.as_str())
-                            .map_err(self.db_err("delete ACL"))?;
+                    (Table::Acls, Key::Name(k), None) => {
+                        acls.remove(k.as_str()).map_err(self.db_err("delete ACL"))?;
                     }
-                    Change::Counters(c) => {
-                        let bytes = codec::encode_counters(c);
-                        meta.insert(COUNTERS_KEY, bytes.as_slice())
-                            .map_err(self.db_err("write counters"))?;
+                    (Table::Meta, Key::Name(k), Some(v)) if k != SCHEMA_KEY && k != WAL_SEQ_KEY => {
+                        meta.insert(k.as_str(), v)
+                            .map_err(self.db_err("write meta"))?;
                     }
-                    other => {
-                        // Dropping the transaction aborts it: nothing of the batch lands.
-                        return Err(StoreError::UnknownChange {
-                            path: self.path.clone(),
-                            change: format!("{other:?}"),
-                        });
+                    (table, key, value) => {
+                        return Err(self.corrupt(
+                            "write-ahead log",
+                            format!("{table:?} {key:?}"),
+                            DecodeError {
+                                what: format!(
+                                    "not a storable operation ({})",
+                                    if value.is_some() { "put" } else { "delete" }
+                                ),
+                            },
+                        ));
                     }
                 }
+            }
+            if let Some(seq) = wal_seq {
+                meta.insert(WAL_SEQ_KEY, seq.to_le_bytes().as_slice())
+                    .map_err(self.db_err("write wal_seq"))?;
             }
         }
         txn.commit().map_err(self.db_err("commit"))?;
         Ok(())
+    }
+
+    /// The last write-ahead-log record this store holds (0: none).
+    pub fn wal_seq(&self) -> Result<u64, StoreError> {
+        let txn = self.db.begin_read().map_err(self.db_err("begin read"))?;
+        let meta = txn.open_table(META).map_err(self.db_err("open rvp_meta"))?;
+        let Some(v) = meta.get(WAL_SEQ_KEY).map_err(self.db_err("read wal_seq"))? else {
+            return Ok(0);
+        };
+        let b = v.value();
+        <[u8; 8]>::try_from(b).map(u64::from_le_bytes).map_err(|_| {
+            self.corrupt(
+                "rvp_meta",
+                WAL_SEQ_KEY.into(),
+                DecodeError {
+                    what: format!("wal_seq of {} bytes", b.len()),
+                },
+            )
+        })
     }
 
     /// The commit step of the engine loop: takes the changes `engine` made since the last

@@ -1,6 +1,11 @@
 //! The real `rvp-server` binary killed with `kill -9` (and stopped with SIGTERM) and
 //! restarted on the same store: subscriptions, leases and ACLs survive, so a watcher keeps
 //! receiving presence without signing on again and a denied user stays denied.
+//!
+//! Each test runs twice: with `storage_sync = "interval"` and a checkpoint interval of
+//! ten minutes (so that everything acknowledged is only in the write-ahead log when the
+//! process dies: the replay is what must bring it back), and with `storage_sync =
+//! "always"`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -27,9 +32,14 @@ impl Drop for Proc {
     }
 }
 
-fn write_config(dir: &TempDir) -> std::path::PathBuf {
+/// `storage_sync` and `storage_checkpoint_interval` of a test variant.
+const INTERVAL: (&str, &str) = ("interval", "10m");
+const ALWAYS: (&str, &str) = ("always", "1s");
+
+fn write_config(dir: &TempDir, (sync, checkpoint): (&str, &str)) -> std::path::PathBuf {
     let text = format!(
-        "[server]\nlisten = [\"127.0.0.1:0\"]\nstorage = {:?}\n[log]\nprotocol_log = \"\"\nfilter = \"warn\"\n\
+        "[server]\nlisten = [\"127.0.0.1:0\"]\nstorage = {:?}\n\
+         storage_sync = {sync:?}\nstorage_checkpoint_interval = {checkpoint:?}\n[log]\nprotocol_log = \"\"\nfilter = \"warn\"\n\
          [[users]]\nalias = \"alice\"\npassword = \"alice-pw\"\n\
          [[users]]\nalias = \"bob\"\npassword = \"bob-pw\"\n\
          [[users]]\nalias = \"carol\"\npassword = \"carol-pw\"\n",
@@ -98,9 +108,18 @@ fn clients(addr: SocketAddr) -> (Client, Client, Client) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn state_survives_kill_9_and_sigterm() {
+async fn state_survives_kill_9_and_sigterm_sync_interval() {
+    state_survives_kill_9_and_sigterm(INTERVAL).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_survives_kill_9_and_sigterm_sync_always() {
+    state_survives_kill_9_and_sigterm(ALWAYS).await;
+}
+
+async fn state_survives_kill_9_and_sigterm(mode: (&str, &str)) {
     let dir = TempDir::new("restart");
-    let config = write_config(&dir);
+    let config = write_config(&dir, mode);
     let mut cb_a = Callback::start(200).await;
     let mut cb_b = Callback::start(200).await;
 
@@ -160,9 +179,18 @@ async fn state_survives_kill_9_and_sigterm() {
 /// `kill -9` while watch SUBSCRIBEs pour in: every subscription whose `200`/`207` reached
 /// its client is there after the restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn no_acknowledged_subscription_is_lost_to_kill_9_under_load() {
+async fn no_acknowledged_subscription_is_lost_to_kill_9_under_load_sync_interval() {
+    no_acknowledged_subscription_is_lost_to_kill_9_under_load(INTERVAL).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_acknowledged_subscription_is_lost_to_kill_9_under_load_sync_always() {
+    no_acknowledged_subscription_is_lost_to_kill_9_under_load(ALWAYS).await;
+}
+
+async fn no_acknowledged_subscription_is_lost_to_kill_9_under_load(mode: (&str, &str)) {
     let dir = TempDir::new("restart-load");
-    let config = write_config(&dir);
+    let config = write_config(&dir, mode);
     let p = spawn(&config);
     let addr = p.addr;
     let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u32>::new()));

@@ -1,8 +1,15 @@
 //! Crash test of the store: a child process (this test binary re-executed) commits
-//! batches of changes in a loop and reports each one on stdout after `Store::apply`
+//! batches of changes in a loop and reports each one on stdout after the commit
 //! returned; the parent kills it with SIGKILL at a random moment, reopens the store and
-//! checks that every reported batch is there (and nothing but whole batches). 20 rounds,
-//! each continuing on the same file.
+//! checks that every reported batch is there (and nothing but whole batches). 20 rounds
+//! per mode, each continuing on the same file. Three modes:
+//!
+//! * `redb`: `Store::apply` (one redb transaction per batch);
+//! * `wal-interval` and `wal-always`: `DurableStore::commit` (the server's path: the
+//!   write-ahead log, synced per batch or not, folded into redb by the checkpointer), with
+//!   tiny segments (4 KiB) and a checkpoint interval drawn per round (1–30 ms), so that
+//!   kills land during appends, segment changes, checkpoints and segment deletions. The
+//!   parent reopens with `DurableStore::open`, which replays the log.
 //!
 //! `harness = false`: the binary is its own main, so the child mode is not a test that
 //! does nothing when run on its own. Reproduce a run with `RVP_CRASH_SEED=<seed>` (the
@@ -21,9 +28,12 @@ use rvp_presence::{
     ViewId, ViewRecord,
 };
 use rvp_proto::PresenceState;
-use rvp_server::store::Store;
+use rvp_server::store::{DurableOptions, DurableStore, Store, SyncMode};
 
 const CHILD_ENV: &str = "RVP_STORE_CRASH_CHILD";
+const MODE_ENV: &str = "RVP_STORE_CRASH_MODE";
+const INTERVAL_ENV: &str = "RVP_STORE_CRASH_CHECKPOINT_MS";
+const MODES: [&str; 3] = ["redb", "wal-interval", "wal-always"];
 const ROUNDS: usize = 20;
 /// Upper bounds of one child: batches and running time (it is normally killed long
 /// before either).
@@ -34,7 +44,14 @@ const DELETE_LAG: u32 = 3;
 
 fn main() {
     match std::env::var_os(CHILD_ENV) {
-        Some(path) => child(Path::new(&path)),
+        Some(path) => {
+            let mode = std::env::var(MODE_ENV).unwrap();
+            let ms = std::env::var(INTERVAL_ENV)
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(10);
+            child(Path::new(&path), &mode, ms);
+        }
         None => parent(),
     }
 }
@@ -80,9 +97,31 @@ fn batch(i: u32, now: Instant) -> Vec<Change> {
     v
 }
 
-fn child(path: &Path) {
-    let store = Store::open(path).unwrap();
-    let first = store.load().unwrap().counters.last_subscription_id + 1;
+/// The log options of a WAL mode.
+fn wal_options(mode: &str, checkpoint_ms: u64) -> DurableOptions {
+    let mut o = DurableOptions::with_sync(if mode == "wal-always" {
+        SyncMode::Always
+    } else {
+        SyncMode::Interval
+    });
+    o.checkpoint_interval = Duration::from_millis(checkpoint_ms);
+    o.segment_bytes = 4096;
+    o
+}
+
+fn child(path: &Path, mode: &str, checkpoint_ms: u64) {
+    type Commit = Box<dyn FnMut(&[Change])>;
+    let mut commit: Commit;
+    let first;
+    if mode == "redb" {
+        let store = Store::open(path).unwrap();
+        first = store.load().unwrap().counters.last_subscription_id + 1;
+        commit = Box::new(move |b| store.apply(b).unwrap());
+    } else {
+        let mut store = DurableStore::open(path, wal_options(mode, checkpoint_ms)).unwrap();
+        first = store.load().unwrap().counters.last_subscription_id + 1;
+        commit = Box::new(move |b| store.commit(b).unwrap());
+    }
     let mut out = std::io::stdout().lock();
     writeln!(out, "ready {first}").unwrap();
     out.flush().unwrap();
@@ -91,7 +130,7 @@ fn child(path: &Path) {
         if start.elapsed() > CHILD_MAX_TIME {
             break;
         }
-        store.apply(&batch(i, Instant::now())).unwrap();
+        commit(&batch(i, Instant::now()));
         writeln!(out, "committed {i}").unwrap();
         out.flush().unwrap();
     }
@@ -126,7 +165,17 @@ fn parent() {
     )
     .unwrap();
     let mut rng = Rng(seed);
-    let dir = std::env::temp_dir().join(format!("rvp-store-crash-{}-{seed}", std::process::id()));
+    for mode in MODES {
+        run_mode(mode, seed, &mut rng);
+    }
+}
+
+fn run_mode(mode: &str, seed: u64, rng: &mut Rng) {
+    let mut err = std::io::stderr();
+    let dir = std::env::temp_dir().join(format!(
+        "rvp-store-crash-{}-{seed}-{mode}",
+        std::process::id()
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     let path: PathBuf = dir.join("state.redb");
     let exe = std::env::current_exe().unwrap();
@@ -135,8 +184,11 @@ fn parent() {
     // The batch number the store stood at after the previous reopen.
     let mut stored = 0u32;
     for round in 0..ROUNDS {
+        let checkpoint_ms = 1 + rng.next() % 30;
         let mut c = Command::new(&exe)
             .env(CHILD_ENV, &path)
+            .env(MODE_ENV, mode)
+            .env(INTERVAL_ENV, checkpoint_ms.to_string())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -185,8 +237,17 @@ fn parent() {
         }
         committed.extend(&this_round);
 
-        let store = Store::open(&path).unwrap();
-        let r = store.load().unwrap();
+        let r = if mode == "redb" {
+            Store::open(&path).unwrap().load().unwrap()
+        } else {
+            let store = DurableStore::open(&path, wal_options(mode, checkpoint_ms)).unwrap();
+            let report = store.recovery().clone();
+            assert!(
+                report.damage.is_none(),
+                "round {round}: a SIGKILL left damage before the end of the log: {report:?}"
+            );
+            store.load().unwrap()
+        };
         let reported = this_round.last().copied().unwrap_or(stored);
         let c = r.counters.last_subscription_id;
         // Every reported batch is there; at most one more (committed, killed before it
@@ -219,20 +280,20 @@ fn parent() {
         stored = c;
         writeln!(
             err,
-            "store_crash: round {round}: {} batches reported, store at {c}",
+            "store_crash: {mode} round {round}: {} batches reported, store at {c}",
             this_round.len()
         )
         .unwrap();
     }
     assert!(
         committed.len() >= ROUNDS,
-        "only {} batches committed in {ROUNDS} rounds: the test did not exercise the store",
+        "{mode}: only {} batches committed in {ROUNDS} rounds: the test did not exercise the store",
         committed.len()
     );
     let _ = std::fs::remove_dir_all(&dir);
     writeln!(
         err,
-        "store_crash: ok, {} batches over {ROUNDS} kills",
+        "store_crash: {mode} ok, {} batches over {ROUNDS} kills",
         committed.len()
     )
     .unwrap();
