@@ -18,6 +18,13 @@ use rvp_server::home::HomeServer;
 use rvp_server::log::ProtocolLog;
 use rvp_server::shutdown;
 
+// The server allocates per request (request heads, XML, answers) from several threads;
+// mimalloc's per-thread heaps avoid the arena lock contention glibc's malloc showed under
+// load (BENCHMARKS.md). Feature `mimalloc`, on by default.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The reference RVP home server (Exchange 2000 Instant Messaging protocol).
 ///
 /// With no options it starts the embedded demo configuration: IM domain `localhost`,
