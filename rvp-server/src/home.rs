@@ -7,9 +7,9 @@
 //!                                            │ 2. Caller::from_rvp_headers(asserted, proven, ip)
 //!                                            ▼
 //!                            EngineHandle::call ──► engine task (owns PresenceCore:
-//!                                                    rvp_presence::Engine + Store)
+//!                                                    rvp_presence::Engine + DurableStore)
 //!                                                     handle every ready input, then ONE
-//!                                                     Store::commit_engine (group commit),
+//!                                                     log write for all (group commit),
 //!                                                     then release exactly the covered
 //!                                                     outputs:
 //!            answer ◄──────────────────────────────── Respond(answer)

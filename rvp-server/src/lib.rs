@@ -12,7 +12,7 @@
 //! | [`engine`] | the task owning the sans-IO engine (group commit, outputs released after it) |
 //! | [`delivery`] | outbound NOTIFYs: per-callback bounded queues and workers |
 //! | [`resolve`] | call-backs on other servers (DNS through `rvp-resolve`) |
-//! | [`store`] | the redb journal store and restore |
+//! | [`store`] | write-ahead log, checkpoints into redb, replay and restore |
 //! | [`config`], [`log`] | TOML configuration, protocol log |
 //!
 //! ```no_run

@@ -178,8 +178,13 @@ fn banner(config: &Config, addrs: &[SocketAddr], demo: bool) -> String {
     );
     let _ = writeln!(
         s,
-        "State (subscriptions, leases, ACLs) is kept in {}.",
-        config.server.storage.display()
+        "State (subscriptions, leases, ACLs) is kept in {} (write-ahead log {}, storage_sync = {}).",
+        config.server.storage.display(),
+        rvp_server::store::wal_dir(&config.server.storage).display(),
+        match config.server.storage_sync {
+            rvp_server::store::SyncMode::Always => "always",
+            _ => "interval",
+        }
     );
     if !config.auth.require_auth {
         let _ = writeln!(
