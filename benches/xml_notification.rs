@@ -3,6 +3,10 @@
 //! quick-xml namespace-resolving event loop over the same bytes that only counts events.
 //!
 //! Target: `decode_typed` ≤ 1.5 × `baseline_nsreader_count`.
+//!
+//! Also the `d:propertyupdate` of a presence change (the PROPPATCH body of the
+//! `server_load` benchmark, as Windows Messenger sends it): `proppatch_decode_typed`
+//! against `proppatch_baseline_nsreader_count` (information; no target of its own).
 //! Run: `cargo bench --bench xml_notification`.
 
 #![allow(missing_docs)]
@@ -10,7 +14,7 @@
 use divan::{AllocProfiler, Bencher, black_box};
 use quick_xml::events::Event;
 use quick_xml::reader::NsReader;
-use rvp_proto::xml::{Notification, XmlBody};
+use rvp_proto::xml::{Notification, PropertyUpdate, XmlBody};
 
 #[global_allocator]
 static ALLOC: AllocProfiler = AllocProfiler::system();
@@ -25,7 +29,28 @@ Session-Id: {AD60BC68-5217-1DD5-329A-B4F2E21D8A09}\r\n\
 Hello Bob <b>bold</b> & Ã¼nÃ¯cÃ¸dÃ©]]></r:mime-data></r:msgbody></r:message></r:notification>\n\
 ";
 
+/// A PROPPATCH of one's own leased state (`benches/server_load/proppatch.lua`).
+const PROPPATCH: &str = "<?xml version=\"1.0\"?><d:propertyupdate xmlns:d='DAV:' \
+xmlns:r='http://schemas.microsoft.com/rvp/' xmlns:a='http://schemas.microsoft.com/rvp/acl/'>\
+<d:set><d:prop><r:state><r:leased-value><r:value><r:busy/></r:value>\
+<r:default-value><r:offline/></r:default-value><d:timeout>1200</d:timeout>\
+</r:leased-value></r:state></d:prop></d:set></d:propertyupdate>";
+
+fn count_events(body: &[u8]) -> usize {
+    let mut reader = NsReader::from_reader(body);
+    let mut count = 0usize;
+    loop {
+        match reader.read_resolved_event() {
+            Ok((_, Event::Eof)) => break,
+            Ok(_) => count += 1,
+            Err(_) => break,
+        }
+    }
+    count
+}
+
 fn main() {
+    assert!(PropertyUpdate::parse(PROPPATCH.as_bytes()).is_ok());
     assert!(
         (700..=800).contains(&BODY.len()),
         "body is {} bytes",
@@ -41,22 +66,23 @@ fn main() {
 /// The baseline: resolve namespaces of every event and count them, nothing else.
 #[divan::bench]
 fn baseline_nsreader_count(bencher: Bencher<'_, '_>) {
-    bencher.bench(|| {
-        let mut reader = NsReader::from_reader(black_box(BODY.as_bytes()));
-        let mut count = 0usize;
-        loop {
-            match reader.read_resolved_event() {
-                Ok((_, Event::Eof)) => break,
-                Ok(_) => count += 1,
-                Err(_) => break,
-            }
-        }
-        count
-    });
+    bencher.bench(|| count_events(black_box(BODY.as_bytes())));
 }
 
 /// Our decoder: bytes to `Notification::Message` with owned strings.
 #[divan::bench]
 fn decode_typed(bencher: Bencher<'_, '_>) {
     bencher.bench(|| Notification::parse(black_box(BODY.as_bytes())));
+}
+
+/// The PROPPATCH body's baseline: the same namespace-resolving count.
+#[divan::bench]
+fn proppatch_baseline_nsreader_count(bencher: Bencher<'_, '_>) {
+    bencher.bench(|| count_events(black_box(PROPPATCH.as_bytes())));
+}
+
+/// The PROPPATCH body decoded to a typed `PropertyUpdate`.
+#[divan::bench]
+fn proppatch_decode_typed(bencher: Bencher<'_, '_>) {
+    bencher.bench(|| PropertyUpdate::parse(black_box(PROPPATCH.as_bytes())));
 }
