@@ -116,12 +116,15 @@ fn is_blank(s: &str) -> bool {
 /// Whether `s` is an XML NCName (a name without `:`). Non-ASCII characters are accepted as
 /// name characters, the lenient reading of the XML 1.0 (5th edition) ranges.
 fn is_ncname(s: &str) -> bool {
-    let mut chars = s.chars();
-    let Some(first) = chars.next() else {
+    // Byte-wise: every byte of a non-ASCII character is >= 0x80, so "accept non-ASCII
+    // characters" is "accept bytes >= 0x80" (`s` is valid UTF-8).
+    let Some((&first, rest)) = s.as_bytes().split_first() else {
         return false;
     };
-    (first.is_ascii_alphabetic() || first == '_' || !first.is_ascii())
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_') || !c.is_ascii())
+    (first.is_ascii_alphabetic() || first == b'_' || !first.is_ascii())
+        && rest
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_') || !b.is_ascii())
 }
 
 fn pos(p: u64) -> usize {
@@ -142,7 +145,9 @@ impl<'i> Reader<'i> {
         })?;
         // NUL is not an XML character anywhere in a document, raw or as `&#0;`; refusing it
         // here keeps every parsed value writable back onto the wire.
-        if let Some(position) = input.bytes().position(|b| b == 0) {
+        // (`contains` is the word-at-a-time search; the position only on the error path.)
+        if input.as_bytes().contains(&0) {
+            let position = input.bytes().position(|b| b == 0).unwrap_or(0);
             return Err(XmlError::Syntax {
                 position: position as u64,
                 message: "NUL character".into(),
