@@ -142,6 +142,15 @@ enum Step {
     Fatal { response: Response },
 }
 
+/// A request-target as the protocol log shows it: an origin-form target as received,
+/// without going through `Display`.
+fn log_target(uri: &http::Uri) -> String {
+    match (uri.scheme(), uri.path_and_query()) {
+        (None, Some(p)) => p.as_str().to_owned(),
+        _ => uri.to_string(),
+    }
+}
+
 /// What the client asked for about the connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum KeepAlive {
@@ -373,8 +382,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<'_, S> {
                     consumed,
                 } => {
                     let received = Instant::now();
-                    let method = request.method.as_str().to_owned();
-                    let target = request.http.uri().to_string();
+                    // Only the protocol log needs them as text.
+                    let (method, target) = if self.log.is_enabled() {
+                        (
+                            request.method.as_str().to_owned(),
+                            log_target(request.http.uri()),
+                        )
+                    } else {
+                        (String::new(), String::new())
+                    };
                     let handled = tokio::select! {
                         r = tokio::time::timeout(
                             self.limits.handler_timeout,
