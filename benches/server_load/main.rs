@@ -19,8 +19,10 @@
 //! (NOTIFY recipients, default 16), `RVP_BENCH_WATCHERS`
 //! (default 1000), `RVP_BENCH_CHANGES` (changes in the fan-out capacity phase, default 200),
 //! `RVP_BENCH_PROTOCOL_LOG=off` (the server's per-request protocol log, default: to a file),
-//! `RVP_BENCH_STORAGE_DIR` (where the server's redb file goes, default the temporary
-//! directory; e.g. `/dev/shm` to see the cost of everything but `fsync`),
+//! `RVP_BENCH_STORAGE_DIR` (where the server's redb file and its write-ahead log go,
+//! default the temporary directory; e.g. `/dev/shm` to see the cost of everything but
+//! the disk), `RVP_BENCH_STORAGE_SYNC` (`interval` or `always`: the server's
+//! `storage_sync`, default its default, `interval`),
 //! `RVP_SERVER_BIN` (another `rvp-server` binary). Everything listens on 127.0.0.1 only;
 //! temporary files go to `$TMPDIR/rvp-bench-<pid>` and are removed at the end.
 //!
@@ -47,7 +49,7 @@
 //!   call-back's queue overflows, and overflow currently counts as a call-back failure.)
 //! * The baseline answers every NOTIFY with a byte copy of `rvp-server`'s SingleHop answer.
 //! * PROPPATCH: `alice` sets her own leased state, alternating online/busy (a real presence
-//!   change, stored durably), no watchers. The baseline answers a byte copy of
+//!   change, in the write-ahead log before each answer), no watchers. The baseline answers a byte copy of
 //!   `rvp-server`'s 207.
 //!
 //! **Fan-out** (target: p99 ≤ 50 ms at half capacity). 1000 watchers sign on like Windows

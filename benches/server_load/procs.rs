@@ -26,6 +26,10 @@ impl Drop for Proc {
         let _ = self.child.wait();
         if let Some(f) = &self.cleanup {
             let _ = std::fs::remove_file(f);
+            // The store's write-ahead log directory, beside it.
+            let mut wal = f.clone().into_os_string();
+            wal.push(".wal");
+            let _ = std::fs::remove_dir_all(wal);
         }
     }
 }
@@ -111,7 +115,8 @@ fn newest_mtime(dir: &Path, depth: u32) -> Option<SystemTime> {
 
 /// Starts `rvp-server` on a free loopback port with a generated configuration in `dir`:
 /// assertion-only mode (`require_auth = false`), storage and protocol log in `dir` (the
-/// storage in `$RVP_BENCH_STORAGE_DIR` if set), the given users (no passwords).
+/// storage in `$RVP_BENCH_STORAGE_DIR` if set; `storage_sync` from
+/// `$RVP_BENCH_STORAGE_SYNC`, default the server's), the given users (no passwords).
 pub(crate) fn start_rvp(bin: &Path, dir: &Path, users: &[String], log: bool) -> io::Result<Proc> {
     let addr = free_addr()?;
     let storage = std::env::var_os("RVP_BENCH_STORAGE_DIR")
@@ -121,11 +126,14 @@ pub(crate) fn start_rvp(bin: &Path, dir: &Path, users: &[String], log: bool) -> 
             std::process::id(),
             dir.file_name().and_then(|n| n.to_str()).unwrap_or("server")
         ));
+    let sync = std::env::var("RVP_BENCH_STORAGE_SYNC")
+        .map(|s| format!("storage_sync = {s:?}\n"))
+        .unwrap_or_default();
     let mut toml = String::new();
     let _ = write!(
         toml,
         "[server]\nlisten = [\"{addr}\"]\ndomain = \"localhost\"\nhost_name = \"localhost\"\n\
-         storage = {:?}\n\n[auth]\nrequire_auth = false\n\n[log]\nprotocol_log = {:?}\n\
+         {sync}storage = {:?}\n\n[auth]\nrequire_auth = false\n\n[log]\nprotocol_log = {:?}\n\
          filter = \"warn\"\n",
         storage.display().to_string(),
         if log {
