@@ -43,6 +43,10 @@
 //! * **Keep-alive.** HTTP/1.1 keeps the connection unless a side says `Connection: close`;
 //!   HTTP/1.0 closes unless the client asked for `keep-alive`. librvp, Net::RVP and Miranda
 //!   mostly open one connection per request, which is the same code path.
+//! * **`Expect: 100-continue`.** When the head of an HTTP/1.1 request expecting it is
+//!   complete and no body byte has arrived, `100 Continue` goes out before the wait for
+//!   the body (curl waits a second for it otherwise); a body over the limit is refused
+//!   from the head with `413` instead.
 //! * **Errors that break framing** (the next message cannot be found) are answered and the
 //!   connection is closed with a short *lingering close*: write side shut, then unread input
 //!   discarded for at most [`LINGER_TIME`] / [`LINGER_BYTES`], so the client reads the 4xx
@@ -304,6 +308,7 @@ where
         scanned: 0,
         head_done: None,
         request_started: None,
+        continue_checked: false,
         answered: 0,
     };
     let end = conn.run(handler).await;
@@ -326,6 +331,8 @@ struct Conn<'a, S> {
     head_done: Option<Instant>,
     /// When the first byte of the pending request arrived (or the accept, for the first).
     request_started: Option<Instant>,
+    /// `Expect: 100-continue` of the pending request looked at (and answered if due).
+    continue_checked: bool,
     answered: u64,
 }
 
@@ -342,6 +349,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<'_, S> {
             let step = parse_step(&mut self.parser, &self.buf);
             let (response, keep, consumed, method, target, received) = match step {
                 Step::Partial => {
+                    self.continue_if_expected();
                     if !self.flush().await {
                         return ConnEnd::WriteFailed;
                     }
@@ -452,6 +460,36 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<'_, S> {
         self.scanned = 0;
         self.head_done = None;
         self.request_started = None;
+        self.continue_checked = false;
+    }
+
+    /// `Expect: 100-continue` (RFC 9110 §10.1.1): once the head of an HTTP/1.1 request
+    /// carrying it is complete and none of its body has arrived, tells the client to send
+    /// the body (curl, for one, otherwise waits a second before sending it). A body the
+    /// limits refuse never gets here: its head alone is answered with `413`. Looked at once
+    /// per request; an HTTP/1.0 request's expectation is ignored, as the RFC asks.
+    fn continue_if_expected(&mut self) {
+        if self.continue_checked || !self.head_complete() {
+            return;
+        }
+        self.continue_checked = true;
+        let mut headers = [httparse::EMPTY_HEADER; 64];
+        let mut req = httparse::Request::new(&mut headers);
+        // More headers than that, or a broken head: the parser answers it; no 100.
+        let Ok(httparse::Status::Complete(head_len)) = req.parse(&self.buf) else {
+            return;
+        };
+        let value = |name: &str| {
+            req.headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case(name))
+                .map(|h| h.value.trim_ascii())
+        };
+        let expects = value("expect").is_some_and(|v| v.eq_ignore_ascii_case(b"100-continue"));
+        let has_body = value("content-length").is_some_and(|v| v.iter().any(|&b| b != b'0'));
+        if req.version == Some(1) && expects && has_body && self.buf.len() == head_len {
+            self.out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+        }
     }
 
     /// Serialises an answer into the output buffer and logs it.

@@ -280,6 +280,61 @@ async fn bare_lf_requests_are_accepted() {
     server.stop().await;
 }
 
+/// curl sends `Expect: 100-continue` with bodies over 1 KiB and waits for the interim
+/// answer (a second, by default) before sending the body.
+#[tokio::test]
+async fn expect_100_continue_gets_the_interim_answer_before_the_body() {
+    let server = start(limits()).await;
+    let mut c = Client::connect(server.addr).await;
+    let body = vec![b'm'; 2000];
+    let head = |version: &str, expect: &str| {
+        format!(
+            "NOTIFY /instmsg/aliases/bob {version}\r\nHost: localhost\r\nExpect: {expect}\r\n\
+             Content-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes()
+    };
+    for round in 0..2 {
+        c.send(&head("HTTP/1.1", "100-Continue")).await;
+        let r = c.read().await.expect("interim answer");
+        assert_eq!(r.code, 100, "round {round}: {}", r.head);
+        assert!(
+            r.head.starts_with("HTTP/1.1 100 Continue\r\n"),
+            "{}",
+            r.head
+        );
+        c.send(&body).await;
+        let r = c.read().await.expect("final answer");
+        assert_eq!(r.code, 200, "{}", r.head);
+        assert!(r.body.ends_with(" 2000"), "{}", r.body);
+    }
+    // Body sent along with the head: no interim answer, only the final one.
+    let mut both = head("HTTP/1.1", "100-continue");
+    both.extend_from_slice(&body);
+    c.send(&both).await;
+    let r = c.read().await.expect("final answer");
+    assert_eq!(r.code, 200, "{}", r.head);
+    drop(c);
+    // HTTP/1.0 expectations are ignored (RFC 9110 §10.1.1); the final answer only.
+    let mut c = Client::connect(server.addr).await;
+    c.send(&head("HTTP/1.0", "100-continue")).await;
+    c.send(&body).await;
+    let r = c.read().await.expect("final answer");
+    assert_eq!(r.code, 200, "{}", r.head);
+    // A body over the limit is refused from the head alone: 413, never 100.
+    let mut l = limits();
+    l.codec = l.codec.with_max_body_bytes(1000);
+    let small = start(l).await;
+    let mut c = Client::connect(small.addr).await;
+    c.send(&head("HTTP/1.1", "100-continue")).await;
+    let r = c.read().await.expect("413");
+    assert_eq!(r.code, 413, "{}", r.head);
+    drop(c);
+    small.stop().await;
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn oversized_body_is_413_and_the_server_still_serves() {
     let mut l = limits();
