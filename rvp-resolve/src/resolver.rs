@@ -41,6 +41,12 @@ pub enum ResolveError {
         /// The domain.
         domain: String,
     },
+    /// A host name (a plan's target, or a host named in a URL) has no address record.
+    #[error("no address record for {host}")]
+    NoAddress {
+        /// The host.
+        host: String,
+    },
     /// A DNS query failed (not cached; retrying may help).
     #[error(transparent)]
     Lookup(#[from] LookupError),
@@ -388,6 +394,28 @@ impl<R: Resolve> Resolver<R> {
         match fut.poll(&mut Context::from_waker(Waker::noop())) {
             Poll::Ready(Ok(r)) => Some(r),
             Poll::Ready(Err(Miss)) | Poll::Pending => None,
+        }
+    }
+
+    /// The addresses of `host` — a [`Target`] of a plan, or a host named in a URL — reading
+    /// the clock now. Answers (negative ones too) are cached for their TTL, like the SRV
+    /// answers behind a plan, so a server delivering to the same host again asks DNS
+    /// once per TTL.
+    pub async fn addresses(&self, host: &str) -> Result<Vec<IpAddr>, ResolveError> {
+        self.addresses_at(host, Instant::now()).await
+    }
+
+    /// [`Resolver::addresses`] at time `now` (cache expiry is judged at `now`).
+    pub async fn addresses_at(
+        &self,
+        host: &str,
+        now: Instant,
+    ) -> Result<Vec<IpAddr>, ResolveError> {
+        let host = normalize_domain(host)?;
+        match self.ip_answer(&host, now, false).await {
+            Ok(Ok(a)) if !a.is_negative() && !a.records().is_empty() => Ok(a.records().to_vec()),
+            Ok(Ok(_)) | Err(Miss) => Err(ResolveError::NoAddress { host }),
+            Ok(Err(e)) => Err(e.into()),
         }
     }
 

@@ -141,6 +141,47 @@ fn cache_hits_ttl_expiry_and_negative_ttl() {
 }
 
 #[test]
+fn host_addresses_are_cached_for_their_ttl_negative_answers_too() {
+    let r = Resolver::new(acme());
+    let t0 = Instant::now();
+    assert_eq!(
+        now_or_never(r.addresses_at("Plain.Test.", t0)).unwrap(),
+        vec![ip("192.0.2.1")]
+    );
+    assert_eq!(r.source().queries(), 1);
+    // Same host, any spelling, within the TTL: no query.
+    now_or_never(r.addresses_at("plain.test", t0 + TTL / 2)).unwrap();
+    assert_eq!(r.source().queries(), 1);
+    now_or_never(r.addresses_at("plain.test", t0 + TTL)).unwrap();
+    assert_eq!(r.source().queries(), 2);
+    // No address: a typed error naming the host, cached for the negative TTL.
+    let e = now_or_never(r.addresses_at("nowhere.test", t0)).unwrap_err();
+    assert_eq!(
+        e,
+        ResolveError::NoAddress {
+            host: "nowhere.test".into()
+        }
+    );
+    assert_eq!(e.to_string(), "no address record for nowhere.test");
+    let _ = now_or_never(r.addresses_at("nowhere.test", t0 + Duration::from_secs(29)));
+    assert_eq!(r.source().queries(), 3);
+    // A plan's SRV target is looked up the same way (and an address fallback's answer
+    // is shared with the plan's).
+    let plan = now_or_never(r.plan_at("acme.test", t0)).unwrap();
+    let e = now_or_never(r.addresses_at(&plan.primary().host, t0)).unwrap_err();
+    assert!(matches!(e, ResolveError::NoAddress { .. }), "{e}");
+    now_or_never(r.plan_at("plain.test", t0)).unwrap();
+    let before = r.source().queries();
+    now_or_never(r.addresses_at("plain.test", t0)).unwrap();
+    assert_eq!(r.source().queries(), before);
+    // Not a host name at all.
+    assert!(matches!(
+        now_or_never(r.addresses_at("not a host", t0)),
+        Err(ResolveError::Address(_))
+    ));
+}
+
+#[test]
 fn ttl_policy_bounds_apply() {
     let mut policy = TtlPolicy::default();
     policy.positive_max = Duration::from_secs(10);

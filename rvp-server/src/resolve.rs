@@ -1,44 +1,59 @@
-//! Call-backs on other servers: a logical URL `http://host[:port]/instmsg/aliases/x` of a
-//! principal that does not live here is delivered to `host` (port 80 unless given) at
-//! the request-target `/instmsg/aliases/x`, after an address lookup through
-//! `rvp-resolve` ([`rvp_resolve::Resolve::lookup_ip`]).
+//! Call-backs on other servers: a logical URL `http://H/instmsg/aliases/x` of a principal
+//! that does not live here is delivered at the request-target `/instmsg/aliases/x` with
+//! `Host: H`, to the server `rvp-resolve` finds for `H` (reference §7.4: "DNS/SRV as in
+//! §7.1 but starting from the URL host"):
 //!
-//! The DNS server is the configuration's `[resolve] nameserver`; without one the server
-//! makes no DNS query at all and such deliveries are reported as failed to the engine
-//! (which answers a deep-acknowledged NOTIFY `412` and, after repeated failures,
-//! discards the subscription, reference §5.7). An IP-literal host needs no lookup.
+//! ```text
+//!  H is an IP literal ─────────────► H, port from the URL or 80
+//!  H:P (a port in the URL) ────────► addresses of H (cached), port P
+//!  H ──► Resolver::plan(H): _rvp._tcp.H SRV targets T:P in RFC 2782 order,
+//!        else H's own address record, port 80 (cached for the DNS TTL)
+//!        ──► the first target with an address: addresses of T (cached), port P
+//! ```
+//!
+//! Answers are cached for their DNS TTL (negative ones too), so a busy presence fan-out to
+//! another domain asks DNS once per TTL, not once per NOTIFY. The DNS server is the
+//! configuration's `[resolve] nameserver`; without one the server makes no DNS query at
+//! all and such deliveries are reported as failed to the engine (which answers a
+//! deep-acknowledged NOTIFY `412` and, after repeated failures, discards the
+//! subscription, reference §5.7). An IP-literal host needs no lookup.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use rvp_presence::{Delivery, DeliveryId};
-use rvp_resolve::{HickoryResolver, LookupError, Resolve};
+use rvp_resolve::{HickoryResolver, LookupError, Resolve, ResolveError, Resolver};
 use tokio::sync::mpsc;
 
 use crate::delivery::{Deliverer, Destination};
 use crate::home::notification_for;
 
-/// Splits `host[:port]` (port 80 when absent; `[v6]:port` accepted).
-pub fn split_authority(authority: &str) -> Option<(&str, u16)> {
+/// The port RVP servers listen on when nothing says otherwise.
+pub const DEFAULT_PORT: u16 = 80;
+
+/// Splits `host[:port]` (`[v6]` and `[v6]:port` accepted); the port is `None` when the
+/// authority has none.
+pub fn split_authority(authority: &str) -> Option<(&str, Option<u16>)> {
     if let Some(rest) = authority.strip_prefix('[') {
         let (host, after) = rest.split_once(']')?;
         let port = match after.strip_prefix(':') {
-            Some(p) => p.parse().ok()?,
-            None if after.is_empty() => 80,
+            Some(p) => Some(p.parse().ok()?),
+            None if after.is_empty() => None,
             None => return None,
         };
         return Some((host, port));
     }
     match authority.rsplit_once(':') {
-        Some((h, p)) => Some((h, p.parse().ok()?)),
-        None => Some((authority, 80)),
+        Some((h, p)) => Some((h, Some(p.parse().ok()?))),
+        None => Some((authority, None)),
     }
 }
 
-/// Delivers NOTIFYs to call-backs on other servers, looking their hosts up with `R`.
+/// Delivers NOTIFYs to call-backs on other servers, finding their servers with an
+/// `rvp-resolve` [`Resolver`] over the DNS source `R`.
 #[derive(Debug)]
 pub struct ForeignResolver<R = HickoryResolver> {
-    source: Arc<R>,
+    resolver: Arc<Resolver<R>>,
 }
 
 impl ForeignResolver<HickoryResolver> {
@@ -54,25 +69,41 @@ impl<R: Resolve + Send + Sync + 'static> ForeignResolver<R> {
     /// A resolver over any DNS source (tests use `rvp_resolve::StaticResolver`).
     pub fn with_source(source: R) -> Self {
         ForeignResolver {
-            source: Arc::new(source),
+            resolver: Arc::new(Resolver::new(source)),
         }
     }
 
-    /// The socket address for `host:port`.
-    pub async fn address(&self, host: &str, port: u16) -> Option<SocketAddr> {
+    /// The resolver (its cache, its source).
+    pub fn resolver(&self) -> &Resolver<R> {
+        &self.resolver
+    }
+
+    /// Where to connect for the logical host `host` (port `port` when the URL gave one):
+    /// see the [module docs](self).
+    pub async fn address(&self, host: &str, port: Option<u16>) -> Result<SocketAddr, ResolveError> {
         if let Ok(ip) = host.parse::<IpAddr>() {
-            return Some(SocketAddr::new(ip, port));
+            return Ok(SocketAddr::new(ip, port.unwrap_or(DEFAULT_PORT)));
         }
-        match self.source.lookup_ip(host).await {
-            Ok(answer) => answer
-                .records()
-                .first()
-                .map(|ip| SocketAddr::new(*ip, port)),
-            Err(e) => {
-                tracing::debug!(host, "address lookup failed: {e}");
-                None
+        let first = |host: &str, ips: Vec<IpAddr>| {
+            ips.first().copied().ok_or_else(|| ResolveError::NoAddress {
+                host: host.to_owned(),
+            })
+        };
+        if let Some(port) = port {
+            let ips = self.resolver.addresses(host).await?;
+            return Ok(SocketAddr::new(first(host, ips)?, port));
+        }
+        let plan = self.resolver.plan(host).await?;
+        let mut last = None;
+        for target in plan.targets() {
+            match self.resolver.addresses(&target.host).await {
+                Ok(ips) => return Ok(SocketAddr::new(first(&target.host, ips)?, target.port)),
+                Err(e) => last = Some(e),
             }
         }
+        Err(last.unwrap_or(ResolveError::NoAddress {
+            host: host.to_owned(),
+        }))
     }
 
     /// Looks the delivery's host up and queues it, in a task of its own (the engine task
@@ -83,15 +114,18 @@ impl<R: Resolve + Send + Sync + 'static> ForeignResolver<R> {
         deliverer: Deliverer<DeliveryId>,
         failures: mpsc::UnboundedSender<DeliveryId>,
     ) {
-        let source = Arc::clone(&self.source);
+        let resolver = Arc::clone(&self.resolver);
         tokio::spawn(async move {
-            let me = ForeignResolver { source };
+            let me = ForeignResolver { resolver };
             let (authority, target) = d.destination();
             let routed = match split_authority(authority) {
-                Some((host, port)) => me
-                    .address(host, port)
-                    .await
-                    .and_then(|addr| Destination::new(addr, authority, target).ok()),
+                Some((host, port)) => match me.address(host, port).await {
+                    Ok(addr) => Destination::new(addr, authority, target).ok(),
+                    Err(e) => {
+                        tracing::debug!(callback = %d.callback(), "call-back server not found: {e}");
+                        None
+                    }
+                },
                 None => None,
             };
             match routed {
@@ -99,7 +133,6 @@ impl<R: Resolve + Send + Sync + 'static> ForeignResolver<R> {
                     deliverer.submit(notification_for(&d, dest));
                 }
                 None => {
-                    tracing::debug!(callback = %d.callback(), "call-back host not found");
                     let _ = failures.send(d.id());
                 }
             }
@@ -109,17 +142,74 @@ impl<R: Resolve + Send + Sync + 'static> ForeignResolver<R> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
+    use rvp_resolve::{SrvRecord, StaticResolver};
+    use std::time::Duration;
+
+    const TTL: Duration = Duration::from_secs(60);
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[tokio::test]
+    async fn foreign_servers_are_found_by_srv_then_address_and_cached() {
+        let dns = StaticResolver::new()
+            .with_srv(
+                "_rvp._tcp.acme.test",
+                vec![
+                    SrvRecord::new(0, 0, 8081, "gone.acme.test."),
+                    SrvRecord::new(1, 0, 8080, "im.acme.test."),
+                ],
+                TTL,
+            )
+            .with_ip("im.acme.test", vec![ip("192.0.2.7")], TTL)
+            .with_ip("plain.test", vec![ip("192.0.2.8")], TTL)
+            .with_negative_ttl(TTL);
+        let f = ForeignResolver::with_source(dns);
+        // SRV: the first target has no address, the next one is used, with its port.
+        assert_eq!(
+            f.address("acme.test", None).await.unwrap(),
+            "192.0.2.7:8080".parse().unwrap()
+        );
+        // No SRV: the host's own address, port 80; with a port in the URL, that port.
+        assert_eq!(
+            f.address("plain.test", None).await.unwrap(),
+            "192.0.2.8:80".parse().unwrap()
+        );
+        assert_eq!(
+            f.address("plain.test", Some(81)).await.unwrap(),
+            "192.0.2.8:81".parse().unwrap()
+        );
+        // IP literals need no DNS.
+        let queries = f.resolver().source().queries();
+        assert_eq!(
+            f.address("192.0.2.9", None).await.unwrap(),
+            "192.0.2.9:80".parse().unwrap()
+        );
+        assert_eq!(
+            f.address("::1", Some(90)).await.unwrap(),
+            "[::1]:90".parse().unwrap()
+        );
+        // Everything above is cached: asking again costs no query.
+        f.address("acme.test", None).await.unwrap();
+        f.address("plain.test", Some(81)).await.unwrap();
+        assert_eq!(f.resolver().source().queries(), queries);
+        // Nowhere: a typed error.
+        let e = f.address("nowhere.test", None).await.unwrap_err();
+        assert!(matches!(e, ResolveError::NotFound { .. }), "{e}");
+    }
 
     #[test]
     fn authorities() {
         assert_eq!(
             split_authority("im.example.com"),
-            Some(("im.example.com", 80))
+            Some(("im.example.com", None))
         );
-        assert_eq!(split_authority("h:8080"), Some(("h", 8080)));
-        assert_eq!(split_authority("[::1]:81"), Some(("::1", 81)));
-        assert_eq!(split_authority("[::1]"), Some(("::1", 80)));
+        assert_eq!(split_authority("h:8080"), Some(("h", Some(8080))));
+        assert_eq!(split_authority("[::1]:81"), Some(("::1", Some(81))));
+        assert_eq!(split_authority("[::1]"), Some(("::1", None)));
         assert_eq!(split_authority("h:x"), None);
         assert_eq!(split_authority("[::1]x"), None);
     }
