@@ -33,6 +33,15 @@
 //! The same trade as Redis's `appendfsync always | everysec` or PostgreSQL's
 //! `synchronous_commit`; chosen by `[server] storage_sync`.
 //!
+//! # Bounds
+//!
+//! Between two checkpoints the checkpointer holds one entry per key changed (a view, a
+//! subscription, an ACL, the counters), the latest value only: memory follows the number
+//! of distinct records changed in one interval, not the number of changes. On disk the
+//! log is cut into segments of [`wal::SEGMENT_BYTES`]; a segment is deleted by the first
+//! checkpoint covering it, so the log holds about one interval's worth of records plus
+//! one segment. A record (one engine batch) is at most [`wal::MAX_RECORD_BYTES`].
+//!
 //! # Recovery
 //!
 //! [`DurableStore::open`] reads the log directory (`<storage>.wal`, beside the store
