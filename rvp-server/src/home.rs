@@ -374,16 +374,22 @@ async fn forward_reports(
     mut reports: mpsc::UnboundedReceiver<DeliveryReport<DeliveryId>>,
     mut failures: mpsc::UnboundedReceiver<DeliveryId>,
     engine: engine::WeakEngineHandle<PresenceCore>,
+    foreign: Option<Arc<crate::resolve::ForeignResolver>>,
 ) {
     use rvp_presence::DeliveryOutcome as Outcome;
     loop {
         let event = tokio::select! {
             r = reports.recv() => match r {
-                Some(r) => match engine_outcome(&r.outcome) {
-                    Some(outcome) => (r.id, outcome),
-                    // A newer presence update replaced it: its outcome stands for both.
-                    None => continue,
-                },
+                Some(r) => {
+                    if let Some(f) = &foreign {
+                        f.outcome(r.id.seq(), unreachable(&r.outcome));
+                    }
+                    match engine_outcome(&r.outcome) {
+                        Some(outcome) => (r.id, outcome),
+                        // A newer presence update replaced it: its outcome stands for both.
+                        None => continue,
+                    }
+                }
                 None => break,
             },
             f = failures.recv() => match f {
@@ -397,6 +403,22 @@ async fn forward_reports(
         if handle.event(event).await.is_err() {
             break;
         }
+    }
+}
+
+/// Whether a delivery found no server at its destination (reference §7.1 step 5: a
+/// cached route is dropped "on any connection failure or `404`").
+fn unreachable(outcome: &DeliveryOutcome) -> bool {
+    match outcome {
+        DeliveryOutcome::Answered(s) => *s == StatusCode::NOT_FOUND,
+        DeliveryOutcome::Failed(reason) => matches!(
+            reason,
+            FailureReason::Connect(_)
+                | FailureReason::ConnectTimeout
+                | FailureReason::ConnectionClosed
+                | FailureReason::Io(_)
+        ),
+        _ => false,
     }
 }
 
@@ -519,12 +541,17 @@ impl HomeServer {
         let dispatch = Dispatch {
             deliverer: deliverer.clone(),
             failures: failures_tx,
-            resolver,
+            resolver: resolver.clone(),
         };
         let (fatal_tx, fatal) = oneshot::channel();
         let core = PresenceCore::new(engine, Some(store), Some(fatal_tx));
         let (handle, task) = engine::spawn(core, dispatch, engine::DEFAULT_QUEUE);
-        tokio::spawn(forward_reports(reports_rx, failures_rx, handle.downgrade()));
+        tokio::spawn(forward_reports(
+            reports_rx,
+            failures_rx,
+            handle.downgrade(),
+            resolver,
+        ));
         let service = RvpService::new(handle.clone(), auth);
         let server = Server::bind(
             &config.server.listen,
@@ -597,6 +624,26 @@ impl HomeServer {
 mod tests {
     use super::*;
     use rvp_presence::DeliveryOutcome as Outcome;
+
+    #[test]
+    fn connection_failures_and_404_mean_no_server_there() {
+        let failed = |r| unreachable(&DeliveryOutcome::Failed(r));
+        assert!(failed(FailureReason::Connect(
+            std::io::ErrorKind::ConnectionRefused
+        )));
+        assert!(failed(FailureReason::ConnectTimeout));
+        assert!(failed(FailureReason::ConnectionClosed));
+        assert!(!failed(FailureReason::QueueFull));
+        assert!(!failed(FailureReason::ResponseTimeout));
+        assert!(unreachable(&DeliveryOutcome::Answered(
+            StatusCode::NOT_FOUND
+        )));
+        assert!(!unreachable(&DeliveryOutcome::Answered(StatusCode::OK)));
+        assert!(!unreachable(&DeliveryOutcome::Answered(
+            StatusCode::PRECONDITION_FAILED
+        )));
+        assert!(!unreachable(&DeliveryOutcome::Superseded));
+    }
 
     #[test]
     fn own_side_failures_are_not_held_against_the_call_back() {

@@ -12,14 +12,18 @@
 //! ```
 //!
 //! Answers are cached for their DNS TTL (negative ones too), so a busy presence fan-out to
-//! another domain asks DNS once per TTL, not once per NOTIFY. The DNS server is the
+//! another domain asks DNS once per TTL, not once per NOTIFY. A delivery that finds no
+//! server there (connection refused or timed out, closed, or `404`) drops the cached
+//! answers for its host (reference §7.1 step 5), so the next NOTIFY asks DNS again
+//! ([`ForeignResolver::outcome`]). The DNS server is the
 //! configuration's `[resolve] nameserver`; without one the server makes no DNS query at
 //! all and such deliveries are reported as failed to the engine (which answers a
 //! deep-acknowledged NOTIFY `412` and, after repeated failures, discards the
 //! subscription, reference §5.7). An IP-literal host needs no lookup.
 
+use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use rvp_presence::{Delivery, DeliveryId};
 use rvp_resolve::{HickoryResolver, LookupError, Resolve, ResolveError, Resolver};
@@ -49,11 +53,48 @@ pub fn split_authority(authority: &str) -> Option<(&str, Option<u16>)> {
     }
 }
 
+/// Foreign deliveries whose outcome is awaited, at most this many (the oldest are
+/// forgotten first: a delivery replaced by a newer presence update never reports).
+pub const MAX_PENDING_ROUTES: usize = 4096;
+
 /// Delivers NOTIFYs to call-backs on other servers, finding their servers with an
 /// `rvp-resolve` [`Resolver`] over the DNS source `R`.
 #[derive(Debug)]
 pub struct ForeignResolver<R = HickoryResolver> {
     resolver: Arc<Resolver<R>>,
+    routes: Arc<Mutex<Routes>>,
+}
+
+/// Delivery sequence number → the host whose cached answers routed it.
+#[derive(Debug, Default)]
+struct Routes {
+    host: HashMap<u64, Box<str>>,
+    order: VecDeque<u64>,
+}
+
+impl Routes {
+    fn insert(&mut self, seq: u64, host: &str) {
+        while self.order.len() >= MAX_PENDING_ROUTES {
+            match self.order.pop_front() {
+                Some(old) => {
+                    self.host.remove(&old);
+                }
+                None => break,
+            }
+        }
+        if self.host.insert(seq, host.into()).is_none() {
+            self.order.push_back(seq);
+        }
+    }
+
+    fn take(&mut self, seq: u64) -> Option<Box<str>> {
+        let host = self.host.remove(&seq)?;
+        // Usually at the front (outcomes come back roughly in order).
+        if let Some(i) = self.order.iter().position(|&s| s == seq) {
+            self.order.remove(i);
+        }
+        Some(host)
+    }
 }
 
 impl ForeignResolver<HickoryResolver> {
@@ -70,7 +111,34 @@ impl<R: Resolve + Send + Sync + 'static> ForeignResolver<R> {
     pub fn with_source(source: R) -> Self {
         ForeignResolver {
             resolver: Arc::new(Resolver::new(source)),
+            routes: Arc::default(),
         }
+    }
+
+    /// Hears how a delivery of [`ForeignResolver::deliver`] ended (by its
+    /// [`DeliveryId::seq`]); `unreachable`: no server answered there (connection refused,
+    /// timed out or closed, or `404`). Then the cached answers for its host are dropped,
+    /// and the next delivery there asks DNS again (reference §7.1 step 5). Other ids are
+    /// ignored.
+    pub fn outcome(&self, seq: u64, unreachable: bool) {
+        let host = self
+            .routes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take(seq);
+        if let Some(host) = host
+            && unreachable
+        {
+            tracing::debug!(%host, "call-back server unreachable: its DNS answers are dropped");
+            self.resolver.forget(&host);
+        }
+    }
+
+    fn remember(&self, seq: u64, host: &str) {
+        self.routes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(seq, host);
     }
 
     /// The resolver (its cache, its source).
@@ -114,13 +182,20 @@ impl<R: Resolve + Send + Sync + 'static> ForeignResolver<R> {
         deliverer: Deliverer<DeliveryId>,
         failures: mpsc::UnboundedSender<DeliveryId>,
     ) {
-        let resolver = Arc::clone(&self.resolver);
+        let me = ForeignResolver {
+            resolver: Arc::clone(&self.resolver),
+            routes: Arc::clone(&self.routes),
+        };
         tokio::spawn(async move {
-            let me = ForeignResolver { resolver };
             let (authority, target) = d.destination();
             let routed = match split_authority(authority) {
                 Some((host, port)) => match me.address(host, port).await {
-                    Ok(addr) => Destination::new(addr, authority, target).ok(),
+                    Ok(addr) => {
+                        if host.parse::<IpAddr>().is_err() {
+                            me.remember(d.id().seq(), host);
+                        }
+                        Destination::new(addr, authority, target).ok()
+                    }
                     Err(e) => {
                         tracing::debug!(callback = %d.callback(), "call-back server not found: {e}");
                         None
@@ -199,6 +274,35 @@ mod tests {
         // Nowhere: a typed error.
         let e = f.address("nowhere.test", None).await.unwrap_err();
         assert!(matches!(e, ResolveError::NotFound { .. }), "{e}");
+
+        // A delivery through acme.test's cached answers found nobody there: they are
+        // dropped, and the next lookup asks DNS again. A success keeps them.
+        f.remember(7, "acme.test");
+        f.remember(8, "acme.test");
+        let before = f.resolver().source().queries();
+        f.outcome(7, false);
+        f.address("acme.test", None).await.unwrap();
+        assert_eq!(f.resolver().source().queries(), before);
+        f.outcome(8, true);
+        f.outcome(8, true); // reported once only; the second is ignored
+        f.address("acme.test", None).await.unwrap();
+        assert!(f.resolver().source().queries() > before);
+    }
+
+    #[test]
+    fn pending_routes_are_bounded() {
+        let mut r = Routes::default();
+        for seq in 0..(MAX_PENDING_ROUTES as u64 + 10) {
+            r.insert(seq, "h.test");
+        }
+        assert_eq!(r.host.len(), MAX_PENDING_ROUTES);
+        assert_eq!(r.order.len(), MAX_PENDING_ROUTES);
+        assert!(r.take(0).is_none(), "the oldest were dropped");
+        assert_eq!(
+            r.take(MAX_PENDING_ROUTES as u64 + 9).as_deref(),
+            Some("h.test")
+        );
+        assert_eq!(r.order.len(), MAX_PENDING_ROUTES - 1);
     }
 
     #[test]
