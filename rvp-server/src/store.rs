@@ -68,9 +68,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
-use rvp_presence::{
-    AclRecord, Change, Engine, Records, RestoreError, RestoreReport, SubscriptionRecord, ViewRecord,
-};
+use rvp_presence::{AclRecord, Change, Records, RestoreError, SubscriptionRecord, ViewRecord};
 
 use codec::{DecodeError, StoredSubscription, StoredView};
 use wal::{Key, Op, Table};
@@ -480,45 +478,6 @@ impl Store {
                 },
             )
         })
-    }
-
-    /// The commit step of the engine loop: takes the changes `engine` made since the last
-    /// call, writes them durably, and returns how many of the engine's queued outputs the
-    /// commit covers — poll exactly that many and send them; outputs queued later wait
-    /// for the next commit. On `Err` nothing may be sent (the server should stop: its
-    /// memory is ahead of its disk). `buf` is a reusable buffer.
-    pub fn commit_engine(
-        &self,
-        engine: &mut Engine,
-        buf: &mut Vec<Change>,
-    ) -> Result<usize, StoreError> {
-        let covered = engine.pending_outputs();
-        buf.clear();
-        engine.take_changes_into(buf);
-        self.apply(buf)?;
-        buf.clear();
-        Ok(covered)
-    }
-
-    /// Start-up: turns `engine`'s journal on, restores it from this store at `now`, and
-    /// commits what the restore dropped. Call it after registering the principals and
-    /// before handling any request; then send the engine's queued outputs (NOTIFYs for
-    /// leases that lapsed while the server was down).
-    pub fn restore_engine(
-        &self,
-        engine: &mut Engine,
-        now: Instant,
-    ) -> Result<RestoreReport, StoreError> {
-        engine.enable_journal();
-        let records = self.load()?;
-        let report = engine
-            .restore(now, records)
-            .map_err(|e| StoreError::Restore {
-                path: self.path.clone(),
-                source: e,
-            })?;
-        self.apply(&engine.take_changes())?;
-        Ok(report)
     }
 
     /// Reads everything stored, deadlines converted to `Instant`s with the anchor, ready

@@ -14,7 +14,9 @@ use rvp_presence::{
     SubscriptionId, SubscriptionKind, SubscriptionRecord, ViewId, ViewRecord,
 };
 use rvp_proto::{CredentialKind, CredentialSet, PresenceState, Right, RightSet};
-use rvp_server::store::{ClockAnchor, SCHEMA_VERSION, Store, StoreError};
+use rvp_server::store::{
+    ClockAnchor, DurableOptions, DurableStore, SCHEMA_VERSION, Store, StoreError,
+};
 
 /// A directory removed on drop.
 struct TempDir(PathBuf);
@@ -260,7 +262,11 @@ fn engine_restored_from_the_store() {
     };
     let t0 = Instant::now();
     let mut e = build(t0);
-    let store = Store::open_with_anchor(dir.file(), anchor(t0, Duration::ZERO)).unwrap();
+    let mut store = DurableStore::with_store(
+        Store::open_with_anchor(dir.file(), anchor(t0, Duration::ZERO)).unwrap(),
+        DurableOptions::default(),
+    )
+    .unwrap();
     let alice = Caller::authenticated(&url("alice"), CredentialKind::Digest);
     let bob = Caller::authenticated(&url("bob"), CredentialKind::Digest);
     e.subscribe(
@@ -311,7 +317,11 @@ fn engine_restored_from_the_store() {
 
     // A new process: a new monotonic clock, ten wall-clock minutes later.
     let t1 = Instant::now() + Duration::from_secs(1);
-    let store = Store::open_with_anchor(dir.file(), anchor(t1, Duration::from_secs(600))).unwrap();
+    let mut store = DurableStore::with_store(
+        Store::open_with_anchor(dir.file(), anchor(t1, Duration::from_secs(600))).unwrap(),
+        DurableOptions::default(),
+    )
+    .unwrap();
     let mut r = build(t1);
     let report = store.restore_engine(&mut r, t1).unwrap();
     assert_eq!((report.subscriptions, report.views, report.acls), (1, 1, 1));
