@@ -194,14 +194,23 @@ fn checksum(seq: u64, payload: &[u8]) -> u32 {
 
 /// Appends one whole record (header and payload) for `ops` to `out`.
 pub(crate) fn encode_record(seq: u64, ops: &[Op], out: &mut Vec<u8>) -> io::Result<()> {
+    encode_record_within(seq, ops, out, MAX_RECORD_BYTES)
+}
+
+/// [`encode_record`] with the payload limit as a parameter (tests use a small one). Over
+/// the limit, `out` is left as it was.
+fn encode_record_within(seq: u64, ops: &[Op], out: &mut Vec<u8>, limit: usize) -> io::Result<()> {
     let start = out.len();
     out.extend_from_slice(&[0; HEADER]);
-    encode_ops(ops, out)?;
+    if let Err(e) = encode_ops(ops, out) {
+        out.truncate(start);
+        return Err(e);
+    }
     let len = out.len() - start - HEADER;
-    if len > MAX_RECORD_BYTES {
+    if len > limit {
         out.truncate(start);
         return Err(io::Error::other(format!(
-            "a batch of {len} bytes, more than the write-ahead log's limit of {MAX_RECORD_BYTES}"
+            "a batch of {len} bytes, more than the write-ahead log's limit of {limit}"
         )));
     }
     let crc = checksum(seq, &out[start + HEADER..]);
@@ -585,6 +594,21 @@ mod tests {
         let s = scan(&bytes);
         assert!(s.records.is_empty());
         assert!(matches!(&s.tail, Tail::Damaged { why, .. } if why.contains("length")));
+    }
+
+    #[test]
+    fn a_batch_over_the_record_limit_is_refused_and_nothing_is_written() {
+        let op = Op {
+            table: Table::Acls,
+            key: Key::Name("h/a".into()),
+            value: Some(vec![1; 100]),
+        };
+        let mut out = b"before".to_vec();
+        let e = encode_record_within(1, &[op.clone(), op.clone()], &mut out, 150).unwrap_err();
+        assert!(e.to_string().contains("limit of 150"), "{e}");
+        assert_eq!(out, b"before");
+        encode_record_within(1, &[op], &mut out, 150).unwrap();
+        assert!(out.len() > 6);
     }
 
     #[test]
