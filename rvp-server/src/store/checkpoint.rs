@@ -23,6 +23,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -53,6 +54,8 @@ pub(crate) struct Shared {
     /// The first checkpoint failure; once set, the checkpointer does nothing more.
     failure: Mutex<Option<String>>,
     pending: Mutex<Pending>,
+    /// The last record the store holds (published after each checkpoint).
+    stored: AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -84,6 +87,16 @@ impl Shared {
     /// A segment was closed; delete it once a checkpoint covers it.
     pub(crate) fn closed(&self, c: Closed) {
         lock(&self.pending).closed.push(c);
+    }
+
+    /// Sets the last record the store holds (at start-up, before any checkpoint).
+    pub(crate) fn set_stored(&self, seq: u64) {
+        self.stored.store(seq, Ordering::Release);
+    }
+
+    /// The last record the store holds, as of the last checkpoint.
+    pub(crate) fn stored(&self) -> u64 {
+        self.stored.load(Ordering::Acquire)
     }
 }
 
@@ -155,6 +168,7 @@ impl Checkpointer {
                 return Err(why);
             }
             self.stored_seq = taken.last_seq;
+            self.shared.stored.store(self.stored_seq, Ordering::Release);
         }
         let stored = self.stored_seq;
         let mut removed = false;

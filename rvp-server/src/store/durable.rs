@@ -48,10 +48,17 @@
 //! file): the records after the store's last one are applied to redb in one transaction,
 //! then the segments are deleted and a new one is begun. A last record cut short (the
 //! process died during its write, so it was never acknowledged) is ignored with a
-//! warning. Damage before the end (a checksum failure, a gap in the numbering) can only
-//! come from a power loss in [`SyncMode::Interval`] — the window that mode gives up — or
-//! a failing disk: replay stops there, the loss is logged as an error and reported in
-//! [`RecoveryReport`], and the server starts with everything before it.
+//! warning. Damage before the end (a segment cut short or failing its checksum before the
+//! last one) can only come from a power loss in [`SyncMode::Interval`] — the window that
+//! mode gives up — or a failing disk. Record numbers tell whether it cost anything: replay
+//! goes on while they follow each other from the store's last one, and stops at the first
+//! gap; the loss is logged as an error and reported in [`RecoveryReport`], and the server
+//! starts with everything before it.
+//!
+//! An ACL change synced in [`SyncMode::Interval`] makes everything before it durable too:
+//! the closed segments not yet covered by a checkpoint are synced first, oldest first, and
+//! the segments' directory entries — a power loss can never keep the ACL record and lose
+//! one before it, which would leave a gap that stops the replay short of it.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -126,11 +133,13 @@ pub struct RecoveryReport {
     pub skipped: u64,
     /// A last record cut short, ignored (never acknowledged): where and why.
     pub torn_tail: Option<String>,
-    /// Damage before the end of the log (checksum, gap, a cut-short segment followed by
-    /// another): where and why. Only a power loss in [`SyncMode::Interval`] or a failing
-    /// disk leaves it; the records after it are not replayed.
+    /// Damage before the end of the log (a segment cut short or failing its checksum
+    /// with another segment after it, a gap in the numbering): where and why. Only a
+    /// power loss in [`SyncMode::Interval`] or a failing disk leaves it. Replay goes on
+    /// past a damaged segment while the numbering stays whole (the lost bytes held only
+    /// records the store already had), and stops at the first gap.
     pub damage: Option<String>,
-    /// Valid records after the damage, not replayed.
+    /// Valid records after a gap, not replayed.
     pub discarded: u64,
 }
 
@@ -194,6 +203,7 @@ impl DurableStore {
         .map_err(io("begin a segment"))?;
         let store = Arc::new(store);
         let shared = Arc::new(Shared::default());
+        shared.set_stored(stored_seq);
         let (tx, rx) = mpsc::channel();
         let worker = Checkpointer::new(
             Arc::clone(&store),
@@ -274,6 +284,8 @@ impl DurableStore {
             self.writer.sync().map_err(self.wal_err("sync"))?;
         }
         self.shared.fold(seq, ops);
+        // Closed segments a checkpoint made durable need no sync any more.
+        self.writer.forget_covered(self.shared.stored());
         if let Some(closed) = self
             .writer
             .rotate_if_full()
@@ -394,7 +406,7 @@ fn recover(store: &Store, dir: &Path) -> Result<(RecoveryReport, u64, u64), Stor
         ..RecoveryReport::default()
     };
     let mut expected = stored + 1;
-    // Set at the first damage or gap: nothing after it is replayed.
+    // Set at the first gap in the numbering: nothing after it is replayed.
     let mut ended = false;
     let mut pending: HashMap<(Table, Key), Option<Vec<u8>>> = HashMap::new();
     let last_index = segments.len().saturating_sub(1);
@@ -406,13 +418,19 @@ fn recover(store: &Store, dir: &Path) -> Result<(RecoveryReport, u64, u64), Stor
             } else if r.seq < expected {
                 report.skipped += 1;
             } else if r.seq != expected {
+                // Records between are missing (a damaged segment before this one lost
+                // some the store does not have): stop here.
                 ended = true;
                 report.discarded += 1;
-                report.damage = Some(format!(
+                let gap = format!(
                     "{}: record {} where record {expected} was expected",
                     path.display(),
                     r.seq
-                ));
+                );
+                report.damage = Some(match report.damage.take() {
+                    Some(d) => format!("{d}; then {gap}"),
+                    None => gap,
+                });
             } else {
                 for op in r.ops {
                     pending.insert((op.table, op.key), op.value);
@@ -427,8 +445,9 @@ fn recover(store: &Store, dir: &Path) -> Result<(RecoveryReport, u64, u64), Stor
             let at = format!("{} at byte {offset}: {why}", path.display());
             if i == last_index {
                 report.torn_tail = Some(at);
-            } else {
-                ended = true;
+            } else if report.damage.is_none() {
+                // Whether it lost anything the store lacks shows at the next record:
+                // replay goes on while the numbering stays whole.
                 report.damage = Some(at);
             }
         }
@@ -440,11 +459,18 @@ fn recover(store: &Store, dir: &Path) -> Result<(RecoveryReport, u64, u64), Stor
         );
     }
     if let Some(d) = &report.damage {
-        tracing::error!(
-            discarded = report.discarded,
-            "write-ahead log damaged (a power loss with storage_sync = \"interval\", or a \
-             failing disk): replayed up to the damage, the records after it are lost: {d}"
-        );
+        if report.discarded > 0 {
+            tracing::error!(
+                discarded = report.discarded,
+                "write-ahead log damaged (a power loss with storage_sync = \"interval\", or a \
+                 failing disk): replayed up to the damage, the records after it are lost: {d}"
+            );
+        } else {
+            tracing::warn!(
+                "write-ahead log segment damaged before its end, but no record the store \
+                 lacks is missing after it (a power loss with storage_sync = \"interval\"?): {d}"
+            );
+        }
     }
     if report.replayed > 0 {
         store.apply_ops(
@@ -622,6 +648,40 @@ mod tests {
             v,
             (1..=u32::try_from(rep.replayed).unwrap()).collect::<Vec<_>>()
         );
+    }
+
+    #[test]
+    fn a_damaged_segment_holding_only_stored_records_costs_nothing() {
+        let dir = TempDir::new("harmless");
+        let segments = crashed_log(&dir.file(), 1..=30, 512);
+        assert!(segments.len() >= 3);
+        // The store already holds everything in the first segment (a checkpoint covered
+        // it), and then that segment lost its tail.
+        let first = wal::read_segment(&segments[0]).unwrap();
+        let last_in_first = first.records.last().unwrap().seq;
+        {
+            let store = Store::open(dir.file()).unwrap();
+            let ops: Vec<_> = first.records.into_iter().flat_map(|r| r.ops).collect();
+            store
+                .apply_ops(
+                    ops.iter().map(|o| (o.table, &o.key, o.value.as_deref())),
+                    Some(last_in_first),
+                )
+                .unwrap();
+        }
+        let len = std::fs::metadata(&segments[0]).unwrap().len();
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&segments[0])
+            .unwrap();
+        f.set_len(len / 2).unwrap();
+        drop(f);
+        let ds = DurableStore::open(dir.file(), DurableOptions::default()).unwrap();
+        let rep = ds.recovery().clone();
+        assert!(rep.damage.is_some(), "{rep:?}");
+        assert_eq!(rep.discarded, 0, "{rep:?}");
+        assert_eq!(rep.replayed, 30 - last_in_first, "{rep:?}");
+        assert_eq!(views(&ds.load().unwrap()), (1..=30).collect::<Vec<_>>());
     }
 
     #[test]

@@ -374,6 +374,13 @@ pub(crate) struct Writer {
     /// Make a new segment's directory entry durable before writing to it (needed when
     /// every record is synced; otherwise the checkpoints make things durable).
     sync_new: bool,
+    /// Whether the current segment's directory entry is known durable.
+    entry_synced: bool,
+    /// Closed segments not synced when closed (`sync_new` off), with their last record:
+    /// [`Writer::sync`] must make them durable before the current one, or a power loss
+    /// could keep a synced record behind a lost one. Dropped once a checkpoint covers
+    /// them ([`Writer::forget_covered`]).
+    closed_unsynced: Vec<(u64, File)>,
     buf: Vec<u8>,
 }
 
@@ -397,6 +404,8 @@ impl Writer {
             next_seq,
             segment_bytes: segment_bytes.max(1),
             sync_new,
+            entry_synced: sync_new,
+            closed_unsynced: Vec::new(),
             buf: Vec::new(),
         })
     }
@@ -426,9 +435,38 @@ impl Writer {
         Ok(seq)
     }
 
-    /// `fdatasync`s the current segment: every record written is on disk.
-    pub(crate) fn sync(&self) -> io::Result<()> {
-        self.file.sync_data()
+    /// Makes every record written so far durable: the closed segments not yet synced
+    /// (oldest first), then the current one, and its directory entry if that is not
+    /// durable yet. With `sync_new` (every batch synced) only the current segment has
+    /// anything to flush.
+    pub(crate) fn sync(&mut self) -> io::Result<()> {
+        for (_, f) in &self.closed_unsynced {
+            f.sync_data()?;
+        }
+        if !self.closed_unsynced.is_empty() {
+            self.closed_unsynced.clear();
+            // Their entries too (a segment is created, written, then closed).
+            sync_dir(&self.dir)?;
+            self.entry_synced = true;
+        }
+        self.file.sync_data()?;
+        if !self.entry_synced {
+            sync_dir(&self.dir)?;
+            self.entry_synced = true;
+        }
+        Ok(())
+    }
+
+    /// Forgets the unsynced closed segments whose records the store holds up to
+    /// `stored` (a checkpoint made them durable): they need no sync any more.
+    pub(crate) fn forget_covered(&mut self, stored: u64) {
+        self.closed_unsynced.retain(|(last, _)| *last > stored);
+    }
+
+    /// Closed segments still waiting for a sync or a checkpoint.
+    #[cfg(test)]
+    pub(crate) fn unsynced_segments(&self) -> usize {
+        self.closed_unsynced.len()
     }
 
     /// When the current segment is full: syncs and closes it, begins the next, and
@@ -440,15 +478,20 @@ impl Writer {
         self.rotate().map(Some)
     }
 
-    /// Closes the current segment and begins the next. (Not synced here: when every
-    /// record is synced, so is the segment already; otherwise the checkpoints make its
-    /// records durable, and recovery stops at damage a power loss left.)
+    /// Closes the current segment and begins the next. Nothing is synced here: when
+    /// every record is synced, so is the segment already; otherwise the closed segment is
+    /// kept for the next [`Writer::sync`] (an ACL change) until a checkpoint covers it.
     pub(crate) fn rotate(&mut self) -> io::Result<Closed> {
         let closed = Closed {
             number: self.number,
             last_seq: self.next_seq - 1,
         };
-        self.file = new_segment(&self.dir, self.number + 1, self.sync_new)?;
+        let next = new_segment(&self.dir, self.number + 1, self.sync_new)?;
+        let old = std::mem::replace(&mut self.file, next);
+        if !self.sync_new {
+            self.closed_unsynced.push((closed.last_seq, old));
+        }
+        self.entry_synced = self.sync_new;
         self.number += 1;
         self.size = MAGIC.len() as u64;
         Ok(closed)
@@ -632,6 +675,7 @@ mod tests {
             value: Some(vec![7; 100]),
         };
         let mut w = Writer::create(&dir, 3, 10, 300, true).unwrap();
+        assert_eq!(w.unsynced_segments(), 0);
         assert_eq!(w.append(std::slice::from_ref(&op)).unwrap(), 10);
         assert_eq!(w.rotate_if_full().unwrap(), None);
         assert_eq!(w.append(std::slice::from_ref(&op)).unwrap(), 11);
@@ -645,6 +689,8 @@ mod tests {
             }
         );
         assert_eq!(w.append(std::slice::from_ref(&op)).unwrap(), 13);
+        // Synced mode: a closed segment is already durable, nothing is kept.
+        assert_eq!(w.unsynced_segments(), 0);
         let segs = list_segments(&dir).unwrap();
         assert_eq!(segs.iter().map(|s| s.0).collect::<Vec<_>>(), vec![3, 4]);
         let first = read_segment(&segs[0].1).unwrap();
@@ -656,6 +702,35 @@ mod tests {
         let second = read_segment(&segs[1].1).unwrap();
         assert_eq!(second.records.len(), 1);
         assert_eq!(second.records[0].ops, vec![op]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Without a sync per record, closed segments wait for a sync (all of them, oldest
+    /// first, before the current one) or for a checkpoint covering them.
+    #[test]
+    fn unsynced_closed_segments_are_kept_until_synced_or_covered() {
+        let dir = std::env::temp_dir().join(format!("rvp-wal-unsynced-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let op = Op {
+            table: Table::Views,
+            key: Key::Id(1),
+            value: Some(vec![7; 100]),
+        };
+        let mut w = Writer::create(&dir, 1, 1, 100, false).unwrap();
+        for _ in 0..3 {
+            w.append(std::slice::from_ref(&op)).unwrap();
+            w.rotate_if_full().unwrap().unwrap();
+        }
+        assert_eq!(w.unsynced_segments(), 3);
+        w.forget_covered(1);
+        assert_eq!(w.unsynced_segments(), 2, "segment 1 (record 1) is covered");
+        w.sync().unwrap();
+        assert_eq!(w.unsynced_segments(), 0);
+        w.append(std::slice::from_ref(&op)).unwrap();
+        w.rotate_if_full().unwrap().unwrap();
+        w.forget_covered(u64::MAX);
+        assert_eq!(w.unsynced_segments(), 0);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
