@@ -167,6 +167,13 @@ pub enum StoreError {
     },
 }
 
+/// Maps an I/O error of the write-ahead log in `dir`, while doing `op`, to
+/// [`StoreError::Wal`].
+pub(crate) fn wal_error(dir: &Path, op: &'static str) -> impl FnOnce(std::io::Error) -> StoreError {
+    let path = dir.to_path_buf();
+    move |source| StoreError::Wal { path, op, source }
+}
+
 /// One simultaneous reading of the monotonic clock and the wall clock, converting
 /// between the engine's `Instant`s and stored wall-clock milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

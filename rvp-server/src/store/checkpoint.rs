@@ -39,10 +39,33 @@ pub(crate) enum Msg {
     Stop,
 }
 
+/// Store operations folded by record: the latest value of each (table, key) wins, so a
+/// record changed many times is written once.
+#[derive(Debug, Default)]
+pub(crate) struct Folded(HashMap<(Table, Key), Option<Vec<u8>>>);
+
+impl Folded {
+    /// Folds `ops` in, in order.
+    pub(crate) fn fold(&mut self, ops: Vec<Op>) {
+        for op in ops {
+            self.0.insert((op.table, op.key), op.value);
+        }
+    }
+
+    /// Writes the folded operations to `store` in one durable transaction that also
+    /// records `wal_seq` as the last log record the store holds.
+    pub(crate) fn apply(&self, store: &Store, wal_seq: u64) -> Result<(), StoreError> {
+        store.apply_ops(
+            self.0.iter().map(|((t, k), v)| (*t, k, v.as_deref())),
+            Some(wal_seq),
+        )
+    }
+}
+
 /// Records written to the log and not yet taken by a checkpoint.
 #[derive(Debug, Default)]
 pub(crate) struct Pending {
-    ops: HashMap<(Table, Key), Option<Vec<u8>>>,
+    ops: Folded,
     /// The last record folded in (0: none since the last take).
     last_seq: u64,
     closed: Vec<Closed>,
@@ -78,9 +101,7 @@ impl Shared {
     /// Record `seq` (its `ops`) was written to the log.
     pub(crate) fn fold(&self, seq: u64, ops: Vec<Op>) {
         let mut p = lock(&self.pending);
-        for op in ops {
-            p.ops.insert((op.table, op.key), op.value);
-        }
+        p.ops.fold(ops);
         p.last_seq = seq;
     }
 
@@ -89,8 +110,8 @@ impl Shared {
         lock(&self.pending).closed.push(c);
     }
 
-    /// Sets the last record the store holds (at start-up, before any checkpoint).
-    pub(crate) fn set_stored(&self, seq: u64) {
+    /// Sets the last record the store holds.
+    fn set_stored(&self, seq: u64) {
         self.stored.store(seq, Ordering::Release);
     }
 
@@ -119,6 +140,7 @@ impl Checkpointer {
         shared: Arc<Shared>,
         stored_seq: u64,
     ) -> Checkpointer {
+        shared.set_stored(stored_seq);
         Checkpointer {
             store,
             dir,
@@ -160,15 +182,14 @@ impl Checkpointer {
         let taken = std::mem::take(&mut *lock(&self.shared.pending));
         self.closed.extend(taken.closed);
         if taken.last_seq > self.stored_seq {
-            let ops = taken.ops.iter().map(|((t, k), v)| (*t, k, v.as_deref()));
-            if let Err(e) = self.store.apply_ops(ops, Some(taken.last_seq)) {
+            if let Err(e) = taken.ops.apply(&self.store, taken.last_seq) {
                 let why = format!("checkpoint of the write-ahead log: {e}");
                 tracing::error!("{why}");
                 self.shared.fail(why.clone());
                 return Err(why);
             }
             self.stored_seq = taken.last_seq;
-            self.shared.stored.store(self.stored_seq, Ordering::Release);
+            self.shared.set_stored(self.stored_seq);
         }
         let stored = self.stored_seq;
         let mut removed = false;
@@ -212,10 +233,6 @@ impl std::fmt::Debug for Checkpointer {
 }
 
 /// [`StoreError`] for a failed checkpointer, as the engine side reports it.
-pub(crate) fn failed(path: &std::path::Path, why: String) -> StoreError {
-    StoreError::Wal {
-        path: path.to_path_buf(),
-        op: "checkpoint",
-        source: std::io::Error::other(why),
-    }
+pub(crate) fn failed(dir: &std::path::Path, why: String) -> StoreError {
+    super::wal_error(dir, "checkpoint")(std::io::Error::other(why))
 }

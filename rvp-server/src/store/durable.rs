@@ -60,7 +60,6 @@
 //! the segments' directory entries — a power loss can never keep the ACL record and lose
 //! one before it, which would leave a gap that stops the replay short of it.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc;
@@ -70,9 +69,9 @@ use std::time::{Duration, Instant};
 use rvp_presence::{Change, Engine, Records, RestoreReport};
 use serde::{Deserialize, Serialize};
 
-use super::checkpoint::{self, Checkpointer, Msg, Shared};
-use super::wal::{self, Key, Table, Tail};
-use super::{Store, StoreError};
+use super::checkpoint::{self, Checkpointer, Folded, Msg, Shared};
+use super::wal::{self, Tail};
+use super::{Store, StoreError, wal_error};
 
 /// When the write-ahead log is flushed to disk; see the [module docs](self).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -180,14 +179,7 @@ impl DurableStore {
     /// [`DurableStore::open`] over an already opened [`Store`].
     pub fn with_store(store: Store, options: DurableOptions) -> Result<DurableStore, StoreError> {
         let dir = wal_dir(store.path());
-        let io = |op: &'static str| {
-            let dir = dir.clone();
-            move |source| StoreError::Wal {
-                path: dir,
-                op,
-                source,
-            }
-        };
+        let io = |op| wal_error(&dir, op);
         std::fs::create_dir_all(&dir).map_err(io("create the directory"))?;
         let (recovery, stored_seq, last_segment) = recover(&store, &dir)?;
         if recovery.replayed > 0 || recovery.torn_tail.is_some() || recovery.damage.is_some() {
@@ -203,7 +195,6 @@ impl DurableStore {
         .map_err(io("begin a segment"))?;
         let store = Arc::new(store);
         let shared = Arc::new(Shared::default());
-        shared.set_stored(stored_seq);
         let (tx, rx) = mpsc::channel();
         let worker = Checkpointer::new(
             Arc::clone(&store),
@@ -249,8 +240,7 @@ impl DurableStore {
     }
 
     fn wal_err(&self, op: &'static str) -> impl FnOnce(std::io::Error) -> StoreError {
-        let path = self.dir.clone();
-        move |source| StoreError::Wal { path, op, source }
+        wal_error(&self.dir, op)
     }
 
     fn check_checkpointer(&self) -> Result<(), StoreError> {
@@ -391,14 +381,7 @@ impl Drop for DurableStore {
 /// Replays the log in `dir` into `store`; returns the report, the store's last record
 /// afterwards, and the highest segment number seen (0: none). Deletes the segments.
 fn recover(store: &Store, dir: &Path) -> Result<(RecoveryReport, u64, u64), StoreError> {
-    let io = |op: &'static str| {
-        let dir = dir.to_path_buf();
-        move |source| StoreError::Wal {
-            path: dir,
-            op,
-            source,
-        }
-    };
+    let io = |op| wal_error(dir, op);
     let segments = wal::list_segments(dir).map_err(io("list"))?;
     let stored = store.wal_seq()?;
     let mut report = RecoveryReport {
@@ -408,7 +391,7 @@ fn recover(store: &Store, dir: &Path) -> Result<(RecoveryReport, u64, u64), Stor
     let mut expected = stored + 1;
     // Set at the first gap in the numbering: nothing after it is replayed.
     let mut ended = false;
-    let mut pending: HashMap<(Table, Key), Option<Vec<u8>>> = HashMap::new();
+    let mut pending = Folded::default();
     let last_index = segments.len().saturating_sub(1);
     for (i, (_, path)) in segments.iter().enumerate() {
         let scan = wal::read_segment(path).map_err(io("read a segment"))?;
@@ -432,9 +415,7 @@ fn recover(store: &Store, dir: &Path) -> Result<(RecoveryReport, u64, u64), Stor
                     None => gap,
                 });
             } else {
-                for op in r.ops {
-                    pending.insert((op.table, op.key), op.value);
-                }
+                pending.fold(r.ops);
                 report.replayed += 1;
                 expected += 1;
             }
@@ -473,10 +454,7 @@ fn recover(store: &Store, dir: &Path) -> Result<(RecoveryReport, u64, u64), Stor
         }
     }
     if report.replayed > 0 {
-        store.apply_ops(
-            pending.iter().map(|((t, k), v)| (*t, k, v.as_deref())),
-            Some(expected - 1),
-        )?;
+        pending.apply(store, expected - 1)?;
     }
     let last_segment = segments.last().map_or(0, |s| s.0);
     for (_, path) in &segments {
@@ -661,13 +639,11 @@ mod tests {
         let last_in_first = first.records.last().unwrap().seq;
         {
             let store = Store::open(dir.file()).unwrap();
-            let ops: Vec<_> = first.records.into_iter().flat_map(|r| r.ops).collect();
-            store
-                .apply_ops(
-                    ops.iter().map(|o| (o.table, &o.key, o.value.as_deref())),
-                    Some(last_in_first),
-                )
-                .unwrap();
+            let mut ops = Folded::default();
+            for r in first.records {
+                ops.fold(r.ops);
+            }
+            ops.apply(&store, last_in_first).unwrap();
         }
         let len = std::fs::metadata(&segments[0]).unwrap().len();
         let f = std::fs::OpenOptions::new()
