@@ -53,8 +53,9 @@ pub fn split_authority(authority: &str) -> Option<(&str, Option<u16>)> {
     }
 }
 
-/// Foreign deliveries whose outcome is awaited, at most this many (the oldest are
-/// forgotten first: a delivery replaced by a newer presence update never reports).
+/// Foreign deliveries remembered for their outcome, at most this many; the oldest are
+/// forgotten first (successes are not looked up, and a delivery replaced by a newer
+/// presence update never reports).
 pub const MAX_PENDING_ROUTES: usize = 4096;
 
 /// Delivers NOTIFYs to call-backs on other servers, finding their servers with an
@@ -118,17 +119,20 @@ impl<R: Resolve + Send + Sync + 'static> ForeignResolver<R> {
     /// Hears how a delivery of [`ForeignResolver::deliver`] ended (by its
     /// [`DeliveryId::seq`]); `unreachable`: no server answered there (connection refused,
     /// timed out or closed, or `404`). Then the cached answers for its host are dropped,
-    /// and the next delivery there asks DNS again (reference §7.1 step 5). Other ids are
+    /// and the next delivery there asks DNS again (reference §7.1 step 5). Successes and other ids are
     /// ignored.
     pub fn outcome(&self, seq: u64, unreachable: bool) {
+        // Successes change nothing: their entries age out of the bounded table, so the
+        // common case (every delivery report, local ones included) takes no lock.
+        if !unreachable {
+            return;
+        }
         let host = self
             .routes
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take(seq);
-        if let Some(host) = host
-            && unreachable
-        {
+        if let Some(host) = host {
             tracing::debug!(%host, "call-back server unreachable: its DNS answers are dropped");
             self.resolver.forget(&host);
         }
