@@ -119,8 +119,8 @@ impl<R: Resolve + Send + Sync + 'static> ForeignResolver<R> {
     /// Hears how a delivery of [`ForeignResolver::deliver`] ended (by its
     /// [`DeliveryId::seq`]); `unreachable`: no server answered there (connection refused,
     /// timed out or closed, or `404`). Then the cached answers for its host are dropped,
-    /// and the next delivery there asks DNS again (reference §7.1 step 5). Successes and other ids are
-    /// ignored.
+    /// and the next delivery there asks DNS again (reference §7.1 step 5). Successes and
+    /// other ids are ignored.
     pub fn outcome(&self, seq: u64, unreachable: bool) {
         // Successes change nothing: their entries age out of the bounded table, so the
         // common case (every delivery report, local ones included) takes no lock.
