@@ -1,5 +1,5 @@
 //! Decoding a real 791-byte `r:notification` (a librvp instant message, from
-//! `shared/interop/captures/librvp-alice-bob.wire.log`) into typed values, against a bare
+//! `testdata/captures/librvp-alice-bob.wire.log`) into typed values, against a bare
 //! quick-xml namespace-resolving event loop over the same bytes that only counts events.
 //!
 //! Target: `decode_typed` ≤ 1.5 × `baseline_nsreader_count`.

@@ -5,7 +5,7 @@
 //! ```
 //!
 //! Without an argument it reads `librvp-alice-bob.wire.log` from `$RVP_CAPTURES_DIR`, or
-//! from `../shared/interop/captures` next to the workspace.
+//! from `testdata/captures/` (in the repository) next to the workspace.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -158,7 +158,7 @@ fn summarize(
 
 fn default_capture() -> PathBuf {
     let dir = std::env::var_os("RVP_CAPTURES_DIR").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/interop/captures"),
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/captures"),
         PathBuf::from,
     );
     dir.join("librvp-alice-bob.wire.log")

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Builds the seed corpora of the fuzz targets from the real-client captures in
-# ../shared/interop/captures (or $RVP_CAPTURES_DIR). The corpora are generated, not
+# testdata/captures (or $RVP_CAPTURES_DIR). The corpora are generated, not
 # committed.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-captures=${RVP_CAPTURES_DIR:-$here/../../shared/interop/captures}
+captures=${RVP_CAPTURES_DIR:-$here/../testdata/captures}
 [ -d "$captures" ] || { echo "captures not found: $captures" >&2; exit 1; }
 python3 "$here/seed.py" "$captures" "$here/corpus"

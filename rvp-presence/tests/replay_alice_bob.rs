@@ -1,5 +1,5 @@
 //! Replays real client sessions from `interop/captures` (read from `$RVP_CAPTURES_DIR` or
-//! `../shared/interop/captures` beside the repository; a missing file fails loudly) through
+//! `testdata/captures` in the repository; a missing file fails loudly) through
 //! the product stack: each captured request's raw bytes are framed by
 //! `rvp_proto::codec::decode_request` and handed to `Engine::handle_request`; each answer
 //! is written with `Answer::write` and each NOTIFY with `Delivery::write_notify`, framed
@@ -34,13 +34,13 @@ use rvp_proto::xml::{
 };
 use rvp_proto::{CredentialKind, PresenceState};
 
-/// A capture, read from `$RVP_CAPTURES_DIR` or `../shared/interop/captures` beside the
+/// A capture, read from `$RVP_CAPTURES_DIR` or `testdata/captures` in the
 /// repository. A missing file fails the test loudly.
 fn capture(name: &str) -> Vec<u8> {
     let dir = match std::env::var_os("RVP_CAPTURES_DIR") {
         Some(d) => std::path::PathBuf::from(d),
         None => {
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/interop/captures")
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/captures")
         }
     };
     let path = dir.join(name);

@@ -1,7 +1,7 @@
 //! Every `r:mime-data` payload in the interop captures parses, and the non-ASCII ones decode
 //! to the text that was typed.
 //!
-//! The captures are read at test time from `$CARGO_MANIFEST_DIR/../../shared/interop/captures`
+//! The captures are read at test time from `$CARGO_MANIFEST_DIR/../testdata/captures`
 //! or from `$RVP_CAPTURES_DIR`. A missing folder fails the test.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]

@@ -1,8 +1,8 @@
-//! Every XML body in the interop captures (`shared/interop/captures/*.wire.log`) parses, and
+//! Every XML body in the interop captures (`testdata/captures/*.wire.log`) parses, and
 //! survives write → parse unchanged. Client bodies are real client output; server bodies come
 //! from a throw-away test server and are checked too, where they are valid.
 //!
-//! The captures directory is `$CARGO_MANIFEST_DIR/../../shared/interop/captures`, or
+//! The captures directory is `$CARGO_MANIFEST_DIR/../testdata/captures`, or
 //! `$RVP_CAPTURES_DIR`. A missing directory fails the test.
 
 #![allow(clippy::unwrap_used, clippy::print_stderr)]

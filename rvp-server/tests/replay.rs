@@ -4,8 +4,8 @@
 //! PROPFIND, the login subscription, the state) succeeds; nothing is refused as malformed,
 //! nothing fails with a 5xx, no verified request is ever answered 401.
 //!
-//! The captures are read from `$RVP_CAPTURES_DIR`, else `../shared/interop/captures`
-//! beside the repository; a missing folder fails the test.
+//! The captures are read from `$RVP_CAPTURES_DIR`, else `testdata/captures` in the repository;
+//! a missing folder fails the test.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 

@@ -1,4 +1,4 @@
-//! Reader for the interop capture logs (`/work/shared/interop/captures/*.wire.log`).
+//! Reader for the interop capture logs (`testdata/captures/*.wire.log`).
 //!
 //! Block format: a line `===== HH:MM:SS DIRECTION PEER =====`, then the raw bytes of what
 //! was sent (CRLF kept), then one `\n` added by the logger.
@@ -39,12 +39,12 @@ impl Block {
 }
 
 /// The captures directory: `$RVP_CAPTURES_DIR`, else
-/// `$CARGO_MANIFEST_DIR/../../shared/interop/captures`. Panics (fails the test loudly)
+/// `$CARGO_MANIFEST_DIR/../testdata/captures`. Panics (fails the test loudly)
 /// when it does not exist.
 pub(crate) fn captures_dir() -> PathBuf {
     let dir = match std::env::var_os("RVP_CAPTURES_DIR") {
         Some(d) => PathBuf::from(d),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/interop/captures"),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/captures"),
     };
     assert!(
         dir.is_dir(),

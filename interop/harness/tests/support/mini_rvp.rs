@@ -1,6 +1,6 @@
 //! A throw-away RVP responder for the harness's own tests: just enough of a server for librvp
 //! clients to sign on, watch each other, change state, chat and sign off (answers shaped like
-//! the test server in `/work/shared/interop/captures/librvp-alice-bob.wire.log`). Not a model
+//! the test server in `testdata/captures/librvp-alice-bob.wire.log`). Not a model
 //! of a real server: no authentication, no ACLs, no leases, one logical host `localhost`.
 
 use std::collections::{HashMap, HashSet};
