@@ -1,5 +1,5 @@
-//! HTTP Digest (RFC 7616 with MD5 and `qop=auth`; RFC 2069-style answers without `qop`),
-//! sans-IO: the caller passes `now`, the verifier never reads a clock or a socket.
+//! HTTP Digest (RFC 7616 with MD5 and `qop=auth`), sans-IO: the caller passes `now`, the
+//! verifier never reads a clock or a socket.
 //!
 //! ```text
 //!  request without Authorization ──► 401 + DigestVerifier::challenge(now)
@@ -24,8 +24,8 @@
 //!
 //! Every accepted (nonce, `nc`) pair is remembered until the nonce expires; a nonce is
 //! accepted again only with a strictly greater `nc` (RFC 7616 §3.3). librvp never reuses a
-//! nonce and always sends `nc=00000001`, so for it every nonce works exactly once. An answer
-//! without `qop` (RFC 2069) has no `nc` and counts as `nc=1`. The table holds at most
+//! nonce and always sends `nc=00000001`, so for it every nonce works exactly once. The
+//! table holds at most
 //! [`DigestConfig::max_tracked_nonces`] nonces: when full, the oldest is dropped and every
 //! nonce issued up to it is refused as stale from then on, so a full table never re-opens a
 //! replay.
@@ -35,6 +35,24 @@
 //! Exactly one challenge header, `qop="auth"` only (it crashes on `auth,auth-int`), no
 //! `MD5-sess`; it sends `algorithm="MD5"` and never echoes `opaque`, so no `opaque` is
 //! issued or required. HA1 is computed over the username exactly as sent.
+//!
+//! # `qop` is required
+//!
+//! Every challenge asks for `qop="auth"`, so an answer without `qop` (RFC 2069 style, no
+//! client nonce, no nonce count) is refused with [`DigestError::Missing`]`("qop")`. librvp
+//! answers RFC 2069 style only to challenges *without* `qop`, which this server never sends;
+//! no client we know of needs the weaker form, so there is no option to accept it.
+//!
+//! # librvp's truncated HA1
+//!
+//! librvp hex-encodes the binary HA1 as if it were a C string: when MD5(`user:realm:password`)
+//! has a zero byte, its answer uses only the hex of the bytes before the first zero (interop
+//! README item 15; for alice / `secret` / `localhost` the HA1 is `c4bd012dfa61b3 00 07…` and
+//! librvp hashes `c4bd012dfa61b3`). The verifier also accepts that truncated form, but only
+//! when at least [`LIBRVP_MIN_PREFIX`] bytes precede the zero: a shorter prefix would make the
+//! answer guessable (a zero first byte would make it the hash of an empty HA1).
+//! [`Ha1::librvp_compatible`] tells which case a user's HA1 is in; about 3 % of HA1s get
+//! the truncated form accepted and about 3 % cannot sign on with librvp at all.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -53,6 +71,11 @@ pub const NONCE_LEN: usize = 64;
 
 /// Most auth-params accepted in one `Authorization` header (real clients send 9 or 10).
 pub const MAX_PARAMS: usize = 32;
+
+/// Fewest HA1 bytes before its first zero byte for librvp's truncated answer to be accepted
+/// (see [`Ha1::librvp_compatible`]): 8 bytes, so the truncated HA1 still holds 64 bits that
+/// only the password gives.
+pub const LIBRVP_MIN_PREFIX: usize = 8;
 
 /// Why a Digest answer was refused. Every variant means "answer 401 with a fresh
 /// challenge"; [`DigestError::is_stale`] says whether `stale=true` fits.
@@ -79,7 +102,7 @@ pub enum DigestError {
     /// `algorithm` other than `MD5` (`MD5-sess`, `SHA-256`...).
     #[error("Digest algorithm {0:?} not supported (only MD5)")]
     UnsupportedAlgorithm(String),
-    /// `qop` other than `auth`, or no `qop` while RFC 2069 answers are refused.
+    /// `qop` other than `auth` (an absent `qop` is [`DigestError::Missing`]).
     #[error("Digest qop {0:?} not supported (only \"auth\")")]
     UnsupportedQop(String),
     /// `userhash=true` (never offered).
@@ -137,9 +160,6 @@ pub struct DigestConfig {
     pub nonce_lifetime: Duration,
     /// Most nonces remembered for replay protection. Default 65 536 (about 5 MiB).
     pub max_tracked_nonces: usize,
-    /// Accept answers without `qop` (RFC 2069 style). Default `true`: librvp answers that
-    /// way to challenges without `qop`; our own challenges always carry it.
-    pub accept_rfc2069: bool,
     /// Add `stale=true` to the challenge that follows a stale nonce. Default `false`: the
     /// parameter is not known to be safe with librvp, which sees only fresh nonces anyway.
     pub send_stale: bool,
@@ -162,7 +182,6 @@ impl DigestConfig {
             realm: realm.into(),
             nonce_lifetime: Self::DEFAULT_NONCE_LIFETIME,
             max_tracked_nonces: Self::DEFAULT_MAX_TRACKED_NONCES,
-            accept_rfc2069: true,
             send_stale: false,
             max_header_bytes: Self::DEFAULT_MAX_HEADER_BYTES,
         }
@@ -220,6 +239,74 @@ impl Ha1 {
     /// The 32 lower-case hex digits.
     pub fn to_hex(&self) -> String {
         hex_string(&self.0)
+    }
+
+    /// The index of the first zero byte, if any.
+    fn first_zero(&self) -> Option<usize> {
+        self.0.iter().position(|&b| b == 0)
+    }
+
+    /// Whether librvp (Pidgin's RVP plugin) can sign on with this HA1.
+    ///
+    /// librvp hexes HA1 as a C string, stopping at its first zero byte (module docs). With
+    /// no zero byte its answers are standard; with a zero at index [`LIBRVP_MIN_PREFIX`] or
+    /// later the verifier accepts its truncated answers as well; with a zero earlier than
+    /// that librvp's answers are always refused, so the user must choose another password
+    /// (or, for an HA1 computed over `DOMAIN\alias`, another Auth Domain).
+    pub fn librvp_compatible(&self) -> LibrvpCompat {
+        match self.first_zero() {
+            None => LibrvpCompat::Compatible,
+            Some(zero_at) if zero_at >= LIBRVP_MIN_PREFIX => LibrvpCompat::Truncated { zero_at },
+            Some(zero_at) => LibrvpCompat::Incompatible { zero_at },
+        }
+    }
+}
+
+/// Whether librvp can sign on with an HA1: [`Ha1::librvp_compatible`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum LibrvpCompat {
+    /// HA1 has no zero byte: librvp's answers are standard Digest answers.
+    Compatible,
+    /// HA1's first zero byte is at index `zero_at` >= [`LIBRVP_MIN_PREFIX`]: librvp answers
+    /// with the hex of the `zero_at` bytes before it, and the verifier accepts that form
+    /// for this user (besides the standard one).
+    Truncated {
+        /// Index of the first zero byte (the number of HA1 bytes librvp uses).
+        zero_at: usize,
+    },
+    /// HA1's first zero byte is at index `zero_at` < [`LIBRVP_MIN_PREFIX`]: librvp's
+    /// answers use too little of HA1 to be trusted and are refused, so librvp cannot sign on
+    /// as this user (other clients can).
+    Incompatible {
+        /// Index of the first zero byte (the number of HA1 bytes librvp uses).
+        zero_at: usize,
+    },
+}
+
+impl LibrvpCompat {
+    /// Whether librvp can sign on (`Compatible` or `Truncated`).
+    pub fn can_sign_on(&self) -> bool {
+        !matches!(self, LibrvpCompat::Incompatible { .. })
+    }
+}
+
+impl fmt::Display for LibrvpCompat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LibrvpCompat::Compatible => f.write_str("librvp can sign on"),
+            LibrvpCompat::Truncated { zero_at } => write!(
+                f,
+                "librvp can sign on: HA1 has a zero byte at index {zero_at}, librvp's truncated \
+                 answer (over the {zero_at} bytes before it) is accepted"
+            ),
+            LibrvpCompat::Incompatible { zero_at } => write!(
+                f,
+                "librvp cannot sign on: HA1 has a zero byte at index {zero_at}, and librvp \
+                 answers over only the {zero_at} bytes before it (fewer than \
+                 {LIBRVP_MIN_PREFIX}, refused); choose another password"
+            ),
+        }
     }
 }
 
@@ -414,9 +501,35 @@ pub fn parse_authorization(value: &[u8]) -> Result<DigestParams<'_>, DigestError
 
 /// The request-digest (RFC 7616 §3.4.1) as 32 lower-case hex digits, for MD5:
 /// `MD5(HA1 ":" nonce ":" nc ":" cnonce ":" qop ":" HA2)` with `qop`, or the RFC 2069 form
-/// `MD5(HA1 ":" nonce ":" HA2)` when `qop` is `None`; `HA2 = MD5(method ":" uri)`.
+/// `MD5(HA1 ":" nonce ":" HA2)` when `qop` is `None` (what a client computes; this server's
+/// verifier refuses answers without `qop`); `HA2 = MD5(method ":" uri)`.
 pub fn compute_response(
     ha1: &Ha1,
+    method: &str,
+    uri: &str,
+    nonce: &str,
+    qop: Option<QopAuth<'_>>,
+) -> String {
+    response_over(&ha1.0, method, uri, nonce, qop)
+}
+
+/// The request-digest librvp computes: like [`compute_response`], but with HA1 hexed only up
+/// to its first zero byte (the whole HA1 when it has none). For tests and tools that play
+/// librvp; see [`Ha1::librvp_compatible`] for when the verifier accepts it.
+pub fn compute_librvp_response(
+    ha1: &Ha1,
+    method: &str,
+    uri: &str,
+    nonce: &str,
+    qop: Option<QopAuth<'_>>,
+) -> String {
+    let used = ha1.first_zero().unwrap_or(ha1.0.len());
+    response_over(&ha1.0[..used], method, uri, nonce, qop)
+}
+
+/// The request-digest with `ha1` (binary, any length) hexed as the HA1 part.
+fn response_over(
+    ha1: &[u8],
     method: &str,
     uri: &str,
     nonce: &str,
@@ -428,7 +541,7 @@ pub fn compute_response(
     h2.update(uri.as_bytes());
     let ha2 = hex_string(&h2.finalize());
     let mut h = Md5::new();
-    h.update(ha1.to_hex().as_bytes());
+    h.update(hex_string(ha1).as_bytes());
     h.update(b":");
     h.update(nonce.as_bytes());
     h.update(b":");
@@ -502,11 +615,15 @@ impl Challenge {
 
 /// A successfully verified Digest answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Verified {
     /// The principal the account belongs to.
     pub principal: LogicalUrl,
     /// The username exactly as sent (`alice`, `CORP\alice`, `CORP/alice`).
     pub username: String,
+    /// The answer was librvp's truncated-HA1 form ([`LibrvpCompat::Truncated`]), not the
+    /// standard one.
+    pub librvp_truncated: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -728,8 +845,8 @@ impl DigestVerifier {
                 )
             }
             Some(q) => return Err(DigestError::UnsupportedQop(q.to_owned())),
-            None if self.config.accept_rfc2069 => (None, 1),
-            None => return Err(DigestError::UnsupportedQop(String::new())),
+            // Every challenge asks for qop=auth: no RFC 2069 answers (module docs).
+            None => return Err(DigestError::Missing("qop")),
         };
         if realm != self.config.realm {
             return Err(DigestError::RealmMismatch(realm.to_owned()));
@@ -746,14 +863,18 @@ impl DigestVerifier {
         if now_ms.saturating_sub(issued_ms) > lifetime_ms {
             return Err(DigestError::StaleNonce);
         }
-        let account = users
-            .lookup(username, realm)
-            .ok_or_else(|| DigestError::UnknownUser(username.to_owned()))?;
-        let expected = compute_response(&account.ha1, method, uri, nonce, qop);
-        if !ct_eq(
-            expected.as_bytes(),
-            response.to_ascii_lowercase().as_bytes(),
-        ) {
+        let account = users.lookup(username, realm);
+        // An unknown user costs the same hashing as a known one (a stand-in HA1 over an
+        // empty password), so timing does not tell which users exist.
+        let ha1 = match &account {
+            Some(a) => a.ha1.clone(),
+            None => Ha1::from_password(username, realm, ""),
+        };
+        let (standard, truncated) = check_response(&ha1, method, uri, nonce, qop, response);
+        let Some(account) = account else {
+            return Err(DigestError::UnknownUser(username.to_owned()));
+        };
+        if !(standard | truncated) {
             return Err(DigestError::WrongResponse(username.to_owned()));
         }
         {
@@ -767,6 +888,7 @@ impl DigestVerifier {
         Ok(Verified {
             principal: account.principal,
             username: username.to_owned(),
+            librvp_truncated: truncated && !standard,
         })
     }
 
@@ -778,6 +900,32 @@ impl DigestVerifier {
             .used
             .len()
     }
+}
+
+/// Compares `response` (either case) with the standard answer and with librvp's truncated
+/// form, both in constant time: `(standard matches, truncated form matches and is allowed)`.
+///
+/// The truncated form counts only for [`LibrvpCompat::Truncated`] HA1s; it is computed for
+/// every HA1 (over the whole HA1 when it does not apply), so the time does not depend on
+/// which case the user's HA1 is in.
+fn check_response(
+    ha1: &Ha1,
+    method: &str,
+    uri: &str,
+    nonce: &str,
+    qop: Option<QopAuth<'_>>,
+    response: &str,
+) -> (bool, bool) {
+    let got = response.to_ascii_lowercase();
+    let standard = response_over(&ha1.0, method, uri, nonce, qop);
+    let (prefix, allowed) = match ha1.librvp_compatible() {
+        LibrvpCompat::Truncated { zero_at } => (zero_at, true),
+        _ => (ha1.0.len(), false),
+    };
+    let short = response_over(&ha1.0[..prefix], method, uri, nonce, qop);
+    let standard_ok = ct_eq(standard.as_bytes(), got.as_bytes());
+    let short_ok = ct_eq(short.as_bytes(), got.as_bytes());
+    (standard_ok, short_ok & allowed)
 }
 
 fn parse_nc(nc: &str) -> Result<u32, DigestError> {
@@ -885,6 +1033,171 @@ mod tests {
         assert!(uri_matches("http://h", "/"));
         assert!(!uri_matches("/a/b", "/a/c"));
         assert!(!uri_matches("/a/b?x", "/a/b"));
+    }
+
+    /// A password for `user` in realm `localhost` whose HA1's first zero byte is at an
+    /// index in `range` (searched: `pw-0`, `pw-1`, ...).
+    fn password_with_zero_in(user: &str, range: std::ops::Range<usize>) -> (String, Ha1) {
+        (0..100_000)
+            .map(|i| format!("pw-{i}"))
+            .find_map(|pw| {
+                let ha1 = Ha1::from_password(user, "localhost", &pw);
+                ha1.first_zero()
+                    .is_some_and(|z| range.contains(&z))
+                    .then_some((pw, ha1))
+            })
+            .unwrap()
+    }
+
+    struct OneUser(Ha1);
+
+    impl DigestUsers for OneUser {
+        fn lookup(&self, username: &str, _realm: &str) -> Option<DigestAccount> {
+            (username == "alice").then(|| DigestAccount {
+                principal: LogicalUrl::new("localhost", "alice").unwrap(),
+                ha1: self.0.clone(),
+            })
+        }
+    }
+
+    /// Verifies, with a fresh nonce, the answer `respond` computes from (ha1, method, uri,
+    /// nonce, qop) for user alice whose HA1 is `ha1`.
+    fn answer(
+        ha1: &Ha1,
+        respond: impl Fn(&Ha1, &str, &str, &str, Option<QopAuth<'_>>) -> String,
+    ) -> Result<Verified, DigestError> {
+        let t0 = Instant::now();
+        let v = DigestVerifier::new(
+            DigestConfig::new("localhost"),
+            NonceSecret::from_bytes([3; 32]),
+            t0,
+        );
+        let nonce = v.challenge(t0, false).nonce;
+        let qop = QopAuth {
+            nc: "00000001",
+            cnonce: "abcdef01",
+        };
+        let params = DigestParams {
+            username: Some("alice".into()),
+            realm: Some("localhost".into()),
+            nonce: Some(nonce.as_str().into()),
+            uri: Some("/x".into()),
+            response: Some(respond(ha1, "ACL", "/x", &nonce, Some(qop)).into()),
+            qop: Some("auth".into()),
+            nc: Some("00000001".into()),
+            cnonce: Some("abcdef01".into()),
+            ..DigestParams::default()
+        };
+        v.verify(t0, &OneUser(ha1.clone()), "ACL", "/x", &params)
+    }
+
+    /// The answer over the first `k` bytes of HA1.
+    fn truncated_at(k: usize) -> impl Fn(&Ha1, &str, &str, &str, Option<QopAuth<'_>>) -> String {
+        move |ha1, m, u, n, q| response_over(&ha1.0[..k], m, u, n, q)
+    }
+
+    #[test]
+    fn the_librvp_example_of_the_interop_readme() {
+        // alice / secret / localhost: HA1 c4bd012dfa61b3 00 07..., librvp hashes the 14 hex
+        // digits before the zero: 7 bytes, fewer than LIBRVP_MIN_PREFIX, so refused.
+        let ha1 = Ha1::from_password("alice", "localhost", "secret");
+        assert_eq!(ha1.to_hex(), "c4bd012dfa61b3000723c206d202a63c");
+        assert_eq!(
+            ha1.librvp_compatible(),
+            LibrvpCompat::Incompatible { zero_at: 7 }
+        );
+        assert!(!ha1.librvp_compatible().can_sign_on());
+        // librvp's answer is the standard formula over the 14 hex digits.
+        let qop = QopAuth {
+            nc: "00000001",
+            cnonce: "cn",
+        };
+        let ha2 = hex_string(&Md5::digest(b"ACL:/x"));
+        let by_hand = Md5::digest(format!("c4bd012dfa61b3:n:00000001:cn:auth:{ha2}").as_bytes());
+        assert_eq!(
+            compute_librvp_response(&ha1, "ACL", "/x", "n", Some(qop)),
+            hex_string(&by_hand)
+        );
+        assert!(answer(&ha1, compute_response).is_ok());
+        assert_eq!(
+            answer(&ha1, compute_librvp_response),
+            Err(DigestError::WrongResponse("alice".into()))
+        );
+    }
+
+    #[test]
+    fn truncated_answer_accepted_when_the_zero_is_late_enough() {
+        let (pw, ha1) = password_with_zero_in("alice", LIBRVP_MIN_PREFIX..15);
+        let zero_at = ha1.first_zero().unwrap();
+        assert_eq!(
+            ha1.librvp_compatible(),
+            LibrvpCompat::Truncated { zero_at },
+            "{pw}"
+        );
+        assert!(ha1.librvp_compatible().can_sign_on());
+        let v = answer(&ha1, compute_response).unwrap();
+        assert!(!v.librvp_truncated);
+        let v = answer(&ha1, compute_librvp_response).unwrap();
+        assert!(v.librvp_truncated);
+        // Only the cut at the first zero byte: not one byte shorter or longer (the zero is
+        // before the last byte, so one longer is not the whole HA1).
+        assert!(answer(&ha1, truncated_at(zero_at - 1)).is_err());
+        assert!(answer(&ha1, truncated_at(zero_at + 1)).is_err());
+    }
+
+    #[test]
+    fn early_zero_accepts_only_the_standard_answer() {
+        let (pw, ha1) = password_with_zero_in("alice", 0..LIBRVP_MIN_PREFIX);
+        let zero_at = ha1.first_zero().unwrap();
+        assert_eq!(
+            ha1.librvp_compatible(),
+            LibrvpCompat::Incompatible { zero_at },
+            "{pw}"
+        );
+        assert!(answer(&ha1, compute_response).is_ok());
+        assert!(answer(&ha1, compute_librvp_response).is_err());
+        // A zero first byte would otherwise make librvp's answer a hash of an empty HA1.
+        let zero_first = Ha1([0; 16]);
+        assert_eq!(
+            zero_first.librvp_compatible(),
+            LibrvpCompat::Incompatible { zero_at: 0 }
+        );
+        assert!(answer(&zero_first, compute_response).is_ok());
+        assert!(answer(&zero_first, truncated_at(0)).is_err());
+    }
+
+    #[test]
+    fn no_zero_byte_never_accepts_a_truncated_form() {
+        let ha1 = Ha1::from_password("alice", "localhost", "wonderland");
+        assert_eq!(ha1.first_zero(), None);
+        assert_eq!(ha1.librvp_compatible(), LibrvpCompat::Compatible);
+        // librvp's answer is the standard one here.
+        assert_eq!(
+            compute_librvp_response(&ha1, "ACL", "/x", "n", None),
+            compute_response(&ha1, "ACL", "/x", "n", None)
+        );
+        assert!(!answer(&ha1, compute_response).unwrap().librvp_truncated);
+        for k in 0..16 {
+            assert_eq!(
+                answer(&ha1, truncated_at(k)),
+                Err(DigestError::WrongResponse("alice".into())),
+                "{k}"
+            );
+        }
+    }
+
+    #[test]
+    fn compat_messages_say_why() {
+        let no = LibrvpCompat::Incompatible { zero_at: 3 }.to_string();
+        assert!(
+            no.contains("cannot sign on") && no.contains("index 3"),
+            "{no}"
+        );
+        let yes = LibrvpCompat::Truncated { zero_at: 9 }.to_string();
+        assert!(
+            yes.contains("can sign on") && yes.contains("index 9"),
+            "{yes}"
+        );
     }
 
     #[test]

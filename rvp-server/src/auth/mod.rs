@@ -66,7 +66,7 @@ use rvp_proto::url::{LogicalUrl, UrlError, canonical_alias};
 
 pub use digest::{
     Challenge, DigestAccount, DigestConfig, DigestError, DigestUsers, DigestVerifier, Ha1,
-    NonceSecret, Verified,
+    LibrvpCompat, NonceSecret, Verified,
 };
 
 /// Why a request's credentials were not accepted, or a directory entry was refused.
@@ -349,6 +349,12 @@ impl Authenticator {
         let v = self
             .verifier
             .verify_header(now, &self.users, method, target, value)?;
+        if v.librvp_truncated {
+            tracing::debug!(
+                username = %v.username,
+                "Digest answer accepted in librvp's truncated-HA1 form"
+            );
+        }
         Ok(Identity::Authenticated(Authenticated {
             principal: v.principal,
             kind: CredentialKind::Digest,
