@@ -231,8 +231,11 @@ impl RvpService {
         RvpService { engine, auth }
     }
 
-    fn unauthorized(&self, now: Instant, after: Option<&AuthError>, why: String) -> Response {
-        let mut res = text_response(StatusCode::UNAUTHORIZED, why);
+    /// A `401` with one fresh challenge and the same body whatever the refusal was
+    /// ([`crate::auth::UNAUTHORIZED_BODY`]): the reason is only logged (debug), so an answer
+    /// never tells an unknown user from a wrong password.
+    fn unauthorized(&self, now: Instant, after: Option<&AuthError>) -> Response {
+        let mut res = text_response(StatusCode::UNAUTHORIZED, crate::auth::UNAUTHORIZED_BODY);
         let challenge = self.auth.challenge(now, after);
         res.headers_mut()
             .insert(http::header::WWW_AUTHENTICATE, challenge.to_header_value());
@@ -256,7 +259,7 @@ impl Handler for RvpService {
                 Ok(id) => id,
                 Err(e) => {
                     tracing::debug!(peer = %peer.addr, "authentication refused: {e}");
-                    return self.unauthorized(now, Some(&e), format!("authentication failed: {e}"));
+                    return self.unauthorized(now, Some(&e));
                 }
             };
         let principal = identity.principal().map(ToString::to_string);

@@ -603,3 +603,94 @@ proptest! {
         prop_assert_eq!(ok, pw == "wonderland");
     }
 }
+
+// Over real TCP: an in-process server (tests/support) on 127.0.0.1.
+mod support;
+
+/// The 401 as compared: status line, headers in order with the challenge's nonce blanked,
+/// body.
+fn comparable(r: &support::Resp) -> (u16, String, Vec<(String, String)>, Vec<u8>) {
+    let headers = r
+        .headers
+        .iter()
+        .map(|(n, v)| {
+            if n.eq_ignore_ascii_case("WWW-Authenticate") {
+                let nonce = support::nonce_of(v);
+                (n.clone(), v.replace(&nonce, "<nonce>"))
+            } else {
+                (n.clone(), v.clone())
+            }
+        })
+        .collect();
+    (r.status, r.reason.clone(), headers, r.body.clone())
+}
+
+#[tokio::test]
+async fn every_refused_answer_gets_the_same_401_over_tcp() {
+    use support::{Client, Req, nonce_of, path, raw, url};
+    let server = support::TestServer::start(|_| {}).await;
+    let req = Req::new("SUBSCRIBE", &path("alice"))
+        .header("Notification-Type", "pragma/notify")
+        .header("Subscription-Lifetime", "3600")
+        .header("Call-Back", "http://127.0.0.1:9/");
+    let bare = req.to_bytes(&url("alice"), None);
+    // A fresh nonce from a bare request's 401.
+    let fresh_nonce = || async {
+        let r = raw(server.addr, &bare).await.expect("401");
+        assert_eq!(r.status, 401, "{r:?}");
+        nonce_of(r.header("WWW-Authenticate").expect("a challenge"))
+    };
+    let alice = Client::new(server.addr, "alice");
+    let mut wrong_password = alice.clone();
+    wrong_password.password = "not-alices".into();
+    let unknown = Client::new(server.addr, "mallory");
+
+    let mut cases: Vec<(&str, String)> = Vec::new();
+    cases.push(("unknown user", unknown.digest(&req, &fresh_nonce().await)));
+    cases.push((
+        "known user, wrong password",
+        wrong_password.digest(&req, &fresh_nonce().await),
+    ));
+    // alice's right password, but RFC 2069 style (no qop, nc, cnonce).
+    let nonce = fresh_nonce().await;
+    let ha1 = Ha1::from_password("alice", "localhost", "alice-pw");
+    let target = path("alice");
+    let resp = compute_response(&ha1, "SUBSCRIBE", &target, &nonce, None);
+    cases.push((
+        "no qop",
+        format!(
+            "Digest username=\"alice\", realm=\"localhost\", nonce=\"{nonce}\", uri=\"{target}\", response=\"{resp}\""
+        ),
+    ));
+    cases.push(("forged nonce", alice.digest(&req, &"0".repeat(NONCE_LEN))));
+    cases.push(("other scheme", "Basic YWxpY2U6YWxpY2UtcHc=".into()));
+
+    let mut first: Option<(&str, support::Resp)> = None;
+    for (what, authorization) in cases {
+        let r = raw(
+            server.addr,
+            &req.to_bytes(&url("alice"), Some(&authorization)),
+        )
+        .await
+        .expect("an answer");
+        assert_eq!(r.status, 401, "{what}: {r:?}");
+        assert_eq!(r.headers_named("WWW-Authenticate"), 1, "{what}: {r:?}");
+        assert_eq!(
+            r.body,
+            format!("{}\r\n", rvp_server::auth::UNAUTHORIZED_BODY).as_bytes(),
+            "{what}"
+        );
+        match &first {
+            None => first = Some((what, r)),
+            Some((w0, r0)) => assert_eq!(
+                comparable(&r),
+                comparable(r0),
+                "{what} and {w0} are told apart"
+            ),
+        }
+    }
+    // The right answer is still accepted (the refusals above burnt nothing).
+    let ok = alice.send(&req).await;
+    assert_eq!(ok.status, 200, "{ok:?}");
+    server.stop().await;
+}

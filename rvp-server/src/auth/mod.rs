@@ -69,6 +69,11 @@ pub use digest::{
     LibrvpCompat, NonceSecret, Verified,
 };
 
+/// The body (`text/plain`) of every `401` the server sends, whatever the reason: an
+/// unknown user, a wrong password, a stale or forged nonce, a missing `qop` all read the
+/// same, so answers do not tell which users exist. The reason goes to the debug log.
+pub const UNAUTHORIZED_BODY: &str = "authentication required";
+
 /// Why a request's credentials were not accepted, or a directory entry was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
