@@ -8,7 +8,7 @@
 //! | `[server]` | `listen`, `domain`, `host_name`, `storage`, `storage_sync`, `storage_checkpoint_interval` |
 //! | `[auth]` | `require_auth`, `realm`, `nonce_lifetime` |
 //! | `[policy]` | subscription lifetimes, leases, `max_hops`, delivery time-outs, table sizes |
-//! | `[limits]` | connection time-outs and sizes (see [`crate::conn::ConnLimits`]) |
+//! | `[limits]` | connection time-outs, sizes and counts, in total and per source address (see [`crate::conn::ConnLimits`]) |
 //! | `[resolve]` | `nameserver` for call-backs on other servers (none: not delivered) |
 //! | `[log]` | `protocol_log`, `filter` |
 //! | `[[users]]` | `alias`, `display_name`, `email`, `password` or `ha1` |
@@ -24,7 +24,10 @@
 //! ```
 //! use rvp_server::config::Config;
 //!
-//! let config = Config::from_toml_str("[limits]\nmax_connections = 8\n", "example.toml")?;
+//! let config = Config::from_toml_str(
+//!     "[limits]\nmax_connections = 8\nmax_connections_per_ip = 4\n",
+//!     "example.toml",
+//! )?;
 //! assert_eq!(config.limits.max_connections, 8);
 //! assert_eq!(config.server.domain, "localhost"); // default
 //!
@@ -265,6 +268,7 @@ pub struct LimitsConfig {
     pub max_headers: usize,
     pub max_body_bytes: usize,
     pub max_connections: usize,
+    pub max_connections_per_ip: usize,
     pub max_pipelined: usize,
 }
 
@@ -287,6 +291,7 @@ impl From<&ConnLimits> for LimitsConfig {
             max_headers: l.codec.max_headers,
             max_body_bytes: l.codec.max_body_bytes,
             max_connections: l.max_connections,
+            max_connections_per_ip: l.max_connections_per_ip,
             max_pipelined: l.max_pipelined,
         }
     }
@@ -307,6 +312,7 @@ impl LimitsConfig {
                 .with_max_headers(self.max_headers)
                 .with_max_body_bytes(self.max_body_bytes),
             max_connections: self.max_connections,
+            max_connections_per_ip: self.max_connections_per_ip,
             max_pipelined: self.max_pipelined,
         }
     }
@@ -611,6 +617,10 @@ impl Config {
             ("limits.max_head_bytes", l.max_head_bytes < 64),
             ("limits.max_headers", l.max_headers == 0),
             ("limits.max_connections", l.max_connections == 0),
+            (
+                "limits.max_connections_per_ip",
+                l.max_connections_per_ip == 0,
+            ),
             ("limits.max_pipelined", l.max_pipelined == 0),
         ] {
             if zero {
@@ -623,6 +633,15 @@ impl Config {
                     },
                 );
             }
+        }
+        if l.max_connections_per_ip > l.max_connections {
+            return bad(
+                "limits.max_connections_per_ip",
+                format!(
+                    "{} is larger than limits.max_connections ({}); lower it to at most that",
+                    l.max_connections_per_ip, l.max_connections
+                ),
+            );
         }
         if l.max_headers > rvp_proto::codec::MAX_HEADERS_CAP {
             return bad(
@@ -961,6 +980,31 @@ mod tests {
             e.to_string(),
             "test.toml:2: key `limits.max_connections`: must not be zero"
         );
+        let e = err("[limits]\nmax_connections_per_ip = 0\n");
+        assert_eq!(
+            (e.line(), e.key()),
+            (Some(2), Some("limits.max_connections_per_ip"))
+        );
+        let e = err("[limits]\nmax_connections = 10\nmax_connections_per_ip = 11\n");
+        assert_eq!(
+            e.to_string(),
+            "test.toml:3: key `limits.max_connections_per_ip`: 11 is larger than \
+             limits.max_connections (10); lower it to at most that"
+        );
+        // Lowering max_connections below the per-address default names the default.
+        let e = err("[limits]\nmax_connections = 10\n");
+        assert_eq!(
+            (e.line(), e.key()),
+            (None, Some("limits.max_connections_per_ip")),
+            "{e}"
+        );
+        let c = Config::from_toml_str(
+            "[limits]\nmax_connections = 10\nmax_connections_per_ip = 10\n",
+            "x",
+        )
+        .unwrap();
+        assert_eq!(c.limits.conn_limits().max_connections_per_ip, 10);
+        assert_eq!(Config::default().limits.max_connections_per_ip, 64);
         // A key left at its default that fails validation has no line.
         let e = err("[policy]\nlease_max = \"10s\"\n");
         assert_eq!((e.line(), e.key()), (None, Some("policy.lease_min")), "{e}");
@@ -1026,11 +1070,13 @@ mod tests {
         #[test]
         fn any_valid_limit_survives_print_and_parse(
             conns in 1usize..100_000,
+            per_ip_permille in 1usize..=1000,
             pipelined in 1usize..1000,
             idle_ms in 1u64..100_000_000,
         ) {
             let mut c = Config::default();
             c.limits.max_connections = conns;
+            c.limits.max_connections_per_ip = (conns * per_ip_permille / 1000).max(1);
             c.limits.max_pipelined = pipelined;
             c.limits.idle_timeout = Duration::from_millis(idle_ms);
             let back = Config::from_toml_str(&c.to_redacted_toml(), "printed").unwrap();

@@ -104,6 +104,12 @@ pub struct ConnLimits {
     /// (`Connection: close`) straight from the accept loop, without reading its request,
     /// and closed. Default 512 (keep it below `ulimit -n`).
     pub max_connections: usize,
+    /// Open client connections from one source address (an IPv4 address, or one IPv6
+    /// address; an IPv4-mapped IPv6 address counts as the IPv4 address). One more is
+    /// refused like one beyond `max_connections`. Default 64, so one address cannot take
+    /// more than an eighth of the default `max_connections`; the smaller of the two
+    /// applies.
+    pub max_connections_per_ip: usize,
     /// Pipelined answers batched before they are written out. Default 16.
     pub max_pipelined: usize,
 }
@@ -119,6 +125,7 @@ impl Default for ConnLimits {
             drain_timeout: Duration::from_secs(10),
             codec: Limits::default().with_max_body_bytes(256 * 1024),
             max_connections: 512,
+            max_connections_per_ip: 64,
             max_pipelined: 16,
         }
     }

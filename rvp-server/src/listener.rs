@@ -14,17 +14,24 @@
 //!   one accept and one write each. Accepting and answering, rather than leaving
 //!   connections in the kernel's backlog, tells an honest client at once that the server
 //!   is busy.
+//! * **Per-address limit.** Below it, at most [`ConnLimits::max_connections_per_ip`]
+//!   connections per source address (an IPv4 address or one IPv6 address; IPv4-mapped
+//!   IPv6 addresses count as IPv4), refused the same way, so one address cannot take every
+//!   connection. A table of live counts, one entry per address with a connection open
+//!   (so never more than `max_connections` entries), each released when its connection
+//!   task ends.
 //! * **Accept errors** (out of file descriptors, ...) are logged and the loop pauses
 //!   [`ACCEPT_ERROR_PAUSE`] before accepting again, instead of spinning.
 //! * **Drain.** [`Server::serve`] returns after its stop future resolves and the drain
 //!   described in [`crate::shutdown`] is over: the semaphore doubles as the count of live
 //!   connections (all permits back = all connections gone).
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
@@ -42,7 +49,8 @@ pub const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 /// After the drain time-out, how long aborted connections get to unwind.
 pub const ABORT_GRACE: Duration = Duration::from_secs(1);
 
-/// What the accept loop answers when [`ConnLimits::max_connections`] are open.
+/// What the accept loop answers when [`ConnLimits::max_connections`] are open, or
+/// [`ConnLimits::max_connections_per_ip`] from the caller's address.
 pub const BUSY_RESPONSE: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\
 RVP-Notifications-Version: 0.2\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n\
 Content-Length: 42\r\n\r\ntoo many connections, try again in a while\n";
@@ -62,8 +70,11 @@ pub struct Server<H> {
 pub struct ServeReport {
     /// Connections accepted and served.
     pub connections: u64,
-    /// Connections answered `503` because the limit was reached.
+    /// Connections answered `503` because [`ConnLimits::max_connections`] were open.
     pub refused_busy: u64,
+    /// Connections answered `503` because [`ConnLimits::max_connections_per_ip`] were open
+    /// from the same address.
+    pub refused_per_ip: u64,
     /// Connections still open when the drain time-out passed (dropped).
     pub aborted: usize,
 }
@@ -73,9 +84,82 @@ struct Shared<H> {
     limits: ConnLimits,
     log: ProtocolLog,
     permits: Arc<Semaphore>,
+    per_ip: Arc<PerIp>,
     phase: PhaseWatch,
     next_id: AtomicU64,
     refused: AtomicU64,
+    refused_per_ip: AtomicU64,
+}
+
+/// Open connections per source address ([`ConnLimits::max_connections_per_ip`]). Only
+/// addresses with a connection open have an entry. The lock is held for one map update,
+/// never across an await.
+#[derive(Debug)]
+struct PerIp {
+    limit: usize,
+    open: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// One connection's place in [`PerIp`]; dropping it (when the connection task ends)
+/// releases the place.
+#[derive(Debug)]
+struct IpSlot {
+    table: Arc<PerIp>,
+    ip: IpAddr,
+}
+
+impl PerIp {
+    fn new(limit: usize) -> PerIp {
+        PerIp {
+            limit: limit.max(1),
+            open: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A place for one more connection from `ip`, unless `limit` are open.
+    fn try_take(self: &Arc<Self>, ip: IpAddr) -> Option<IpSlot> {
+        let ip = ip.to_canonical();
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        let n = open.entry(ip).or_insert(0);
+        if *n >= self.limit {
+            return None;
+        }
+        *n += 1;
+        Some(IpSlot {
+            table: Arc::clone(self),
+            ip,
+        })
+    }
+
+    #[cfg(test)]
+    fn open_from(&self, ip: IpAddr) -> usize {
+        let open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        open.get(&ip.to_canonical()).copied().unwrap_or(0)
+    }
+
+    #[cfg(test)]
+    fn addresses(&self) -> usize {
+        self.open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        let mut open = self
+            .table
+            .open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(n) = open.get_mut(&self.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
 }
 
 impl<H: Handler> Server<H> {
@@ -129,15 +213,18 @@ impl<H: Handler> Server<H> {
     pub async fn serve(self, stop: impl Future<Output = ()> + Send) -> ServeReport {
         let (phase_tx, phase) = phase_channel();
         let max = self.limits.max_connections.max(1);
+        let per_ip = self.limits.max_connections_per_ip.min(max);
         let drain_timeout = self.limits.drain_timeout;
         let shared = Arc::new(Shared {
             handler: self.handler,
             limits: self.limits,
             log: self.log,
             permits: Arc::new(Semaphore::new(max)),
+            per_ip: Arc::new(PerIp::new(per_ip)),
             phase,
             next_id: AtomicU64::new(1),
             refused: AtomicU64::new(0),
+            refused_per_ip: AtomicU64::new(0),
         });
         let mut accept_tasks = JoinSet::new();
         for listener in self.listeners {
@@ -160,6 +247,7 @@ impl<H: Handler> Server<H> {
         ServeReport {
             connections: shared.next_id.load(Ordering::Relaxed) - 1,
             refused_busy: shared.refused.load(Ordering::Relaxed),
+            refused_per_ip: shared.refused_per_ip.load(Ordering::Relaxed),
             aborted,
         }
     }
@@ -187,12 +275,20 @@ async fn accept_loop<H: Handler>(listener: TcpListener, shared: Arc<Shared<H>>) 
             refuse_busy(stream);
             continue;
         };
+        let Some(slot) = shared.per_ip.try_take(addr.ip()) else {
+            drop(permit);
+            shared.refused_per_ip.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(peer = %addr, "per-address connection limit reached: 503");
+            refuse_busy(stream);
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let id = ConnectionId(shared.next_id.fetch_add(1, Ordering::Relaxed));
         let peer = Peer::new(addr, local.unwrap_or(addr), id);
         let shared = Arc::clone(&shared);
         tokio::spawn(async move {
             let _permit = permit;
+            let _slot = slot;
             conn::serve_connection(
                 stream,
                 peer,
@@ -211,5 +307,168 @@ fn refuse_busy(stream: TcpStream) {
     let _ = stream.try_write(BUSY_RESPONSE);
     if let Ok(std) = stream.into_std() {
         let _ = std.shutdown(std::net::Shutdown::Write);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use std::net::Ipv6Addr;
+    use std::time::Instant;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpSocket;
+
+    use super::*;
+    use crate::service::{Request, Response};
+
+    const WAIT: Duration = Duration::from_secs(10);
+
+    /// Answers every request `200 ok`.
+    struct Ok200;
+
+    impl Handler for Ok200 {
+        async fn handle(&self, _peer: Peer, _request: Request, _now: Instant) -> Response {
+            Response::new(bytes::Bytes::from_static(b"ok"))
+        }
+    }
+
+    /// A connection to `to` from the loopback address `from` (any port).
+    async fn connect_from(from: [u8; 4], to: SocketAddr) -> TcpStream {
+        let socket = TcpSocket::new_v4().unwrap();
+        socket.bind(SocketAddr::from((from, 0))).unwrap();
+        tokio::time::timeout(WAIT, socket.connect(to))
+            .await
+            .expect("connect in time")
+            .unwrap()
+    }
+
+    /// Sends one request (keep-alive) and returns the status code of the answer, `None` if
+    /// the connection ends first. Reads until the answer's head is in.
+    async fn status_of_request(s: &mut TcpStream) -> Option<u16> {
+        let _ = s
+            .write_all(b"ACL /x HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n")
+            .await;
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 1024];
+        loop {
+            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&buf[..end]);
+                return head.get(9..12).and_then(|c| c.parse().ok());
+            }
+            let n = tokio::time::timeout(WAIT, s.read(&mut chunk))
+                .await
+                .expect("an answer in time")
+                .ok()?;
+            if n == 0 {
+                return None;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    /// Whether the server closes `s` (after whatever it wrote).
+    async fn closed(s: &mut TcpStream) -> bool {
+        let mut chunk = [0u8; 1024];
+        loop {
+            match tokio::time::timeout(WAIT, s.read(&mut chunk)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => return true,
+                Ok(Ok(_)) => {}
+                Err(_) => return false,
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn one_address_gets_max_connections_per_ip_others_still_get_in() {
+        let limits = ConnLimits {
+            max_connections: 16,
+            max_connections_per_ip: 2,
+            ..ConnLimits::default()
+        };
+        let server = Server::bind(
+            &[SocketAddr::from(([127, 0, 0, 1], 0))],
+            Ok200,
+            limits,
+            ProtocolLog::off(),
+        )
+        .await
+        .unwrap();
+        let addr = server.local_addrs()[0];
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(server.serve(async move {
+            let _ = stop_rx.await;
+        }));
+
+        // Two connections from 127.0.0.1, both served (so both were accepted).
+        let mut a = connect_from([127, 0, 0, 1], addr).await;
+        let mut b = connect_from([127, 0, 0, 1], addr).await;
+        assert_eq!(status_of_request(&mut a).await, Some(200));
+        assert_eq!(status_of_request(&mut b).await, Some(200));
+        // The third from the same address: the accept loop's 503, then the close.
+        let mut third = connect_from([127, 0, 0, 1], addr).await;
+        let mut answer = Vec::new();
+        tokio::time::timeout(WAIT, third.read_to_end(&mut answer))
+            .await
+            .expect("refused in time")
+            .unwrap();
+        assert_eq!(answer, BUSY_RESPONSE);
+        // Another address still gets in, and past the limit of the first.
+        let mut c = connect_from([127, 0, 0, 2], addr).await;
+        let mut d = connect_from([127, 0, 0, 2], addr).await;
+        assert_eq!(status_of_request(&mut c).await, Some(200));
+        assert_eq!(status_of_request(&mut d).await, Some(200));
+        // Closing one of 127.0.0.1's connections frees its place (bounded retries: the
+        // server sees the close a moment later).
+        drop(a);
+        let mut served = false;
+        for _ in 0..100 {
+            let mut e = connect_from([127, 0, 0, 1], addr).await;
+            if status_of_request(&mut e).await == Some(200) {
+                served = true;
+                break;
+            }
+            assert!(closed(&mut e).await);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(served, "127.0.0.1 never got its place back");
+        drop((b, c, d));
+        let _ = stop_tx.send(());
+        let report = tokio::time::timeout(WAIT, task)
+            .await
+            .expect("server stops")
+            .unwrap();
+        assert!(report.refused_per_ip >= 1, "{report:?}");
+        assert_eq!(report.refused_busy, 0, "{report:?}");
+    }
+
+    #[test]
+    fn per_ip_table_counts_canonical_addresses_and_forgets_closed_ones() {
+        let table = Arc::new(PerIp::new(2));
+        let v4 = IpAddr::from([192, 0, 2, 7]);
+        let mapped = IpAddr::from(Ipv6Addr::from([0, 0, 0, 0, 0, 0xffff, 0xc000, 0x0207]));
+        let v6 = IpAddr::from(Ipv6Addr::from([0x2001, 0xdb8, 0, 0, 0, 0, 0, 1]));
+        let s1 = table.try_take(v4).unwrap();
+        let s2 = table.try_take(mapped).unwrap();
+        assert_eq!(table.open_from(v4), 2);
+        // The mapped address is the same IPv4 address: full.
+        assert!(table.try_take(v4).is_none());
+        assert!(table.try_take(mapped).is_none());
+        // Other addresses, IPv6 included, have their own count.
+        let s3 = table.try_take(v6).unwrap();
+        let s4 = table.try_take(v6).unwrap();
+        assert!(table.try_take(v6).is_none());
+        assert_eq!(table.addresses(), 2);
+        drop(s1);
+        assert_eq!(table.open_from(v4), 1);
+        let s5 = table.try_take(v4).unwrap();
+        drop((s2, s3, s4, s5));
+        // Every place released: no entry left behind.
+        assert_eq!(table.addresses(), 0);
+        // A limit of 0 would refuse everything: it counts as 1.
+        let one = Arc::new(PerIp::new(0));
+        let only = one.try_take(v4).unwrap();
+        assert!(one.try_take(v4).is_none());
+        drop(only);
     }
 }

@@ -128,6 +128,7 @@ async fn run(config: Config, demo: bool) -> Result<(), String> {
     tracing::info!(
         connections = report.connections,
         refused_busy = report.refused_busy,
+        refused_per_ip = report.refused_per_ip,
         aborted = report.aborted,
         "stopped; state saved"
     );
