@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use rvp_server::auth::{Ha1, LibrvpCompat};
 use rvp_server::config::{Config, DEFAULT_ORIGIN, DEFAULT_TOML};
 use rvp_server::home::HomeServer;
 use rvp_server::log::ProtocolLog;
@@ -78,6 +79,9 @@ fn main() -> ExitCode {
         .as_ref()
         .map_or(DEFAULT_ORIGIN.to_owned(), |p| p.display().to_string());
     if cli.check_config {
+        for w in librvp_warnings(&config) {
+            err(&format!("rvp-server: warning: {w}"));
+        }
         out(&format!(
             "# {origin}: valid. Effective configuration:\n\n{}",
             config.to_redacted_toml()
@@ -167,6 +171,9 @@ fn banner(config: &Config, addrs: &[SocketAddr], demo: bool) -> String {
     if config.users.is_empty() {
         let _ = writeln!(s, "  (none configured)");
     }
+    for w in librvp_warnings(config) {
+        let _ = writeln!(s, "WARNING: {w}");
+    }
     let port = addrs.first().map_or(80, SocketAddr::port);
     let _ = writeln!(
         s,
@@ -196,6 +203,37 @@ fn banner(config: &Config, addrs: &[SocketAddr], demo: bool) -> String {
     s
 }
 
+/// One line per user whose credentials librvp (Pidgin) cannot sign on with, and why: its
+/// HA1 has a zero byte too early ([`Ha1::librvp_compatible`]). Checked for the username
+/// librvp sends without an Auth Domain (the alias); from the password, else from the HA1.
+fn librvp_warnings(config: &Config) -> Vec<String> {
+    let realm = config.realm();
+    config
+        .users
+        .iter()
+        .enumerate()
+        .filter_map(|(i, u)| {
+            let ha1 = match (&u.password, &u.ha1) {
+                (Some(p), _) => Ha1::from_password(&u.alias, realm, p),
+                (None, Some(h)) => Ha1::from_hex(h)?,
+                (None, None) => return None,
+            };
+            let from = if u.password.is_some() {
+                "password"
+            } else {
+                "ha1"
+            };
+            match ha1.librvp_compatible() {
+                c @ LibrvpCompat::Incompatible { .. } => Some(format!(
+                    "user {alias} (users[{i}].{from}): {c} (realm {realm:?}, username {alias:?})",
+                    alias = u.alias
+                )),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
 fn init_tracing(config: &Config) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env()
@@ -219,4 +257,29 @@ fn out(text: &str) {
 #[allow(clippy::print_stderr)]
 fn err(text: &str) {
     eprintln!("{text}");
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn banner_warns_about_users_librvp_cannot_sign_on_as() {
+        let config = Config::from_toml_str(
+            "[[users]]\nalias = \"alice\"\npassword = \"secret\"\n\
+             [[users]]\nalias = \"bob\"\npassword = \"bob-pw\"\n",
+            "test",
+        )
+        .unwrap();
+        let text = banner(&config, &[SocketAddr::from(([127, 0, 0, 1], 8080))], false);
+        let warnings: Vec<&str> = text.lines().filter(|l| l.starts_with("WARNING")).collect();
+        assert_eq!(warnings.len(), 1, "{text}");
+        assert!(
+            warnings[0].contains("user alice") && warnings[0].contains("librvp cannot sign on"),
+            "{text}"
+        );
+        let demo = Config::embedded_default().unwrap();
+        assert!(librvp_warnings(&demo).is_empty());
+    }
 }

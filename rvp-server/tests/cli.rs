@@ -150,3 +150,41 @@ fn starts_with_the_embedded_default_serves_and_stops_on_sigterm() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn check_config_warns_about_users_librvp_cannot_sign_on_as() {
+    // alice / "secret" / realm localhost: HA1 c4bd012dfa61b3 00 ..., a zero byte at index 7,
+    // so librvp's (truncated) answers are refused. dave's HA1 starts with a zero byte. bob's
+    // password is fine.
+    let path = temp_file(
+        "librvp.toml",
+        "[server]\ndomain = \"localhost\"\n\n\
+         [[users]]\nalias = \"alice\"\npassword = \"secret\"\n\n\
+         [[users]]\nalias = \"bob\"\npassword = \"bob-pw\"\n\n\
+         [[users]]\nalias = \"dave\"\nha1 = \"00c4bd012dfa61b30723c206d202a63c\"\n",
+    );
+    let out = run(&["--check-config", "--config", path.to_str().unwrap()]);
+    // Still valid: other clients can sign on as them.
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("warning")).collect();
+    assert_eq!(warnings.len(), 2, "{stderr}");
+    assert!(
+        warnings[0].contains("user alice (users[0].password)")
+            && warnings[0].contains("librvp cannot sign on")
+            && warnings[0].contains("zero byte at index 7"),
+        "{stderr}"
+    );
+    assert!(
+        warnings[1].contains("user dave (users[2].ha1)")
+            && warnings[1].contains("zero byte at index 0"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("bob"), "{stderr}");
+    // The demo users are fine: no warning.
+    let out = run(&["--check-config"]);
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("warning"),
+        "{out:?}"
+    );
+}
