@@ -560,3 +560,129 @@ async fn serve_callback(
         }
     }
 }
+
+// ---- Helpers for adversarial tests: chosen source address, optional identity headers ----
+
+impl Req {
+    /// Like [`Req::to_bytes`], but `RVP-From-Principal` is left out when `from` is `None`.
+    pub fn bytes_as(&self, from: Option<&str>, authorization: Option<&str>) -> Vec<u8> {
+        let mut head = format!(
+            "{} {} HTTP/1.1\r\nContent-Length: {}\r\nRVP-Notifications-Version: 0.2\r\nHost: {DOMAIN}\r\n",
+            self.method,
+            self.target,
+            self.body.len()
+        );
+        if let Some(f) = from {
+            head.push_str(&format!("RVP-From-Principal: {f}\r\n"));
+        }
+        for (n, v) in &self.headers {
+            head.push_str(&format!("{n}: {v}\r\n"));
+        }
+        if let Some(a) = authorization {
+            head.push_str(&format!("Authorization: {a}\r\n"));
+        }
+        head.push_str("\r\n");
+        let mut out = head.into_bytes();
+        out.extend_from_slice(&self.body);
+        out
+    }
+}
+
+/// Sends `bytes` on a new connection opened from `src` (any 127.0.0.0/8 address) and
+/// returns the exact bytes of the first response with its parsed form.
+pub async fn raw_from(
+    src: std::net::IpAddr,
+    addr: SocketAddr,
+    bytes: &[u8],
+) -> Option<(Vec<u8>, Resp)> {
+    let socket = match src {
+        std::net::IpAddr::V4(_) => tokio::net::TcpSocket::new_v4().unwrap(),
+        std::net::IpAddr::V6(_) => tokio::net::TcpSocket::new_v6().unwrap(),
+    };
+    socket.bind(SocketAddr::new(src, 0)).unwrap();
+    let mut s = tokio::time::timeout(WAIT, socket.connect(addr))
+        .await
+        .expect("connect in time")
+        .unwrap();
+    s.write_all(bytes).await.unwrap();
+    let mut buf = Vec::new();
+    // Read until one complete response is buffered, to keep its exact bytes.
+    let used = loop {
+        {
+            let mut p = ResponseParser::default();
+            match p.parse(&buf, false) {
+                Ok(Status::Complete(m)) => break m.consumed(),
+                Ok(Status::Partial) => {}
+                Err(e) => panic!(
+                    "unreadable response: {e}: {:?}",
+                    String::from_utf8_lossy(&buf)
+                ),
+            }
+        }
+        let mut chunk = [0u8; 8192];
+        let n = tokio::time::timeout(WAIT, s.read(&mut chunk))
+            .await
+            .expect("response in time")
+            .ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let exact = buf[..used].to_vec();
+    let resp = read_response(&mut s, &mut buf).await?;
+    Some((exact, resp))
+}
+
+/// A fresh Digest nonce, fetched without letting any request reach the engine: the probe
+/// carries a Digest answer to a nonce this server never issued, which is refused with a
+/// challenge before anything is evaluated.
+pub async fn fresh_nonce(addr: SocketAddr) -> String {
+    let probe = Req::new("PROPFIND", &path("alice"))
+        .header("Depth", "0")
+        .body(PROPFIND_BODY);
+    let auth = format!(
+        "Digest username=\"nonce-probe\", realm=\"{DOMAIN}\", nonce=\"{}\", uri=\"{}\", algorithm=\"MD5\", qop=auth, nc=00000001, cnonce=\"0badc0de\", response=\"{}\"",
+        "0".repeat(64),
+        probe.target,
+        "0".repeat(32)
+    );
+    let r = raw(addr, &probe.bytes_as(None, Some(&auth)))
+        .await
+        .expect("an answer to the nonce probe");
+    assert_eq!(r.status, 401, "the nonce probe is challenged: {r:?}");
+    nonce_of(r.header("WWW-Authenticate").expect("a challenge"))
+}
+
+impl Client {
+    /// Sends `req` with this client's verified Digest answer from the start (a nonce is
+    /// fetched first, so no bare attempt is ever made), from source address `src`, with
+    /// `RVP-From-Principal` set to `from` (or left out). Returns exact bytes and parsed.
+    pub async fn send_proven_from(
+        &self,
+        src: std::net::IpAddr,
+        req: &Req,
+        from: Option<&str>,
+    ) -> (Vec<u8>, Resp) {
+        let nonce = fresh_nonce(self.addr).await;
+        let auth = self.digest(req, &nonce);
+        raw_from(src, self.addr, &req.bytes_as(from, Some(&auth)))
+            .await
+            .expect("an answer")
+    }
+
+    /// [`Client::send_proven_from`] from 127.0.0.1, parsed answer only.
+    pub async fn send_proven(&self, req: &Req, from: Option<&str>) -> Resp {
+        self.send_proven_from(std::net::Ipv4Addr::LOCALHOST.into(), req, from)
+            .await
+            .1
+    }
+}
+
+/// An IM body in librvp's shape whose `r:notification-from` names `from` (a URL).
+pub fn im_body_from(from: &str, text: &str) -> Vec<u8> {
+    format!(
+        "<?xml version=\"1.0\"?><r:notification xmlns:d=\"DAV:\" xmlns:r=\"http://schemas.microsoft.com/rvp/\"><r:message><r:notification-from><r:contact><d:href>{from}</d:href></r:contact></r:notification-from><r:msgbody><r:mime-data>Content-Type: text/plain\r\n\r\n{text}</r:mime-data></r:msgbody></r:message></r:notification>"
+    )
+    .into_bytes()
+}
