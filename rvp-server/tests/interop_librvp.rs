@@ -30,6 +30,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use rvp_interop::netns::run_isolated;
 use rvp_interop::{Event, Frontend, HarnessError, PurpleClient, PurpleOptions, html_to_text};
 use rvp_proto::state::PresenceState;
+use rvp_server::auth::{Ha1, LibrvpCompat};
 
 /// Bound on every single wait (an event, a sign-on, the server starting...).
 const STEP: Duration = Duration::from_secs(15);
@@ -41,8 +42,17 @@ const QUIET: Duration = Duration::from_millis(1500);
 const SERVER: &str = env!("CARGO_BIN_EXE_rvp-server");
 const ALICE: &str = "alice@localhost";
 const BOB: &str = "bob@localhost";
-const ALICE_PASSWORD: &str = "alice-pw-7f3";
+/// MD5(`alice:localhost:alice-pw-10`) = `d7c8d45b1beadbc1 00 4c3394e8cd7aea`: a zero byte
+/// at index 8, so librvp answers over only the 8 bytes before it (its HA1 stops at the zero,
+/// interop README item 15) and the server accepts that truncated form (exactly
+/// `LIBRVP_MIN_PREFIX` bytes). Found by trying `alice-pw-0`, `alice-pw-1`, ...
+const ALICE_PASSWORD: &str = "alice-pw-10";
+/// An ordinary password (HA1 without a zero byte): librvp's answers are standard.
 const BOB_PASSWORD: &str = "bob-pw-91c";
+const CAROL: &str = "carol@localhost";
+/// MD5(`carol:localhost:carol-pw-3`) = `ded97d 00 6db5...`: a zero byte at index 3, so
+/// librvp's answers use 3 bytes of HA1 and are refused; the server warns at start-up.
+const CAROL_PASSWORD: &str = "carol-pw-3";
 
 /// How many lines of a client's librvp debug log a failure report quotes.
 const DEBUG_TAIL_LINES: usize = 250;
@@ -144,7 +154,8 @@ require_auth = true
 
 [log]
 protocol_log = "{log}"
-filter = "info"
+# rvp_server::auth logs at debug when it accepts librvp's truncated-HA1 answer.
+filter = "info,rvp_server::auth=debug"
 
 [[users]]
 alias = "alice"
@@ -157,6 +168,12 @@ alias = "bob"
 display_name = "Bob Interop"
 email = "bob@localhost"
 password = "{BOB_PASSWORD}"
+
+[[users]]
+alias = "carol"
+display_name = "Carol Interop"
+email = "carol@localhost"
+password = "{CAROL_PASSWORD}"
 "#,
             storage = dir.join("store.redb").display(),
             log = dir.join("protocol.log").display(),
@@ -428,10 +445,36 @@ impl Session<'_> {
     }
 
     fn run(&mut self) -> Step {
+        // The passwords are what their comments say.
+        for (user, password, want) in [
+            (
+                "alice",
+                ALICE_PASSWORD,
+                LibrvpCompat::Truncated { zero_at: 8 },
+            ),
+            ("bob", BOB_PASSWORD, LibrvpCompat::Compatible),
+            (
+                "carol",
+                CAROL_PASSWORD,
+                LibrvpCompat::Incompatible { zero_at: 3 },
+            ),
+        ] {
+            let got = Ha1::from_password(user, "localhost", password).librvp_compatible();
+            ensure!(
+                got == want,
+                "{user}'s HA1: {got:?}, the test needs {want:?}"
+            );
+        }
         let listen: SocketAddr = ([127, 0, 0, 1], 80).into();
         self.server = Some(ServerProcess::start(&self.dir, listen)?);
         self.watchdog = Some(Watchdog::arm(self.server()));
         self.pass("rvp-server started on 127.0.0.1:80 (domain localhost, Digest required)");
+        let banner = read_lossy(&self.server().stdout);
+        ensure!(
+            banner.contains("WARNING: user carol") && !banner.contains("WARNING: user alice"),
+            "the banner should warn about carol (and only her):\n{banner}"
+        );
+        self.pass("the banner warns that librvp cannot sign on as carol");
 
         // A wrong password is refused: the server really checks Digest credentials.
         let mut mallory = PurpleClient::spawn(self.options(ALICE, "not-alices-password"))?;
@@ -454,6 +497,28 @@ impl Session<'_> {
             "alice with a wrong password: expected a connection-error, got {refused:?}"
         );
         self.pass("wrong password refused (connection-error)");
+
+        // carol's right password, but her HA1 has a zero byte at index 3: librvp's answer
+        // covers too little of it and is refused (the server's rule, not a wrong password).
+        let mut carol = PurpleClient::spawn(self.options(CAROL, CAROL_PASSWORD))?;
+        let refused = carol.wait_signed_on(STEP);
+        let refused_ok = matches!(
+            &refused,
+            Err(HarnessError::Aborted {
+                event: Event::ConnectionError { .. },
+                ..
+            })
+        );
+        if refused_ok {
+            let _ = carol.expect(|e| matches!(e, Event::Exit { .. }), STEP);
+            let _ = carol.wait_exit(STEP);
+        }
+        self.ended.push(("HA1 zero byte at index 3", carol));
+        ensure!(
+            refused_ok,
+            "carol (HA1 zero byte at index 3): expected a connection-error, got {refused:?}"
+        );
+        self.pass("carol refused: librvp's answer over 3 bytes of HA1 is not accepted");
 
         self.alice = Some(PurpleClient::sign_on(
             self.options(ALICE, ALICE_PASSWORD),
@@ -488,6 +553,17 @@ impl Session<'_> {
         self.pass(
             "both signed on with Digest (protocol log: 401, then owner requests by alice and bob)",
         );
+        let accepted_truncated = |who: &str| {
+            read_lossy(&self.server().stderr)
+                .lines()
+                .any(|l| l.contains("truncated-HA1 form") && l.contains(&format!("username={who}")))
+        };
+        ensure!(
+            accepted_truncated("alice") && !accepted_truncated("bob"),
+            "server log: alice's answers should be librvp's truncated-HA1 form, bob's not:\n{}",
+            tail(&read_lossy(&self.server().stderr), 100)
+        );
+        self.pass("alice (HA1 zero byte at index 8) signed on with librvp's truncated HA1");
 
         self.alice().add_buddy(BOB)?;
         self.bob().add_buddy(ALICE)?;
