@@ -9,9 +9,10 @@ use rvp_proto::CredentialKind;
 /// outside the engine).
 ///
 /// A caller presents up to two (principal, credential-kind) pairs for ACL evaluation:
-/// the asserted `RVP-From-Principal` with [`CredentialKind::Assertion`], always, and the
-/// authenticated principal with the kind of its proof (NTLM, Digest, internal), when the
-/// request was authenticated (reference §8.2).
+/// the asserted `RVP-From-Principal` with [`CredentialKind::Assertion`], when the request
+/// carries that header, and the authenticated principal with the kind of its proof (NTLM,
+/// Digest, internal), when the request was authenticated (reference §8.2). A request
+/// without `RVP-From-Principal` presents only its proven identity.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Caller {
     asserted: Option<Arc<str>>,
@@ -38,12 +39,12 @@ impl Caller {
         }
     }
 
-    /// A caller authenticated as `principal` by `kind` (the asserted identity is set to the
-    /// same principal unless [`Caller::with_asserted`] changes it).
+    /// A caller authenticated as `principal` by `kind`, asserting nothing
+    /// ([`Caller::with_asserted`] adds the `RVP-From-Principal` it sent).
     pub fn authenticated(principal: &str, kind: CredentialKind) -> Caller {
         let p: Arc<str> = canonical_principal(principal).into();
         Caller {
-            asserted: Some(p.clone()),
+            asserted: None,
             authenticated: Some((p, kind)),
             source: None,
         }
@@ -146,5 +147,12 @@ mod tests {
             Some("http://h/instmsg/aliases/a")
         );
         assert_eq!(Caller::anonymous().presented().count(), 0);
+        // No RVP-From-Principal: only the proven pair.
+        let proven = Caller::authenticated("http://h/instmsg/aliases/a", CredentialKind::Digest);
+        assert_eq!(
+            proven.presented().collect::<Vec<_>>(),
+            vec![("http://h/instmsg/aliases/a", CredentialKind::Digest)]
+        );
+        assert_eq!(proven.asserted_principal(), None);
     }
 }

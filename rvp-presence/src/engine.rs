@@ -301,6 +301,20 @@ pub enum Refusal {
     /// `503`: the node holds `Policy::max_subscriptions_per_node` subscriptions.
     #[error("503: too many subscriptions on this node")]
     TooManySubscriptions,
+    /// `503`: the subscriber holds `Policy::subscriber_quota_per_node` subscriptions on
+    /// this node, or `Policy::subscriber_quota` in all.
+    #[error("503: subscription quota of this subscriber reached")]
+    SubscriberQuota,
+    /// `401`: `RVP-From-Principal` names an identity of this server's domain and the
+    /// request carries no proof of it (PROTOCOL.md §8.1).
+    #[error("401: RVP-From-Principal names a local identity; authenticate as it")]
+    IdentityNotProven,
+    /// `403`: the request proved one identity and asserts another local one.
+    #[error("403: RVP-From-Principal is not the authenticated principal")]
+    NotYourIdentity,
+    /// `403`: a NOTIFY whose `r:notification-from` is not its sender (reference §6.1).
+    #[error("403: r:notification-from is not the sender")]
+    SenderMismatch,
     /// `400`: a malformed request (header, request-target or XML body); the text names
     /// what is wrong.
     #[error("400: {0}")]
@@ -319,8 +333,10 @@ impl Refusal {
     pub fn status(&self) -> StatusCode {
         match self {
             Refusal::NotFound => StatusCode::NOT_FOUND,
-            Refusal::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            Refusal::Forbidden(_) => StatusCode::FORBIDDEN,
+            Refusal::Unauthorized(_) | Refusal::IdentityNotProven => StatusCode::UNAUTHORIZED,
+            Refusal::Forbidden(_) | Refusal::NotYourIdentity | Refusal::SenderMismatch => {
+                StatusCode::FORBIDDEN
+            }
             Refusal::StaticSubscription
             | Refusal::RenewalChanges
             | Refusal::MissingSubscriptionId
@@ -334,7 +350,9 @@ impl Refusal {
             | Refusal::UnknownSubscription
             | Refusal::NotDeliverable => StatusCode::PRECONDITION_FAILED,
             Refusal::LeftConversation | Refusal::HopLimit => StatusCode::INTERNAL_SERVER_ERROR,
-            Refusal::TooManySubscriptions => StatusCode::SERVICE_UNAVAILABLE,
+            Refusal::TooManySubscriptions | Refusal::SubscriberQuota => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Refusal::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             Refusal::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
         }
@@ -485,6 +503,8 @@ pub struct Engine {
     txns: HashMap<u64, Txn>,
     txn_timers: BTreeSet<(Millis, u64)>,
     out: VecDeque<Output>,
+    /// Deliveries dropped by [`Policy::max_deliveries_per_change`].
+    dropped_deliveries: u64,
     next_view: u32,
     next_delivery: u64,
     next_txn: u64,
@@ -510,6 +530,7 @@ impl Engine {
             txns: HashMap::new(),
             txn_timers: BTreeSet::new(),
             out: VecDeque::new(),
+            dropped_deliveries: 0,
             next_view: 0,
             next_delivery: 0,
             next_txn: 0,
@@ -518,6 +539,20 @@ impl Engine {
             journal: persist::Journal::default(),
             next_form: None,
         })
+    }
+
+    /// Sets the secret that makes subscription ids unpredictable (random-looking decimal
+    /// numbers below 2^31, never reused while live). The embedder draws it from the
+    /// operating system at start-up; without it ids are a fixed permutation of a counter,
+    /// which anyone can predict. Ids minted earlier are unaffected.
+    pub fn set_subscription_id_secret(&mut self, secret: [u8; 16]) {
+        self.subs.set_id_secret(secret);
+    }
+
+    /// NOTIFYs dropped so far because one change would have caused more than
+    /// [`Policy::max_deliveries_per_change`].
+    pub fn dropped_deliveries(&self) -> u64 {
+        self.dropped_deliveries
     }
 
     /// The policy in force.
@@ -742,6 +777,71 @@ impl Engine {
             .is_some_and(|(p, _)| self.directory.lookup_url(p) == Some(node))
     }
 
+    /// The proven-identity rule (PROTOCOL.md §8.1): unless the policy accepts assertions
+    /// ([`Policy::owner_accepts_assertion`]), a request whose `RVP-From-Principal` names
+    /// an identity of this engine's domains (a local principal URL, registered or not, or
+    /// a bare local host) must carry proof of exactly that identity. Without credentials →
+    /// `401` (authenticating helps); proven as someone else → `403`.
+    pub(crate) fn check_identity(&self, caller: &Caller) -> Result<(), Refusal> {
+        if self.policy.owner_accepts_assertion {
+            return Ok(());
+        }
+        let Some(asserted) = caller.asserted_principal() else {
+            return Ok(());
+        };
+        if !self.directory.is_local_identity(asserted) {
+            return Ok(());
+        }
+        match caller.authenticated_principal() {
+            Some((proven, _)) if same_principal(proven, asserted) => Ok(()),
+            Some(_) => Err(Refusal::NotYourIdentity),
+            None => Err(Refusal::IdentityNotProven),
+        }
+    }
+
+    /// Whether `caller` may renew or cancel a subscription of `subscriber` on `node`: the
+    /// proven owner of the node, or the subscriber with the standing it had when it
+    /// subscribed — proven again when it proved itself then (or is a local identity), the
+    /// same assertion for a principal of another domain (which cannot be proven here), the
+    /// same source address for an anonymous IP call-back.
+    fn may_manage(
+        &self,
+        caller: &Caller,
+        node: PrincipalId,
+        subscriber: &str,
+        proof: Option<CredentialKind>,
+    ) -> Result<(), Refusal> {
+        if self.is_owner(caller, node) {
+            return Ok(());
+        }
+        let proven = caller
+            .authenticated_principal()
+            .is_some_and(|(p, _)| same_principal(p, subscriber));
+        let asserted = || {
+            caller
+                .asserted_principal()
+                .is_some_and(|p| same_principal(p, subscriber))
+        };
+        let allowed = if self.policy.owner_accepts_assertion {
+            proven || asserted()
+        } else if proof.is_some() || self.directory.is_local_identity(subscriber) {
+            proven
+        } else {
+            match callback_ip(subscriber) {
+                // An anonymous subscription names its IP call-back as subscriber.
+                Some(ip) => asserted() && caller.source() == Some(ip),
+                None => asserted(),
+            }
+        };
+        if allowed {
+            Ok(())
+        } else if caller.is_authenticated() {
+            Err(Refusal::Forbidden(Right::Subscriptions))
+        } else {
+            Err(Refusal::Unauthorized(Right::Subscriptions))
+        }
+    }
+
     pub(crate) fn check(
         &self,
         caller: &Caller,
@@ -754,14 +854,12 @@ impl Engine {
         let owner_keeps =
             matches!(right, Right::ReadAcl | Right::WriteAcl) && self.is_owner(caller, node);
         let allowed = if self.owner_needs_proof(right) {
-            // An asserted claim to be the node's owner proves nothing for owner-only
-            // operations, whatever ACE the owner wrote (librvp grants itself
-            // `assertion digest ntlm` at every login).
-            let directory = &self.directory;
+            // Owner rights never come from an assertion, whatever the ACL lists (librvp
+            // grants itself `assertion digest ntlm` at every login).
             n.acl.evaluate(
-                caller.presented().filter(move |&(p, k)| {
-                    !(k == CredentialKind::Assertion && directory.lookup_url(p) == Some(node))
-                }),
+                caller
+                    .presented()
+                    .filter(|&(_, k)| k != CredentialKind::Assertion),
                 right,
             )
         } else {
@@ -776,12 +874,21 @@ impl Engine {
         }
     }
 
-    /// Whether `right` is one only a proven owner may use on its own node: the login
-    /// subscription (`receive-from`), PROPPATCH of its state (`write`) and ACL writes
-    /// (`writeacl`), unless [`Policy::owner_accepts_assertion`].
+    /// Whether `right` is an owner right, which only proven credentials can grant: the
+    /// login subscription (`receive-from`), PROPPATCH of the state (`write`), reading and
+    /// writing the ACL, listing subscriptions and subscribing with another call-back —
+    /// unless [`Policy::owner_accepts_assertion`].
     fn owner_needs_proof(&self, right: Right) -> bool {
         !self.policy.owner_accepts_assertion
-            && matches!(right, Right::ReceiveFrom | Right::Write | Right::WriteAcl)
+            && matches!(
+                right,
+                Right::ReceiveFrom
+                    | Right::Write
+                    | Right::WriteAcl
+                    | Right::ReadAcl
+                    | Right::Subscriptions
+                    | Right::SubscribeOthers
+            )
     }
 
     fn properties_for(&self, caller: &Caller, node: PrincipalId) -> NodeProperties {
@@ -836,6 +943,7 @@ impl Engine {
                 .get(id)
                 .filter(|r| r.node == node)
                 .ok_or(Refusal::UnknownSubscription)?;
+            self.may_manage(caller, node, &rec.subscriber, rec.proof)?;
             if params.kind.is_some_and(|k| k != rec.kind)
                 || params
                     .callback
@@ -863,7 +971,19 @@ impl Engine {
             .filter(|c| is_http_url(c))
             .ok_or(Refusal::MissingCallBack)?;
         let lifetime = params.lifetime_secs.ok_or(Refusal::StaticSubscription)?;
-        let local_target = self.directory.lookup_url(&callback);
+        let form = CallBackForm::of(&callback).ok_or(Refusal::MissingCallBack)?;
+        if let CallBackForm::Principal(key) = &form
+            && !self.directory.is_local_host(key.host())
+            && host_is_ip_literal(key.host())
+        {
+            // Another domain's principal is reached where its DNS points, never at an
+            // address the subscriber picked.
+            return Err(Refusal::MissingCallBack);
+        }
+        let local_target = match &form {
+            CallBackForm::Principal(key) => self.directory.lookup(key),
+            _ => None,
+        };
         if kind == SubscriptionKind::Notify && local_target == Some(node) {
             return Err(Refusal::SelfRelay);
         }
@@ -871,21 +991,38 @@ impl Engine {
             self.check(caller, node, Right::ReceiveFrom)?;
         }
         let own_url = caller.principal().is_some_and(|p| {
-            **p == *callback
+            same_principal(p, &callback)
                 || self
                     .directory
                     .lookup_url(p)
                     .is_some_and(|id| Some(id) == local_target)
         });
-        if !own_url {
+        // An IP call-back must be the requesting connection's own address (the server
+        // would otherwise connect wherever a caller says); a host-name local node cannot
+        // be tied to it at all. Either needs a proven `subscribe-others`.
+        let tied_to_source = match &form {
+            CallBackForm::Ip(ip) => caller.source() == Some(*ip),
+            CallBackForm::HostNode => false,
+            CallBackForm::Principal(_) => true,
+        };
+        if !own_url || !tied_to_source {
             self.check(caller, node, Right::SubscribeOthers)?;
-        }
-        if self.subs.count_on(node) >= self.policy.max_subscriptions_per_node {
-            return Err(Refusal::TooManySubscriptions);
         }
         let subscriber = caller
             .principal()
             .map_or_else(|| callback.clone(), |p| p.to_string());
+        let owner = self.is_owner(caller, node);
+        if !owner && self.subs.count_on(node) >= self.policy.max_subscriptions_per_node {
+            return Err(Refusal::TooManySubscriptions);
+        }
+        let (on_node, overall) = self.subs.subscriber_counts(node, &subscriber);
+        // The proven owner's own subscriptions (its logins, after crashes and
+        // reconnects) are bounded by the overall quota only.
+        if (!owner && on_node as usize >= self.policy.subscriber_quota_per_node)
+            || overall as usize >= self.policy.subscriber_quota
+        {
+            return Err(Refusal::SubscriberQuota);
+        }
         let granted = self.policy.grant_lifetime(lifetime);
         let expires = self.now + secs_millis(granted);
         let id = self.subs.insert(NewSubscription {
@@ -937,17 +1074,7 @@ impl Engine {
                 .get(id)
                 .filter(|r| r.node == n)
                 .ok_or(Refusal::UnknownSubscription)?;
-            let is_subscriber = caller.presented().any(|(p, _)| *p == *rec.subscriber);
-            let owner = caller
-                .presented()
-                .any(|(p, _)| self.directory.lookup_url(p) == Some(n));
-            if !(is_subscriber || owner) {
-                return Err(if caller.is_authenticated() {
-                    Refusal::Forbidden(Right::Subscriptions)
-                } else {
-                    Refusal::Unauthorized(Right::Subscriptions)
-                });
-            }
+            self.may_manage(caller, n, &rec.subscriber, rec.proof)?;
             self.subs
                 .remove(id, duration_millis(self.policy.subscription_grace));
             self.journal.subscription_gone(id);
@@ -1158,12 +1285,13 @@ impl Engine {
         let acl = &n.acl;
         let state = &n.published;
         // Watchers denied `presence` hear nothing (§8.4).
-        fan_out_states(
+        self.dropped_deliveries += fan_out_states(
             &self.directory,
             &self.subs,
             &mut self.out,
             &mut self.next_delivery,
             node,
+            self.policy.max_deliveries_per_change,
             |rec| (open || sees_presence(acl, rec)).then(|| state.clone()),
         );
     }
@@ -1184,8 +1312,6 @@ impl Engine {
     ) {
         self.advance(now);
         let n = match self.node(node).and_then(|n| {
-            self.check(caller, n, Right::SendTo)
-                .map_err(|e| self.send_to_denied(e))?;
             if params.hop_count >= self.policy.max_hops {
                 return Err(Refusal::HopLimit);
             }
@@ -1194,17 +1320,36 @@ impl Engine {
             Ok(n) => n,
             Err(e) => return self.refuse(request, e),
         };
+        if let Err(e) = self.check(caller, n, Right::SendTo) {
+            if self.policy.send_to_denied_status == StatusCode::PRECONDITION_FAILED {
+                // Exactly what an offline recipient gives (nobody signed on): 200 for a
+                // single hop, 412 for a deep acknowledgement; nothing is relayed.
+                if let (_, Some(v)) = AckTracker::new(params.ack, 0) {
+                    self.answer_verdict(request, v);
+                }
+                return;
+            }
+            return self.refuse(request, self.send_to_denied(e));
+        }
         let targets: Vec<(SubscriptionId, Arc<str>)> = self
             .subs
             .on_node(n, SubscriptionKind::Notify)
             .map(|r| (r.id, r.callback.clone()))
             .collect();
         let expected = u32::try_from(targets.len()).unwrap_or(u32::MAX);
-        let (tracker, verdict) = AckTracker::new(params.ack, expected);
-        let from: Arc<str> = caller
-            .asserted_principal()
-            .cloned()
-            .unwrap_or_else(|| Arc::from(""));
+        // A deep acknowledgement tells the sender whether anyone is signed on: never to a
+        // sender denied `presence` (PROTOCOL.md §8.4), who is answered at once as for a
+        // single hop, whatever the deliveries do.
+        let answered_ack = if params.ack != AckType::SingleHop
+            && !self.nodes[n.0 as usize].acl.allows(caller, Right::Presence)
+        {
+            AckType::SingleHop
+        } else {
+            params.ack
+        };
+        let (tracker, verdict) = AckTracker::new(answered_ack, expected);
+        // Relayed as the proven sender when there is one (PROTOCOL.md §6.1).
+        let from: Arc<str> = caller.principal().cloned().unwrap_or_else(|| Arc::from(""));
         let txn = if verdict.is_none() {
             self.next_txn += 1;
             self.next_txn
@@ -1251,15 +1396,19 @@ impl Engine {
         }
     }
 
-    /// A `send-to` refusal of an authenticated sender as the policy wants it answered
-    /// ([`Policy::send_to_denied_status`]: `412` by default, like an offline recipient).
+    /// A `send-to` refusal as [`Policy::send_to_denied_status`] wants it answered when
+    /// that is not the default "like offline" (`412`, handled by the caller): `404` or
+    /// `403`, with or without credentials — a challenge would tell a blocked sender from
+    /// one writing to someone offline. (A local sender without proof never gets here: the
+    /// proven-identity rule challenges it first, whoever the recipient.)
     fn send_to_denied(&self, refusal: Refusal) -> Refusal {
         match refusal {
-            Refusal::Forbidden(Right::SendTo) => match self.policy.send_to_denied_status {
-                StatusCode::PRECONDITION_FAILED => Refusal::NotDeliverable,
-                StatusCode::NOT_FOUND => Refusal::NotFound,
-                _ => refusal,
-            },
+            Refusal::Forbidden(Right::SendTo) | Refusal::Unauthorized(Right::SendTo) => {
+                match self.policy.send_to_denied_status {
+                    StatusCode::NOT_FOUND => Refusal::NotFound,
+                    _ => Refusal::Forbidden(Right::SendTo),
+                }
+            }
             other => other,
         }
     }
@@ -1357,12 +1506,13 @@ impl Engine {
         }
         let published = n.published.clone();
         let after = &self.nodes[node.0 as usize].acl;
-        fan_out_states(
+        self.dropped_deliveries += fan_out_states(
             &self.directory,
             &self.subs,
             &mut self.out,
             &mut self.next_delivery,
             node,
+            self.policy.max_deliveries_per_change,
             |rec| match (sees_presence(before, rec), sees_presence(after, rec)) {
                 (true, false) => Some(PresenceState::Offline),
                 (false, true) => Some(published.clone()),
@@ -1408,17 +1558,22 @@ impl Engine {
 
 /// Queues one state propnotification per `update/propchange` subscription on `node` for
 /// which `state_for` names a state (`None`: that watcher hears nothing).
+///
+/// At most `budget` deliveries are queued; the number dropped beyond it is returned.
 fn fan_out_states(
     directory: &Directory,
     subs: &SubscriptionTable,
     out: &mut VecDeque<Output>,
     seq: &mut u64,
     node: PrincipalId,
+    budget: usize,
     mut state_for: impl FnMut(&crate::subscription::Record) -> Option<PresenceState>,
-) {
+) -> u64 {
     let Some(p) = directory.get(node) else {
-        return;
+        return 0;
     };
+    let mut left = budget;
+    let mut dropped = 0u64;
     // At most two distinct renderings per fan-out (the published state, offline).
     let mut rendered: Vec<(PresenceState, Arc<RenderedChange>)> = Vec::new();
     for rec in subs.on_node(node, SubscriptionKind::PropChange) {
@@ -1434,7 +1589,9 @@ fn fan_out_states(
             }
         };
         match rec.local_target() {
+            None if left == 0 => dropped += 1,
             None => {
+                left -= 1;
                 // r:notification-to is the call-back itself: no second reference.
                 let body = NotifyBody::PropChange(PropChangeBody { shared, to: None });
                 *seq += 1;
@@ -1458,6 +1615,11 @@ fn fan_out_states(
                 // Originated here (hop 1), relayed by the watcher's home (also here)
                 // to its login call-backs (hop 2), §2.6-d.
                 for login in subs.on_node(target, SubscriptionKind::Notify) {
+                    if left == 0 {
+                        dropped += 1;
+                        continue;
+                    }
+                    left -= 1;
                     *seq += 1;
                     out.push_back(Output::Deliver(Delivery {
                         id: DeliveryId {
@@ -1474,6 +1636,7 @@ fn fan_out_states(
             }
         }
     }
+    dropped
 }
 
 /// Whether the watcher behind `rec` may see `r:state` under `acl` (the credentials it
@@ -1485,9 +1648,87 @@ fn sees_presence(acl: &Acl, rec: &crate::subscription::Record) -> bool {
     acl.evaluate(pairs, Right::Presence)
 }
 
+/// Whether two principal identities are the same (PROTOCOL.md §8.2): equal node keys for
+/// principal URLs (host and alias case-insensitive, logical or physical form), else equal
+/// canonical strings.
+pub(crate) fn same_principal(a: &str, b: &str) -> bool {
+    match (
+        crate::principal::principal_key(a),
+        crate::principal::principal_key(b),
+    ) {
+        (Some(x), Some(y)) => x == y,
+        (None, None) => canonical_principal(a) == canonical_principal(b),
+        _ => false,
+    }
+}
+
+/// The IP address of an `http://<ip>[:port][/]` call-back.
+fn callback_ip(url: &str) -> Option<std::net::IpAddr> {
+    let rest = url.get(7..)?;
+    if !url.get(..7)?.eq_ignore_ascii_case("http://") {
+        return None;
+    }
+    let authority = rest.strip_suffix('/').unwrap_or(rest);
+    if authority.contains('/') {
+        return None;
+    }
+    parse_host_ip(strip_authority_port(authority))
+}
+
+fn strip_authority_port(authority: &str) -> &str {
+    if let Some(v6) = authority.strip_prefix('[') {
+        return v6.split(']').next().unwrap_or(v6);
+    }
+    match authority.rsplit_once(':') {
+        Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => authority,
+    }
+}
+
+fn parse_host_ip(host: &str) -> Option<std::net::IpAddr> {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.parse().ok()
+}
+
+fn host_is_ip_literal(host: &str) -> bool {
+    parse_host_ip(host).is_some()
+}
+
+/// The three shapes a `Call-Back` may have (PROTOCOL.md §1.4, §2.1).
+#[derive(Debug)]
+enum CallBackForm {
+    /// A client's local node by address: `http://<ip>[:port]`.
+    Ip(std::net::IpAddr),
+    /// A client's local node by host name: `http://<name>[:port]`.
+    HostNode,
+    /// A principal URL (logical or physical form).
+    Principal(NodeKey),
+}
+
+impl CallBackForm {
+    /// `None` for anything else (other paths, other schemes): an invalid call-back.
+    fn of(url: &str) -> Option<CallBackForm> {
+        if !is_http_url(url) {
+            return None;
+        }
+        if let Some(key) = crate::principal::principal_key(url) {
+            return Some(CallBackForm::Principal(key));
+        }
+        let rest = &url[7..];
+        let authority = rest.strip_suffix('/').unwrap_or(rest);
+        if authority.is_empty() || authority.contains('/') {
+            return None;
+        }
+        Some(match callback_ip(url) {
+            Some(ip) => CallBackForm::Ip(ip),
+            None => CallBackForm::HostNode,
+        })
+    }
+}
+
 fn is_http_url(s: &str) -> bool {
     s.len() > 7
-        && s[..7].eq_ignore_ascii_case("http://")
+        && s.as_bytes()[..7].eq_ignore_ascii_case(b"http://")
         && !s
             .bytes()
             .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())

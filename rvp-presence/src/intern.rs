@@ -21,6 +21,11 @@ impl Interner {
     }
 
     /// Drops the interner's copy when `s` is its last user besides the interner.
+    /// The interned copy of `s`, if any.
+    pub(crate) fn get(&self, s: &str) -> Option<&Arc<str>> {
+        self.set.get(s)
+    }
+
     pub(crate) fn release(&mut self, s: Arc<str>) {
         if Arc::strong_count(&s) == 2 {
             self.set.remove(&*s);

@@ -145,7 +145,11 @@
 //! assert_eq!(change.update.state(), Some(&rvp_proto::xml::StateValue::bare(PresenceState::Busy)));
 //!
 //! // Alice sends Bob a message (SingleHop: answered at once); Bob's client gets it as sent.
-//! let im = "<r:notification xmlns:r='http://schemas.microsoft.com/rvp/'><r:message>...</r:message></r:notification>";
+//! // Its r:notification-from must be Alice, the sender (§6.1).
+//! let im = "<r:notification xmlns:d='DAV:' xmlns:r='http://schemas.microsoft.com/rvp/'><r:message>\
+//!     <r:notification-from><r:contact><d:href>http://localhost/instmsg/aliases/alice</d:href>\
+//!     </r:contact></r:notification-from><r:msgbody><r:mime-data>MIME-Version: 1.0\r\n\r\nhi\
+//!     </r:mime-data></r:msgbody></r:message></r:notification>";
 //! let (res, notifies) = send(&mut engine, "alice", "NOTIFY /instmsg/aliases/bob HTTP/1.1\r\n\
 //!     RVP-Hop-Count: 1\r\nContent-Type: text/xml", im)?;
 //! assert!(res.starts_with("HTTP/1.1 200 Successful"));

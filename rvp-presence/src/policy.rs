@@ -56,21 +56,40 @@ pub struct Policy {
     /// Most live views one principal may hold; a further new view replaces the one that
     /// expires soonest (default 16).
     pub max_views_per_principal: usize,
-    /// Most live subscriptions on one node (default 100 000); more → `503`.
+    /// Most live subscriptions on one node (default 100 000); more → `503`. The node
+    /// owner's own proven subscriptions are never refused by this cap (others cannot fill
+    /// a node to lock its owner out); they count against [`Policy::subscriber_quota_per_node`].
     pub max_subscriptions_per_node: usize,
+    /// Most live subscriptions one subscriber may hold on one node (default 16); more →
+    /// `503`. Identical subscriptions are distinct subscriptions (reference §2.1), so
+    /// without this one caller could fill a node with copies. The subscriber is the
+    /// proven or asserted principal, or the call-back for an anonymous subscription. The
+    /// proven owner of the node is bounded by [`Policy::subscriber_quota`] only.
+    pub subscriber_quota_per_node: usize,
+    /// Most live subscriptions one subscriber may hold on all nodes together (default
+    /// 2 048: a contact list of that size); more → `503`.
+    pub subscriber_quota: usize,
+    /// Most NOTIFYs one property change may cause (default 100 000): a watch whose
+    /// call-back is a local principal's URL is delivered to each of that principal's login
+    /// subscriptions, so one change costs (watches × logins). Beyond the bound the rest of
+    /// that change's deliveries are dropped (counted in [`crate::Engine::dropped_deliveries`]).
+    pub max_deliveries_per_change: usize,
     /// Most entries in one ACL (default 1 000); a write that would exceed it → `400`.
     pub max_acl_entries: usize,
     /// Limits on the XML bodies the method layer parses (PROPFIND, PROPPATCH, ACL);
     /// default [`XmlLimits::DEFAULT`] (256 KiB, depth 32, ...). A body beyond them → `400`.
     pub xml_limits: XmlLimits,
-    /// Status answered to a NOTIFY whose authenticated sender is denied `send-to`
-    /// (default `412`; `403` and `404` are also accepted).
+    /// How a NOTIFY whose sender is denied `send-to` is answered, with or without
+    /// credentials (default `412`; `403` and `404` are also accepted).
+    ///
+    /// `412` (default) means "exactly as if the recipient were offline": the answer an
+    /// offline recipient gives for the same ack type — `412` for a deep acknowledgement
+    /// (what librvp sends), `200` for a single hop — and nothing relayed.
     ///
     /// **Deviation from the reference** (§8.4 says `403`): a denied sender should see
-    /// something indistinguishable from an offline recipient (§8.4 again), and an IM to
-    /// an offline user is answered `412`. The real librvp client also reports "message
-    /// could not be delivered" only for `404` and `412` and silently drops a `403`, so
-    /// `412` is what tells the sender. Set `403` for the reference's literal behaviour.
+    /// something indistinguishable from an offline recipient (§8.4 again). The real
+    /// librvp client also reports "message could not be delivered" only for `404` and
+    /// `412` and silently drops a `403`. Set `403` for the reference's literal behaviour.
     pub send_to_denied_status: StatusCode,
     /// Whether the owner entry of the default ACL (§8.3) accepts the asserted identity
     /// (`RVP-From-Principal`) as well as NTLM and Digest. Default `false`: operations only
@@ -96,6 +115,9 @@ impl Default for Policy {
             bind_viewless_proppatch: true,
             max_views_per_principal: 16,
             max_subscriptions_per_node: 100_000,
+            subscriber_quota_per_node: 16,
+            subscriber_quota: 2_048,
+            max_deliveries_per_change: 100_000,
             max_acl_entries: 1_000,
             xml_limits: XmlLimits::default(),
             send_to_denied_status: StatusCode::PRECONDITION_FAILED,
@@ -146,7 +168,7 @@ impl Policy {
                 max: self.lease_max,
             });
         }
-        let positive: [(&'static str, bool); 9] = [
+        let positive: [(&'static str, bool); 12] = [
             (
                 "subscription_lifetime_min",
                 self.subscription_lifetime_min.is_zero(),
@@ -165,6 +187,15 @@ impl Policy {
                 self.max_subscriptions_per_node == 0,
             ),
             ("max_acl_entries", self.max_acl_entries == 0),
+            (
+                "subscriber_quota_per_node",
+                self.subscriber_quota_per_node == 0,
+            ),
+            ("subscriber_quota", self.subscriber_quota == 0),
+            (
+                "max_deliveries_per_change",
+                self.max_deliveries_per_change == 0,
+            ),
         ];
         if let Some((name, _)) = positive.iter().find(|(_, zero)| *zero) {
             return Err(PolicyError::Zero(name));

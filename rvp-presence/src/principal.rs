@@ -164,6 +164,8 @@ pub struct Directory {
     records: Vec<Principal>,
     by_key: HashMap<NodeKey, PrincipalId>,
     by_alias: HashMap<Box<str>, Vec<PrincipalId>>,
+    /// The distinct logical hosts of the registered principals (a handful).
+    hosts: Vec<Box<str>>,
 }
 
 impl Directory {
@@ -179,6 +181,9 @@ impl Directory {
         let id = PrincipalId(u32::try_from(self.records.len()).map_err(|_| DirectoryError::Full)?);
         self.by_key.insert(key.clone(), id);
         self.by_alias.entry(key.alias.clone()).or_default().push(id);
+        if !self.hosts.contains(&key.host) {
+            self.hosts.push(key.host.clone());
+        }
         self.records.push(Principal {
             logical_url: key.logical_url().into(),
             host: Arc::from(key.host()),
@@ -252,20 +257,54 @@ impl Directory {
         }
     }
 
-    /// Resolves an absolute `http://host[:port]/path` URL (logical or physical form).
+    /// Resolves a principal URL exactly (reference §8.2 comparison): the logical form
+    /// `http://<host>/instmsg/aliases/<alias>` or the physical form
+    /// `http://<home>/instmsg/local/<host>/instmsg/aliases/<alias>`, host and alias
+    /// compared case-insensitively. Unlike [`Directory::lookup_path`] there is no fallback
+    /// to "the only principal with that alias": an identity on another host is another
+    /// principal, whatever its alias.
     pub fn lookup_url(&self, url: &str) -> Option<PrincipalId> {
-        let url = url.trim();
-        let scheme_len = "http://".len();
-        if url.len() < scheme_len || !url[..scheme_len].eq_ignore_ascii_case("http://") {
-            return None;
-        }
-        let rest = &url[scheme_len..];
-        let (host, path) = match rest.find('/') {
-            Some(i) => (&rest[..i], &rest[i..]),
-            None => return None,
-        };
-        self.lookup_path(host, path)
+        self.lookup(&principal_key(url)?)
     }
+
+    /// Whether `host` (a port, if any, ignored; case-insensitive) is the logical host of
+    /// at least one registered principal: an identity on it is a local one.
+    pub fn is_local_host(&self, host: &str) -> bool {
+        let host = strip_port(host.trim());
+        self.hosts.iter().any(|h| h.eq_ignore_ascii_case(host))
+    }
+
+    /// Whether `principal` names an identity of this directory's domains: a principal URL
+    /// (logical or physical form) whose logical host is local, or a bare local host (a
+    /// server speaking for its domain). Registered or not.
+    pub fn is_local_identity(&self, principal: &str) -> bool {
+        match principal_key(principal) {
+            Some(key) => self.is_local_host(key.host()),
+            None => !principal.contains('/') && self.is_local_host(principal),
+        }
+    }
+}
+
+/// The node key a principal URL names: `http://<host>[:port]/instmsg/aliases/<alias>` or
+/// the physical `http://<home>/instmsg/local/<host>/instmsg/aliases/<alias>` (a trailing
+/// `/` tolerated). `None` for anything else (IP call-backs, bare hosts, other paths).
+pub fn principal_key(url: &str) -> Option<NodeKey> {
+    let url = url.trim();
+    let scheme_len = "http://".len();
+    if url.len() < scheme_len || !url.is_char_boundary(scheme_len) {
+        return None;
+    }
+    if !url[..scheme_len].eq_ignore_ascii_case("http://") {
+        return None;
+    }
+    let rest = &url[scheme_len..];
+    let (host, path) = rest.split_at(rest.find('/')?);
+    let path = path.strip_suffix('/').unwrap_or(path);
+    if let Some(rest) = path.strip_prefix("/instmsg/local/") {
+        let (host, tail) = rest.split_once('/')?;
+        return NodeKey::new(host, tail.strip_prefix("instmsg/aliases/")?);
+    }
+    NodeKey::new(host, path.strip_prefix("/instmsg/aliases/")?)
 }
 
 #[cfg(test)]
@@ -331,6 +370,50 @@ mod tests {
         assert_eq!(d.lookup_path("localhost", "/instmsg/aliases/nobody"), None);
         assert_eq!(d.lookup_url("http://198.51.100.7:1234"), None);
         assert_eq!(d.lookup_url("mailto:x"), None);
+    }
+
+    #[test]
+    fn principal_urls_match_exactly_never_by_alias_alone() {
+        let (d, a, b) = dir();
+        // The request-target fallback (a home server addressed by its own name) ...
+        assert_eq!(d.lookup_path("imhome1", "/instmsg/aliases/alice"), Some(b));
+        // ... never applies to an identity: another host is another principal.
+        assert_eq!(
+            d.lookup_url("http://evil.example/instmsg/aliases/alice"),
+            None
+        );
+        assert_eq!(
+            d.lookup_url("http://localhost/instmsg/aliases/stevem"),
+            None
+        );
+        assert_eq!(
+            d.lookup_url("http://localhost:8080/instmsg/aliases/ALICE"),
+            Some(b)
+        );
+        assert_eq!(
+            d.lookup_url("http://im.example.com/instmsg/aliases/stevem/"),
+            Some(a)
+        );
+        assert_eq!(d.lookup_url("http://localhost/aliases/alice"), None);
+        assert_eq!(d.lookup_url("http://localhost/instmsg/aliases/"), None);
+        assert_eq!(d.lookup_url("http://é/"), None);
+    }
+
+    #[test]
+    fn local_identities() {
+        let (d, _, _) = dir();
+        assert!(d.is_local_identity("http://localhost/instmsg/aliases/alice"));
+        // Not registered, still of a local domain.
+        assert!(d.is_local_identity("http://LOCALHOST/instmsg/aliases/nobody"));
+        assert!(
+            d.is_local_identity("http://imhome1/instmsg/local/im.example.com/instmsg/aliases/x")
+        );
+        assert!(d.is_local_identity("localhost"));
+        assert!(d.is_local_identity("IM.example.com"));
+        assert!(!d.is_local_identity("http://other.example/instmsg/aliases/alice"));
+        assert!(!d.is_local_identity("other.example"));
+        assert!(!d.is_local_identity("http://127.0.0.1:22"));
+        assert!(!d.is_local_identity("http://localhost:22"));
     }
 
     #[test]

@@ -163,6 +163,21 @@ enum Slot {
     Used(Record),
 }
 
+/// The address of an interned string, as a map key.
+fn arc_key(s: &Arc<str>) -> usize {
+    Arc::as_ptr(s).cast::<u8>() as usize
+}
+
+fn decrement<K: std::hash::Hash + Eq>(map: &mut IdMap<K, u32>, key: K) {
+    if let std::collections::hash_map::Entry::Occupied(mut e) = map.entry(key) {
+        if *e.get() <= 1 {
+            e.remove();
+        } else {
+            *e.get_mut() -= 1;
+        }
+    }
+}
+
 /// Parameters of a new subscription, already validated by the caller.
 #[derive(Debug, Clone)]
 pub(crate) struct NewSubscription<'a> {
@@ -187,12 +202,76 @@ pub(crate) struct SubscriptionTable {
     by_node: Vec<[BTreeSet<u32>; 2]>,
     timers: BTreeSet<(Millis, u32)>,
     strings: Interner,
+    /// Counter of minted ids; the id is a keyed permutation of it ([`IdCipher`]).
     last_id: u32,
+    cipher: IdCipher,
+    /// Live subscriptions per (node, subscriber), the subscriber named by the address of
+    /// its interned string (stable while the count is above zero: a live record holds it).
+    per_node_subscriber: IdMap<(u32, usize), u32>,
+    /// Live subscriptions per subscriber, keyed the same way.
+    per_subscriber: IdMap<usize, u32>,
+}
+
+/// Turns the id counter into unpredictable ids: a 4-round Feistel network over 32 bits
+/// whose round function is SipHash of (secret, round, half), cycle-walked into
+/// `1..SubscriptionId::LIMIT`. A permutation: distinct counter values give distinct ids
+/// under one secret; across secrets (a restart) the table still refuses an id that is live.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct IdCipher {
+    secret: [u64; 2],
+}
+
+impl IdCipher {
+    pub(crate) fn new(secret: [u8; 16]) -> IdCipher {
+        let mut a = [0u8; 8];
+        let mut b = [0u8; 8];
+        a.copy_from_slice(&secret[..8]);
+        b.copy_from_slice(&secret[8..]);
+        IdCipher {
+            secret: [u64::from_le_bytes(a), u64::from_le_bytes(b)],
+        }
+    }
+
+    fn round(&self, round: u32, half: u32) -> u32 {
+        use std::hash::Hasher as _;
+        let mut h = std::hash::DefaultHasher::new();
+        h.write_u64(self.secret[0]);
+        h.write_u64(self.secret[1]);
+        h.write_u32(round);
+        h.write_u32(half);
+        (h.finish() & 0xFFFF) as u32
+    }
+
+    fn permute32(&self, x: u32) -> u32 {
+        let (mut l, mut r) = (x >> 16, x & 0xFFFF);
+        for round in 0..4 {
+            let next = l ^ self.round(round, r);
+            l = r;
+            r = next;
+        }
+        (l << 16) | r
+    }
+
+    /// The id of counter value `n` (`n < LIMIT`).
+    pub(crate) fn id_of(&self, n: u32) -> u32 {
+        let mut x = n;
+        loop {
+            x = self.permute32(x);
+            if x != 0 && x < SubscriptionId::LIMIT {
+                return x;
+            }
+        }
+    }
 }
 
 impl SubscriptionTable {
     pub(crate) fn len(&self) -> usize {
         self.by_id.len()
+    }
+
+    /// Sets the secret that makes ids unpredictable (the embedder draws it at start-up).
+    pub(crate) fn set_id_secret(&mut self, secret: [u8; 16]) {
+        self.cipher = IdCipher::new(secret);
     }
 
     fn mint_id(&mut self) -> SubscriptionId {
@@ -202,10 +281,25 @@ impl SubscriptionTable {
             } else {
                 self.last_id + 1
             };
-            if !self.by_id.contains_key(&self.last_id) {
-                return SubscriptionId(self.last_id);
+            let id = self.cipher.id_of(self.last_id);
+            if !self.by_id.contains_key(&id) {
+                return SubscriptionId(id);
             }
         }
+    }
+
+    /// Live subscriptions of `subscriber` on `node`, and of `subscriber` overall.
+    pub(crate) fn subscriber_counts(&self, node: PrincipalId, subscriber: &str) -> (u32, u32) {
+        let Some(key) = self.strings.get(subscriber).map(arc_key) else {
+            return (0, 0);
+        };
+        (
+            self.per_node_subscriber
+                .get(&(node.0, key))
+                .copied()
+                .unwrap_or(0),
+            self.per_subscriber.get(&key).copied().unwrap_or(0),
+        )
     }
 
     pub(crate) fn count_on(&self, node: PrincipalId) -> usize {
@@ -238,6 +332,12 @@ impl SubscriptionTable {
             proof: new.proof,
             failures: 0,
         };
+        let key = arc_key(&rec.subscriber);
+        *self
+            .per_node_subscriber
+            .entry((new.node.0, key))
+            .or_insert(0) += 1;
+        *self.per_subscriber.entry(key).or_insert(0) += 1;
         let slot = match self.free_head {
             Some(s) => {
                 let i = s as usize;
@@ -349,6 +449,9 @@ impl SubscriptionTable {
         }
         self.timers
             .remove(&(rec.expires_ms.saturating_add(grace_ms), slot));
+        let key = arc_key(&rec.subscriber);
+        decrement(&mut self.per_node_subscriber, (rec.node.0, key));
+        decrement(&mut self.per_subscriber, key);
         let Record {
             callback,
             subscriber,
@@ -494,7 +597,7 @@ mod tests {
         assert_eq!(t.next_deadline(), Some(3000));
         // Slot reuse does not reuse ids.
         let d = t.insert(new(0, SubscriptionKind::PropChange, 5000));
-        assert!(d.get() > c.get());
+        assert!(![a, b, c].contains(&d));
         assert!(t.renew(d, 60, 9000, 9000, 0));
         t.expire(5000, 0, &mut out);
         assert_eq!(out, vec![a, c]);
@@ -506,15 +609,79 @@ mod tests {
     }
 
     #[test]
-    fn id_wraps_below_two_to_the_31_and_skips_live_ids() {
+    fn id_counter_wraps_below_two_to_the_31_and_skips_live_ids() {
         let mut t = SubscriptionTable::default();
         let first = t.insert(new(0, SubscriptionKind::Notify, 10));
+        assert_eq!(t.last_id, 1);
         t.last_id = SubscriptionId::LIMIT - 2;
         let top = t.insert(new(0, SubscriptionKind::Notify, 10));
-        assert_eq!(top.get(), SubscriptionId::LIMIT - 1);
+        assert_eq!(t.last_id, SubscriptionId::LIMIT - 1);
+        assert_eq!(top.get(), t.cipher.id_of(SubscriptionId::LIMIT - 1));
+        // The counter wraps to 1, whose id is live: skipped, 2 is used.
         let wrapped = t.insert(new(0, SubscriptionKind::Notify, 10));
-        assert_eq!(first.get(), 1);
-        assert_eq!(wrapped.get(), 2, "1 is live, so it is skipped");
+        assert_eq!(first.get(), t.cipher.id_of(1));
+        assert_eq!(
+            wrapped.get(),
+            t.cipher.id_of(2),
+            "1 is live, so it is skipped"
+        );
+        assert_eq!(t.last_id, 2);
+    }
+
+    #[test]
+    fn ids_are_unpredictable_and_distinct() {
+        let mut t = SubscriptionTable::default();
+        t.set_id_secret(*b"0123456789abcdef");
+        let ids: Vec<u32> = (0..2_000)
+            .map(|_| t.insert(new(0, SubscriptionKind::Notify, 10)).get())
+            .collect();
+        let distinct: std::collections::HashSet<_> = ids.iter().collect();
+        assert_eq!(distinct.len(), ids.len());
+        assert!(ids.iter().all(|&i| i > 0 && i < SubscriptionId::LIMIT));
+        // Not a counter: successive ids are never neighbours here, and they spread
+        // over the whole range.
+        assert!(ids.windows(2).all(|w| w[0].abs_diff(w[1]) > 1));
+        assert!(ids.iter().any(|&i| i > SubscriptionId::LIMIT / 2));
+        assert!(ids.iter().any(|&i| i < SubscriptionId::LIMIT / 2));
+        // Another secret, another sequence.
+        let mut u = SubscriptionTable::default();
+        u.set_id_secret(*b"fedcba9876543210");
+        let other: Vec<u32> = (0..8)
+            .map(|_| u.insert(new(0, SubscriptionKind::Notify, 10)).get())
+            .collect();
+        assert_ne!(other[..], ids[..8]);
+    }
+
+    #[test]
+    fn cipher_is_a_permutation_of_a_small_domain_sample() {
+        // Distinct inputs give distinct outputs (spot check over 100 000 counters).
+        let c = IdCipher::new([7; 16]);
+        let mut seen = std::collections::HashSet::new();
+        for n in 1..100_000 {
+            let id = c.id_of(n);
+            assert!(id > 0 && id < SubscriptionId::LIMIT);
+            assert!(seen.insert(id), "collision at {n}");
+        }
+    }
+
+    #[test]
+    fn subscriber_counts_follow_inserts_and_removals() {
+        let mut t = SubscriptionTable::default();
+        let a = t.insert(new(0, SubscriptionKind::PropChange, 10));
+        let b = t.insert(new(0, SubscriptionKind::PropChange, 10));
+        let c = t.insert(new(1, SubscriptionKind::PropChange, 10));
+        let sub = "http://h/instmsg/aliases/w";
+        assert_eq!(t.subscriber_counts(PrincipalId(0), sub), (2, 3));
+        assert_eq!(t.subscriber_counts(PrincipalId(1), sub), (1, 3));
+        assert_eq!(t.subscriber_counts(PrincipalId(0), "other"), (0, 0));
+        t.remove(a, 0);
+        assert_eq!(t.subscriber_counts(PrincipalId(0), sub), (1, 2));
+        let mut out = Vec::new();
+        t.expire(10, 0, &mut out);
+        assert_eq!(out.len(), 2);
+        assert_eq!(t.subscriber_counts(PrincipalId(0), sub), (0, 0));
+        assert!(t.per_node_subscriber.is_empty() && t.per_subscriber.is_empty());
+        let _ = (b, c);
     }
 
     #[test]

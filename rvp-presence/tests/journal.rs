@@ -487,13 +487,27 @@ fn a_denied_user_stays_denied() {
         RequestId(4),
         &me("alice"),
         &key("bob"),
+        NotifyParams::new(1, AckType::DeepOr, Bytes::from_static(b"<x/>")),
+    );
+    let Some(Output::Respond(a)) = r.poll_output() else {
+        panic!("an answer")
+    };
+    // send-to denied: answered as an offline recipient would be (Policy::
+    // send_to_denied_status): 412 for a deep acknowledgement ...
+    assert_eq!(a.response.status().as_u16(), 412);
+    r.notify(
+        t1,
+        RequestId(5),
+        &me("alice"),
+        &key("bob"),
         NotifyParams::new(1, AckType::SingleHop, Bytes::from_static(b"<x/>")),
     );
     let Some(Output::Respond(a)) = r.poll_output() else {
         panic!("an answer")
     };
-    // send-to denied: 412 by default (Policy::send_to_denied_status).
-    assert_eq!(a.response.status().as_u16(), 412);
+    // ... 200 for a single hop, and nothing is relayed.
+    assert_eq!(a.response.status().as_u16(), 200);
+    assert!(r.poll_output().is_none(), "nothing relayed to a blocker");
 }
 
 /// Records of a principal no longer in the directory are dropped and journaled as gone.

@@ -84,17 +84,33 @@ impl T {
         header(&res, "subscription-id").unwrap().to_owned()
     }
 
-    /// bruceb watches stevem (example 2.1-b); returns the subscription id.
+    /// bruceb watches stevem (example 2.1-b); returns the subscription id. bruceb is a
+    /// principal of this engine (im.acme.com is registered here), so his requests carry
+    /// his proof, as a real client's do after the challenge (PROTOCOL.md §8.1).
     fn bruce_watches_steve(&mut self) -> String {
-        let (res, _, _) = self.send(0, None, &ex_2_1_b());
+        let (res, _, _) = self.send(0, Some(BRUCE), &ex_2_1_b());
         assert_eq!(res.status(), StatusCode::MULTI_STATUS);
         header(&res, "subscription-id").unwrap().to_owned()
     }
 }
 
+/// `auth` for "proven as the principal the request asserts": every principal of these
+/// examples is registered in the test engine, so its requests must carry proof of it
+/// (PROTOCOL.md §8.1), as a real client's do after answering the challenge.
+const SELF: Option<&str> = Some("<self>");
+
 fn caller(bytes: &[u8], auth: Option<&str>) -> Caller {
+    let req = request(bytes);
+    let asserted = req
+        .headers()
+        .get("rvp-from-principal")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let auth = match auth {
+        Some("<self>") => asserted.as_deref(),
+        other => other,
+    };
     Caller::from_request(
-        &request(bytes),
+        &req,
         auth.map(|p| (p, CredentialKind::Digest)),
         Some("198.176.154.132".parse().unwrap()),
     )
@@ -206,7 +222,7 @@ Call-Back: http://172.16.6.148:48401",
 #[test]
 fn subscribe_presence_example_2_1_b_and_renewal_2_1_c() {
     let mut t = T::new();
-    let (res, _, _) = t.send(0, None, &ex_2_1_b());
+    let (res, _, _) = t.send(0, SELF, &ex_2_1_b());
     let m = multistatus(&res);
     assert_eq!(m.responses.len(), 1);
     assert_eq!(m.responses[0].href, STEVE);
@@ -229,7 +245,7 @@ fn subscribe_presence_example_2_1_b_and_renewal_2_1_c() {
     // 2.1-c: renewal, 200 without a body even for a propchange subscription.
     let (res, _, _) = t.send(
         600,
-        None,
+        SELF,
         &wire(
             &format!(
                 "SUBSCRIBE /instmsg/aliases/stevem HTTP/1.1
@@ -288,14 +304,14 @@ fn subscribe_refusals() {
     ];
     for (headers, code) in cases {
         let bytes = wire(&format!("{base}\n{headers}"), "");
-        assert_eq!(t.status(None, &bytes), code, "{headers}");
+        assert_eq!(t.status(SELF, &bytes), code, "{headers}");
     }
     // Unknown node → 404; malformed Subscription-Lifetime → 400 naming it.
     let unknown = wire(
         "SUBSCRIBE /instmsg/aliases/nobody HTTP/1.1\nHost: im.example.com\nSubscription-Lifetime: 60\nNotification-Type: pragma/notify\nCall-Back: http://10.0.0.1:1",
         "",
     );
-    assert_eq!(t.status(None, &unknown), 404);
+    assert_eq!(t.status(SELF, &unknown), 404);
     let (res, _, _) = t.send(
         0,
         None,
@@ -320,7 +336,7 @@ RVP-From-Principal: http://im.acme.com/instmsg/aliases/bruceb
 Subscription-Id: 1234",
         "",
     );
-    assert_eq!(t.status(None, &ex), 404);
+    assert_eq!(t.status(SELF, &ex), 404);
     let id = t.bruce_watches_steve();
     let un = |id: &str| {
         wire(
@@ -330,14 +346,14 @@ Subscription-Id: 1234",
             "",
         )
     };
-    assert_eq!(t.status(None, &un("abc")), 412);
+    assert_eq!(t.status(SELF, &un("abc")), 412);
     let missing = wire(
         &format!(
             "UNSUBSCRIBE /instmsg/aliases/stevem HTTP/1.1\nHost: im.example.com\nRVP-From-Principal: {BRUCE}"
         ),
         "",
     );
-    assert_eq!(t.status(None, &missing), 400);
+    assert_eq!(t.status(SELF, &missing), 400);
     // Someone else may not cancel it.
     let other = wire(
         &format!(
@@ -346,10 +362,10 @@ Subscription-Id: 1234",
         "",
     );
     assert_eq!(t.status(None, &other), 401);
-    let (res, _, _) = t.send(0, None, &un(&id));
+    let (res, _, _) = t.send(0, SELF, &un(&id));
     assert_eq!(res.status(), 200);
     assert!(res.body().is_empty());
-    assert_eq!(t.status(None, &un(&id)), 412, "gone");
+    assert_eq!(t.status(SELF, &un(&id)), 412, "gone");
 }
 
 // ------------------------------------------------------------------ SUBSCRIPTIONS §2.3
@@ -365,7 +381,7 @@ Notification-Type: update/propchange
 RVP-From-Principal: http://im.acme.com/instmsg/aliases/bruceb",
         "",
     );
-    assert_eq!(t.status(None, &ex), 404);
+    assert_eq!(t.status(SELF, &ex), 404);
     let id = t.bruce_watches_steve();
     let list = |nt: &str| {
         wire(
@@ -633,7 +649,7 @@ fn notify_im_example_2_6_a_is_relayed_as_2_6_c() {
     let login = t.bruce_logs_in();
     let bytes = ex_2_6_a("DeepOr", 1);
     let req = request(&bytes);
-    let caller = caller(&bytes, None);
+    let caller = caller(&bytes, SELF);
     t.e.handle_request(t.t0, RequestId(99), &caller, &req);
     let (answers, deliveries) = drain(&mut t.e);
     assert!(answers.is_empty(), "DeepOr waits for the client");
@@ -673,11 +689,11 @@ fn notify_im_example_2_6_a_is_relayed_as_2_6_c() {
 fn notify_acknowledgements_and_refusals() {
     let mut t = T::new();
     // Nobody logged in: SingleHop 200 at once, DeepOr/DeepAnd 412.
-    assert_eq!(t.status(None, &ex_2_6_a("SingleHop", 1)), 200);
-    assert_eq!(t.status(None, &ex_2_6_a("DeepOr", 1)), 412);
-    assert_eq!(t.status(None, &ex_2_6_a("DeepAnd", 1)), 412);
+    assert_eq!(t.status(SELF, &ex_2_6_a("SingleHop", 1)), 200);
+    assert_eq!(t.status(SELF, &ex_2_6_a("DeepOr", 1)), 412);
+    assert_eq!(t.status(SELF, &ex_2_6_a("DeepAnd", 1)), 412);
     // Hop limit (8): 500 with its reason phrase.
-    let (_, a, _) = t.send(0, None, &ex_2_6_a("SingleHop", 8));
+    let (_, a, _) = t.send(0, SELF, &ex_2_6_a("SingleHop", 8));
     assert!(
         a.to_bytes()
             .starts_with(b"HTTP/1.1 500 hop count exceeded\r\n")
@@ -686,13 +702,13 @@ fn notify_acknowledgements_and_refusals() {
     let bad = String::from_utf8(ex_2_6_a("SingleHop", 1))
         .unwrap()
         .replace("RVP-Hop-Count: 1", "RVP-Hop-Count: many");
-    let (res, _, _) = t.send(0, None, bad.as_bytes());
+    let (res, _, _) = t.send(0, SELF, bad.as_bytes());
     assert_eq!(res.status(), 400);
     assert!(String::from_utf8_lossy(res.body()).contains("RVP-Hop-Count"));
     let bad = String::from_utf8(ex_2_6_a("SingleHop", 1))
         .unwrap()
         .replace("RVP-Ack-Type: SingleHop", "RVP-Ack-Type: Maybe");
-    assert_eq!(t.status(None, bad.as_bytes()), 400);
+    assert_eq!(t.status(SELF, bad.as_bytes()), 400);
     // Without RVP-From-Principal there is nobody to relay from.
     let anonymous = String::from_utf8(ex_2_6_a("SingleHop", 1))
         .unwrap()
@@ -700,7 +716,7 @@ fn notify_acknowledgements_and_refusals() {
             "RVP-From-Principal: http://im.example.com/instmsg/aliases/stevem\r\n",
             "",
         );
-    assert_eq!(t.status(None, anonymous.as_bytes()), 400);
+    assert_eq!(t.status(SELF, anonymous.as_bytes()), 400);
     // Nothing to relay.
     let empty = wire(
         &format!(
@@ -708,13 +724,13 @@ fn notify_acknowledgements_and_refusals() {
         ),
         "",
     );
-    assert_eq!(t.status(None, &empty), 400);
+    assert_eq!(t.status(SELF, &empty), 400);
     // A NOTIFY to `/` is for a client's local node, not a node here.
     let root = wire(
         &format!("NOTIFY / HTTP/1.1\nHost: 127.0.0.1:5000\nRVP-From-Principal: {STEVE}"),
         "<r:notification xmlns:r='http://schemas.microsoft.com/rvp/'/>",
     );
-    assert_eq!(t.status(None, &root), 404);
+    assert_eq!(t.status(SELF, &root), 404);
 }
 
 #[test]
@@ -752,7 +768,7 @@ fn deep_acknowledgements_through_the_wire() {
             .replace("198.176.154.132:1234", "198.176.154.133:1234");
         t.send(0, Some(BRUCE), second.as_bytes());
         let bytes = ex_2_6_a(ack, 1);
-        t.e.handle_request(t.t0, RequestId(7), &caller(&bytes, None), &request(&bytes));
+        t.e.handle_request(t.t0, RequestId(7), &caller(&bytes, SELF), &request(&bytes));
         let (answers, deliveries) = drain(&mut t.e);
         assert!(answers.is_empty() && deliveries.len() == 2, "{ack}");
         let mut heard = Vec::new();
@@ -971,7 +987,7 @@ fn unsupported_methods() {
             &format!("{method} /instmsg/aliases/stevem HTTP/1.1\nHost: im.example.com"),
             "",
         );
-        let (res, _, _) = t.send(0, None, &bytes);
+        let (res, _, _) = t.send(0, SELF, &bytes);
         assert_eq!(res.status().as_u16(), code, "{method}");
     }
 }

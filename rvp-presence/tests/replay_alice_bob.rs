@@ -39,9 +39,7 @@ use rvp_proto::{CredentialKind, PresenceState};
 fn capture(name: &str) -> Vec<u8> {
     let dir = match std::env::var_os("RVP_CAPTURES_DIR") {
         Some(d) => std::path::PathBuf::from(d),
-        None => {
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/captures")
-        }
+        None => std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/captures"),
     };
     let path = dir.join(name);
     std::fs::read(&path).unwrap_or_else(|e| {

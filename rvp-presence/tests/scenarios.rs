@@ -53,6 +53,13 @@ fn login(h: &mut H, who: &str, last: u8, lifetime: u32) -> SubscriptionId {
     subscribed(&r)
 }
 
+/// A principal of another domain, asserted (it cannot be proven here).
+fn remote(watcher: &str) -> rvp_presence::Caller {
+    rvp_presence::Caller::asserted(&format!(
+        "http://remote.example.org/instmsg/aliases/{watcher}"
+    ))
+}
+
 /// `watcher` watches `target` with a remote call-back (so deliveries go straight out).
 fn watch_remote(h: &mut H, watcher: &str, target: &str, lifetime: u32) -> SubscriptionId {
     let (now, req) = (h.now, h.req());
@@ -298,7 +305,7 @@ fn renewal_and_grace() {
     h.e.subscribe(
         now,
         req,
-        &claim("alice"),
+        &remote("w"),
         &key("bob"),
         SubscribeParams::renewal(id, 600),
     );
@@ -316,7 +323,7 @@ fn renewal_and_grace() {
     h.e.subscribe(
         now,
         req,
-        &claim("alice"),
+        &remote("w"),
         &key("bob"),
         SubscribeParams::renewal(id, 600),
     );
@@ -327,7 +334,7 @@ fn renewal_and_grace() {
     h.e.subscribe(
         now,
         req,
-        &claim("alice"),
+        &remote("w"),
         &key("bob"),
         SubscribeParams::renewal(id, 600),
     );
@@ -343,7 +350,7 @@ fn renewal_may_change_only_the_lifetime() {
         SubscribeParams::new(PC, "http://elsewhere.example/x", 60),
         |p| p.renew = Some(id),
     );
-    h.e.subscribe(now, req, &claim("alice"), &key("bob"), p);
+    h.e.subscribe(now, req, &remote("w"), &key("bob"), p);
     assert_eq!(refused(&h.one().0), &Refusal::RenewalChanges);
     // Same values tolerated.
     let (now, req) = (h.now, h.req());
@@ -351,14 +358,14 @@ fn renewal_may_change_only_the_lifetime() {
         SubscribeParams::new(PC, "http://remote.example.org/instmsg/aliases/w", 60),
         |p| p.renew = Some(id),
     );
-    h.e.subscribe(now, req, &claim("alice"), &key("bob"), p);
+    h.e.subscribe(now, req, &remote("w"), &key("bob"), p);
     assert_eq!(h.one().0.status(), StatusCode::OK);
     // Renewal on another node: 412.
     let (now, req) = (h.now, h.req());
     h.e.subscribe(
         now,
         req,
-        &claim("alice"),
+        &remote("w"),
         &key("carol"),
         SubscribeParams::renewal(id, 60),
     );
@@ -366,7 +373,7 @@ fn renewal_may_change_only_the_lifetime() {
     // Renewal without lifetime: static, 400.
     let (now, req) = (h.now, h.req());
     let p = with(SubscribeParams::renewal(id, 60), |p| p.lifetime_secs = None);
-    h.e.subscribe(now, req, &claim("alice"), &key("bob"), p);
+    h.e.subscribe(now, req, &remote("w"), &key("bob"), p);
     assert_eq!(refused(&h.one().0), &Refusal::StaticSubscription);
 }
 
@@ -410,10 +417,22 @@ fn unsubscribe_rules() {
     let (now, req) = (h.now, h.req());
     h.e.unsubscribe(now, req, &me("bob"), &key("bob"), Some(id));
     assert_eq!(refused(&h.one().0), &Refusal::UnknownSubscription);
-    // The subscriber may cancel.
+    // The subscriber may cancel, with the standing it subscribed with: proven for a
+    // subscriber that proved itself (a claim is not enough), ...
     let l = login(&mut h, "alice", 7, 600);
     let (now, req) = (h.now, h.req());
     h.e.unsubscribe(now, req, &claim("alice"), &key("alice"), Some(l));
+    assert_eq!(refused(&h.one().0).status(), StatusCode::UNAUTHORIZED);
+    let (now, req) = (h.now, h.req());
+    h.e.unsubscribe(now, req, &me("alice"), &key("alice"), Some(l));
+    assert_eq!(h.one().0, Response::Unsubscribed);
+    // ... the same assertion for a principal of another domain, never another one.
+    let w = watch_remote(&mut h, "w", "bob", 600);
+    let (now, req) = (h.now, h.req());
+    h.e.unsubscribe(now, req, &remote("x"), &key("bob"), Some(w));
+    assert_eq!(refused(&h.one().0).status(), StatusCode::UNAUTHORIZED);
+    let (now, req) = (h.now, h.req());
+    h.e.unsubscribe(now, req, &remote("w"), &key("bob"), Some(w));
     assert_eq!(h.one().0, Response::Unsubscribed);
     let (_, d) = set_state(&mut h, "bob", S::Online, None);
     assert!(d.is_empty(), "no NOTIFY to a cancelled subscription");
@@ -921,9 +940,11 @@ fn notify_hop_limit_and_send_to() {
         )],
     );
     h.one();
+    // Without credentials too, a denied sender is answered as for an offline recipient
+    // (a challenge would tell a block from offline).
     notify(&mut h, "alice", "bob", 1, AckType::DeepOr, b"x");
     let (r, d) = h.one();
-    assert_eq!(refused(&r).status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(refused(&r), &Refusal::NotDeliverable);
     assert!(d.is_empty());
     let (now, req) = (h.now, h.req());
     h.e.notify(
@@ -970,11 +991,27 @@ fn send_to_denied_status_is_configurable() {
             req,
             &me("alice"),
             &key("bob"),
-            NotifyParams::new(1, AckType::SingleHop, Bytes::from_static(b"<x/>")),
+            NotifyParams::new(1, AckType::DeepOr, Bytes::from_static(b"<x/>")),
         );
         let (r, d) = h.one();
         assert_eq!(refused(&r), &want, "{status}");
         assert_eq!(refused(&r).status(), status);
+        assert!(d.is_empty());
+        // A single hop: 412 means "as if offline", which is 200 with nothing relayed.
+        let (now, req) = (h.now, h.req());
+        h.e.notify(
+            now,
+            req,
+            &me("alice"),
+            &key("bob"),
+            NotifyParams::new(1, AckType::SingleHop, Bytes::from_static(b"<x/>")),
+        );
+        let (r, d) = h.one();
+        if status == StatusCode::PRECONDITION_FAILED {
+            assert_eq!(r, Response::Notified);
+        } else {
+            assert_eq!(refused(&r), &want, "{status}");
+        }
         assert!(d.is_empty());
         // Other refusals are untouched: carol is not denied, and is still allowed.
         notify(&mut h, "carol", "bob", 1, AckType::SingleHop, b"x");

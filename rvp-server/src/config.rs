@@ -173,6 +173,9 @@ pub struct PolicyConfig {
     pub bind_viewless_proppatch: bool,
     pub max_views_per_principal: usize,
     pub max_subscriptions_per_node: usize,
+    pub subscriber_quota_per_node: usize,
+    pub subscriber_quota: usize,
+    pub max_deliveries_per_change: usize,
     pub max_acl_entries: usize,
     pub send_to_denied_status: u16,
 }
@@ -196,6 +199,9 @@ impl PolicyConfig {
         p.bind_viewless_proppatch = self.bind_viewless_proppatch;
         p.max_views_per_principal = self.max_views_per_principal;
         p.max_subscriptions_per_node = self.max_subscriptions_per_node;
+        p.subscriber_quota_per_node = self.subscriber_quota_per_node;
+        p.subscriber_quota = self.subscriber_quota;
+        p.max_deliveries_per_change = self.max_deliveries_per_change;
         p.max_acl_entries = self.max_acl_entries;
         p.send_to_denied_status = http::StatusCode::from_u16(self.send_to_denied_status)
             .unwrap_or(http::StatusCode::PRECONDITION_FAILED);
@@ -239,6 +245,9 @@ impl Default for PolicyConfig {
             bind_viewless_proppatch: p.bind_viewless_proppatch,
             max_views_per_principal: p.max_views_per_principal,
             max_subscriptions_per_node: p.max_subscriptions_per_node,
+            subscriber_quota_per_node: p.subscriber_quota_per_node,
+            subscriber_quota: p.subscriber_quota,
+            max_deliveries_per_change: p.max_deliveries_per_change,
             max_acl_entries: p.max_acl_entries,
             send_to_denied_status: p.send_to_denied_status.as_u16(),
         }
@@ -593,6 +602,15 @@ impl Config {
                 p.max_subscriptions_per_node == 0,
             ),
             ("policy.max_acl_entries", p.max_acl_entries == 0),
+            (
+                "policy.subscriber_quota_per_node",
+                p.subscriber_quota_per_node == 0,
+            ),
+            ("policy.subscriber_quota", p.subscriber_quota == 0),
+            (
+                "policy.max_deliveries_per_change",
+                p.max_deliveries_per_change == 0,
+            ),
         ] {
             if zero {
                 return bad(key, "must not be zero".into());

@@ -490,6 +490,12 @@ pub fn user_directory(config: &Config) -> Result<UserDirectory, ServerError> {
 pub fn engine_for(config: &Config, now: Instant) -> Result<Engine, ServerError> {
     let policy = config.policy.engine_policy(config.auth.require_auth);
     let mut engine = Engine::new(policy, now)?;
+    // Subscription ids anyone could predict would let a caller walk them; a fresh secret
+    // per start (the table still refuses an id that is live after a restore).
+    let mut secret = [0u8; 16];
+    getrandom::fill(&mut secret)
+        .map_err(|e| ServerError::Auth(format!("randomness for subscription ids: {e}")))?;
+    engine.set_subscription_id_secret(secret);
     for u in &config.users {
         let key = NodeKey::new(&config.server.domain, &u.alias)
             .ok_or_else(|| ServerError::User(format!("invalid alias {:?}", u.alias)))?;

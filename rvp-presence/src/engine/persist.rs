@@ -295,8 +295,10 @@ impl Engine {
                 report.subscriptions += 1;
             }
         }
-        self.subs
-            .set_last_id(records.counters.last_subscription_id.max(max_sub));
+        // The counter goes on where it stopped; the ids it maps to are keyed by a secret
+        // that may have changed since (a restart draws a new one), and the table skips
+        // any id that is live.
+        self.subs.set_last_id(records.counters.last_subscription_id);
 
         let lgrace_ms = duration_millis(lgrace);
         let mut max_view = 0;

@@ -192,6 +192,7 @@ impl Engine {
             _ => return Err(Refusal::NotImplemented(token.into())),
         };
         let head = RequestHeaders::from_request(req)?;
+        self.check_identity(caller)?;
         let node = self.resolve(&head.target).ok_or(Refusal::NotFound)?;
         let key = self
             .directory()
@@ -414,9 +415,13 @@ mod tests {
             None,
         );
         assert_eq!(
-            c.asserted_principal().map(|p| &**p),
-            Some("http://h/instmsg/aliases/a"),
+            c.asserted_principal(),
+            None,
             "a malformed assertion is ignored; the authenticated identity stands"
+        );
+        assert_eq!(
+            c.principal().map(|p| &**p),
+            Some("http://h/instmsg/aliases/a")
         );
         assert_eq!(Caller::from_request(&req, None, None), Caller::anonymous());
     }

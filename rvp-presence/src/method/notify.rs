@@ -1,23 +1,29 @@
-//! NOTIFY (reference §2.6, §6.5): the body is relayed byte for byte (never parsed) to the
-//! node's `pragma/notify` subscriptions; deliveries are written as NOTIFY requests with
-//! [`rvp_proto::codec::write_notify`]. A NOTIFY without `RVP-From-Principal` (nobody to
-//! relay it from) or without a body → `400`.
+//! NOTIFY (reference §2.6, §6.5): the body is relayed byte for byte to the node's
+//! `pragma/notify` subscriptions; deliveries are written as NOTIFY requests with
+//! [`rvp_proto::codec::write_notify`]. The body is parsed only to check that its
+//! `r:notification-from` is the sender (§6.1). A NOTIFY with no identity at all (neither
+//! credentials nor `RVP-From-Principal`: nobody to relay it from) or without a body →
+//! `400`.
 
 use bytes::BufMut;
 use rvp_proto::codec::{NotifyHead, WriteError, write_notify};
 use rvp_proto::header::{self, HopCount, MintedSubscriptionId};
 
-use super::{Cx, bad, is_blank};
+use rvp_proto::xml::Notification;
+
+use super::{Cx, bad, is_blank, parse_body};
 use crate::delivery::AckType;
-use crate::engine::{Delivery, Engine, NotifyParams, Refusal};
+use crate::engine::{Delivery, Engine, NotifyParams, Refusal, same_principal};
+use crate::principal::principal_key;
 
 pub(super) fn handle(e: &mut Engine, cx: &Cx<'_>) -> Result<(), Refusal> {
-    if cx.caller.asserted_principal().is_none() {
+    if cx.caller.principal().is_none() {
         return Err(bad("NOTIFY without RVP-From-Principal"));
     }
     if is_blank(cx.body) {
         return Err(bad("NOTIFY without a body (an r:notification is expected)"));
     }
+    check_sender(e, cx)?;
     let ack = match cx.head.rvp.ack_type() {
         header::AckType::DeepOr => AckType::DeepOr,
         header::AckType::DeepAnd => AckType::DeepAnd,
@@ -26,6 +32,32 @@ pub(super) fn handle(e: &mut Engine, cx: &Cx<'_>) -> Result<(), Refusal> {
     let params = NotifyParams::new(cx.head.rvp.hop_count().get(), ack, cx.body.clone());
     e.notify(cx.now, cx.request, cx.caller, cx.key, params);
     Ok(())
+}
+
+/// The sender rule (reference §6.1): the body's `r:notification-from` names the sender
+/// — the proven principal, else the asserted one (a principal of another domain); a
+/// server speaking as a bare host may send only for principals of its own domain. A body
+/// that is not an `r:notification` → `400`; a different sender → `403`, nothing relayed.
+fn check_sender(e: &Engine, cx: &Cx<'_>) -> Result<(), Refusal> {
+    let Some(sender) = cx.caller.principal() else {
+        return Err(bad("NOTIFY without RVP-From-Principal"));
+    };
+    let from = match parse_body::<Notification>(e, cx.body)? {
+        Notification::Message(m) => m.from.href,
+        Notification::PropNotification(p) => p.from.href,
+        // Application XML carries no r:notification-from of ours to check.
+        _ => return Ok(()),
+    };
+    let ok = if sender.contains('/') {
+        same_principal(sender, &from)
+    } else {
+        principal_key(&from).is_some_and(|k| k.host().eq_ignore_ascii_case(sender))
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(Refusal::SenderMismatch)
+    }
 }
 
 /// Splits an `http://authority[/path]` call-back into (authority, request-target): `/`
