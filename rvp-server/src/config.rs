@@ -37,6 +37,7 @@
 //! # Ok::<(), rvp_server::config::ConfigError>(())
 //! ```
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -222,6 +223,10 @@ pub struct ResolveConfig {
     /// configuration is never read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nameserver: Option<SocketAddr>,
+    /// Other RVP servers believed when they speak as themselves (`RVP-From-Principal:
+    /// <host>`) from these addresses, besides what DNS says: host → addresses.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub peers: BTreeMap<String, Vec<std::net::IpAddr>>,
 }
 
 impl Default for PolicyConfig {

@@ -60,6 +60,8 @@ use crate::listener::{ServeReport, Server};
 use crate::log::ProtocolLog;
 use crate::service::{Handler, LogPrincipal, Peer, Request, Response, text_response};
 use crate::store::{DurableOptions, DurableStore, StoreError, SyncMode};
+use crate::trust::ServerTrust;
+use rvp_proto::header::FromPrincipal;
 
 /// After the engine stopped, queued NOTIFYs get at most this long to go out before the
 /// deliverer is closed.
@@ -223,12 +225,23 @@ impl Core for PresenceCore {
 pub struct RvpService {
     engine: EngineHandle<PresenceCore>,
     auth: Arc<Authenticator>,
+    trust: Arc<ServerTrust>,
 }
 
 impl RvpService {
     /// A service over a running engine task and an authenticator.
     pub fn new(engine: EngineHandle<PresenceCore>, auth: Arc<Authenticator>) -> RvpService {
-        RvpService { engine, auth }
+        RvpService {
+            engine,
+            auth,
+            trust: Arc::new(ServerTrust::default()),
+        }
+    }
+
+    /// Which other servers are believed (default: none).
+    pub fn with_trust(mut self, trust: ServerTrust) -> RvpService {
+        self.trust = Arc::new(trust);
+        self
     }
 
     /// A `401` with one fresh challenge and the same body whatever the refusal was
@@ -267,6 +280,17 @@ impl Handler for RvpService {
             (Some(p), Some(k)) => Some((p.as_str(), k)),
             _ => None,
         };
+        // A request speaking as another server is believed only from where that server's
+        // DNS (or the configuration) places it (crate::trust).
+        if let Some(FromPrincipal::Host(host)) = &request.typed.rvp.from_principal
+            && let Err(e) = self.trust.check_server(host, peer.addr.ip()).await
+        {
+            tracing::info!(peer = %peer.addr, "refused: {e}");
+            return text_response(
+                StatusCode::FORBIDDEN,
+                "RVP-From-Principal names a server this address does not speak for",
+            );
+        }
         let caller = Caller::from_rvp_headers(&request.typed.rvp, proven, Some(peer.addr.ip()));
         let log_name: Option<Arc<str>> = match &identity {
             Identity::Authenticated(a) => Some(Arc::from(&*a.username)),
@@ -559,9 +583,10 @@ impl HomeServer {
             reports_rx,
             failures_rx,
             handle.downgrade(),
-            resolver,
+            resolver.clone(),
         ));
-        let service = RvpService::new(handle.clone(), auth);
+        let trust = ServerTrust::new(&config.server.domain, &config.resolve.peers, resolver);
+        let service = RvpService::new(handle.clone(), auth).with_trust(trust);
         let server = Server::bind(
             &config.server.listen,
             service,

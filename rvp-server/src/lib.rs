@@ -41,3 +41,4 @@ pub mod log;
 pub mod resolve;
 pub mod service;
 pub mod shutdown;
+pub mod trust;

@@ -150,6 +150,38 @@ impl<R: Resolve + Send + Sync + 'static> ForeignResolver<R> {
         &self.resolver
     }
 
+    /// Every address the RVP server of domain `host` may speak from: the addresses of
+    /// the targets of its `_rvp._tcp` SRV records, and the domain's own address records
+    /// (each cached for its DNS TTL). Used to believe a request that speaks as that
+    /// server (`RVP-From-Principal: <host>`, PROTOCOL.md §8.1). Empty when DNS knows
+    /// nothing; an error only when DNS could not be asked at all.
+    pub async fn server_addresses(&self, host: &str) -> Result<Vec<IpAddr>, ResolveError> {
+        let mut out = Vec::new();
+        let mut failure = None;
+        match self.resolver.plan(host).await {
+            Ok(plan) => {
+                for target in plan.targets() {
+                    if let Ok(ips) = self.resolver.addresses(&target.host).await {
+                        out.extend(ips);
+                    }
+                }
+            }
+            Err(e @ ResolveError::Lookup(_)) => failure = Some(e),
+            Err(_) => {}
+        }
+        match self.resolver.addresses(host).await {
+            Ok(ips) => out.extend(ips),
+            Err(e @ ResolveError::Lookup(_)) => failure = failure.or(Some(e)),
+            Err(_) => {}
+        }
+        out.sort_unstable();
+        out.dedup();
+        match failure {
+            Some(e) if out.is_empty() => Err(e),
+            _ => Ok(out),
+        }
+    }
+
     /// Where to connect for the logical host `host` (port `port` when the URL gave one):
     /// see the [module docs](self).
     pub async fn address(&self, host: &str, port: Option<u16>) -> Result<SocketAddr, ResolveError> {

@@ -82,3 +82,136 @@ async fn notifications_reach_servers_found_by_srv_and_by_address() {
     server.stop().await;
     drop(dns);
 }
+
+/// A property change as another server sends it: `RVP-From-Principal` is the bare host.
+fn server_propnotification(about: &str, to: &str) -> Vec<u8> {
+    format!(
+        "<?xml version=\"1.0\"?><r:notification xmlns:d=\"DAV:\" xmlns:r=\"http://schemas.microsoft.com/rvp/\"><r:propnotification><r:notification-from><r:contact><d:href>{about}</d:href><r:description/></r:contact></r:notification-from><r:notification-to><r:contact><d:href>{to}</d:href><r:description/></r:contact></r:notification-to><d:propertyupdate><d:set><d:prop><r:state><r:online/></r:state></d:prop></d:set></d:propertyupdate></r:propnotification></r:notification>"
+    )
+    .into_bytes()
+}
+
+/// A request speaking as another server (a bare host in `RVP-From-Principal`) is believed
+/// only from an address its DNS points to (SRV target or address record, from a real
+/// dnsmasq), or from `[resolve] peers`; and only about principals of its own domain.
+/// Everything else is 403 and reaches nobody.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn servers_are_believed_only_from_where_their_dns_points() {
+    let Some(dns) = dnsmasq::Dnsmasq::start_or_skip(
+        "servers_are_believed_only_from_where_their_dns_points",
+        &[
+            // srv.test's server is rvp.srv.test at 127.0.0.3; a.test is at 127.0.0.1.
+            "--srv-host=_rvp._tcp.srv.test,rvp.srv.test,80,0,0".into(),
+            "--host-record=rvp.srv.test,127.0.0.3".into(),
+            "--host-record=a.test,127.0.0.1".into(),
+            "--host-record=far.test,127.0.0.9".into(),
+        ],
+    ) else {
+        return;
+    };
+    let server = TestServer::start(|c| {
+        c.resolve.nameserver = Some(dns.addr);
+        c.resolve
+            .peers
+            .insert("listed.test".into(), vec!["127.0.0.4".parse().unwrap()]);
+    })
+    .await;
+    let bob = server.client("bob");
+    let mut cb = Callback::start(200).await;
+    assert_eq!(bob.login(&cb.url(), 600).await.status, 200);
+    let send = |src: &'static str, host: &'static str, about: String| {
+        let req = Req::new("NOTIFY", &path("bob"))
+            .header("Content-Type", "text/xml")
+            .body(server_propnotification(&about, &url("bob")));
+        let bytes = req.bytes_as(Some(host), None);
+        let addr = server.addr;
+        async move {
+            raw_from(src.parse().unwrap(), addr, &bytes)
+                .await
+                .expect("an answer")
+                .1
+                .status
+        }
+    };
+    // Believed: the address record, the SRV target, a configured peer.
+    assert_eq!(
+        send(
+            "127.0.0.1",
+            "a.test",
+            "http://a.test/instmsg/aliases/zed".into()
+        )
+        .await,
+        200
+    );
+    assert!(
+        cb.next()
+            .await
+            .text()
+            .contains("a.test/instmsg/aliases/zed")
+    );
+    assert_eq!(
+        send(
+            "127.0.0.3",
+            "srv.test",
+            "http://srv.test/instmsg/aliases/y".into()
+        )
+        .await,
+        200
+    );
+    assert!(
+        cb.next()
+            .await
+            .text()
+            .contains("srv.test/instmsg/aliases/y")
+    );
+    assert_eq!(
+        send(
+            "127.0.0.4",
+            "listed.test",
+            "http://listed.test/instmsg/aliases/x".into()
+        )
+        .await,
+        200
+    );
+    assert!(cb.next().await.text().contains("listed.test"));
+    // Refused: the wrong address, a name DNS does not know, a principal of another
+    // domain, and this server's own host.
+    assert_eq!(
+        send(
+            "127.0.0.2",
+            "a.test",
+            "http://a.test/instmsg/aliases/zed".into()
+        )
+        .await,
+        403
+    );
+    assert_eq!(
+        send(
+            "127.0.0.1",
+            "far.test",
+            "http://far.test/instmsg/aliases/w".into()
+        )
+        .await,
+        403
+    );
+    assert_eq!(
+        send(
+            "127.0.0.1",
+            "nowhere.test",
+            "http://nowhere.test/instmsg/aliases/w".into()
+        )
+        .await,
+        403
+    );
+    assert_eq!(
+        send("127.0.0.1", "a.test", url("alice")).await,
+        403,
+        "a server speaks only for its own domain"
+    );
+    assert_eq!(send("127.0.0.1", "localhost", url("alice")).await, 401);
+    assert!(
+        cb.next_within(Duration::from_millis(300)).await.is_none(),
+        "nothing refused was relayed"
+    );
+    server.stop().await;
+}
