@@ -1,5 +1,5 @@
 //! Access control: ACLs per node, the default ACL, evaluation and the merge-by-principal
-//! write rule (reference §2.7, §8.2–§8.4).
+//! write rule (PROTOCOL.md §2.7, §8.2–§8.4).
 //!
 //! These are evaluation-friendly types; the wire `a:rvpacl` body lives in `rvp-proto`'s XML
 //! module and the method layer converts between the two.
@@ -96,7 +96,7 @@ pub enum AclError {
     },
 }
 
-/// The rights of the default owner ACE (reference §8.3).
+/// The rights of the default owner ACE (PROTOCOL.md §8.3).
 pub const OWNER_RIGHTS: [Right; 10] = [
     Right::List,
     Right::Read,
@@ -110,7 +110,7 @@ pub const OWNER_RIGHTS: [Right; 10] = [
     Right::SubscribeOthers,
 ];
 
-/// The rights every principal gets by default (reference §8.3).
+/// The rights every principal gets by default (PROTOCOL.md §8.3).
 pub const EVERYONE_RIGHTS: [Right; 4] = [Right::List, Right::Read, Right::SendTo, Right::Presence];
 
 /// The access control list of one node: an unordered set of ACEs.
@@ -125,7 +125,7 @@ impl Acl {
         Acl { aces }
     }
 
-    /// The default ACL of a new principal node (reference §8.3): the owner, proven by NTLM
+    /// The default ACL of a new principal node (PROTOCOL.md §8.3): the owner, proven by NTLM
     /// or Digest, gets every operational right; every principal presenting assertion,
     /// Digest or NTLM gets `list read send-to presence`.
     pub fn default_for(owner_logical_url: &str) -> Acl {

@@ -1,4 +1,4 @@
-//! Who is asking: the identities a request presents (reference §8.2).
+//! Who is asking: the identities a request presents (PROTOCOL.md §8.2).
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -11,7 +11,7 @@ use rvp_proto::CredentialKind;
 /// A caller presents up to two (principal, credential-kind) pairs for ACL evaluation:
 /// the asserted `RVP-From-Principal` with [`CredentialKind::Assertion`], when the request
 /// carries that header, and the authenticated principal with the kind of its proof (NTLM,
-/// Digest, internal), when the request was authenticated (reference §8.2). A request
+/// Digest, internal), when the request was authenticated (PROTOCOL.md §8.2). A request
 /// without `RVP-From-Principal` presents only its proven identity.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Caller {
@@ -100,7 +100,7 @@ impl Caller {
     }
 }
 
-/// The canonical form of a principal URL for comparison (reference §8.2): surrounding
+/// The canonical form of a principal URL for comparison (PROTOCOL.md §8.2): surrounding
 /// whitespace removed, scheme and host lower-cased, the path kept exactly.
 pub fn canonical_principal(url: &str) -> String {
     let url = url.trim();

@@ -7,7 +7,7 @@ use http::StatusCode;
 
 use crate::subscription::SubscriptionId;
 
-/// `RVP-Ack-Type`: when the sender of a NOTIFY gets its answer (reference §2.6).
+/// `RVP-Ack-Type`: when the sender of a NOTIFY gets its answer (PROTOCOL.md §2.6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub enum AckType {
@@ -64,7 +64,7 @@ impl fmt::Display for DeliveryId {
     }
 }
 
-/// What happened to one delivery (reference §5.7 rule 1).
+/// What happened to one delivery (PROTOCOL.md §5.7 rule 1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum DeliveryOutcome {

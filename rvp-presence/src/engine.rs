@@ -90,7 +90,7 @@ impl Delivery {
     }
 
     /// `RVP-From-Principal` to send: the original sender for a relay, the node's logical
-    /// host for a property change (reference §2.6).
+    /// host for a property change (PROTOCOL.md §2.6).
     pub fn from_principal(&self) -> &Arc<str> {
         self.body.sender()
     }
@@ -160,7 +160,7 @@ pub struct NodeProperties {
     pub directory: Option<DirectoryProperties>,
 }
 
-/// One line of a SUBSCRIPTIONS answer (reference §2.3).
+/// One line of a SUBSCRIPTIONS answer (PROTOCOL.md §2.3).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubscriptionEntry {
     /// `r:subscription-id`.
@@ -216,7 +216,7 @@ pub enum Response {
     Notified,
     /// ACL read or write: `200` with the complete stored ACL.
     Acl(Acl),
-    /// PROPPATCH refused as a whole (WebDAV atomicity, reference §2.5): `207` with one
+    /// PROPPATCH refused as a whole (WebDAV atomicity, PROTOCOL.md §2.5): `207` with one
     /// propstat per property: `403` for the ones that may not be set (directory-owned),
     /// `424 Failed Dependency` for the others. Nothing was changed.
     PropPatchRefused {
@@ -246,7 +246,7 @@ impl Response {
     }
 }
 
-/// Why a request was refused; each maps to one status (reference §2, §9.1).
+/// Why a request was refused; each maps to one status (PROTOCOL.md §2, §9.1).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Refusal {
@@ -312,7 +312,7 @@ pub enum Refusal {
     /// `403`: the request proved one identity and asserts another local one.
     #[error("403: RVP-From-Principal is not the authenticated principal")]
     NotYourIdentity,
-    /// `403`: a NOTIFY whose `r:notification-from` is not its sender (reference §6.1).
+    /// `403`: a NOTIFY whose `r:notification-from` is not its sender (PROTOCOL.md §6.1).
     #[error("403: r:notification-from is not the sender")]
     SenderMismatch,
     /// `400`: a malformed request (header, request-target or XML body); the text names
@@ -320,10 +320,10 @@ pub enum Refusal {
     #[error("400: {0}")]
     BadRequest(Box<str>),
     /// `501`: a method RVP does not implement (`GET`, `POST`, `LOCK`, unknown tokens...,
-    /// reference §2, S§5.8).
+    /// PROTOCOL.md §2, S§5.8).
     #[error("501: method {0} is not implemented")]
     NotImplemented(Box<str>),
-    /// `405`: `COPY` or `MOVE` (reference §2, S§5.8).
+    /// `405`: `COPY` or `MOVE` (PROTOCOL.md §2, S§5.8).
     #[error("405: method {0} is not allowed")]
     MethodNotAllowed(Box<str>),
 }
@@ -911,7 +911,7 @@ impl Engine {
 
     // ----------------------------------------------------------------- SUBSCRIBE
 
-    /// SUBSCRIBE (reference §2.1): queues exactly one answer for `request`.
+    /// SUBSCRIBE (PROTOCOL.md §2.1): queues exactly one answer for `request`.
     pub fn subscribe(
         &mut self,
         now: Instant,
@@ -1057,7 +1057,7 @@ impl Engine {
 
     // ----------------------------------------------------------------- UNSUBSCRIBE
 
-    /// UNSUBSCRIBE (reference §2.2): the subscriber or the node owner may cancel.
+    /// UNSUBSCRIBE (PROTOCOL.md §2.2): the subscriber or the node owner may cancel.
     pub fn unsubscribe(
         &mut self,
         now: Instant,
@@ -1088,7 +1088,7 @@ impl Engine {
 
     // ----------------------------------------------------------------- SUBSCRIPTIONS
 
-    /// SUBSCRIPTIONS (reference §2.3): the live subscriptions of `kind` with remaining
+    /// SUBSCRIPTIONS (PROTOCOL.md §2.3): the live subscriptions of `kind` with remaining
     /// seconds; `kind: None` (header missing) → `412`.
     pub fn subscriptions(
         &mut self,
@@ -1127,7 +1127,7 @@ impl Engine {
 
     // ----------------------------------------------------------------- PROPFIND
 
-    /// PROPFIND (reference §2.4): the node's properties as the caller may see them
+    /// PROPFIND (PROTOCOL.md §2.4): the node's properties as the caller may see them
     /// (`presence` denied → state `offline`, §8.4). `depth` is the `Depth` header as
     /// received: anything but `0` (or its absence) → `412`; an empty request → `400`. The
     /// method layer selects the requested properties and reports unknown ones as `404`
@@ -1162,7 +1162,7 @@ impl Engine {
 
     // ----------------------------------------------------------------- PROPPATCH
 
-    /// PROPPATCH of `r:state` (reference §2.5, §5.2, §5.3): stores the lease in a view,
+    /// PROPPATCH of `r:state` (PROTOCOL.md §2.5, §5.2, §5.3): stores the lease in a view,
     /// republishes the aggregate and notifies watchers when it changed.
     pub fn proppatch_state(
         &mut self,
@@ -1298,7 +1298,7 @@ impl Engine {
 
     // ----------------------------------------------------------------- NOTIFY
 
-    /// NOTIFY to a node (reference §2.6, §6.5, §7.5): relays the body untouched to the
+    /// NOTIFY to a node (PROTOCOL.md §2.6, §6.5, §7.5): relays the body untouched to the
     /// node's live `pragma/notify` subscriptions with hop count + 1 and answers according
     /// to the ack type — at once, or once the embedder reported enough outcomes. Never
     /// changes properties.
@@ -1422,7 +1422,7 @@ impl Engine {
         self.respond(request, resp);
     }
 
-    /// Reports what happened to a delivery (reference §5.7, §6.5). Unknown or repeated
+    /// Reports what happened to a delivery (PROTOCOL.md §5.7, §6.5). Unknown or repeated
     /// reports are ignored.
     pub fn handle_delivery_result(
         &mut self,
@@ -1484,7 +1484,7 @@ impl Engine {
 
     // ----------------------------------------------------------------- ACL
 
-    /// ACL read (reference §2.7): needs `readacl` (the owner always has it).
+    /// ACL read (PROTOCOL.md §2.7): needs `readacl` (the owner always has it).
     pub fn acl_read(&mut self, now: Instant, request: RequestId, caller: &Caller, node: &NodeKey) {
         self.advance(now);
         let r = self.node(node).and_then(|n| {
@@ -1521,7 +1521,7 @@ impl Engine {
         );
     }
 
-    /// ACL write (reference §2.7): merge by principal, needs `writeacl` (the owner always
+    /// ACL write (PROTOCOL.md §2.7): merge by principal, needs `writeacl` (the owner always
     /// has it); answers with the complete stored ACL.
     ///
     /// A write that changes whether a current watcher may see presence changes the state

@@ -152,7 +152,7 @@ pub struct SubscriptionRecord {
     pub first_failure: Option<Instant>,
 }
 
-/// One live view of a principal's leased `r:state` (reference §5.2, §5.3).
+/// One live view of a principal's leased `r:state` (PROTOCOL.md §5.2, §5.3).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ViewRecord {
     /// The principal.

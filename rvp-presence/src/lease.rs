@@ -40,7 +40,7 @@ impl fmt::Display for ViewId {
     }
 }
 
-/// A leased value of `r:state` as held for one view (reference §5.1).
+/// A leased value of `r:state` as held for one view (PROTOCOL.md §5.1).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct LeasedState {
     /// The current value.
@@ -90,7 +90,7 @@ impl Views {
 }
 
 /// The published state of a principal from its live views' (value, set order) pairs
-/// (reference §5.4):
+/// (PROTOCOL.md §5.4):
 ///
 /// 1. no live view other than `offline` (or `invisible`) → `offline`;
 /// 2. else the most recently set user-chosen state (`busy`, `away`, ... or unknown);

@@ -1,7 +1,7 @@
 //! The RVP home server's brain as a deterministic state machine.
 //!
-//! `rvp-presence` decides everything a home server decides (reference
-//! `rvp-protocol.md` §1, §2, §5, §6.5, §8) with no I/O, no clock and no threads: the
+//! `rvp-presence` decides everything a home server decides (PROTOCOL.md
+//! §1, §2, §5, §6.5, §8) with no I/O, no clock and no threads: the
 //! embedder passes in a parsed request, the caller's identity and the current time; the
 //! engine answers, changes its state and emits the notifications to send. A server wraps
 //! it in sockets; gateways, simulators and tests embed it directly.

@@ -23,16 +23,16 @@ use rvp_proto::xml::XmlLimits;
 #[non_exhaustive]
 pub struct Policy {
     /// Smallest subscription lifetime granted; shorter requests are raised to it
-    /// (reference §5.6: 60 s).
+    /// (PROTOCOL.md §5.6: 60 s).
     pub subscription_lifetime_min: Duration,
     /// Largest subscription lifetime granted; longer requests are lowered to it
-    /// (reference §5.6: 14 400 s).
+    /// (PROTOCOL.md §5.6: 14 400 s).
     pub subscription_lifetime_max: Duration,
     /// How long a subscription survives past its announced lifetime (default 30 s).
     pub subscription_grace: Duration,
     /// Smallest lease (`r:timeout`) granted; shorter requests are raised to it (default 60 s).
     pub lease_min: Duration,
-    /// Largest lease granted; longer requests are lowered to it (reference §9.6: 3600 s).
+    /// Largest lease granted; longer requests are lowered to it (PROTOCOL.md §9.6: 3600 s).
     pub lease_max: Duration,
     /// How long a lease survives past its announced timeout (default 10 s).
     pub lease_grace: Duration,
@@ -40,10 +40,10 @@ pub struct Policy {
     /// form): default 1200 s, the Exchange client's lease.
     pub unleased_timeout: Duration,
     /// A NOTIFY whose incoming `RVP-Hop-Count` is at least this is refused with `500`
-    /// (reference §7.5: 8).
+    /// (PROTOCOL.md §7.5: 8).
     pub max_hops: u32,
     /// How long the engine waits for the embedder to report a tracked delivery's outcome
-    /// before counting it as failed (reference §9.6: 30 s).
+    /// before counting it as failed (PROTOCOL.md §9.6: 30 s).
     pub delivery_timeout: Duration,
     /// Consecutive delivery failures after which a subscription is discarded (§5.7: 3).
     pub callback_failure_threshold: u32,
@@ -61,7 +61,7 @@ pub struct Policy {
     /// a node to lock its owner out); they count against [`Policy::subscriber_quota_per_node`].
     pub max_subscriptions_per_node: usize,
     /// Most live subscriptions one subscriber may hold on one node (default 16); more →
-    /// `503`. Identical subscriptions are distinct subscriptions (reference §2.1), so
+    /// `503`. Identical subscriptions are distinct subscriptions (PROTOCOL.md §2.1), so
     /// without this one caller could fill a node with copies. The subscriber is the
     /// proven or asserted principal, or the call-back for an anonymous subscription. The
     /// proven owner of the node is bounded by [`Policy::subscriber_quota`] only.

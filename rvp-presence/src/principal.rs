@@ -1,8 +1,8 @@
 //! The directory of principals (nodes) the embedder registers, and how URLs map onto them
-//! (reference §1.2, §1.3, §4.4).
+//! (PROTOCOL.md §1.2, §1.3, §4.4).
 //!
 //! A principal is named by its logical host (`im.example.com`) and alias (`stevem`); both
-//! are compared case-insensitively (reference §1.2). Its node is reachable as the logical
+//! are compared case-insensitively (PROTOCOL.md §1.2). Its node is reachable as the logical
 //! URL `http://<host>/instmsg/aliases/<alias>`, as the physical URL
 //! `http://<home>/instmsg/local/<host>/instmsg/aliases/<alias>`, and (documentation
 //! artefact, §1.2) as `/aliases/<alias>`.
@@ -83,7 +83,7 @@ fn strip_port(host: &str) -> &str {
     }
 }
 
-/// The directory-owned properties of a principal (reference §4.4). They are read by
+/// The directory-owned properties of a principal (PROTOCOL.md §4.4). They are read by
 /// PROPFIND and SUBSCRIBE 207 bodies; the engine never changes them on a PROPPATCH.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -131,7 +131,7 @@ impl Principal {
     }
 
     /// The logical host (shared; used as `RVP-From-Principal` of server-originated
-    /// notifications, reference §2.6).
+    /// notifications, PROTOCOL.md §2.6).
     pub fn host(&self) -> &Arc<str> {
         &self.host
     }
@@ -169,7 +169,7 @@ pub struct Directory {
 }
 
 impl Directory {
-    /// Registers a principal; its node starts with the default ACL (reference §8.3).
+    /// Registers a principal; its node starts with the default ACL (PROTOCOL.md §8.3).
     pub fn insert(
         &mut self,
         key: NodeKey,
@@ -257,7 +257,7 @@ impl Directory {
         }
     }
 
-    /// Resolves a principal URL exactly (reference §8.2 comparison): the logical form
+    /// Resolves a principal URL exactly (PROTOCOL.md §8.2 comparison): the logical form
     /// `http://<host>/instmsg/aliases/<alias>` or the physical form
     /// `http://<home>/instmsg/local/<host>/instmsg/aliases/<alias>`, host and alias
     /// compared case-insensitively. Unlike [`Directory::lookup_path`] there is no fallback

@@ -1,4 +1,4 @@
-//! Rendering of server-originated notification bodies (reference §2.6-d, §5.5).
+//! Rendering of server-originated notification bodies (PROTOCOL.md §2.6-d, §5.5).
 //!
 //! A property change to N watchers costs one render of everything but the watcher's URL
 //! (a shared prefix and suffix) plus, per watcher, a reference to that shared part; the
@@ -72,7 +72,7 @@ pub(crate) struct PropChangeBody {
 /// write it).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) enum NotifyBody {
-    /// A relayed body, byte for byte as received (reference §2.6 step 3), with the
+    /// A relayed body, byte for byte as received (PROTOCOL.md §2.6 step 3), with the
     /// original sender's `RVP-From-Principal`.
     Relay {
         from_principal: Arc<str>,

@@ -1,4 +1,4 @@
-//! The subscription table (reference §1.4, §2.1–§2.3, §5.6).
+//! The subscription table (PROTOCOL.md §1.4, §2.1–§2.3, §5.6).
 //!
 //! Records live in a slab; a subscription costs one slab slot, one `id → slot` map entry,
 //! one entry in its node's index and one entry in the expiry timer set. Call-back URLs and
@@ -56,7 +56,7 @@ impl fmt::Display for SubscriptionId {
     }
 }
 
-/// The two kinds of subscription (reference §1.4; `Notification-Type`).
+/// The two kinds of subscription (PROTOCOL.md §1.4; `Notification-Type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum SubscriptionKind {

@@ -1,4 +1,4 @@
-//! The method layer from raw request bytes (reference §2 wire examples): every request
+//! The method layer from raw request bytes (PROTOCOL.md §2 wire examples): every request
 //! goes through `rvp_proto::codec`, `Engine::handle_request` and `Answer::write`, and the
 //! response bytes are framed and parsed back with `rvp_proto`'s parsers.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]

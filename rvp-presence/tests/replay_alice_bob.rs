@@ -390,7 +390,7 @@ fn replay(file: &str, policy: Policy) -> Counts {
                     assert_eq!(ours.body(), theirs.body(), "{what}: relayed body differs");
                     counts.relays += 1;
                 } else {
-                    // The presence service's host name (reference §2.6); the capture's
+                    // The presence service's host name (PROTOCOL.md §2.6); the capture's
                     // server put the node's URL there.
                     assert_eq!(
                         hdr(ours.headers(), "rvp-from-principal"),

@@ -1,4 +1,4 @@
-//! Typed RVP headers (reference §3.1, plus `Depth` from §3.2).
+//! Typed RVP headers (PROTOCOL.md §3.1, plus `Depth` from §3.2).
 //!
 //! Each header is a type implementing [`RvpHeader`]: it knows its name, decodes a raw
 //! value strictly (a malformed value is a [`HeaderError`] naming the header) and encodes
@@ -17,7 +17,7 @@
 //! | `Depth` | [`Depth`] | — |
 //!
 //! Header *names* are matched case-insensitively; *values* are case-sensitive except
-//! `RVP-Ack-Type` and `Depth: infinity` (reference §3).
+//! `RVP-Ack-Type` and `Depth: infinity` (PROTOCOL.md §3).
 //!
 //! ```
 //! use rvp_proto::header::{AckType, HopCount, RvpHeader};
@@ -213,7 +213,7 @@ impl RvpHeader for SubscriptionLifetime {
     }
 }
 
-/// `Subscription-Id`: an opaque token as received (reference §9.5: ids are opaque).
+/// `Subscription-Id`: an opaque token as received (PROTOCOL.md §9.5: ids are opaque).
 ///
 /// Exchange and our server mint decimal ids ([`MintedSubscriptionId`]); the spec also shows
 /// `9A504`. Any non-empty HTTP token of at most 64 bytes is accepted.
@@ -328,7 +328,7 @@ impl From<MintedSubscriptionId> for SubscriptionId {
     }
 }
 
-/// `Notification-Type`: the kind of subscription (reference §1.4, §3.1).
+/// `Notification-Type`: the kind of subscription (PROTOCOL.md §1.4, §3.1).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum NotificationType {
@@ -411,7 +411,7 @@ impl RvpHeader for CallBack {
 }
 
 /// `RVP-From-Principal`: the originator — normally a logical URL, a bare host name for
-/// server-originated notifications (reference §3.1).
+/// server-originated notifications (PROTOCOL.md §3.1).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum FromPrincipal {
@@ -547,7 +547,7 @@ impl RvpHeader for HopCount {
     }
 }
 
-/// `RVP-Ack-Type`: when the NOTIFY sender wants its acknowledgement (reference §2.6).
+/// `RVP-Ack-Type`: when the NOTIFY sender wants its acknowledgement (PROTOCOL.md §2.6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum AckType {
     /// When the first receiver has the notification (the default).
@@ -635,7 +635,7 @@ impl RvpHeader for NotificationsVersion {
     }
 }
 
-/// `Depth` (WebDAV): RVP allows only `0`, on PROPFIND (reference §2.4).
+/// `Depth` (WebDAV): RVP allows only `0`, on PROPFIND (PROTOCOL.md §2.4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Depth {
     /// `0`.
@@ -685,7 +685,7 @@ impl RvpHeader for Depth {
 pub struct RvpHeaders {
     /// `RVP-Notifications-Version`.
     ///
-    /// Per reference §9.5 any value is accepted: a value that does not parse is ignored
+    /// Per PROTOCOL.md §9.5 any value is accepted: a value that does not parse is ignored
     /// (left `None`) by [`RvpHeaders::add`] rather than failing the message.
     pub notifications_version: Option<NotificationsVersion>,
     /// `RVP-From-Principal`.

@@ -1,6 +1,6 @@
 //! The request methods of RVP and how every other method token is classified.
 //!
-//! Exchange 2000 IM speaks exactly seven methods (reference §2): four from GENA/RVP
+//! Exchange 2000 IM speaks exactly seven methods (PROTOCOL.md §2): four from GENA/RVP
 //! (`SUBSCRIBE`, `UNSUBSCRIBE`, `SUBSCRIPTIONS`, `NOTIFY`) and three from WebDAV
 //! (`PROPFIND`, `PROPPATCH`, `ACL`). Method tokens are case-sensitive (HTTP), so
 //! `subscribe` is *not* `SUBSCRIBE`: it is an unknown method and gets `501`.
@@ -11,7 +11,7 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum Method {
-    /// `SUBSCRIBE`: create or renew a leased subscription (reference §2.1).
+    /// `SUBSCRIBE`: create or renew a leased subscription (PROTOCOL.md §2.1).
     Subscribe,
     /// `UNSUBSCRIBE`: cancel a subscription (§2.2).
     Unsubscribe,
@@ -28,7 +28,7 @@ pub enum Method {
 }
 
 impl Method {
-    /// All seven methods, in the order of reference §2.
+    /// All seven methods, in the order of PROTOCOL.md §2.
     pub const ALL: [Method; 7] = [
         Method::Subscribe,
         Method::Unsubscribe,
@@ -88,7 +88,7 @@ impl fmt::Display for Method {
     }
 }
 
-/// How a server must treat a request method token (reference §2, S§5.8).
+/// How a server must treat a request method token (PROTOCOL.md §2, S§5.8).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum MethodClass {

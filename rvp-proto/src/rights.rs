@@ -1,4 +1,4 @@
-//! The vocabulary of RVP access control (reference §4.6, §8): rights and credential kinds,
+//! The vocabulary of RVP access control (PROTOCOL.md §4.6, §8): rights and credential kinds,
 //! and compact sets of each.
 //!
 //! These types are shared by the `a:rvpacl` body ([`crate::xml::acl`]) and by the
@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-/// One right of an ACE (reference §4.6, §8.3).
+/// One right of an ACE (PROTOCOL.md §4.6, §8.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum Right {
@@ -147,7 +147,7 @@ impl FromIterator<Right> for RightSet {
     }
 }
 
-/// A kind of credential a caller presents (reference §8.2) or an ACE accepts (§4.6).
+/// A kind of credential a caller presents (PROTOCOL.md §8.2) or an ACE accepts (§4.6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum CredentialKind {

@@ -1,12 +1,12 @@
 //! Presence state tokens: the children of `r:state`, `r:value` and `r:default-value`
-//! (reference §4.5).
+//! (PROTOCOL.md §4.5).
 
 use std::fmt;
 
 /// A presence state, as carried by an element in the RVP namespace such as `<r:busy/>`.
 ///
 /// Unknown tokens are kept by name ([`PresenceState::Other`]) so that a server stores and
-/// relays them unchanged (reference §4.5: the content model is `ANY`).
+/// relays them unchanged (PROTOCOL.md §4.5: the content model is `ANY`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum PresenceState {
@@ -34,7 +34,7 @@ pub enum PresenceState {
 }
 
 impl PresenceState {
-    /// The known tokens, in the order of reference §4.5.
+    /// The known tokens, in the order of PROTOCOL.md §4.5.
     pub const KNOWN: [PresenceState; 9] = [
         PresenceState::Online,
         PresenceState::Offline,
@@ -82,7 +82,7 @@ impl PresenceState {
         })
     }
 
-    /// Whether this is a principal-wide, user-chosen state for aggregation (reference
+    /// Whether this is a principal-wide, user-chosen state for aggregation (PROTOCOL.md
     /// §5.4 rule 2): `busy`, `back-soon`, `away`, `on-phone`, `at-lunch` or any unknown
     /// token.
     pub fn is_user_chosen(&self) -> bool {

@@ -1,4 +1,4 @@
-//! Status codes and the reason phrases Exchange puts on them (reference §2, §9.1).
+//! Status codes and the reason phrases Exchange puts on them (PROTOCOL.md §2, §9.1).
 
 use http::StatusCode;
 
@@ -6,7 +6,7 @@ use http::StatusCode;
 /// `302 Object moved`, `401 Access Denied`, ...), falling back to the canonical HTTP
 /// phrase, and to `"Unknown"` for codes that have none.
 ///
-/// Clients look only at the code (reference §2), but the phrases are part of what makes
+/// Clients look only at the code (PROTOCOL.md §2), but the phrases are part of what makes
 /// our output byte-for-byte Exchange-like.
 pub fn reason_phrase(status: StatusCode) -> &'static str {
     match status.as_u16() {

@@ -1,4 +1,4 @@
-//! Node URLs: logical, physical and local-node forms (reference §1.2, §7.2).
+//! Node URLs: logical, physical and local-node forms (PROTOCOL.md §1.2, §7.2).
 //!
 //! Every RVP node is named by an `http:` URL. Three shapes matter to Exchange IM:
 //!
@@ -19,7 +19,7 @@
 //!   `http://h/x`). IPv6 literals are accepted in brackets.
 //! * Aliases are strictly percent-decoded (an invalid escape, a decoded `/`, a non-UTF-8
 //!   result, an empty alias or an alias of `.` or `..` is an error), then **ASCII-lower-cased**:
-//!   aliases compare case-insensitively for ASCII letters (reference §1.2); other characters
+//!   aliases compare case-insensitively for ASCII letters (PROTOCOL.md §1.2); other characters
 //!   are kept as they are. On output every byte outside the RFC 3986 unreserved set is
 //!   percent-encoded, so `format → parse` always gives back the same value.
 //! * Queries, fragments, user-info, dot segments (`.`/`..`, also as `%2e`) and empty
@@ -514,7 +514,7 @@ impl LogicalUrl {
         s
     }
 
-    /// The physical URL of this node on home server `home_host` (reference §7.2).
+    /// The physical URL of this node on home server `home_host` (PROTOCOL.md §7.2).
     ///
     /// `home_host` is configuration and is only lower-cased (and stripped of `:80`);
     /// use [`PhysicalUrl::new`] to validate an untrusted home host.
@@ -552,7 +552,7 @@ impl FromStr for LogicalUrl {
 // ---------------------------------------------------------------------------------------
 
 /// The physical URL of a principal's node on its home server:
-/// `http://<home>/instmsg/local/<host>/instmsg/aliases/<alias>` (reference §7.2).
+/// `http://<home>/instmsg/local/<host>/instmsg/aliases/<alias>` (PROTOCOL.md §7.2).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PhysicalUrl {
     home: String,
@@ -618,7 +618,7 @@ impl FromStr for PhysicalUrl {
 // ---------------------------------------------------------------------------------------
 
 /// A client's local node (its callback listener): `http://<ip>:<port>`, with or without a
-/// trailing `/`; NOTIFYs to it use request-URI `/` (reference §1.2).
+/// trailing `/`; NOTIFYs to it use request-URI `/` (PROTOCOL.md §1.2).
 ///
 /// The host is usually an IP literal but any host name is accepted; the port defaults to
 /// 80 when absent. [`Display`](fmt::Display) always writes the port and no trailing `/`.

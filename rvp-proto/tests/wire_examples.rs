@@ -1,4 +1,4 @@
-//! Every wire example of reference §2 (request and response heads) parses to the expected
+//! Every wire example of PROTOCOL.md §2 (request and response heads) parses to the expected
 //! typed values, with CRLF and with bare-LF line endings.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]

@@ -1,4 +1,4 @@
-//! Addresses as users type them: `alias@domain` (reference §1.3).
+//! Addresses as users type them: `alias@domain` (PROTOCOL.md §1.3).
 //!
 //! An [`Address`] is the e-mail-like name of an RVP principal. The domain is either
 //! the IM domain itself (what Exchange stores in `msExchIMAddress`, e.g.
@@ -87,7 +87,7 @@ fn truncated(s: &str) -> String {
 ///
 /// The domain is stored in lower case (DNS names are case-insensitive) and without a
 /// trailing dot; the alias keeps the case it was typed in (aliases are matched
-/// case-insensitively by servers, reference §1.2, but displayed as typed).
+/// case-insensitively by servers, PROTOCOL.md §1.2, but displayed as typed).
 ///
 /// ```
 /// use rvp_resolve::Address;
@@ -143,7 +143,7 @@ impl Address {
     }
 
     /// The logical URL of this address read as `alias@<IM domain>`, without any DNS
-    /// query: `http://<domain>/instmsg/aliases/<alias>` (reference §1.3). When the domain
+    /// query: `http://<domain>/instmsg/aliases/<alias>` (PROTOCOL.md §1.3). When the domain
     /// is a mail domain with an `_rvp._tcp` SRV record, use [`crate::Resolver::resolve`]
     /// instead, which names the URL after the SRV target (§7.1).
     ///
@@ -180,7 +180,7 @@ pub(crate) fn host_without_port(authority: &str) -> &str {
     }
 }
 
-/// The SRV owner name for `domain`: `_rvp._tcp.<domain>` (reference §7.1).
+/// The SRV owner name for `domain`: `_rvp._tcp.<domain>` (PROTOCOL.md §7.1).
 pub fn srv_name(domain: &str) -> String {
     format!("_rvp._tcp.{domain}")
 }

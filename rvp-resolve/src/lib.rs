@@ -1,6 +1,6 @@
 //! `rvp-resolve`: from what a user types (`alias@domain`) to where an RVP client
 //! connects and which URL names the principal, the way Exchange 2000 Instant
-//! Messaging did it with DNS SRV records (reference §1.3, §7.1–7.2).
+//! Messaging did it with DNS SRV records (PROTOCOL.md §1.3, §7.1–7.2).
 //!
 //! # Data flow
 //!

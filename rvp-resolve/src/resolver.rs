@@ -16,7 +16,7 @@ use crate::cache::{DEFAULT_CAPACITY, TtlCache, TtlPolicy};
 use crate::source::{Answer, LookupError, Resolve};
 use crate::srv::{SrvRecord, SrvVerdict, XorShift, order};
 
-/// The port of the address-record fallback and of the `im.` heuristic (reference §7.1).
+/// The port of the address-record fallback and of the `im.` heuristic (PROTOCOL.md §7.1).
 pub const DEFAULT_PORT: u16 = 80;
 /// Default number of learned `SRV target → domain` mappings kept for display.
 pub const DEFAULT_LEARNED_CAPACITY: usize = 1024;
@@ -55,7 +55,7 @@ pub enum ResolveError {
     Url(#[from] UrlError),
 }
 
-/// Where a [`Target`] came from (reference §7.1 steps 1–4).
+/// Where a [`Target`] came from (PROTOCOL.md §7.1 steps 1–4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum TargetSource {
@@ -132,7 +132,7 @@ impl Plan {
     }
 
     /// The logical URL of `alias` when the principal is reached through `target`
-    /// (reference §7.1): `http://T/instmsg/aliases/alias` for an SRV target `T` (with
+    /// (PROTOCOL.md §7.1): `http://T/instmsg/aliases/alias` for an SRV target `T` (with
     /// `:P` only if `P ≠ 80`), `http://D/…` for the fallback, `http://im.D/…` for the
     /// heuristic, and `http://D/…` for a manual server (I: the server named by hand is
     /// where to connect, the IM domain stays the identity).
@@ -183,7 +183,7 @@ pub struct Resolution {
 #[non_exhaustive]
 pub struct ResolverConfig {
     /// Try `im.<domain>` when the domain has neither SRV nor address records
-    /// (reference §7.1 step 3). Default `false`.
+    /// (PROTOCOL.md §7.1 step 3). Default `false`.
     pub im_heuristic: bool,
     /// Connect here for every domain, without any DNS query (step 4). Default none.
     pub manual_server: Option<(Box<str>, u16)>,
@@ -257,7 +257,7 @@ impl ResolverConfig {
     }
 }
 
-/// Bounded FIFO map of learned `authority → domain` pairs (reference §7.1).
+/// Bounded FIFO map of learned `authority → domain` pairs (PROTOCOL.md §7.1).
 #[derive(Debug)]
 struct Learned {
     map: HashMap<Box<str>, Box<str>>,
@@ -419,7 +419,7 @@ impl<R: Resolve> Resolver<R> {
         }
     }
 
-    /// Drops what is cached for `domain` (reference §7.1 step 5: on a connection
+    /// Drops what is cached for `domain` (PROTOCOL.md §7.1 step 5: on a connection
     /// failure or a `404`, forget and ask DNS again).
     pub fn forget(&self, domain: &str) {
         let d = domain
@@ -442,7 +442,7 @@ impl<R: Resolve> Resolver<R> {
             .map(|d| d.to_string())
     }
 
-    /// The address a user should see for `url` (reference §7.1, reverse mapping):
+    /// The address a user should see for `url` (PROTOCOL.md §7.1, reverse mapping):
     /// `alias@D` if the URL's host is a known SRV target of `D`, else `alias@H` with the
     /// URL's host `H` (port dropped).
     pub fn display_address(&self, url: &LogicalUrl) -> Result<Address, AddressError> {

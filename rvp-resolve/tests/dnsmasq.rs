@@ -162,7 +162,7 @@ async fn address_resolves_through_srv_in_priority_order() {
             r.logical_url.to_string(),
             format!("http://{}/instmsg/aliases/bruceb", t[0].host)
         );
-        // The backup target's URL carries its port (reference §7.1: P ≠ 80).
+        // The backup target's URL carries its port (PROTOCOL.md §7.1: P ≠ 80).
         assert_eq!(
             r.plan.logical_url(&t[2], "bruceb").unwrap().to_string(),
             "http://backup.example.test:8080/instmsg/aliases/bruceb"

@@ -433,7 +433,7 @@ async fn forward_reports(
     }
 }
 
-/// Whether a delivery found no server at its destination (reference §7.1 step 5: a
+/// Whether a delivery found no server at its destination (PROTOCOL.md §7.1 step 5: a
 /// cached route is dropped "on any connection failure or `404`").
 fn unreachable(outcome: &DeliveryOutcome) -> bool {
     match outcome {

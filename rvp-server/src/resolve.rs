@@ -1,6 +1,6 @@
 //! Call-backs on other servers: a logical URL `http://H/instmsg/aliases/x` of a principal
 //! that does not live here is delivered at the request-target `/instmsg/aliases/x` with
-//! `Host: H`, to the server `rvp-resolve` finds for `H` (reference §7.4: "DNS/SRV as in
+//! `Host: H`, to the server `rvp-resolve` finds for `H` (PROTOCOL.md §7.4: "DNS/SRV as in
 //! §7.1 but starting from the URL host"):
 //!
 //! ```text
@@ -14,12 +14,12 @@
 //! Answers are cached for their DNS TTL (negative ones too), so a busy presence fan-out to
 //! another domain asks DNS once per TTL, not once per NOTIFY. A delivery that finds no
 //! server there (connection refused or timed out, closed, or `404`) drops the cached
-//! answers for its host (reference §7.1 step 5), so the next NOTIFY asks DNS again
+//! answers for its host (PROTOCOL.md §7.1 step 5), so the next NOTIFY asks DNS again
 //! ([`ForeignResolver::outcome`]). The DNS server is the
 //! configuration's `[resolve] nameserver`; without one the server makes no DNS query at
 //! all and such deliveries are reported as failed to the engine (which answers a
 //! deep-acknowledged NOTIFY `412` and, after repeated failures, discards the
-//! subscription, reference §5.7). An IP-literal host needs no lookup.
+//! subscription, PROTOCOL.md §5.7). An IP-literal host needs no lookup.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -119,7 +119,7 @@ impl<R: Resolve + Send + Sync + 'static> ForeignResolver<R> {
     /// Hears how a delivery of [`ForeignResolver::deliver`] ended (by its
     /// [`DeliveryId::seq`]); `unreachable`: no server answered there (connection refused,
     /// timed out or closed, or `404`). Then the cached answers for its host are dropped,
-    /// and the next delivery there asks DNS again (reference §7.1 step 5). Successes and
+    /// and the next delivery there asks DNS again (PROTOCOL.md §7.1 step 5). Successes and
     /// other ids are ignored.
     pub fn outcome(&self, seq: u64, unreachable: bool) {
         // Successes change nothing: their entries age out of the bounded table, so the

@@ -5,7 +5,7 @@
 //! A watcher's `Call-Back` is its logical URL on its own domain. The NOTIFY for a presence
 //! change goes to the server `_rvp._tcp.<host>` names (SRV target and port), or to the
 //! host's own address when there is no SRV record and the URL carries a port, with the
-//! request-target `/instmsg/aliases/<alias>` and `Host: <host>` (reference §7.4).
+//! request-target `/instmsg/aliases/<alias>` and `Host: <host>` (PROTOCOL.md §7.4).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 

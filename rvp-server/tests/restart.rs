@@ -153,7 +153,9 @@ async fn state_survives_kill_9_and_sigterm(mode: (&str, &str)) {
     let r = carol.propfind("bob").await;
     assert_eq!(r.status, 207);
     assert!(r.text().contains("<r:offline/>"), "{}", r.text());
-    let r = carol.im("bob", &im_body("hello?"), Some("DeepOr")).await;
+    let r = carol
+        .im("bob", &im_body_from(&carol.url(), "hello?"), Some("DeepOr"))
+        .await;
     assert_eq!(r.status, 412, "{r:?}");
     // alice's login subscription is the same one: its renewal succeeds.
     let renew = Req::new("SUBSCRIBE", &path("alice"))
@@ -170,7 +172,11 @@ async fn state_survives_kill_9_and_sigterm(mode: (&str, &str)) {
     assert_eq!(bob.set_state("away").await.status, 207);
     cb_a.state_change("away").await;
     let r = carol
-        .im("bob", &im_body("hello again?"), Some("DeepOr"))
+        .im(
+            "bob",
+            &im_body_from(&carol.url(), "hello again?"),
+            Some("DeepOr"),
+        )
         .await;
     assert_eq!(r.status, 412, "{r:?}");
     drop(p);

@@ -1,4 +1,4 @@
-//! ACL (reference §2.7): an empty body reads the ACL, an `a:rvpacl` body writes it (merge
+//! ACL (PROTOCOL.md §2.7): an empty body reads the ACL, an `a:rvpacl` body writes it (merge
 //! by principal); both answer `200` with the complete stored ACL. No `Content-Type` is
 //! required (librvp sends none).
 
@@ -59,7 +59,7 @@ pub fn acl_from_wire(acl: &RvpAcl) -> Result<Vec<Ace>, AclError> {
         .collect()
 }
 
-/// The `a:rvpacl` body of a stored ACL (`a:inheritance` `none`, reference §2.7).
+/// The `a:rvpacl` body of a stored ACL (`a:inheritance` `none`, PROTOCOL.md §2.7).
 pub fn acl_to_wire(acl: &Acl) -> RvpAcl {
     RvpAcl {
         inheritance: Some(Inheritance::None),

@@ -1,5 +1,5 @@
 //! The method layer: an RVP request as HTTP in, one HTTP response and the NOTIFYs to
-//! send out (reference §2, §9.1).
+//! send out (PROTOCOL.md §2, §9.1).
 //!
 //! ```text
 //!  bytes ─► rvp_proto::codec::decode_request ─► http::Request<Bytes>
@@ -19,7 +19,7 @@
 //! `RVP-Ack-Type: DeepOr`/`DeepAnd`, once the delivery outcomes reported with
 //! [`Engine::handle_delivery_result`] decide it.
 //!
-//! Header rules (reference §2, §9.5):
+//! Header rules (PROTOCOL.md §2, §9.5):
 //!
 //! * A malformed or unusable `Call-Back`, `Notification-Type`, `Subscription-Id` or
 //!   `Depth` is treated as a missing one, which these methods answer with `412`
@@ -155,7 +155,7 @@ pub(crate) fn is_blank(body: &[u8]) -> bool {
 }
 
 impl Engine {
-    /// Handles one RVP request (reference §2): classifies the method (`501`/`405`),
+    /// Handles one RVP request (PROTOCOL.md §2): classifies the method (`501`/`405`),
     /// resolves the request-target to a registered principal (logical, physical and
     /// `/aliases/` forms; `404` otherwise), types the headers and the XML body and runs
     /// the method. Queues exactly one [`Answer`] for `request` (see
@@ -322,12 +322,12 @@ impl Answer {
     /// The answer as the HTTP response to send: status (with the Exchange reason phrase,
     /// or [`Refusal::reason_override`] as a [`ReasonPhrase`] extension),
     /// `Subscription-Id`/`Subscription-Lifetime` for SUBSCRIBE, `Content-Type: text/xml`
-    /// and the XML body for bodies (reference §2), a one-line `text/plain` body for
+    /// and the XML body for bodies (PROTOCOL.md §2), a one-line `text/plain` body for
     /// refusals. Write it with [`rvp_proto::codec::write_response`] (which adds
     /// `Content-Length` and `RVP-Notifications-Version`), or use [`Answer::write`].
     ///
     /// A `401` needs the embedder's `WWW-Authenticate` challenges added (authentication
-    /// is not the engine's business, reference §2.8).
+    /// is not the engine's business, PROTOCOL.md §2.8).
     pub fn to_http(&self) -> http::Response<Bytes> {
         let mut res = http::Response::new(Bytes::new());
         *res.status_mut() = self.response.status();

@@ -1,4 +1,4 @@
-//! NOTIFY (reference §2.6, §6.5): the body is relayed byte for byte to the node's
+//! NOTIFY (PROTOCOL.md §2.6, §6.5): the body is relayed byte for byte to the node's
 //! `pragma/notify` subscriptions; deliveries are written as NOTIFY requests with
 //! [`rvp_proto::codec::write_notify`]. The body is parsed only to check that its
 //! `r:notification-from` is the sender (§6.1). A NOTIFY with no identity at all (neither
@@ -34,7 +34,7 @@ pub(super) fn handle(e: &mut Engine, cx: &Cx<'_>) -> Result<(), Refusal> {
     Ok(())
 }
 
-/// The sender rule (reference §6.1): the body's `r:notification-from` names the sender
+/// The sender rule (PROTOCOL.md §6.1): the body's `r:notification-from` names the sender
 /// — the proven principal, else the asserted one (a principal of another domain); a
 /// server speaking as a bare host may send only for principals of its own domain. A body
 /// that is not an `r:notification` → `400`; a different sender → `403`, nothing relayed.
@@ -61,7 +61,7 @@ fn check_sender(e: &Engine, cx: &Cx<'_>) -> Result<(), Refusal> {
 }
 
 /// Splits an `http://authority[/path]` call-back into (authority, request-target): `/`
-/// for a client's local node (reference §2.6-c).
+/// for a client's local node (PROTOCOL.md §2.6-c).
 fn split_callback(url: &str) -> (&str, &str) {
     let rest = url.get(7..).unwrap_or("");
     match rest.find('/') {
@@ -78,7 +78,7 @@ impl Delivery {
         split_callback(self.callback())
     }
 
-    /// Writes the NOTIFY request (reference §2.6-c, §2.6-d): `NOTIFY <target>`,
+    /// Writes the NOTIFY request (PROTOCOL.md §2.6-c, §2.6-d): `NOTIFY <target>`,
     /// `Host`, `RVP-Hop-Count`, `RVP-Ack-Type` (relays: as received), `Subscription-Id`,
     /// `RVP-From-Principal`, `Content-Type: text/xml`, `Content-Length` and the body (a
     /// relayed body exactly as received).

@@ -1,4 +1,4 @@
-//! PROPFIND (reference §2.4): `Depth: 0` or `412`; `d:prop` selects properties (unknown
+//! PROPFIND (PROTOCOL.md §2.4): `Depth: 0` or `412`; `d:prop` selects properties (unknown
 //! ones as `404` propstats, §2.4-c), `d:allprop` shows every readable property,
 //! `d:propname` their names; an empty request → `400`. The same `d:multistatus` renderer
 //! serves the `207` of a presence SUBSCRIBE.

@@ -1,4 +1,4 @@
-//! PROPPATCH (reference §2.5): `d:propertyupdate` → [`StatePatch`]. Only `r:state` may be
+//! PROPPATCH (PROTOCOL.md §2.5): `d:propertyupdate` → [`StatePatch`]. Only `r:state` may be
 //! set; a request that also sets (or removes) anything else fails as a whole (WebDAV
 //! atomicity): `207` with `403` for those properties and `424 Failed Dependency` for
 //! `r:state`, nothing changed. The success `207` echoes the stored lease
@@ -97,7 +97,7 @@ fn one_response(href: &str, propstats: Vec<PropStat>) -> MultiStatus {
     }
 }
 
-/// The `207` body of a stored lease (reference §2.5 example).
+/// The `207` body of a stored lease (PROTOCOL.md §2.5 example).
 pub(crate) fn echo(href: &Arc<str>, view: ViewId, state: &LeasedState) -> MultiStatus {
     let value = StateValue::leased(
         state.value.clone(),

@@ -1,4 +1,4 @@
-//! SUBSCRIBE (reference §2.1): headers → [`SubscribeParams`]; the answer is `200` (login
+//! SUBSCRIBE (PROTOCOL.md §2.1): headers → [`SubscribeParams`]; the answer is `200` (login
 //! subscription, renewal) or `207` with the node's properties (presence subscription).
 
 use rvp_proto::header::NotificationType;

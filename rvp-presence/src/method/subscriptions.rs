@@ -1,4 +1,4 @@
-//! SUBSCRIPTIONS (reference §2.3): the live subscriptions of one `Notification-Type` as
+//! SUBSCRIPTIONS (PROTOCOL.md §2.3): the live subscriptions of one `Notification-Type` as
 //! an `r:subscriptions` body with the seconds remaining.
 
 use rvp_proto::xml::{Subscription, Subscriptions};

@@ -1,4 +1,4 @@
-//! UNSUBSCRIBE (reference §2.2): `Subscription-Id` missing → `400`, not one of ours or
+//! UNSUBSCRIBE (PROTOCOL.md §2.2): `Subscription-Id` missing → `400`, not one of ours or
 //! unknown → `412`; the subscriber or the node owner may cancel.
 
 use super::Cx;

@@ -1,4 +1,4 @@
-//! Framing: incremental request/response parsing and serialization (reference §2, §3).
+//! Framing: incremental request/response parsing and serialization (PROTOCOL.md §2, §3).
 //!
 //! The parsers work on bytes the caller owns and never do I/O:
 //!
@@ -24,12 +24,12 @@
 //! * Incomplete input is [`Status::Partial`], not an error. A complete message reports
 //!   how many bytes it used, so pipelined and keep-alive streams work.
 //! * Bare-LF line endings, origin-form and absolute-form targets and any header-name case
-//!   are accepted (reference §0.3, §9.5).
+//!   are accepted (PROTOCOL.md §0.3, §9.5).
 //! * Request bodies are delimited by `Content-Length` (absent = no body). Response bodies
 //!   by `Content-Length`, or, when it is absent, by the end of the connection: librvp
 //!   answers NOTIFYs that way, so [`ResponseParser::parse`] takes an `eof` flag.
 //! * `Transfer-Encoding` (chunked or any other) is **rejected** with
-//!   [`ParseError::TransferEncoding`]: RVP always uses `Content-Length` (reference §3.2),
+//!   [`ParseError::TransferEncoding`]: RVP always uses `Content-Length` (PROTOCOL.md §3.2),
 //!   and librvp cannot read chunked bodies; we never produce them either.
 //! * Every size is bounded by [`Limits`].
 //! * Typing is explicit ([`RequestHead::view`] borrows and does not allocate;

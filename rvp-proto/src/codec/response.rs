@@ -157,7 +157,7 @@ impl<'p, 'b> ResponseHead<'p, 'b> {
         self.code
     }
 
-    /// The reason phrase as received (clients ignore it, reference §2).
+    /// The reason phrase as received (clients ignore it, PROTOCOL.md §2).
     pub fn reason(&self) -> &'b str {
         self.reason
     }

@@ -1,6 +1,6 @@
 //! Serializers: `http` messages to bytes, plus a fast path for NOTIFY.
 //!
-//! Rules (reference §2, §3.2, interop notes):
+//! Rules (PROTOCOL.md §2, §3.2, interop notes):
 //! * `Content-Length` is always written, computed from the body (any `Content-Length` or
 //!   `Transfer-Encoding` in the header map is dropped): never chunked.
 //! * `RVP-Notifications-Version: 0.2` is added when the message has none.

@@ -1,4 +1,4 @@
-//! Application invitations (`text/x-msmsgsinvite`, reference §6.2): NetMeeting, file
+//! Application invitations (`text/x-msmsgsinvite`, PROTOCOL.md §6.2): NetMeeting, file
 //! transfer. The body is itself a header block.
 //!
 //! The vocabulary below is the one observed from Miranda's file transfer; other fields are
@@ -62,7 +62,7 @@ impl fmt::Display for InvitationCommand {
 /// An application invitation (`text/x-msmsgsinvite`).
 ///
 /// Every field of the nested header block is optional: which ones appear depends on the
-/// command (reference §6.2). Text fields are kept as sent; numbers and booleans are typed
+/// command (PROTOCOL.md §6.2). Text fields are kept as sent; numbers and booleans are typed
 /// and an unreadable one is an [`PayloadError::InvalidHeaderValue`] naming the field.
 ///
 /// ```

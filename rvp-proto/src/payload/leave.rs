@@ -1,7 +1,7 @@
-//! "Left the conversation" (`text/x-imleave`, reference §6.2; observed from Net::RVP only).
+//! "Left the conversation" (`text/x-imleave`, PROTOCOL.md §6.2; observed from Net::RVP only).
 //!
 //! After leaving, the leaver's client answers further NOTIFYs of that `Session-Id` with
-//! `500 Internal Server Error` (reference §6.2, S§8). The body is empty and ignored.
+//! `500 Internal Server Error` (PROTOCOL.md §6.2, S§8). The body is empty and ignored.
 
 use super::SessionId;
 use super::mime::{MimeHeader, write_header};

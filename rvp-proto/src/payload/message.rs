@@ -1,12 +1,12 @@
 //! Text messages: `Content-Type: text/plain` with an optional `X-MMS-IM-Format`
-//! (reference §6.2, "Instant message").
+//! (PROTOCOL.md §6.2, "Instant message").
 
 use std::fmt;
 
 use super::mime::{MimeHeader, content_type_value, write_header};
 use super::{PayloadError, SessionId};
 
-/// The charset assumed when a text message names none (reference §6.2, MSN Messenger rule).
+/// The charset assumed when a text message names none (PROTOCOL.md §6.2, MSN Messenger rule).
 pub const DEFAULT_CHARSET: &str = "ISO-8859-1";
 
 /// An instant message (`text/plain`).

@@ -1,4 +1,4 @@
-//! The generic MIME layer: a header block, one empty line, then the body (reference §6.2).
+//! The generic MIME layer: a header block, one empty line, then the body (PROTOCOL.md §6.2).
 //!
 //! Lines end with CRLF or with a bare LF (Miranda and Net::RVP both occur). Header names are
 //! compared case-insensitively; continuation lines (starting with a space or a tab) are

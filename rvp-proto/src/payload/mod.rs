@@ -1,4 +1,4 @@
-//! The MIME payloads carried in `r:mime-data` (reference §6).
+//! The MIME payloads carried in `r:mime-data` (PROTOCOL.md §6).
 //!
 //! An instant message, a typing notification, a join or leave, or an application
 //! invitation travels as a small MIME document inside the `r:mime-data` element of a
@@ -14,7 +14,7 @@
 //! ```
 //!
 //! A **server** does not need any of this: it forwards the raw `r:mime-data` bytes
-//! untouched (reference §6.1, interop README point 8), because clients disagree on the
+//! untouched (PROTOCOL.md §6.1, interop README point 8), because clients disagree on the
 //! character encoding and a re-serialised body breaks one of them. Clients and tools use
 //! this module to read and write payloads.
 //!
@@ -321,7 +321,7 @@ impl Payload {
     ///
     /// The bytes are decoded in the charset named by `Content-Type` (`UTF-8`, `ISO-8859-1`,
     /// `US-ASCII`, `windows-1252`); without a `charset` parameter, ISO-8859-1 is assumed
-    /// (reference §6.2).
+    /// (PROTOCOL.md §6.2).
     pub fn parse_bytes(bytes: &[u8]) -> Result<Payload, PayloadError> {
         Payload::parse_bytes_with(bytes, &PayloadLimits::default())
     }

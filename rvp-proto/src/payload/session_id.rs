@@ -1,5 +1,5 @@
 //! GUIDs in the Windows registry form `{8-4-4-4-12}`: the `Session-Id` of a conversation
-//! and the `Application-GUID` of an invitation (reference §6.2, §6.3).
+//! and the `Application-GUID` of an invitation (PROTOCOL.md §6.2, §6.3).
 
 use std::fmt;
 use std::str::FromStr;

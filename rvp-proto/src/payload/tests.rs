@@ -1,4 +1,4 @@
-//! Unit tests of the payload dispatcher: the examples of reference §6.2 and the limits.
+//! Unit tests of the payload dispatcher: the examples of PROTOCOL.md §6.2 and the limits.
 
 #![allow(clippy::unwrap_used)]
 

@@ -1,5 +1,5 @@
 //! Control messages (`text/x-msmsgscontrol`): typing notifications and "joined the
-//! conversation" (reference §6.2).
+//! conversation" (PROTOCOL.md §6.2).
 //!
 //! A control payload with a `TypingUser` header is a [`Typing`] notification (Windows
 //! Messenger sends one every 4 s while the user types, Miranda every 5 s); one without is a
@@ -7,7 +7,7 @@
 //! sends a lone CRLF), and so are parameters of the media type (librvp sends
 //! `text/x-msmsgscontrol; charset=UTF-8`); we write the bare type and an empty body.
 //!
-//! The spec misspells the media type `text/x-msmsscontrol` (S§10.2, reference §9.2 item
+//! The spec misspells the media type `text/x-msmsscontrol` (S§10.2, PROTOCOL.md §9.2 item
 //! 11). We **accept** that spelling when reading, since it can mean nothing else and a
 //! client copying the spec would otherwise be unreadable, and we always **write** the real
 //! token [`CONTROL_TYPE`].

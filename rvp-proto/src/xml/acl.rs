@@ -1,4 +1,4 @@
-//! `a:rvpacl`, the body of ACL reads and writes (reference §2.7, §4.6, §8.5).
+//! `a:rvpacl`, the body of ACL reads and writes (PROTOCOL.md §2.7, §4.6, §8.5).
 
 use crate::rights::{CredentialKind, CredentialSet, Right, RightSet};
 

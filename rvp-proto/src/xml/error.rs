@@ -116,11 +116,11 @@ pub enum XmlError {
     #[error("right <a:{0}> is not supported by RVP")]
     UnsupportedRight(Box<str>),
     /// An ACE principal without `a:credentials`, or with an empty one: the engine answers
-    /// `400 credentials not specified` (reference §2.7).
+    /// `400 credentials not specified` (PROTOCOL.md §2.7).
     #[error("credentials not specified")]
     CredentialsNotSpecified,
     /// An ACE principal that is not exactly one non-empty `a:rvp-principal` or one
-    /// `a:allprincipals`, plus exactly one `a:credentials` (reference §8.5).
+    /// `a:allprincipals`, plus exactly one `a:credentials` (PROTOCOL.md §8.5).
     #[error("invalid ACE principal: {0}")]
     InvalidPrincipal(&'static str),
 }

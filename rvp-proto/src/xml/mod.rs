@@ -1,4 +1,4 @@
-//! The XML bodies of RVP (reference §4): one module per body, each with a typed value that
+//! The XML bodies of RVP (PROTOCOL.md §4): one module per body, each with a typed value that
 //! parses from bytes and writes itself back.
 //!
 //! ```text
@@ -11,7 +11,7 @@
 //!   Exchange-style bytes: <?xml version="1.0"?><d:… xmlns:d='DAV:' xmlns:r='…' xmlns:a='…'>…
 //! ```
 //!
-//! Input rules (reference §4.1, §9.2, §9.5): bodies are UTF-8 (a leading byte-order mark is
+//! Input rules (PROTOCOL.md §4.1, §9.2, §9.5): bodies are UTF-8 (a leading byte-order mark is
 //! skipped); `<!DOCTYPE` is refused and only the five predefined entities and character
 //! references are known; every [`XmlLimits`] limit is enforced; elements are matched by namespace URI, never by
 //! prefix; the ACL namespace is also recognised without its trailing slash and in any ASCII

@@ -1,5 +1,5 @@
 //! `d:multistatus`, the body of `207 Multi-Status` answers to PROPFIND, PROPPATCH and
-//! update/propchange SUBSCRIBE (reference §2.1, §2.4, §2.5).
+//! update/propchange SUBSCRIBE (PROTOCOL.md §2.1, §2.4, §2.5).
 
 use std::fmt;
 

@@ -1,5 +1,5 @@
 //! `r:notification`, the body of NOTIFY: instant messages, property-change notifications and
-//! application notifications (reference §2.6, §6.1).
+//! application notifications (PROTOCOL.md §2.6, §6.1).
 
 use std::hash::{Hash, Hasher};
 use std::ops::Range;
@@ -72,7 +72,7 @@ impl Contact {
     }
 }
 
-/// `r:mime-data`: the MIME payload of a message (reference §6.2), as text, plus where its
+/// `r:mime-data`: the MIME payload of a message (PROTOCOL.md §6.2), as text, plus where its
 /// raw source sits in the parsed body so that a server can relay it untouched.
 ///
 /// Equality and hashing compare [`MimeData::text`] only.

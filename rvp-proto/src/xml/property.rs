@@ -1,5 +1,5 @@
 //! The property model shared by `d:propfind`, `d:propertyupdate`, `d:multistatus` and
-//! `r:propnotification` (reference §4.3, §4.4).
+//! `r:propnotification` (PROTOCOL.md §4.3, §4.4).
 
 use crate::state::PresenceState;
 
@@ -135,7 +135,7 @@ impl PropName {
     }
 }
 
-/// A lease on a value (`r:leased-value`, reference §2.5, §5.5).
+/// A lease on a value (`r:leased-value`, PROTOCOL.md §2.5, §5.5).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct LeasedValue {
     /// `r:value`: the state while the lease runs.

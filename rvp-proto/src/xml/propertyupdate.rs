@@ -1,5 +1,5 @@
 //! `d:propertyupdate`, the body of PROPPATCH and the payload of `r:propnotification`
-//! (reference §2.5, §2.6-d).
+//! (PROTOCOL.md §2.5, §2.6-d).
 
 use super::property::{PropName, Property, read_props, write_props};
 use super::read::{Elem, Ns, Reader};

@@ -1,4 +1,4 @@
-//! `d:propfind`, the body of PROPFIND (reference §2.4).
+//! `d:propfind`, the body of PROPFIND (PROTOCOL.md §2.4).
 
 use super::property::PropName;
 use super::read::{Ns, Reader};

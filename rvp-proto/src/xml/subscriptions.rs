@@ -1,10 +1,10 @@
-//! `r:subscriptions`, the body of a SUBSCRIPTIONS answer (reference §2.3).
+//! `r:subscriptions`, the body of a SUBSCRIPTIONS answer (PROTOCOL.md §2.3).
 
 use super::read::{Elem, Ns, Reader};
 use super::{XmlBody, XmlError, XmlLimits, write};
 
 /// One `r:subscription`. Children are read in any order; `d:` is accepted for the
-/// `subscription*` elements and `r:` for `principal`/`rvp-principal` (reference §4.2, §4.3).
+/// `subscription*` elements and `r:` for `principal`/`rvp-principal` (PROTOCOL.md §4.2, §4.3).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Subscription {
     /// `r:subscription-id`, an opaque token.

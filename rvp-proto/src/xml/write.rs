@@ -88,7 +88,7 @@ pub(crate) fn escape_attr(out: &mut Vec<u8>, text: &str) {
 }
 
 /// Writes `text` as CDATA sections: `<![CDATA[text]]>`, with every `]]>` in the text split as
-/// `]]]]><![CDATA[>` (reference §6.1). A reader that concatenates the sections gets `text`
+/// `]]]]><![CDATA[>` (PROTOCOL.md §6.1). A reader that concatenates the sections gets `text`
 /// back.
 ///
 /// ```

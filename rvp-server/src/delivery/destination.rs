@@ -33,7 +33,7 @@ pub enum DestinationError {
 /// One NOTIFY destination: the unit that gets its own queue and worker.
 ///
 /// For a client's local node `http://ip:port` the request-target is `/` and `Host` is
-/// `ip:port` (reference §2.6, interop README item 5). [`Destination::new`] builds any other
+/// `ip:port` (PROTOCOL.md §2.6, interop README item 5). [`Destination::new`] builds any other
 /// destination (a node on another server, once resolved).
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Destination {

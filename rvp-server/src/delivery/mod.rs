@@ -1,4 +1,4 @@
-//! Callback delivery: the outbound NOTIFY client (reference §2.6, §5.7, §6.5).
+//! Callback delivery: the outbound NOTIFY client (PROTOCOL.md §2.6, §5.7, §6.5).
 //!
 //! ```text
 //!  engine task ── Deliverer::submit(Notification { id, destination, kind, .. })
@@ -30,7 +30,7 @@
 //! * **Order**: one NOTIFY at a time per destination, in submission order. A presence
 //!   update that replaces a waiting one takes its place in the queue; messages are never
 //!   reordered.
-//! * **Messages are perishable** (reference §5.7 rule 4): never retried, and one that
+//! * **Messages are perishable** (PROTOCOL.md §5.7 rule 4): never retried, and one that
 //!   waited longer than [`DeliveryConfig::message_max_wait`] behind a slow callback fails
 //!   with [`FailureReason::Expired`] without being sent.
 //! * **Wire**: bytes written by `rvp_proto::codec::write_notify` (always `Content-Length`);
@@ -93,10 +93,10 @@ use queue::{Pushed, Queue};
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct DeliveryConfig {
-    /// Longest wait for a TCP connection. Default 30 s (reference §9.6).
+    /// Longest wait for a TCP connection. Default 30 s (PROTOCOL.md §9.6).
     pub connect_timeout: Duration,
     /// Longest wait from the first byte written to the complete answer. Default 30 s
-    /// (reference §9.6; librvp gives up on its own requests after 30 s too).
+    /// (PROTOCOL.md §9.6; librvp gives up on its own requests after 30 s too).
     pub response_timeout: Duration,
     /// A worker with nothing to send for this long exits and closes its kept connection.
     /// Default 5 s.
@@ -170,7 +170,7 @@ pub struct Notification<I> {
 
 impl<I> Notification<I> {
     /// A property-change notification for subscription `subscription_id`: hop count 1,
-    /// `RVP-Ack-Type: SingleHop` (reference §5.5).
+    /// `RVP-Ack-Type: SingleHop` (PROTOCOL.md §5.5).
     pub fn presence(
         id: I,
         destination: Destination,

@@ -100,7 +100,7 @@ impl<I> Queue<I> {
 
     /// The next notification to send. Messages that waited longer than
     /// [`DeliveryConfig::message_max_wait`] are moved to `expired` instead (an IM is
-    /// perishable, reference §5.7 rule 4); presence updates never expire here.
+    /// perishable, PROTOCOL.md §5.7 rule 4); presence updates never expire here.
     pub(crate) fn pop(
         &mut self,
         now: Instant,
