@@ -31,10 +31,14 @@ for log in sorted(captures.glob("*.wire.log")):
             put("engine_requests", block)
         count += 1
         head, _, body = block.replace(b"\r\n", b"\n").partition(b"\n\n")
+        start_line = head.split(b"\n")[0].split(b" ")
         for line in head.split(b"\n")[1:]:
             name, _, value = line.partition(b":")
             if name.strip().lower() in (b"call-back", b"rvp-from-principal", b"location"):
                 put("node_url", value.strip())
+            if is_request and name.strip().lower() == b"authorization" and len(start_line) > 1:
+                # auth_header raw mode: even first byte, method \n target \n value.
+                put("auth_header", b"\0" + start_line[0] + b"\n" + start_line[1] + b"\n" + value.strip())
         if head:
             target = head.split(b"\n")[0].split(b" ")
             if is_request and len(target) > 1:
@@ -45,4 +49,13 @@ for log in sorted(captures.glob("*.wire.log")):
             put("xml_bodies", bytes([ROOTS.index(root.group(1))]) + body)
         for cdata in re.findall(rb"<!\[CDATA\[(.*?)\]\]>", body, re.S):
             put("payload", cdata)
+# auth_header structured mode (odd first byte; see the target's docs): valid librvp-style
+# answers for alice (HA1 zero byte at index 8), bob (HA1 only) and carol (zero at index 3),
+# standard (response byte 0) and librvp's truncated form (2), for three methods. Byte by
+# byte: mode, method, target, username, uri (kept), nc (00000001), cnonce (kept), response,
+# nine parameter edits (7 = keep), no extra parameter, no trailing text, no delay.
+for method in range(3):
+    for user in (0, 4, 5):
+        for response in (0, 2):
+            put("auth_header", bytes([1, method, 0, user, 1, 2, 1, response] + [7] * 9 + [0, 0, 0]))
 print(f"seeded from {count} capture blocks into {out}")
