@@ -1008,6 +1008,15 @@ impl Engine {
         if !own_url || !tied_to_source {
             self.check(caller, node, Right::SubscribeOthers)?;
         }
+        if let CallBackForm::Ip(ip) = &form
+            && is_special_address(*ip)
+            && caller.source() != Some(*ip)
+        {
+            // Loopback, link-local, unspecified...: only a client on that very address
+            // may name it, whatever its rights (else the server could be aimed at its
+            // own host's services).
+            return Err(Refusal::Forbidden(Right::SubscribeOthers));
+        }
         let subscriber = caller
             .principal()
             .map_or_else(|| callback.clone(), |p| p.to_string());
@@ -1659,6 +1668,32 @@ pub(crate) fn same_principal(a: &str, b: &str) -> bool {
         (Some(x), Some(y)) => x == y,
         (None, None) => canonical_principal(a) == canonical_principal(b),
         _ => false,
+    }
+}
+
+/// Whether `ip` is loopback, unspecified, link-local, multicast or broadcast: an address
+/// that names this host or nobody's server. An IP call-back on such an address is
+/// accepted only from a client on that very address (PROTOCOL.md §8.5), and a server
+/// should never deliver to one because another domain's DNS says so.
+pub fn is_special_address(ip: std::net::IpAddr) -> bool {
+    use std::net::IpAddr;
+    match ip {
+        IpAddr::V4(v4) => {
+            v4.is_loopback()
+                || v4.is_unspecified()
+                || v4.is_link_local()
+                || v4.is_multicast()
+                || v4.is_broadcast()
+        }
+        IpAddr::V6(v6) => {
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || v6.is_unicast_link_local()
+                || v6
+                    .to_ipv4_mapped()
+                    .is_some_and(|v4| is_special_address(IpAddr::V4(v4)))
+        }
     }
 }
 

@@ -231,7 +231,7 @@ pub use caller::Caller;
 pub use delivery::{AckType, DeliveryId, DeliveryOutcome};
 pub use engine::{
     Answer, Delivery, Engine, NodeProperties, NotifyParams, Output, PropfindScope, Refusal,
-    RequestId, Response, StatePatch, SubscribeParams, SubscriptionEntry,
+    RequestId, Response, StatePatch, SubscribeParams, SubscriptionEntry, is_special_address,
 };
 pub use journal::{
     AclRecord, Change, Counters, Records, RestoreError, RestoreReport, SubscriptionRecord,

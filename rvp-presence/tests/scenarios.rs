@@ -243,6 +243,62 @@ fn pragma_notify_callback_to_the_node_itself_is_refused() {
     assert_eq!(h.one().0.status(), StatusCode::MULTI_STATUS);
 }
 
+/// IP call-backs: one on the caller's own address needs nothing more; one elsewhere needs
+/// a proven `subscribe-others` (PROTOCOL.md §8.5); one on a loopback, link-local or
+/// unspecified address only ever from that very address, whatever the caller's rights.
+#[test]
+fn ip_call_backs_are_tied_to_the_source_address() {
+    let mut h = H::new();
+    let sub = |h: &mut H, caller: rvp_presence::Caller, cb: &str| {
+        let (now, req) = (h.now, h.req());
+        h.e.subscribe(
+            now,
+            req,
+            &caller,
+            &key("bob"),
+            SubscribeParams::new(NT, cb, 600),
+        );
+        h.one().0.status()
+    };
+    let from = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+    // The owner: its own address, another ordinary address (it holds subscribe-others).
+    let ok = sub(
+        &mut h,
+        me("bob").with_source(from("192.0.2.1")),
+        "http://192.0.2.1:1",
+    );
+    assert_eq!(ok, StatusCode::OK);
+    let ok = sub(
+        &mut h,
+        me("bob").with_source(from("192.0.2.1")),
+        "http://192.0.2.9:1",
+    );
+    assert_eq!(ok, StatusCode::OK);
+    // Loopback, link-local, unspecified: only from that address, even for the owner.
+    for cb in [
+        "http://127.0.0.1:22",
+        "http://169.254.1.1:80",
+        "http://0.0.0.0:1",
+        "http://[::1]:22",
+    ] {
+        let r = sub(&mut h, me("bob").with_source(from("192.0.2.1")), cb);
+        assert_eq!(r, StatusCode::FORBIDDEN, "{cb}");
+    }
+    let ok = sub(
+        &mut h,
+        me("bob").with_source(from("127.0.0.1")),
+        "http://127.0.0.1:22",
+    );
+    assert_eq!(ok, StatusCode::OK);
+    // Someone else (carol, proven) may not use an address that is not hers.
+    let r = sub(
+        &mut h,
+        me("carol").with_source(from("192.0.2.7")),
+        "http://192.0.2.9:1",
+    );
+    assert_eq!(r, StatusCode::FORBIDDEN);
+}
+
 #[test]
 fn foreign_callbacks_need_subscribe_others() {
     let mut h = H::new();

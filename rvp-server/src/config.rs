@@ -227,6 +227,11 @@ pub struct ResolveConfig {
     /// <host>`) from these addresses, besides what DNS says: host → addresses.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub peers: BTreeMap<String, Vec<std::net::IpAddr>>,
+    /// Deliver to call-backs of other domains even when DNS points them at a loopback,
+    /// link-local or unspecified address (default `false`: such answers are refused, so a
+    /// zone cannot aim this server at its own host). For test set-ups on one machine.
+    #[serde(default)]
+    pub allow_loopback: bool,
 }
 
 impl Default for PolicyConfig {

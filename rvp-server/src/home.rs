@@ -313,9 +313,10 @@ impl Handler for RvpService {
                 // on it. The caller is who they proved to be, and lacks the right.
                 *res.status_mut() = StatusCode::FORBIDDEN;
             } else {
-                let challenge = self.auth.challenge(now, None);
-                res.headers_mut()
-                    .insert(http::header::WWW_AUTHENTICATE, challenge.to_header_value());
+                // The same 401 as for refused credentials: what the engine wanted (which
+                // right, which identity) goes to the debug log only.
+                tracing::debug!(peer = %peer.addr, "401: {}", String::from_utf8_lossy(res.body()).trim_end());
+                res = self.unauthorized(now, None);
             }
         }
         if let Some(name) = log_name {
@@ -567,7 +568,8 @@ impl HomeServer {
         let resolver = match config.resolve.nameserver {
             Some(ns) => Some(Arc::new(
                 crate::resolve::ForeignResolver::new(ns)
-                    .map_err(|e| ServerError::Auth(format!("[resolve] nameserver: {e}")))?,
+                    .map_err(|e| ServerError::Auth(format!("[resolve] nameserver: {e}")))?
+                    .allow_loopback(config.resolve.allow_loopback),
             )),
             None => None,
         };

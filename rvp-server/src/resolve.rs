@@ -64,7 +64,13 @@ pub const MAX_PENDING_ROUTES: usize = 4096;
 pub struct ForeignResolver<R = HickoryResolver> {
     resolver: Arc<Resolver<R>>,
     routes: Arc<Mutex<Routes>>,
+    allow_special: bool,
 }
+
+/// Whether `ip` is an address a DNS answer for another domain must never send a NOTIFY
+/// to (see [`rvp_presence::is_special_address`]): such answers would let anyone who
+/// controls a zone aim this server at its own host's services.
+pub use rvp_presence::is_special_address as is_special_destination;
 
 /// Delivery sequence number → the host whose cached answers routed it.
 #[derive(Debug, Default)]
@@ -113,7 +119,18 @@ impl<R: Resolve + Send + Sync + 'static> ForeignResolver<R> {
         ForeignResolver {
             resolver: Arc::new(Resolver::new(source)),
             routes: Arc::default(),
+            allow_special: false,
         }
+    }
+
+    /// Lets deliveries go to loopback and the other [special destinations]
+    /// (`[resolve] allow_loopback`: test set-ups where every server of several domains
+    /// runs on one machine). Off by default.
+    ///
+    /// [special destinations]: is_special_destination
+    pub fn allow_loopback(mut self, allow: bool) -> Self {
+        self.allow_special = allow;
+        self
     }
 
     /// Hears how a delivery of [`ForeignResolver::deliver`] ended (by its
@@ -197,7 +214,18 @@ impl<R: Resolve + Send + Sync + 'static> ForeignResolver<R> {
             let ips = self.resolver.addresses(host).await?;
             return Ok(SocketAddr::new(first(host, ips)?, port));
         }
-        let plan = self.resolver.plan(host).await?;
+        let plan = match self.resolver.plan(host).await {
+            Ok(plan) => plan,
+            // The SRV query failed (REFUSED, SERVFAIL, a time-out): the host's own
+            // address on port 80 is what a client would try next (PROTOCOL.md §7.1).
+            // (An answer saying "no such SRV record" already falls back inside the plan.)
+            Err(e @ ResolveError::Lookup(_)) => {
+                tracing::debug!(%host, "no usable _rvp._tcp answer ({e}); trying its address");
+                let ips = self.resolver.addresses(host).await?;
+                return Ok(SocketAddr::new(first(host, ips)?, DEFAULT_PORT));
+            }
+            Err(e) => return Err(e),
+        };
         let mut last = None;
         for target in plan.targets() {
             match self.resolver.addresses(&target.host).await {
@@ -221,11 +249,21 @@ impl<R: Resolve + Send + Sync + 'static> ForeignResolver<R> {
         let me = ForeignResolver {
             resolver: Arc::clone(&self.resolver),
             routes: Arc::clone(&self.routes),
+            allow_special: self.allow_special,
         };
         tokio::spawn(async move {
             let (authority, target) = d.destination();
             let routed = match split_authority(authority) {
                 Some((host, port)) => match me.address(host, port).await {
+                    Ok(addr) if !me.allow_special && is_special_destination(addr.ip()) => {
+                        tracing::warn!(
+                            callback = %d.callback(),
+                            %addr,
+                            "call-back not delivered: DNS points it at a loopback, link-local \
+                             or unspecified address ([resolve] allow_loopback is off)"
+                        );
+                        None
+                    }
                     Ok(addr) => {
                         if host.parse::<IpAddr>().is_err() {
                             me.remember(d.id().seq(), host);
@@ -233,7 +271,7 @@ impl<R: Resolve + Send + Sync + 'static> ForeignResolver<R> {
                         Destination::new(addr, authority, target).ok()
                     }
                     Err(e) => {
-                        tracing::debug!(callback = %d.callback(), "call-back server not found: {e}");
+                        tracing::warn!(callback = %d.callback(), "call-back not delivered, its server was not found: {e}");
                         None
                     }
                 },

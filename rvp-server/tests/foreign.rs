@@ -48,7 +48,13 @@ async fn notifications_reach_servers_found_by_srv_and_by_address() {
     ) else {
         return;
     };
-    let server = TestServer::start(|c| c.resolve.nameserver = Some(dns.addr)).await;
+    // Every "remote server" here is on loopback, which DNS answers are otherwise never
+    // allowed to point deliveries at.
+    let server = TestServer::start(|c| {
+        c.resolve.nameserver = Some(dns.addr);
+        c.resolve.allow_loopback = true;
+    })
+    .await;
     let bob = server.client("bob");
     let cb_b = Callback::start(200).await;
     assert_eq!(bob.login(&cb_b.url(), 600).await.status, 200);
@@ -213,5 +219,85 @@ async fn servers_are_believed_only_from_where_their_dns_points() {
         cb.next_within(Duration::from_millis(300)).await.is_none(),
         "nothing refused was relayed"
     );
+    server.stop().await;
+}
+
+/// A DNS answer for another domain never aims this server at its own host: with
+/// `[resolve] allow_loopback` off (the default), a watcher whose domain resolves to a
+/// loopback address gets nothing, and the server goes on serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dns_answers_never_aim_deliveries_at_loopback() {
+    let mut target = Callback::start(200).await;
+    let Some(dns) = dnsmasq::Dnsmasq::start_or_skip(
+        "dns_answers_never_aim_deliveries_at_loopback",
+        &[
+            format!(
+                "--srv-host=_rvp._tcp.acme.test,rvp.acme.test,{},0,0",
+                target.addr.port()
+            ),
+            "--host-record=rvp.acme.test,127.0.0.1".into(),
+        ],
+    ) else {
+        return;
+    };
+    let server = TestServer::start(|c| c.resolve.nameserver = Some(dns.addr)).await;
+    let bob = server.client("bob");
+    let mut cb_b = Callback::start(200).await;
+    assert_eq!(bob.login(&cb_b.url(), 600).await.status, 200);
+    remote_watch(&server, "http://acme.test/instmsg/aliases/zed").await;
+    assert_eq!(bob.set_state("busy").await.status, 207);
+    assert!(
+        target
+            .next_within(Duration::from_millis(700))
+            .await
+            .is_none(),
+        "a NOTIFY went to a loopback address DNS gave"
+    );
+    // The server is unharmed: bob's own login still hears an IM.
+    let carol = server.client("carol");
+    let r = carol
+        .im("bob", &im_body_from(&carol.url(), "still here"), None)
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(cb_b.next().await.text().contains("still here"));
+    server.stop().await;
+}
+
+/// A domain whose `_rvp._tcp` query gets no usable answer (here dnsmasq, with no upstream
+/// server, answers the SRV query itself with an error or nothing) is reached at its address
+/// record on port 80 (PROTOCOL.md §7.1): the fallback does not depend on the kind of
+/// failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_srv_query_falls_back_to_the_address_on_port_80() {
+    let at: std::net::SocketAddr = "127.0.0.78:80".parse().unwrap();
+    let Some(mut remote) = Callback::start_at(at, 200).await else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI=true: cannot bind {at} (port 80 needs root)"
+        );
+        eprintln!(
+            "SKIPPED a_failed_srv_query_falls_back_to_the_address_on_port_80: cannot bind {at}"
+        );
+        return;
+    };
+    let Some(dns) = dnsmasq::Dnsmasq::start_or_skip(
+        "a_failed_srv_query_falls_back_to_the_address_on_port_80",
+        &["--host-record=fall.test,127.0.0.78".into()],
+    ) else {
+        return;
+    };
+    let server = TestServer::start(|c| {
+        c.resolve.nameserver = Some(dns.addr);
+        c.resolve.allow_loopback = true;
+    })
+    .await;
+    let bob = server.client("bob");
+    let cb_b = Callback::start(200).await;
+    assert_eq!(bob.login(&cb_b.url(), 600).await.status, 200);
+    remote_watch(&server, "http://fall.test/instmsg/aliases/q").await;
+    assert_eq!(bob.set_state("away").await.status, 207);
+    let n = remote.state_change("away").await;
+    assert_eq!(n.target, "/instmsg/aliases/q");
+    assert_eq!(n.header("Host"), Some("fall.test"));
     server.stop().await;
 }

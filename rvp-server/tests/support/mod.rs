@@ -455,6 +455,16 @@ impl Drop for Callback {
 impl Callback {
     pub async fn start(status: u16) -> Callback {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Callback::on(listener, status)
+    }
+
+    /// A listener on a given address; `None` when it cannot be bound (port 80 needs root).
+    pub async fn start_at(addr: SocketAddr, status: u16) -> Option<Callback> {
+        let listener = TcpListener::bind(addr).await.ok()?;
+        Some(Callback::on(listener, status))
+    }
+
+    fn on(listener: TcpListener, status: u16) -> Callback {
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = mpsc::unbounded_channel();
         let status = Arc::new(AtomicU16::new(status));
