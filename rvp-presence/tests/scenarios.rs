@@ -762,6 +762,38 @@ fn viewless_proppatch_binds_by_principal_and_source_ip() {
     );
 }
 
+/// One change causes at most `Policy::max_deliveries_per_change` NOTIFYs, counting each
+/// login of a local watcher its watch fans out to; the rest are dropped and counted.
+#[test]
+fn deliveries_per_change_are_bounded() {
+    let mut h = H::with_policy(with(Policy::default(), |p| p.max_deliveries_per_change = 5));
+    // alice has three logins; her two watches on bob fan out to each of them (6), and
+    // two remote watchers add 2: 8 wanted, 5 allowed.
+    for last in [1, 2, 3] {
+        login(&mut h, "alice", last, 600);
+    }
+    for _ in 0..2 {
+        let (now, req) = (h.now, h.req());
+        h.e.subscribe(
+            now,
+            req,
+            &me("alice"),
+            &key("bob"),
+            SubscribeParams::new(PC, &url("alice"), 600),
+        );
+        assert_eq!(h.one().0.status(), StatusCode::MULTI_STATUS);
+    }
+    watch_remote(&mut h, "w1", "bob", 600);
+    watch_remote(&mut h, "w2", "bob", 600);
+    let (_, d) = set_state(&mut h, "bob", S::Online, None);
+    assert_eq!(d.len(), 5);
+    assert_eq!(h.e.dropped_deliveries(), 3);
+    // The next change gets its own budget.
+    let (_, d) = set_state(&mut h, "bob", S::Busy, None);
+    assert_eq!(d.len(), 5);
+    assert_eq!(h.e.dropped_deliveries(), 6);
+}
+
 #[test]
 fn change_notifies_every_watcher_once_and_refresh_notifies_nobody() {
     let mut h = H::new();

@@ -109,6 +109,8 @@ pub struct PresenceCore {
     store: Option<DurableStore>,
     buf: Vec<Change>,
     fatal: Option<oneshot::Sender<String>>,
+    /// [`Engine::dropped_deliveries`] when last looked at (each increase is logged).
+    dropped_seen: u64,
 }
 
 impl std::fmt::Debug for PresenceCore {
@@ -133,6 +135,7 @@ impl PresenceCore {
             store,
             buf: Vec::new(),
             fatal,
+            dropped_seen: 0,
         }
     }
 
@@ -175,6 +178,15 @@ impl Core for PresenceCore {
     }
 
     fn poll_output(&mut self) -> Option<CoreOutput<Box<Answer>, Delivery>> {
+        let dropped = self.engine.dropped_deliveries();
+        if dropped != self.dropped_seen {
+            tracing::warn!(
+                dropped = dropped - self.dropped_seen,
+                total = dropped,
+                "a change wanted more NOTIFYs than policy.max_deliveries_per_change: the rest were dropped"
+            );
+            self.dropped_seen = dropped;
+        }
         match self.engine.poll_output()? {
             Output::Respond(a) => Some(CoreOutput::Respond(RequestId(a.request.0), a)),
             Output::Deliver(d) => Some(CoreOutput::Effect(d)),
