@@ -505,6 +505,8 @@ pub struct Engine {
     out: VecDeque<Output>,
     /// Deliveries dropped by [`Policy::max_deliveries_per_change`].
     dropped_deliveries: u64,
+    /// Subscriptions discarded because their call-back kept failing (§5.7).
+    discarded_subscriptions: u64,
     next_view: u32,
     next_delivery: u64,
     next_txn: u64,
@@ -531,6 +533,7 @@ impl Engine {
             txn_timers: BTreeSet::new(),
             out: VecDeque::new(),
             dropped_deliveries: 0,
+            discarded_subscriptions: 0,
             next_view: 0,
             next_delivery: 0,
             next_txn: 0,
@@ -555,9 +558,45 @@ impl Engine {
         self.dropped_deliveries
     }
 
+    /// Subscriptions discarded so far because their call-back kept failing
+    /// ([`Policy::callback_failure_threshold`], [`Policy::callback_failure_window`];
+    /// PROTOCOL.md §5.7).
+    pub fn discarded_subscriptions(&self) -> u64 {
+        self.discarded_subscriptions
+    }
+
     /// The policy in force.
     pub fn policy(&self) -> &Policy {
         &self.policy
+    }
+
+    /// Replaces the policy (an embedder reloading its configuration). A policy that
+    /// [`Policy::validate`] refuses is refused and the one in force stays.
+    ///
+    /// The new policy governs what happens from now on: subscriptions and leases keep the
+    /// lifetimes and expiries they were granted (a renewal is granted under the new
+    /// bounds), views above a lowered [`Policy::max_views_per_principal`] stay until they
+    /// end, and [`Policy::owner_accepts_assertion`] shapes only the default ACL of
+    /// principals registered later (registered ACLs are state, not policy).
+    pub fn set_policy(&mut self, policy: Policy) -> Result<(), PolicyError> {
+        policy.validate()?;
+        self.policy = policy;
+        Ok(())
+    }
+
+    /// Registered principals that are signed on: at least one live view whose value is
+    /// not `offline` (an `invisible` user is signed on). Counts every registered
+    /// principal; `O(principals)`.
+    pub fn online_count(&self) -> usize {
+        self.nodes
+            .iter()
+            .filter(|n| {
+                n.views
+                    .live
+                    .iter()
+                    .any(|v| v.state.value != PresenceState::Offline)
+            })
+            .count()
     }
 
     /// The directory of principals.
@@ -1479,6 +1518,7 @@ impl Engine {
             duration_millis(self.policy.callback_failure_window),
         );
         if discard {
+            self.discarded_subscriptions += 1;
             self.subs.remove(
                 id.subscription,
                 duration_millis(self.policy.subscription_grace),

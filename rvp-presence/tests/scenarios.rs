@@ -1559,3 +1559,69 @@ fn views_per_principal_limit_evicts_the_soonest_to_expire() {
     assert_eq!(live, vec![b, c], "{a} expired soonest and was evicted");
     assert_eq!(h.e.published_state(h.ids[1]), Some(&S::Online));
 }
+
+// ------------------------------------------------------------------- operating the engine
+
+/// `Engine::set_policy`: a valid policy governs the next subscription; an invalid one is
+/// refused and the policy in force stays.
+#[test]
+fn set_policy_applies_to_what_follows_and_refuses_an_invalid_policy() {
+    let mut h = H::new();
+    let before = login(&mut h, "alice", 1, 14_400);
+    let granted = |h: &H, id| h.e.subscription(id).unwrap().remaining_secs;
+    assert_eq!(granted(&h, before), 14_400);
+    let shorter = with(Policy::default(), |p| {
+        p.subscription_lifetime_max = Duration::from_secs(120);
+    });
+    h.e.set_policy(shorter.clone()).unwrap();
+    assert_eq!(h.e.policy(), &shorter);
+    let after = login(&mut h, "bob", 2, 14_400);
+    assert_eq!(granted(&h, after), 120, "the new maximum");
+    assert_eq!(granted(&h, before), 14_400, "granted lifetimes are kept");
+    let invalid = with(Policy::default(), |p| p.max_hops = 0);
+    assert_eq!(
+        h.e.set_policy(invalid),
+        Err(rvp_presence::PolicyError::Zero("max_hops"))
+    );
+    assert_eq!(h.e.policy(), &shorter, "the policy in force stays");
+}
+
+/// `Engine::online_count`: principals with a live view that is not offline.
+#[test]
+fn online_count_follows_views() {
+    let mut h = H::new();
+    assert_eq!(h.e.online_count(), 0);
+    let (bob, _) = set_state(&mut h, "bob", S::Online, None);
+    assert_eq!(h.e.online_count(), 1);
+    set_state(&mut h, "alice", S::Invisible, None);
+    assert_eq!(h.e.online_count(), 2, "invisible is signed on");
+    set_state(&mut h, "bob", S::Offline, Some(bob));
+    assert_eq!(h.e.online_count(), 1, "bob signed off");
+    // Leases run out: nobody is left.
+    h.at(1200 + 60);
+    let now = h.now;
+    h.e.handle_timeout(now);
+    h.drain();
+    assert_eq!(h.e.online_count(), 0);
+}
+
+/// `Engine::discarded_subscriptions` counts §5.7 discards, not NotSent outcomes.
+#[test]
+fn discarded_subscriptions_are_counted() {
+    let mut h = H::new();
+    watch_remote(&mut h, "w", "bob", 14_400);
+    let mut v = None;
+    for s in [S::Online, S::Busy] {
+        let (view, d) = set_state(&mut h, "bob", s, v);
+        v = Some(view);
+        let now = h.now;
+        h.e.handle_delivery_result(now, d[0].id(), DeliveryOutcome::NotSent);
+    }
+    assert_eq!(h.e.discarded_subscriptions(), 0);
+    for s in [S::Online, S::Busy, S::Away] {
+        let (_, d) = set_state(&mut h, "bob", s, v);
+        let now = h.now;
+        h.e.handle_delivery_result(now, d[0].id(), DeliveryOutcome::Failed);
+    }
+    assert_eq!(h.e.discarded_subscriptions(), 1);
+}
