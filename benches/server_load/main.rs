@@ -67,6 +67,7 @@
 mod baseline;
 mod client;
 mod fanout;
+mod identity;
 mod procs;
 mod sink;
 mod wrk;
@@ -74,6 +75,7 @@ mod wrk;
 use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use client::{Conn, request};
@@ -134,6 +136,7 @@ fn serve_baseline(args: &[String]) -> io::Result<()> {
 fn run(dir: &Path) -> io::Result<()> {
     wrk::self_check();
     fanout::self_check();
+    identity::self_check();
     sink::self_check();
     let only = std::env::var("RVP_BENCH_ONLY").unwrap_or_default();
     let bin = procs::rvp_binary()?;
@@ -151,6 +154,9 @@ fn run(dir: &Path) -> io::Result<()> {
     }
     if only.is_empty() || only == "fanout" {
         fanout(&rt, &bin, &dir.join("fanout"))?;
+    }
+    if only.is_empty() || only == "identity" {
+        identity_cost(&rt, &bin, &dir.join("identity"))?;
     }
     println!("load average after: {}", loadavg());
     Ok(())
@@ -325,6 +331,151 @@ fn throughput(rt: &tokio::runtime::Runtime, bin: &Path, dir: &Path) -> io::Resul
     Ok(())
 }
 
+/// The cost of proving identity (see `identity.rs`): NOTIFY (SingleHop to offline
+/// recipients) and PROPPATCH (alice's own state), each against the hyper baseline,
+/// `rvp-server` in assertion-only mode and `rvp-server` with `require_auth = true` and a
+/// Digest answer on every request, in alternating rounds.
+fn identity_cost(rt: &tokio::runtime::Runtime, bin: &Path, dir: &Path) -> io::Result<()> {
+    use identity::{Proof, Template};
+    std::fs::create_dir_all(dir.join("assert"))?;
+    std::fs::create_dir_all(dir.join("proof"))?;
+    let connections = env_num("RVP_BENCH_CONNECTIONS", 32);
+    let seconds = env_num("RVP_BENCH_SECONDS", 10);
+    let rounds = env_num("RVP_BENCH_ROUNDS", 3).max(1);
+    let log = std::env::var("RVP_BENCH_PROTOCOL_LOG").as_deref() != Ok("off");
+    let recipients = 16;
+    let mut users: Vec<String> = (0..recipients).map(|i| format!("o{i:02}")).collect();
+    users.push(identity::USER.into());
+    let assert = procs::start_rvp(bin, &dir.join("assert"), &users, log)?;
+    let proof = procs::start_rvp_with(
+        bin,
+        &dir.join("proof"),
+        &users,
+        log,
+        Some((identity::USER, identity::PASSWORD)),
+    )?;
+    let (notify_raw, proppatch_raw) = rt.block_on(async {
+        let mut c = Conn::connect(assert.addr).await?;
+        let n = c.send(&one_notify("o00", "SingleHop")).await?;
+        check("NOTIFY", n.status, 200, &n.raw);
+        let p = c.send(&fanout::proppatch("alice", "online")).await?;
+        check("PROPPATCH", p.status, 207, &p.raw);
+        Ok::<_, io::Error>((n.raw, p.raw))
+    })?;
+    let base = procs::start_baseline(dir, &notify_raw, &proppatch_raw)?;
+    let alice = "http://localhost/instmsg/aliases/alice";
+    let im = "<?xml version=\"1.0\"?><r:notification xmlns:d=\"DAV:\" \
+              xmlns:r=\"http://schemas.microsoft.com/rvp/\"><r:message><r:notification-from>\
+              <r:contact><d:href>http://localhost/instmsg/aliases/alice</d:href></r:contact>\
+              </r:notification-from><r:msgbody><r:mime-data><![CDATA[MIME-Version: 1.0\r\n\
+              Content-Type: text/x-msmsgscontrol\r\nTypingUser: alice@localhost\r\n\r\n]]>\
+              </r:mime-data></r:msgbody></r:message></r:notification>";
+    let notify: Vec<Template> = (0..recipients)
+        .map(|i| {
+            Template::new(
+                "NOTIFY",
+                &format!("/instmsg/aliases/o{i:02}"),
+                &[
+                    ("RVP-From-Principal", alice),
+                    ("Content-Type", "text/xml"),
+                    ("RVP-Hop-Count", "1"),
+                    ("RVP-Ack-Type", "SingleHop"),
+                ],
+                im,
+            )
+        })
+        .collect();
+    let state = |s: &str| {
+        format!(
+            "<?xml version=\"1.0\"?><d:propertyupdate xmlns:d='DAV:' \
+             xmlns:r='http://schemas.microsoft.com/rvp/'><d:set><d:prop><r:state>\
+             <r:leased-value><r:value><r:{s}/></r:value><r:default-value><r:offline/>\
+             </r:default-value><d:timeout>1200</d:timeout></r:leased-value></r:state>\
+             </d:prop></d:set></d:propertyupdate>"
+        )
+    };
+    let proppatch: Vec<Template> = ["online", "busy"]
+        .iter()
+        .map(|s| {
+            Template::new(
+                "PROPPATCH",
+                "/instmsg/aliases/alice",
+                &[("RVP-From-Principal", alice), ("Content-Type", "text/xml")],
+                &state(s),
+            )
+        })
+        .collect();
+    let cases = [
+        ("NOTIFY", Arc::new(notify)),
+        ("PROPPATCH", Arc::new(proppatch)),
+    ];
+    println!(
+        "\n== The cost of proving identity: {connections} keep-alive connections, {seconds} s \
+         per run, {rounds} rounds; a Digest answer computed for every request, sent only to \
+         the server that requires it"
+    );
+    let servers = [
+        ("hyper", base.addr, Proof::None),
+        ("rvp assertion-only", assert.addr, Proof::None),
+        ("rvp Digest each", proof.addr, Proof::Digest),
+    ];
+    let mut results = vec![[Vec::new(), Vec::new(), Vec::new()]; cases.len()];
+    let mut invalid = vec![false; cases.len()];
+    for round in 1..=rounds {
+        for (ci, (method, templates)) in cases.iter().enumerate() {
+            for (si, (name, addr, proof)) in servers.iter().enumerate() {
+                let r = rt.block_on(identity::run(
+                    *addr,
+                    connections,
+                    seconds,
+                    Arc::clone(templates),
+                    *proof,
+                ))?;
+                println!(
+                    "   round {round} {method:<10} {name:<20} {:>9.0} req/s  p50 {:>7.2} ms  \
+                     p99 {:>7.2} ms  non-2xx {}",
+                    r.per_sec,
+                    r.p50.as_secs_f64() * 1e3,
+                    r.p99.as_secs_f64() * 1e3,
+                    r.non_2xx
+                );
+                if r.non_2xx > 0 || r.requests == 0 {
+                    println!("        INVALID: {} non-2xx answers", r.non_2xx);
+                    invalid[ci] = true;
+                }
+                results[ci][si].push(r.per_sec);
+            }
+        }
+    }
+    println!(
+        "\n   method      hyper req/s  assertion req/s  Digest req/s   Digest/hyper  \
+         assertion/hyper  Digest/assertion (medians of the rounds' ratios)"
+    );
+    for (ci, (method, _)) in cases.iter().enumerate() {
+        let ratio = |a: usize, b: usize| {
+            median(
+                &results[ci][a]
+                    .iter()
+                    .zip(&results[ci][b])
+                    .map(|(x, y)| x / y)
+                    .collect::<Vec<_>>(),
+            )
+        };
+        println!(
+            "   {method:<10} {:>12.0} {:>16.0} {:>13.0}   {:>11.2}x {:>15.2}x {:>16.2}x {}",
+            median(&results[ci][0]),
+            median(&results[ci][1]),
+            median(&results[ci][2]),
+            ratio(2, 0),
+            ratio(1, 0),
+            ratio(2, 1),
+            if invalid[ci] { "INVALID" } else { "" }
+        );
+    }
+    drop((assert, proof, base));
+    Ok(())
+}
+
 fn one_notify(to: &str, ack: &str) -> Vec<u8> {
     request(
         "NOTIFY",
@@ -339,7 +490,9 @@ fn one_notify(to: &str, ack: &str) -> Vec<u8> {
             ("RVP-Ack-Type", ack),
         ],
         "<?xml version=\"1.0\"?><r:notification xmlns:d=\"DAV:\" \
-         xmlns:r=\"http://schemas.microsoft.com/rvp/\"><r:message><r:msgbody><r:mime-data>\
+         xmlns:r=\"http://schemas.microsoft.com/rvp/\"><r:message><r:notification-from>\
+         <r:contact><d:href>http://localhost/instmsg/aliases/alice</d:href></r:contact>\
+         </r:notification-from><r:msgbody><r:mime-data>\
          <![CDATA[MIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\nhi]]></r:mime-data>\
          </r:msgbody></r:message></r:notification>",
     )

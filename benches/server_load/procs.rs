@@ -118,6 +118,18 @@ fn newest_mtime(dir: &Path, depth: u32) -> Option<SystemTime> {
 /// storage in `$RVP_BENCH_STORAGE_DIR` if set; `storage_sync` from
 /// `$RVP_BENCH_STORAGE_SYNC`, default the server's), the given users (no passwords).
 pub(crate) fn start_rvp(bin: &Path, dir: &Path, users: &[String], log: bool) -> io::Result<Proc> {
+    start_rvp_with(bin, dir, users, log, None)
+}
+
+/// [`start_rvp`], with `require_auth = true` when `proof` names a user and its password
+/// (the identity-cost part): that user gets the password, the others none.
+pub(crate) fn start_rvp_with(
+    bin: &Path,
+    dir: &Path,
+    users: &[String],
+    log: bool,
+    proof: Option<(&str, &str)>,
+) -> io::Result<Proc> {
     let addr = free_addr()?;
     let storage = std::env::var_os("RVP_BENCH_STORAGE_DIR")
         .map_or_else(|| dir.to_owned(), PathBuf::from)
@@ -133,9 +145,10 @@ pub(crate) fn start_rvp(bin: &Path, dir: &Path, users: &[String], log: bool) -> 
     let _ = write!(
         toml,
         "[server]\nlisten = [\"{addr}\"]\ndomain = \"localhost\"\nhost_name = \"localhost\"\n\
-         {sync}storage = {:?}\n\n[auth]\nrequire_auth = false\n\n[log]\nprotocol_log = {:?}\n\
+         {sync}storage = {:?}\n\n[auth]\nrequire_auth = {}\n\n[log]\nprotocol_log = {:?}\n\
          filter = \"warn\"\n",
         storage.display().to_string(),
+        proof.is_some(),
         if log {
             dir.join("protocol.log").display().to_string()
         } else {
@@ -144,6 +157,11 @@ pub(crate) fn start_rvp(bin: &Path, dir: &Path, users: &[String], log: bool) -> 
     );
     for u in users {
         let _ = write!(toml, "\n[[users]]\nalias = \"{u}\"\n");
+        if let Some((who, password)) = proof
+            && who == u
+        {
+            let _ = writeln!(toml, "password = {password:?}");
+        }
     }
     let config = dir.join("rvp-bench.toml");
     std::fs::write(&config, toml)?;
