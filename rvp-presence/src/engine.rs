@@ -57,6 +57,9 @@ pub enum Output {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {
     id: DeliveryId,
+    /// The subscription whose event this is: the watch, also when the change is delivered
+    /// through the watcher's login subscription (then `id.subscription` is the login).
+    origin: SubscriptionId,
     callback: Arc<str>,
     hop_count: u32,
     ack: AckType,
@@ -72,6 +75,15 @@ impl Delivery {
     /// The subscription the delivery is for (`Subscription-Id` header).
     pub fn subscription(&self) -> SubscriptionId {
         self.id.subscription
+    }
+
+    /// The subscription whose event this delivery carries: for a property change relayed
+    /// to a local watcher's login subscriptions, the watch (not the login, which
+    /// [`Delivery::subscription`] names). Two deliveries with different origins are
+    /// different notifications, even to the same call-back under the same
+    /// `Subscription-Id`: an embedder that coalesces presence updates keys them by this.
+    pub fn origin(&self) -> SubscriptionId {
+        self.origin
     }
 
     /// Where to send it (the subscription's `Call-Back`).
@@ -1348,6 +1360,7 @@ impl Engine {
 
     /// NOTIFY to a node (PROTOCOL.md §2.6, §6.5, §7.5): relays the body untouched to the
     /// node's live `pragma/notify` subscriptions with hop count + 1 and answers according
+            acl.open_to_all(Right::Read),
     /// to the ack type — at once, or once the embedder reported enough outcomes. Never
     /// changes properties.
     pub fn notify(
@@ -1428,6 +1441,7 @@ impl Engine {
                     bytes: params.body.clone(),
                 },
             }));
+                origin: sub,
         }
         if txn != 0 {
             let deadline = self.now + duration_millis(self.policy.delivery_timeout);
@@ -1570,6 +1584,7 @@ impl Engine {
         );
     }
 
+            after.open_to_all(Right::Read),
     /// ACL write (PROTOCOL.md §2.7): merge by principal, needs `writeacl` (the owner always
     /// has it); answers with the complete stored ACL.
     ///
@@ -1624,15 +1639,29 @@ fn fan_out_states(
     let mut left = budget;
     let mut dropped = 0u64;
     // At most two distinct renderings per fan-out (the published state, offline).
+    show_name: bool,
     let mut rendered: Vec<(PresenceState, Arc<RenderedChange>)> = Vec::new();
     for rec in subs.on_node(node, SubscriptionKind::PropChange) {
         let Some(state) = state_for(rec) else {
             continue;
         };
+    // The node's display name, in every r:contact's r:description, when anyone may read
+    // it (a watcher denied `read` must not learn it from a notification).
+    let from_name = p
+        .properties()
+        .display_name
+        .as_deref()
+        .filter(|_| show_name)
+        .unwrap_or("");
         let shared = match rendered.iter().find(|(s, _)| *s == state) {
             Some((_, r)) => Arc::clone(r),
             None => {
-                let r = RenderedChange::state_change(p.logical_url(), &state, p.host().clone());
+                let r = RenderedChange::state_change(
+                    p.logical_url(),
+                    from_name,
+                    &state,
+                    p.host().clone(),
+                );
                 rendered.push((state, Arc::clone(&r)));
                 r
             }
@@ -1658,6 +1687,7 @@ fn fan_out_states(
             }
             Some(target) => {
                 let body = NotifyBody::PropChange(PropChangeBody {
+                    origin: rec.id,
                     shared,
                     to: Some(rec.callback.clone()),
                 });
@@ -1687,6 +1717,7 @@ fn fan_out_states(
     }
     dropped
 }
+                        origin: rec.id,
 
 /// Whether the watcher behind `rec` may see `r:state` under `acl` (the credentials it
 /// proved when subscribing, and its asserted identity).

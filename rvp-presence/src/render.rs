@@ -18,10 +18,16 @@ use rvp_proto::PresenceState;
 const HEAD: &str = "<?xml version=\"1.0\"?><r:notification xmlns:d='DAV:' \
 xmlns:r='http://schemas.microsoft.com/rvp/' xmlns:a='http://schemas.microsoft.com/rvp/acl/'>\
 <r:propnotification><r:notification-from><r:contact><d:href>";
-const FROM_TO: &str = "</d:href></r:contact></r:notification-from><r:notification-to>\
+const FROM_DESCRIPTION: &str = "</d:href><r:description>";
+const FROM_TO: &str = "</r:description></r:contact></r:notification-from><r:notification-to>\
 <r:contact><d:href>";
-const AFTER_TO: &str = "</d:href></r:contact></r:notification-to><d:propertyupdate><d:set>\
-<d:prop><r:state><r:";
+const FROM_NO_DESCRIPTION_TO: &str = "</d:href><r:description/></r:contact>\
+</r:notification-from><r:notification-to><r:contact><d:href>";
+/// The watcher's display name is not known here (it may be another domain's user):
+/// an empty `r:description`, which every client we know accepts (Miranda's RVP plugin
+/// dereferences the element without checking that it exists).
+const AFTER_TO: &str = "</d:href><r:description/></r:contact></r:notification-to>\
+<d:propertyupdate><d:set><d:prop><r:state><r:";
 const TAIL: &str = "/></r:state></d:prop></d:set></d:propertyupdate></r:propnotification>\
 </r:notification>";
 
@@ -35,17 +41,28 @@ pub struct RenderedChange {
 }
 
 impl RenderedChange {
-    /// Renders the parts of a `r:propnotification` from `from_href` announcing `state`,
-    /// sent with `RVP-From-Principal: from_principal`.
+    /// Renders the parts of a `r:propnotification` from `from_href` (whose display name
+    /// is `from_name`; empty: unknown or not to be shown) announcing `state`, sent with
+    /// `RVP-From-Principal: from_principal`. Every `r:contact` carries an
+    /// `r:description` (empty when unknown).
     pub fn state_change(
         from_href: &str,
+        from_name: &str,
         state: &PresenceState,
         from_principal: Arc<str>,
     ) -> Arc<RenderedChange> {
-        let mut prefix = BytesMut::with_capacity(HEAD.len() + from_href.len() + FROM_TO.len());
+        let mut prefix = BytesMut::with_capacity(
+            HEAD.len() + from_href.len() + from_name.len() + FROM_NO_DESCRIPTION_TO.len() + 24,
+        );
         prefix.put_slice(HEAD.as_bytes());
         escape_into(&mut prefix, from_href);
-        prefix.put_slice(FROM_TO.as_bytes());
+        if from_name.is_empty() {
+            prefix.put_slice(FROM_NO_DESCRIPTION_TO.as_bytes());
+        } else {
+            prefix.put_slice(FROM_DESCRIPTION.as_bytes());
+            escape_into(&mut prefix, from_name);
+            prefix.put_slice(FROM_TO.as_bytes());
+        }
         let name = state.local_name();
         let mut suffix = BytesMut::with_capacity(AFTER_TO.len() + name.len() + TAIL.len());
         suffix.put_slice(AFTER_TO.as_bytes());
@@ -167,11 +184,12 @@ mod tests {
     fn exchange_style_body() {
         let shared = RenderedChange::state_change(
             "http://im.example.com/instmsg/aliases/stevem",
+            "Steve Morgan",
             &PresenceState::Busy,
             "im.example.com".into(),
         );
         let body = NotifyBody::PropChange(PropChangeBody { shared, to: None });
-        let expect = "<?xml version=\"1.0\"?><r:notification xmlns:d='DAV:' xmlns:r='http://schemas.microsoft.com/rvp/' xmlns:a='http://schemas.microsoft.com/rvp/acl/'><r:propnotification><r:notification-from><r:contact><d:href>http://im.example.com/instmsg/aliases/stevem</d:href></r:contact></r:notification-from><r:notification-to><r:contact><d:href>http://im.acme.com/instmsg/aliases/bruceb</d:href></r:contact></r:notification-to><d:propertyupdate><d:set><d:prop><r:state><r:busy/></r:state></d:prop></d:set></d:propertyupdate></r:propnotification></r:notification>";
+        let expect = "<?xml version=\"1.0\"?><r:notification xmlns:d='DAV:' xmlns:r='http://schemas.microsoft.com/rvp/' xmlns:a='http://schemas.microsoft.com/rvp/acl/'><r:propnotification><r:notification-from><r:contact><d:href>http://im.example.com/instmsg/aliases/stevem</d:href><r:description>Steve Morgan</r:description></r:contact></r:notification-from><r:notification-to><r:contact><d:href>http://im.acme.com/instmsg/aliases/bruceb</d:href><r:description/></r:contact></r:notification-to><d:propertyupdate><d:set><d:prop><r:state><r:busy/></r:state></d:prop></d:set></d:propertyupdate></r:propnotification></r:notification>";
         assert_eq!(
             render(&body, "http://im.acme.com/instmsg/aliases/bruceb"),
             expect.as_bytes()
@@ -183,6 +201,7 @@ mod tests {
     fn urls_are_escaped() {
         let shared = RenderedChange::state_change(
             "http://h/a?x=1&y='2'",
+            "",
             &PresenceState::Online,
             "h".into(),
         );
@@ -193,6 +212,10 @@ mod tests {
         let s = String::from_utf8(render(&body, "http://ignored")).unwrap_or_default();
         assert!(s.contains("http://h/a?x=1&amp;y='2'"), "{s}");
         assert!(s.contains("http://h/&lt;b&gt;"), "{s}");
+        assert!(
+            s.contains("</d:href><r:description/></r:contact></r:notification-from>"),
+            "{s}"
+        );
         assert!(needs_escape(b"a&b") && !needs_escape(b"http://h/x"));
     }
 

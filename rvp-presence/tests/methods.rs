@@ -804,15 +804,11 @@ fn property_change_notify_example_2_6_d() {
     assert_eq!(h("rvp-from-principal").as_deref(), Some("im.example.com"));
     assert_eq!(h("subscription-id"), Some(login));
     assert_eq!(h("rvp-ack-type"), None);
+    // Every r:contact carries r:description: the node's display name, and an empty one
+    // for the watcher (unknown here).
     let expected = Notification::PropNotification(PropNotification {
-        from: Contact {
-            href: STEVE.into(),
-            description: None,
-        },
-        to: Contact {
-            href: BRUCE.into(),
-            description: None,
-        },
+        from: Contact::new(STEVE, "Steve Morgan"),
+        to: Contact::new(BRUCE, ""),
         update: PropertyUpdate::set(vec![Property::state(StateValue::bare(
             PresenceState::Online,
         ))]),
@@ -861,14 +857,8 @@ fn spliced_property_changes_equal_the_xml_writer_for_every_state() {
         }
         assert_eq!(deliveries.len(), 1, "{name}");
         let expected = Notification::PropNotification(PropNotification {
-            from: Contact {
-                href: STEVE.into(),
-                description: None,
-            },
-            to: Contact {
-                href: cb.into(),
-                description: None,
-            },
+            from: Contact::new(STEVE, "Steve Morgan"),
+            to: Contact::new(cb, ""),
             update: PropertyUpdate::set(vec![Property::state(StateValue::bare(state.clone()))]),
         });
         let ours = deliveries[0].body_bytes();

@@ -764,6 +764,85 @@ fn viewless_proppatch_binds_by_principal_and_source_ip() {
 
 /// One change causes at most `Policy::max_deliveries_per_change` NOTIFYs, counting each
 /// login of a local watcher its watch fans out to; the rest are dropped and counted.
+/// Every `r:contact` of a property change carries `r:description` (Miranda reads it
+/// without checking): the node's display name when everyone may read it, else empty.
+#[test]
+fn property_changes_describe_their_contacts() {
+    let mut h = H::new();
+    watch_remote(&mut h, "w", "bob", 600);
+    let (_, d) = set_state(&mut h, "bob", S::Online, None);
+    let body = String::from_utf8(d[0].body_bytes().to_vec()).unwrap();
+    assert!(
+        body.contains(
+            "</d:href><r:description>BOB</r:description></r:contact></r:notification-from>"
+        ),
+        "{body}"
+    );
+    assert!(
+        body.contains("</d:href><r:description/></r:contact></r:notification-to>"),
+        "{body}"
+    );
+    // bob no longer lets everyone read his directory properties (presence still): the
+    // name is not in notifications either.
+    let (now, req) = (h.now, h.req());
+    h.e.acl_write(
+        now,
+        req,
+        &me("bob"),
+        &key("bob"),
+        vec![Ace::grant(
+            AcePrincipal::All,
+            CredentialSet::ANY,
+            RightSet::of([Right::Presence, Right::SendTo, Right::List]),
+        )],
+    );
+    h.one();
+    let (_, d) = set_state(&mut h, "bob", S::Busy, None);
+    let body = String::from_utf8(d[0].body_bytes().to_vec()).unwrap();
+    assert!(!body.contains("BOB"), "{body}");
+    assert!(
+        body.contains("</d:href><r:description/></r:contact></r:notification-from>"),
+        "{body}"
+    );
+}
+
+/// Two identical subscriptions are two subscriptions (PROTOCOL.md §2.1): one NOTIFY each,
+/// with its own `Subscription-Id` to a remote call-back; through a local watcher's login,
+/// one each as well, told apart by [`Delivery::origin`] (same login `Subscription-Id`).
+#[test]
+fn identical_subscriptions_each_get_their_notify() {
+    let mut h = H::new();
+    let a = watch_remote(&mut h, "w", "bob", 600);
+    let b = watch_remote(&mut h, "w", "bob", 600);
+    let l = login(&mut h, "alice", 1, 600);
+    let mut watches = Vec::new();
+    for _ in 0..2 {
+        let (now, req) = (h.now, h.req());
+        h.e.subscribe(
+            now,
+            req,
+            &me("alice"),
+            &key("bob"),
+            SubscribeParams::new(PC, &url("alice"), 600),
+        );
+        watches.push(subscribed(&h.one().0));
+    }
+    let (_, d) = set_state(&mut h, "bob", S::Online, None);
+    assert_eq!(d.len(), 4);
+    let remote: Vec<_> = d.iter().filter(|x| x.subscription() != l).collect();
+    let mut ids: Vec<_> = remote.iter().map(|x| x.subscription()).collect();
+    ids.sort();
+    let mut want = vec![a, b];
+    want.sort();
+    assert_eq!(ids, want);
+    assert!(remote.iter().all(|x| x.origin() == x.subscription()));
+    let local: Vec<_> = d.iter().filter(|x| x.subscription() == l).collect();
+    let mut origins: Vec<_> = local.iter().map(|x| x.origin()).collect();
+    origins.sort();
+    watches.sort();
+    assert_eq!(origins, watches);
+}
+
 #[test]
 fn deliveries_per_change_are_bounded() {
     let mut h = H::with_policy(with(Policy::default(), |p| p.max_deliveries_per_change = 5));

@@ -353,7 +353,8 @@ pub fn notification_for(d: &Delivery, destination: Destination) -> Notification<
     let from = d.from_principal().clone();
     match (d.relayed_body(), sub) {
         (None, Some(sub)) => Notification::presence(d.id(), destination, from, sub, d.body_bytes())
-            .with_hop_count(hop),
+            .with_hop_count(hop)
+            .with_coalesce_key(d.origin().get()),
         (relayed, sub) => {
             let body = relayed.cloned().unwrap_or_else(|| d.body_bytes());
             let ack = match d.ack() {

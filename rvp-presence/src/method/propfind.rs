@@ -44,20 +44,28 @@ pub(super) fn handle(e: &mut Engine, cx: &Cx<'_>) -> Result<(), Refusal> {
     Ok(())
 }
 
-/// Every property of a node the caller may see, in Exchange's order (§2.1-b).
+/// Every property of a node the caller may see, in Exchange's order (§2.1-b). The two
+/// mobile properties belong to every principal (§4.4): without mobile data they read
+/// `0` (no mobile device online) and an empty description, as in Exchange's example.
 fn available(p: &NodeProperties) -> Vec<Property> {
     let mut v = vec![Property::state(StateValue::bare(p.state.clone()))];
     if let Some(d) = &p.directory {
         for (name, value) in [
             (PropName::DisplayName, &d.display_name),
             (PropName::Email, &d.email),
-            (PropName::MobileState, &d.mobile_state),
-            (PropName::MobileDescription, &d.mobile_description),
         ] {
             if let Some(text) = value {
                 v.push(Property::text(name, &**text));
             }
         }
+        v.push(Property::text(
+            PropName::MobileState,
+            d.mobile_state.as_deref().unwrap_or("0"),
+        ));
+        v.push(Property::text(
+            PropName::MobileDescription,
+            d.mobile_description.as_deref().unwrap_or(""),
+        ));
     }
     v
 }
@@ -124,7 +132,12 @@ mod tests {
 
     #[test]
     fn forms() {
-        assert_eq!(codes(&multistatus(&node(true), &Form::Full)), [(200, 3)]);
+        // r:state, d:displayname, r:email, r:mobile-state, r:mobile-description.
+        assert_eq!(codes(&multistatus(&node(true), &Form::Full)), [(200, 5)]);
+        let full = multistatus(&node(true), &Form::Full);
+        let props = &full.responses[0].propstats[0].props;
+        assert_eq!(props[3], Property::text(PropName::MobileState, "0"));
+        assert_eq!(props[4], Property::text(PropName::MobileDescription, ""));
         assert_eq!(codes(&multistatus(&node(false), &Form::Full)), [(200, 1)]);
         let names = multistatus(&node(true), &Form::Names);
         assert!(
@@ -137,15 +150,19 @@ mod tests {
             PropName::Email,
             PropName::MobileState,
             PropName::State,
+            PropName::Other {
+                namespace: "urn:x".into(),
+                local: "nope".into(),
+            },
         ]);
         let m = multistatus(&node(true), &select);
-        assert_eq!(codes(&m), [(200, 2), (404, 1)]);
-        assert_eq!(
+        assert_eq!(codes(&m), [(200, 3), (404, 1)]);
+        assert!(matches!(
             m.responses[0].propstats[1].props[0].name,
-            PropName::MobileState
-        );
+            PropName::Other { .. }
+        ));
         // Read denied: only r:state can be found.
         let m = multistatus(&node(false), &select);
-        assert_eq!(codes(&m), [(200, 1), (404, 2)]);
+        assert_eq!(codes(&m), [(200, 1), (404, 3)]);
     }
 }

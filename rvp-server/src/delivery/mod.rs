@@ -139,7 +139,8 @@ impl Default for DeliveryConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum NotifyKind {
-    /// A property change (`r:propnotification`): coalesced per `Subscription-Id`.
+    /// A property change (`r:propnotification`): coalesced per
+    /// [`Notification::coalesce_key`] (the watch it reports on).
     Presence,
     /// An instant message, typing or invitation (`r:message`) or any other relayed
     /// notification: never reordered, never coalesced, never retried.
@@ -162,8 +163,13 @@ pub struct Notification<I> {
     pub hop_count: HopCount,
     /// `RVP-Ack-Type` (omitted when `None`).
     pub ack_type: Option<AckType>,
-    /// `Subscription-Id` (omitted when `None`); the coalescing key of presence updates.
+    /// `Subscription-Id` (omitted when `None`).
     pub subscription_id: Option<SubscriptionId>,
+    /// Presence updates with the same key replace each other while they wait: the
+    /// subscription whose changes they report (the watch, also when it is delivered
+    /// through a login subscription under the login's `Subscription-Id`). Two different
+    /// subscriptions are never merged, even to one call-back (PROTOCOL.md §2.1).
+    pub coalesce_key: Option<u32>,
     /// The `text/xml` body, sent byte for byte.
     pub body: Bytes,
 }
@@ -185,6 +191,7 @@ impl<I> Notification<I> {
             from_principal: from_principal.into(),
             hop_count: HopCount::ORIGIN,
             ack_type: Some(AckType::SingleHop),
+            coalesce_key: subscription_id.as_str().parse().ok(),
             subscription_id: Some(subscription_id),
             body,
         }
@@ -206,6 +213,7 @@ impl<I> Notification<I> {
             hop_count: HopCount::ORIGIN,
             ack_type: None,
             subscription_id: None,
+            coalesce_key: None,
             body,
         }
     }
@@ -225,6 +233,13 @@ impl<I> Notification<I> {
     /// Sets `Subscription-Id`.
     pub fn with_subscription_id(mut self, id: SubscriptionId) -> Self {
         self.subscription_id = Some(id);
+        self
+    }
+
+    /// Sets the key under which presence updates coalesce (default: the
+    /// `Subscription-Id` of [`Notification::presence`]).
+    pub fn with_coalesce_key(mut self, key: u32) -> Self {
+        self.coalesce_key = Some(key);
         self
     }
 

@@ -65,10 +65,10 @@ impl<I> Queue<I> {
         let len = n.body.len();
         let waiting = self.items.len();
         if n.kind == NotifyKind::Presence
-            && let Some(sid) = &n.subscription_id
+            && let Some(key) = n.coalesce_key
             && let Some(w) = self.items.iter_mut().find(|w| {
                 w.notification.kind == NotifyKind::Presence
-                    && w.notification.subscription_id.as_ref() == Some(sid)
+                    && w.notification.coalesce_key == Some(key)
             })
         {
             let bytes = self.bytes - w.notification.body.len() + len;
@@ -203,6 +203,29 @@ mod tests {
         assert_eq!(q.bytes, 0);
     }
 
+    /// Two watches delivered through one login subscription share its `Subscription-Id`
+    /// but are different subscriptions: their updates never replace each other.
+    #[test]
+    fn different_watches_under_one_subscription_id_are_not_merged() {
+        let c = DeliveryConfig::default();
+        let t = Instant::now();
+        let mut q = Queue::default();
+        let through_login = |id, watch, body| presence(id, "9", body).with_coalesce_key(watch);
+        assert!(matches!(
+            q.push(through_login(1, 100, "bob busy"), t, &c),
+            Ok(Pushed::Queued)
+        ));
+        assert!(matches!(
+            q.push(through_login(2, 200, "carol away"), t, &c),
+            Ok(Pushed::Queued)
+        ));
+        assert!(matches!(
+            q.push(through_login(3, 100, "bob away"), t, &c),
+            Ok(Pushed::Replaced(1))
+        ));
+        assert_eq!(ids(&mut q, t, &c), [3, 2]);
+    }
+
     #[test]
     fn capacity_and_bytes() {
         let c = DeliveryConfig {
@@ -313,11 +336,11 @@ mod tests {
                 let sum: usize = q.items.iter().map(|w| w.notification.body.len()).sum();
                 proptest::prop_assert_eq!(sum, q.bytes);
                 proptest::prop_assert!(q.len() <= 1 || q.bytes <= max_bytes);
-                let mut sids: Vec<&SubscriptionId> = q.items.iter()
+                let mut sids: Vec<u32> = q.items.iter()
                     .filter(|w| w.notification.kind == NotifyKind::Presence)
-                    .filter_map(|w| w.notification.subscription_id.as_ref()).collect();
+                    .filter_map(|w| w.notification.coalesce_key).collect();
                 let before = sids.len();
-                sids.sort_by_key(|s| s.as_str().to_owned());
+                sids.sort_unstable();
                 sids.dedup();
                 proptest::prop_assert_eq!(sids.len(), before);
             }
