@@ -735,6 +735,14 @@ impl Engine {
         self.out.len()
     }
 
+    /// The queued outputs, oldest first, left in the queue (read-only): an embedder may
+    /// look at what a request produced before it commits and releases it — the reference
+    /// server archives the NOTIFYs it relays this way. The outputs a request added are the
+    /// last `pending_outputs()` after minus before it.
+    pub fn queued_outputs(&self) -> impl DoubleEndedIterator<Item = &Output> + ExactSizeIterator {
+        self.out.iter()
+    }
+
     pub(crate) fn advance(&mut self, now: Instant) {
         let ms = self.clock.millis(now).max(self.now);
         self.now = ms;
