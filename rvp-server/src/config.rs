@@ -11,6 +11,7 @@
 //! | `[limits]` | connection time-outs, sizes and counts, in total and per source address (see [`crate::conn::ConnLimits`]) |
 //! | `[resolve]` | `nameserver` for call-backs on other servers (none: not delivered) |
 //! | `[log]` | `protocol_log`, `filter` |
+//! | `[archive]` | `path` (the compliance archive of relayed NOTIFYs; off by default), `retention` |
 //! | `[[users]]` | `alias`, `display_name`, `email`, `password` or `ha1` |
 //!
 //! Rules:
@@ -18,8 +19,8 @@
 //! * Unknown keys are refused, so a misspelt key is an error, not a silently ignored line.
 //! * Errors name the file, the line and the dotted key (`limits.max_body_bytes`,
 //!   `users[2].alias`): [`ConfigError`].
-//! * Durations are strings with a unit, `"250ms"`, `"10s"`, `"5m"`, `"4h"`, or a bare
-//!   integer number of seconds.
+//! * Durations are strings with a unit, `"250ms"`, `"10s"`, `"5m"`, `"4h"`, `"90d"`, or a
+//!   bare integer number of seconds ([`parse_duration`]).
 //!
 //! ```
 //! use rvp_server::config::Config;
@@ -78,6 +79,8 @@ pub struct Config {
     pub resolve: ResolveConfig,
     /// `[log]`: protocol log and diagnostics.
     pub log: LogConfig,
+    /// `[archive]`: the compliance archive of relayed NOTIFYs; off by default.
+    pub archive: ArchiveConfig,
     /// `[[users]]`: the directory of the IM domain.
     pub users: Vec<UserConfig>,
 }
@@ -368,6 +371,29 @@ impl LogConfig {
     }
 }
 
+/// `[archive]`: the compliance archive ([`crate::archive`]): every NOTIFY the server
+/// relays, appended to hash-chained segment files before it is released. It is written
+/// and synced as `[server] storage_sync` says for the store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct ArchiveConfig {
+    /// The archive's directory (created if missing). Default empty: no archive.
+    pub path: PathBuf,
+    /// Whole segments whose records are all older than this are deleted (at start-up and
+    /// hourly). Zero (the default): kept for ever. Else at least
+    /// [`crate::archive::MIN_RETENTION`] (one day).
+    #[serde(with = "duration")]
+    pub retention: Duration,
+}
+
+impl ArchiveConfig {
+    /// Whether the archive is on.
+    pub fn enabled(&self) -> bool {
+        !self.path.as_os_str().is_empty()
+    }
+}
+
 /// One `[[users]]` entry.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -477,6 +503,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             resolve: ResolveConfig::default(),
             log: LogConfig::default(),
+            archive: ArchiveConfig::default(),
             users: Vec::new(),
         }
     }
@@ -671,6 +698,32 @@ impl Config {
                 ),
             );
         }
+        let ar = &self.archive;
+        if !ar.retention.is_zero() && ar.retention < crate::archive::MIN_RETENTION {
+            return bad(
+                "archive.retention",
+                "must be zero (keep for ever) or at least \"1d\" (segments live up to a day)"
+                    .into(),
+            );
+        }
+        if ar.enabled() {
+            let most = l
+                .max_body_bytes
+                .saturating_add(l.max_head_bytes.saturating_mul(2))
+                .saturating_add(crate::archive::RECORD_OVERHEAD);
+            if most > crate::archive::MAX_RECORD_BYTES {
+                return bad(
+                    "limits.max_body_bytes",
+                    format!(
+                        "{} (plus twice limits.max_head_bytes for the sender and the recipient) \
+                         does not fit an archive record of at most {} bytes: lower it, or turn \
+                         the [archive] off",
+                        l.max_body_bytes,
+                        crate::archive::MAX_RECORD_BYTES
+                    ),
+                );
+            }
+        }
         if l.max_headers > rvp_proto::codec::MAX_HEADERS_CAP {
             return bad(
                 "limits.max_headers",
@@ -798,7 +851,14 @@ fn locate_key(text: &str, key: &str) -> Option<usize> {
     })
 }
 
-/// Durations in the config: `"250ms"`, `"10s"`, `"5m"`, `"4h"` or an integer (seconds).
+/// A duration as the configuration writes it: `"250ms"`, `"10s"`, `"5m"`, `"4h"`, `"90d"`
+/// (an integer and a unit `ms`, `s`, `m` or `min`, `h`, `d`). `None` for anything else.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    duration::parse(text)
+}
+
+/// Durations in the config: `"250ms"`, `"10s"`, `"5m"`, `"4h"`, `"90d"` or an integer
+/// (seconds).
 mod duration {
     use std::time::Duration;
 
@@ -816,12 +876,14 @@ mod duration {
             Text(String),
         }
         match Raw::deserialize(d).map_err(|_| {
-            de::Error::custom("expected a duration such as \"250ms\", \"10s\", \"5m\", \"4h\"")
+            de::Error::custom(
+                "expected a duration such as \"250ms\", \"10s\", \"5m\", \"4h\", \"90d\"",
+            )
         })? {
             Raw::Secs(n) => Ok(Duration::from_secs(n)),
             Raw::Text(t) => parse(&t).ok_or_else(|| {
                 de::Error::custom(format!(
-                    "invalid duration {t:?}: expected a number with a unit ms, s, m or h (\"10s\")"
+                    "invalid duration {t:?}: expected a number with a unit ms, s, m, h or d (\"10s\")"
                 ))
             }),
         }
@@ -838,6 +900,7 @@ mod duration {
             "s" => secs(1),
             "m" | "min" => secs(60),
             "h" => secs(3600),
+            "d" => secs(86_400),
             _ => None,
         }
     }
@@ -848,7 +911,9 @@ mod duration {
             format!("{ms}ms")
         } else {
             let s = d.as_secs();
-            if s != 0 && s.is_multiple_of(3600) {
+            if s != 0 && s.is_multiple_of(86_400) {
+                format!("{}d", s / 86_400)
+            } else if s != 0 && s.is_multiple_of(3600) {
                 format!("{}h", s / 3600)
             } else if s != 0 && s.is_multiple_of(60) {
                 format!("{}m", s / 60)
@@ -1073,6 +1138,47 @@ mod tests {
         );
         let e = err("[resolve]\nnameserver = \"dns.example\"\n");
         assert_eq!(e.key(), Some("resolve.nameserver"), "{e}");
+    }
+
+    #[test]
+    fn the_archive_is_off_by_default_and_its_keys_are_checked() {
+        let d = Config::default();
+        assert!(!d.archive.enabled());
+        assert_eq!(d.archive.retention, Duration::ZERO);
+        let c = Config::from_toml_str(
+            "[archive]\npath = \"/var/lib/rvp/archive\"\nretention = \"90d\"\n",
+            "x",
+        )
+        .unwrap();
+        assert!(c.archive.enabled());
+        assert_eq!(c.archive.retention, Duration::from_secs(90 * 86_400));
+        let back = Config::from_toml_str(&c.to_redacted_toml(), "printed").unwrap();
+        assert_eq!(back.archive, c.archive);
+        assert!(c.to_redacted_toml().contains("retention = \"90d\""));
+        // Shorter than a day (a segment lives up to a day): refused, naming key and line.
+        let e = err("[archive]\npath = \"a\"\nretention = \"23h\"\n");
+        assert_eq!(
+            (e.line(), e.key()),
+            (Some(3), Some("archive.retention")),
+            "{e}"
+        );
+        assert!(
+            Config::from_toml_str("[archive]\nretention = \"1d\"\n", "x").is_ok(),
+            "the minimum"
+        );
+        // A body limit whose records would not fit the archive's record limit.
+        let e = err("[archive]\npath = \"a\"\n[limits]\nmax_body_bytes = 67108864\n");
+        assert_eq!(
+            (e.line(), e.key()),
+            (Some(4), Some("limits.max_body_bytes")),
+            "{e}"
+        );
+        assert!(e.to_string().contains("archive"), "{e}");
+        // The same limit without the archive is fine.
+        assert!(Config::from_toml_str("[limits]\nmax_body_bytes = 67108864\n", "x").is_ok());
+        let e = err("[archive]\npaht = \"a\"\n");
+        assert_eq!((e.line(), e.key()), (Some(2), Some("archive.paht")), "{e}");
+        assert_eq!(parse_duration("2d"), Some(Duration::from_secs(172_800)));
     }
 
     #[test]

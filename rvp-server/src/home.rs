@@ -47,6 +47,7 @@ use rvp_proto::header::{HopCount, MintedSubscriptionId};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use crate::archive::{ArchiveError, ArchiveOptions, ArchiveWriter};
 use crate::auth::{
     AuthError, Authenticator, DigestConfig, Ha1, Identity, NonceSecret, UserDirectory,
 };
@@ -74,6 +75,9 @@ pub enum ServerError {
     /// The store could not be opened, read or restored.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The compliance archive could not be opened or closed.
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
     /// The engine refused the policy built from `[policy]`.
     #[error("[policy]: {0}")]
     Policy(#[from] rvp_presence::PolicyError),
@@ -111,6 +115,8 @@ pub struct PresenceCore {
     fatal: Option<oneshot::Sender<String>>,
     /// [`Engine::dropped_deliveries`] when last looked at (each increase is logged).
     dropped_seen: u64,
+    /// The compliance archive, when on: relayed NOTIFYs, written in `commit` first.
+    archive: Option<ArchiveWriter>,
 }
 
 impl std::fmt::Debug for PresenceCore {
@@ -136,7 +142,21 @@ impl PresenceCore {
             buf: Vec::new(),
             fatal,
             dropped_seen: 0,
+            archive: None,
         }
+    }
+
+    /// Archives every NOTIFY the engine relays into `archive`, in each commit before
+    /// anything of the batch is released ([`crate::archive`]).
+    pub fn with_archive(mut self, archive: ArchiveWriter) -> PresenceCore {
+        self.archive = Some(archive);
+        self
+    }
+
+    /// Closes the archive, if any (queued records written, synced). [`PresenceCore::close`]
+    /// and dropping do it too, reporting an error only in the diagnostics.
+    pub fn close_archive(&mut self) -> Result<(), ArchiveError> {
+        self.archive.take().map_or(Ok(()), ArchiveWriter::close)
     }
 
     /// The engine.
@@ -161,12 +181,22 @@ impl Core for PresenceCore {
     type Effect = Delivery;
 
     fn handle_request(&mut self, now: Instant, id: RequestId, request: PresenceRequest) {
+        let before = self.engine.pending_outputs();
         self.engine.handle_request(
             now,
             rvp_presence::RequestId(id.0),
             &request.caller,
             &request.http,
         );
+        if let Some(archive) = &mut self.archive
+            && request.http.method().as_str() == "NOTIFY"
+        {
+            let added = self.engine.pending_outputs().saturating_sub(before);
+            let time = std::time::SystemTime::now();
+            if let Some(entry) = crate::archive::relayed_entry(&self.engine, added, time) {
+                archive.push(entry);
+            }
+        }
     }
 
     fn handle_event(&mut self, now: Instant, (id, outcome): Self::Event) {
@@ -202,33 +232,47 @@ impl Core for PresenceCore {
     }
 
     fn commit(&mut self) -> Result<Option<usize>, CommitFailed> {
+        // The archive first: the record of a relayed NOTIFY is written before anything of
+        // its batch (a delivery, the sender's answer) leaves.
+        if let Some(archive) = &mut self.archive
+            && let Err(e) = waiting_for_disk(archive.commit_syncs(), || archive.commit())
+        {
+            return Err(self.failed(e.to_string()));
+        }
         let Some(store) = &mut self.store else {
             return Ok(None);
         };
         let (engine, buf) = (&mut self.engine, &mut self.buf);
-        // With `storage_sync = "always"` the commit waits for the disk: on a
-        // multi-threaded runtime, tell tokio this worker blocks so that the connection
-        // tasks queued on it move to another. Otherwise it is one write(2) (an ACL change
-        // adds an fdatasync, rarely enough not to hand the worker over).
-        let flavor = tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor());
-        let committed = match flavor {
-            Ok(tokio::runtime::RuntimeFlavor::MultiThread)
-                if engine.has_changes() && store.options().sync == SyncMode::Always =>
-            {
-                tokio::task::block_in_place(|| store.commit_engine(engine, buf))
-            }
-            _ => store.commit_engine(engine, buf),
-        };
-        match committed {
+        // One write(2) unless `storage_sync = "always"` (an ACL change adds an fdatasync,
+        // rarely enough not to hand the worker over).
+        let syncs = engine.has_changes() && store.options().sync == SyncMode::Always;
+        match waiting_for_disk(syncs, || store.commit_engine(engine, buf)) {
             Ok(covered) => Ok(Some(covered)),
-            Err(e) => {
-                let msg = e.to_string();
-                if let Some(tx) = self.fatal.take() {
-                    let _ = tx.send(msg.clone());
-                }
-                Err(CommitFailed(msg))
-            }
+            Err(e) => Err(self.failed(e.to_string())),
         }
+    }
+}
+
+impl PresenceCore {
+    /// A commit failed: tells whoever waits for that (the server stops).
+    fn failed(&mut self, msg: String) -> CommitFailed {
+        if let Some(tx) = self.fatal.take() {
+            let _ = tx.send(msg.clone());
+        }
+        CommitFailed(msg)
+    }
+}
+
+/// Runs `commit`, which waits for the disk when `syncs` (`storage_sync = "always"`): on a
+/// multi-threaded runtime tokio is told this worker blocks, so that the connection tasks
+/// queued on it move to another.
+fn waiting_for_disk<T>(syncs: bool, commit: impl FnOnce() -> T) -> T {
+    let flavor = tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor());
+    match flavor {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) if syncs => {
+            tokio::task::block_in_place(commit)
+        }
+        _ => commit(),
     }
 }
 
@@ -496,6 +540,17 @@ pub fn delivery_config(config: &Config) -> DeliveryConfig {
     }
 }
 
+/// The archive settings of a configuration: `[archive]`, synced as `[server]
+/// storage_sync` says (in `interval` mode every `storage_checkpoint_interval`).
+pub fn archive_options(config: &Config) -> ArchiveOptions {
+    let mut o = ArchiveOptions::with_sync(
+        config.server.storage_sync,
+        config.server.storage_checkpoint_interval,
+    );
+    o.retention = Some(config.archive.retention).filter(|r| !r.is_zero());
+    o
+}
+
 /// The storage settings of a configuration.
 pub fn durable_options(config: &Config) -> DurableOptions {
     let mut o = DurableOptions::with_sync(config.server.storage_sync);
@@ -592,7 +647,11 @@ impl HomeServer {
             resolver: resolver.clone(),
         };
         let (fatal_tx, fatal) = oneshot::channel();
-        let core = PresenceCore::new(engine, Some(store), Some(fatal_tx));
+        let mut core = PresenceCore::new(engine, Some(store), Some(fatal_tx));
+        if config.archive.enabled() {
+            let archive = ArchiveWriter::open(&config.archive.path, archive_options(config))?;
+            core = core.with_archive(archive);
+        }
         let (handle, task) = engine::spawn(core, dispatch, engine::DEFAULT_QUEUE);
         tokio::spawn(forward_reports(
             reports_rx,
@@ -660,11 +719,15 @@ impl HomeServer {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         deliverer.close();
-        let core = joined.map_err(|e| ServerError::EngineTask(e.to_string()))?;
+        let mut core = joined.map_err(|e| ServerError::EngineTask(e.to_string()))?;
+        let archived = core.close_archive();
         let closed = core.close();
         match failure {
             Some(msg) => Err(ServerError::Commit(msg)),
-            None => closed.map(|()| report).map_err(ServerError::Store),
+            None => {
+                archived?;
+                closed.map(|()| report).map_err(ServerError::Store)
+            }
         }
     }
 }

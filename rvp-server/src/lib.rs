@@ -13,6 +13,7 @@
 //! | [`delivery`] | outbound NOTIFYs: per-callback bounded queues and workers |
 //! | [`resolve`] | call-backs on other servers (DNS through `rvp-resolve`) |
 //! | [`store`] | write-ahead log, checkpoints into redb, replay and restore |
+//! | [`archive`] | compliance archive of relayed NOTIFYs: hash-chained segments, verify, retention |
 //! | [`config`], [`log`] | TOML configuration, protocol log |
 //!
 //! ```no_run
@@ -28,6 +29,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod archive;
 pub mod auth;
 pub mod delivery;
 pub mod store;
