@@ -114,6 +114,20 @@ fn records_written_over_several_segments_and_restarts_verify() {
     }
 }
 
+#[cfg(unix)]
+#[test]
+fn the_archive_is_private_to_the_servers_user() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = TempDir::new("mode");
+    let archive = dir.0.join("new").join("archive");
+    write(&archive, &small(SyncMode::Interval), 0..1, 1);
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&archive), 0o700);
+    for (_, seg) in list_segments(&archive).unwrap() {
+        assert_eq!(mode(&seg), 0o600, "{}", seg.display());
+    }
+}
+
 #[test]
 fn a_segment_closes_when_it_is_old() {
     let dir = TempDir::new("age");

@@ -118,7 +118,7 @@ impl ArchiveWriter {
     /// stays where it is, reported by `verify` as torn). Starts the maintenance thread
     /// when there is something for it to do (`interval` sync, retention).
     pub fn open(dir: &Path, options: ArchiveOptions) -> Result<ArchiveWriter, ArchiveError> {
-        std::fs::create_dir_all(dir).map_err(io_error(dir, "create the directory"))?;
+        create_private_dir(dir).map_err(io_error(dir, "create the directory"))?;
         let (last_number, tip_seq, tip_hash) = find_tip(dir)?;
         let mut options = options;
         options.max_record_bytes = options.max_record_bytes.min(MAX_RECORD_BYTES);
@@ -361,13 +361,26 @@ impl Drop for ArchiveWriter {
     }
 }
 
+/// Creates `dir` (and its parents) if missing; a directory it creates is accessible to
+/// the server's user only (the archive holds message contents).
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+    b.create(dir)
+}
+
 /// Creates segment `header.number` in `dir` (it must not exist) with its header; with
 /// `sync`, the header and the directory entry are made durable at once.
 fn begin_segment(dir: &Path, header: &SegmentHeader, sync: bool) -> Result<File, ArchiveError> {
     let path = dir.join(segment_name(header.number));
-    let mut file = OpenOptions::new()
-        .create_new(true)
-        .append(true)
+    let mut options = OpenOptions::new();
+    options.create_new(true).append(true);
+    // Message contents in clear: readable by the server's user only.
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
         .open(&path)
         .map_err(io_error(&path, "create a segment"))?;
     file.write_all(&header.encode())
