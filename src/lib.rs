@@ -10,6 +10,9 @@
 //! | [`resolve`] | `rvp-resolve` | `alias@domain` → servers via DNS SRV, TTL cache |
 //! | [`presence`] | `rvp-presence` | the home server's brain: a deterministic state machine |
 
+// docs.rs builds with `--cfg docsrs` (Cargo.toml): items behind a feature say which.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 pub use rvp_presence as presence;
 pub use rvp_proto as proto;
 pub use rvp_resolve as resolve;

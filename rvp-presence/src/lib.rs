@@ -212,6 +212,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+// docs.rs builds with `--cfg docsrs` (Cargo.toml): items behind a feature say which.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 pub mod acl;
 pub mod caller;
 mod clock;

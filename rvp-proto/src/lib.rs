@@ -94,6 +94,9 @@
 //! [`payload::PayloadLimits`] (header count, line length, header block, body size). Each
 //! has documented defaults; exceeding one is a typed error, never a panic.
 
+// docs.rs builds with `--cfg docsrs` (Cargo.toml): items behind a feature say which.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 pub mod codec;
 pub mod header;
 pub mod method;

@@ -75,6 +75,7 @@ impl HickoryResolver {
     /// A resolver using the operating system's DNS configuration (`/etc/resolv.conf` on
     /// Unix). Only this constructor reads it.
     #[cfg(feature = "system-config")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "system-config")))]
     pub fn from_system_conf() -> Result<Self, LookupError> {
         let (config, mut opts) = hickory_resolver::system_conf::read_system_conf()
             .map_err(|e| failed("system configuration", &e))?;

@@ -107,6 +107,9 @@
 //! [`MAX_DOMAIN_LEN`], cache ≤ [`cache::DEFAULT_CAPACITY`] answers per record type,
 //! learned mappings ≤ [`DEFAULT_LEARNED_CAPACITY`], TTLs clamped by [`TtlPolicy`].
 
+// docs.rs builds with `--cfg docsrs` (Cargo.toml): items behind a feature say which.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 pub mod address;
 pub mod cache;
 mod resolver;
@@ -115,11 +118,13 @@ pub mod srv;
 mod static_resolver;
 
 #[cfg(feature = "hickory")]
+#[cfg_attr(docsrs, doc(cfg(feature = "hickory")))]
 pub mod hickory;
 
 pub use address::{Address, AddressError, MAX_ALIAS_LEN, MAX_DOMAIN_LEN};
 pub use cache::{TtlCache, TtlPolicy};
 #[cfg(feature = "hickory")]
+#[cfg_attr(docsrs, doc(cfg(feature = "hickory")))]
 pub use hickory::HickoryResolver;
 pub use resolver::{
     DEFAULT_LEARNED_CAPACITY, DEFAULT_PORT, Plan, Resolution, ResolveError, Resolver,
