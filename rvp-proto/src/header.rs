@@ -854,12 +854,10 @@ pub(crate) fn name_eq(name: &[u8], lower: &[u8]) -> bool {
         }) == 0
 }
 
-/// What [`RvpHeadersRef::add_fast`] did with one header.
+/// What [`RvpHeadersRef::add_field`] did with one header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum FastAdd {
-    /// Not an RVP header.
-    Other,
-    /// An RVP header, typed exactly as [`RvpHeadersRef::add_raw`] would.
+    /// Typed exactly as [`RvpHeadersRef::add_raw`] would.
     Typed,
     /// An RVP header the fast path does not handle (unusual shape, malformed, duplicate):
     /// type the whole head with the general path instead.
@@ -890,16 +888,49 @@ fn fast_from_principal(value: &[u8]) -> Option<FromPrincipalRef<'_>> {
     }
 }
 
-impl<'b> RvpHeadersRef<'b> {
-    /// [`RvpHeadersRef::add_raw`] for the hot path: the name must be an HTTP token (as
-    /// httparse guarantees); common value shapes are typed in one pass, anything else is
-    /// [`FastAdd::Slow`] (never an error: the caller re-types with the general path, which
-    /// reports it). Whenever it returns `Typed` or `Other`, `add_raw` would have done the
-    /// same.
+/// The nine RVP header fields, for typing a header whose name is already known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RvpField {
+    NotificationsVersion,
+    FromPrincipal,
+    CallBack,
+    NotificationType,
+    SubscriptionId,
+    SubscriptionLifetime,
+    AckType,
+    HopCount,
+    Depth,
+}
+
+impl RvpField {
+    /// The RVP header called `name` (case-insensitive), if it is one.
     #[inline]
-    pub(crate) fn add_fast(&mut self, name: &[u8], value: &'b [u8]) -> FastAdd {
-        match name.len() {
-            25 if name_eq(name, b"rvp-notifications-version") => {
+    pub(crate) fn from_name(name: &[u8]) -> Option<RvpField> {
+        // Every RVP header name has a distinct length.
+        Some(match name.len() {
+            25 if name_eq(name, b"rvp-notifications-version") => RvpField::NotificationsVersion,
+            18 if name_eq(name, b"rvp-from-principal") => RvpField::FromPrincipal,
+            9 if name_eq(name, b"call-back") => RvpField::CallBack,
+            17 if name_eq(name, b"notification-type") => RvpField::NotificationType,
+            15 if name_eq(name, b"subscription-id") => RvpField::SubscriptionId,
+            21 if name_eq(name, b"subscription-lifetime") => RvpField::SubscriptionLifetime,
+            12 if name_eq(name, b"rvp-ack-type") => RvpField::AckType,
+            13 if name_eq(name, b"rvp-hop-count") => RvpField::HopCount,
+            5 if name_eq(name, b"depth") => RvpField::Depth,
+            _ => return None,
+        })
+    }
+}
+
+impl<'b> RvpHeadersRef<'b> {
+    /// [`RvpHeadersRef::add_raw`] for the hot path, for a header already known to be
+    /// `field`: common value shapes are typed in one pass, anything else is
+    /// [`FastAdd::Slow`] (never an error: the caller re-types with the general path, which
+    /// reports it). Whenever it returns `Typed`, `add_raw` would have done the same.
+    #[inline]
+    pub(crate) fn add_field(&mut self, field: RvpField, value: &'b [u8]) -> FastAdd {
+        match field {
+            RvpField::NotificationsVersion => {
                 let version = match value {
                     b"0.2" => Ok(NotificationsVersion::V0_2),
                     _ => NotificationsVersion::decode(value),
@@ -912,16 +943,16 @@ impl<'b> RvpHeadersRef<'b> {
                     _ => FastAdd::Slow,
                 }
             }
-            18 if name_eq(name, b"rvp-from-principal") => {
+            RvpField::FromPrincipal => {
                 fast_set(&mut self.from_principal, fast_from_principal(value))
             }
-            9 if name_eq(name, b"call-back") => {
+            RvpField::CallBack => {
                 let url = std::str::from_utf8(trim(value))
                     .ok()
                     .and_then(crate::url::fast_node_url);
                 fast_set(&mut self.call_back, url)
             }
-            17 if name_eq(name, b"notification-type") => {
+            RvpField::NotificationType => {
                 let t = match trim(value) {
                     b"update/propchange" => Some(NotificationType::Propchange),
                     b"pragma/notify" => Some(NotificationType::Notify),
@@ -929,15 +960,15 @@ impl<'b> RvpHeadersRef<'b> {
                 };
                 fast_set(&mut self.notification_type, t)
             }
-            15 if name_eq(name, b"subscription-id") => fast_set(
+            RvpField::SubscriptionId => fast_set(
                 &mut self.subscription_id,
                 SubscriptionIdRef::parse(value).ok(),
             ),
-            21 if name_eq(name, b"subscription-lifetime") => fast_set(
+            RvpField::SubscriptionLifetime => fast_set(
                 &mut self.subscription_lifetime,
                 parse_u32(trim(value)).map(SubscriptionLifetime),
             ),
-            12 if name_eq(name, b"rvp-ack-type") => {
+            RvpField::AckType => {
                 let ack = match value {
                     b"DeepOr" => Some(AckType::DeepOr),
                     b"DeepAnd" => Some(AckType::DeepAnd),
@@ -946,12 +977,11 @@ impl<'b> RvpHeadersRef<'b> {
                 };
                 fast_set(&mut self.ack_type, ack)
             }
-            13 if name_eq(name, b"rvp-hop-count") => fast_set(
+            RvpField::HopCount => fast_set(
                 &mut self.hop_count,
                 parse_u32(trim(value)).and_then(HopCount::new),
             ),
-            5 if name_eq(name, b"depth") => fast_set(&mut self.depth, Depth::decode(value).ok()),
-            _ => FastAdd::Other,
+            RvpField::Depth => fast_set(&mut self.depth, Depth::decode(value).ok()),
         }
     }
 }

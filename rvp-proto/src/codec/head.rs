@@ -242,17 +242,19 @@ pub(crate) fn framing(buf: &[u8], headers: &[httparse::Header<'_>]) -> Result<Fr
     Ok(framing)
 }
 
+/// `Content-Length`: 1 to 19 decimal digits (surrounding ASCII whitespace ignored) that fit
+/// in a `usize`.
+#[inline]
 pub(crate) fn parse_content_length(v: &[u8]) -> Result<usize, ParseError> {
     let t = v.trim_ascii();
-    let bad = || ParseError::InvalidContentLength(String::from_utf8_lossy(v).into_owned());
-    if t.is_empty() || t.len() > 19 || !t.iter().all(u8::is_ascii_digit) {
-        return Err(bad());
+    let mut n: Option<usize> = (!t.is_empty() && t.len() <= 19).then_some(0);
+    for &b in t {
+        let digit = b.wrapping_sub(b'0');
+        n = n
+            .filter(|_| digit <= 9)
+            .and_then(|n| n.checked_mul(10)?.checked_add(usize::from(digit)));
     }
-    t.iter()
-        .try_fold(0usize, |n, &b| {
-            n.checked_mul(10)?.checked_add(usize::from(b - b'0'))
-        })
-        .ok_or_else(bad)
+    n.ok_or_else(|| ParseError::InvalidContentLength(String::from_utf8_lossy(v).into_owned()))
 }
 
 /// Maps an httparse error to ours.
@@ -355,6 +357,17 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn content_length_is_trimmed_digits(v in "[ \t]{0,2}[0-9]{0,21}[ x\t]{0,2}") {
+            let t = v.trim_ascii();
+            let want = if !t.is_empty() && t.len() <= 19 && t.bytes().all(|b| b.is_ascii_digit()) {
+                t.parse::<usize>().ok()
+            } else {
+                None
+            };
+            prop_assert_eq!(super::parse_content_length(v.as_bytes()).ok(), want);
+        }
+
         #[test]
         fn find_byte_is_position(hay in proptest::collection::vec(any::<u8>(), 0..40), needle in any::<u8>()) {
             prop_assert_eq!(super::find_byte(&hay, needle), hay.iter().position(|&b| b == needle));

@@ -38,11 +38,14 @@
 //!   keep the connection); the typed step reports a [`ParseError::Header`] naming the
 //!   header.
 //! * [`RequestParser::parse_typed`] is the main way for a server: it frames and types in
-//!   one pass over httparse's headers (no second lookup of each header, common value
-//!   shapes recognised in one scan of their bytes) and gives exactly what `parse` followed
-//!   by `view` gives — anything the one-pass recognisers do not handle (escaped aliases,
-//!   physical or absolute targets, IPv6 hosts, malformed or duplicate headers...) is typed
-//!   by the general code. Use `parse` when only framing is needed (relays, proxies).
+//!   one pass with its own head scanner (`scan.rs`), which frames exactly like httparse
+//!   (the oracle: `parse` uses httparse, and the two are compared on arbitrary bytes by
+//!   the `head_scan` fuzz target and `tests/head_scan.rs`), recognises the known header
+//!   names with a few word compares and hands each line to the typing code as soon as it
+//!   is found. It gives exactly what `parse` followed by `view` gives — anything the
+//!   one-pass recognisers do not handle (escaped aliases, physical or absolute targets,
+//!   IPv6 hosts, malformed or duplicate headers...) is typed by the general code. Use
+//!   `parse` when only framing is needed (relays, proxies).
 //!
 //! ```
 //! use rvp_proto::codec::{RequestParser, Status};
@@ -66,6 +69,7 @@ mod head;
 mod limits;
 mod request;
 mod response;
+mod scan;
 mod write;
 
 pub use head::Headers;
@@ -74,6 +78,8 @@ pub use request::{
     ParsedRequest, RequestHead, RequestParser, RequestView, TypedParsedRequest, TypedRequest,
     decode_request,
 };
+#[doc(hidden)]
+pub use request::scan_request_head;
 pub use response::{ParsedResponse, ResponseHead, ResponseParser, TypedResponse, decode_response};
 pub use write::{
     NotifyHead, ReasonPhrase, WriteError, write_notify, write_request, write_response,

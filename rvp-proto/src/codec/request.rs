@@ -6,8 +6,9 @@ use bytes::{Bytes, BytesMut};
 
 use super::head::{self, Headers};
 use super::limits::MAX_HEADERS_CAP;
+use super::scan::{self, Field};
 use super::{Limits, ParseError, Status};
-use crate::header::{FastAdd, RvpHeaders, RvpHeadersRef, name_eq};
+use crate::header::{FastAdd, RvpHeaders, RvpHeadersRef};
 use crate::method::{Method, MethodClass};
 use crate::url::{NodePathRef, RequestTarget, RequestTargetRef, fast_target_ref, parse_target_ref};
 
@@ -82,8 +83,10 @@ impl RequestParser {
 impl RequestParser {
     /// Parses one request from the start of `buf` **and types its head in the same pass**:
     /// the hot path of a server. Framing is exactly [`RequestParser::parse`]'s (same
-    /// `Partial`, same framing errors); the typed view is exactly what
-    /// [`RequestHead::view`] gives, but computed while the headers are indexed, with the
+    /// `Partial`, same errors, same message), but done by a head scanner of our own that
+    /// frames like httparse and hands over each header line as soon as it has found it;
+    /// the typed view is exactly what [`RequestHead::view`] gives, but computed during
+    /// that scan, with the
     /// common value shapes (logical and local-node URLs, `/instmsg/aliases/<alias>` and `/`
     /// targets, plain `Host`) recognised in one pass over their bytes. Anything unusual is
     /// handed to the general typing code, so the result never differs. Allocates nothing
@@ -138,37 +141,20 @@ impl RequestParser {
     ) -> Result<(), ParseError> {
         let limits = self.limits;
         let window = head::head_window(buf, &limits);
-        let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS_CAP];
-        let mut req = httparse::Request::new(&mut []);
-        let parsed = httparse::ParserConfig::default().parse_request_with_uninit_headers(
-            &mut req,
-            window,
-            &mut slots[..limits.header_slots()],
-        );
-        let head_len = match parsed.map_err(|e| head::syntax_error(e, &limits))? {
-            httparse::Status::Complete(n) => n,
-            httparse::Status::Partial => return head::partial_head(buf, &limits),
-        };
-        let method = req.method.unwrap_or("");
-        let target = req.path.unwrap_or("");
         *ret = Ok(Status::Complete(TypedParsedRequest {
             message: ParsedRequest {
                 head: RequestHead {
-                    method,
-                    target,
-                    minor_version: req.version.unwrap_or(1),
-                    headers: Headers::lines(
-                        buf,
-                        head::headers_start(buf, req.headers),
-                        req.headers.len(),
-                    ),
+                    method: "",
+                    target: "",
+                    minor_version: 1,
+                    headers: Headers::lines(buf, 0, 0),
                     host: None,
-                    head_len,
+                    head_len: 0,
                 },
                 body: &[],
             },
             view: Ok(RequestView {
-                method: MethodClass::classify(method.as_bytes()),
+                method: MethodClass::NotImplemented,
                 target: RequestTargetRef {
                     authority: None,
                     absolute: false,
@@ -180,60 +166,117 @@ impl RequestParser {
         let Ok(Status::Complete(out)) = ret else {
             return Ok(());
         };
-        // One pass over httparse's headers: framing and RVP typing together. `rvp` becomes
-        // `None` when a header needs the general typing code.
+        // Framing and RVP typing of each header line as the scanner finds it. `rvp` becomes
+        // `None` when a header needs the general typing code. Framing errors wait for the
+        // end of the head: a syntax error or a partial head later on takes precedence, as
+        // in `parse`.
         let mut rvp = out.view.as_mut().ok().map(|v| &mut v.rvp);
         let mut content_length = None;
         let mut host: Option<&'b [u8]> = None;
-        for h in req.headers.iter() {
-            let name = h.name.as_bytes();
-            match name.len() {
-                14 if name_eq(name, b"content-length") => {
-                    let n = head::parse_content_length(h.value)?;
-                    match content_length {
-                        Some(old) if old != n => return Err(ParseError::ConflictingContentLength),
+        let mut framing: Result<(), ParseError> = Ok(());
+        let scanned = scan::scan(window, limits.header_slots(), |field, _name, value| {
+            if framing.is_err() {
+                return;
+            }
+            match field {
+                Field::ContentLength => match head::parse_content_length(value) {
+                    Ok(n) => match content_length {
+                        Some(old) if old != n => {
+                            framing = Err(ParseError::ConflictingContentLength);
+                        }
                         _ => content_length = Some(n),
-                    }
-                }
-                17 if name_eq(name, b"transfer-encoding") => {
-                    return Err(ParseError::TransferEncoding(
-                        String::from_utf8_lossy(h.value).into_owned(),
+                    },
+                    Err(e) => framing = Err(e),
+                },
+                Field::TransferEncoding => {
+                    framing = Err(ParseError::TransferEncoding(
+                        String::from_utf8_lossy(value).into_owned(),
                     ));
                 }
-                4 if name_eq(name, b"host") => {
+                Field::Host => {
                     if host.is_none() {
-                        host = Some(h.value);
+                        host = Some(value);
                     }
                 }
-                _ => {
+                Field::Rvp(f) => {
                     if let Some(r) = rvp.as_deref_mut()
-                        && r.add_fast(name, h.value) == FastAdd::Slow
+                        && r.add_field(f, value) == FastAdd::Slow
                     {
                         rvp = None;
                     }
                 }
+                Field::Other => {}
             }
-        }
+        });
+        let scanned = match scanned.map_err(|e| head::syntax_error(e, &limits))? {
+            Status::Complete(h) => h,
+            Status::Partial => {
+                *ret = Ok(Status::Partial);
+                return head::partial_head(buf, &limits);
+            }
+        };
+        framing?;
         let fast = rvp.is_some();
         let body_len = content_length.unwrap_or(0);
         head::check_body_len(body_len, &limits)?;
+        let head_len = scanned.head_len;
         let Some(end) = head_len.checked_add(body_len).filter(|&e| e <= buf.len()) else {
             *ret = Ok(Status::Partial);
             return Ok(());
         };
-        out.message.head.host = host;
+        out.message.head = RequestHead {
+            method: scanned.method,
+            target: scanned.target,
+            minor_version: scanned.minor_version,
+            headers: Headers::lines(buf, scanned.headers_start, scanned.headers_len),
+            host,
+            head_len,
+        };
         out.message.body = &buf[head_len..end];
         let fast_target = if fast {
-            fast_target_ref(target, host)
+            fast_target_ref(scanned.target, host)
         } else {
             None
         };
         match (fast_target, &mut out.view) {
-            (Some(t), Ok(view)) => view.target = t,
+            (Some(t), Ok(view)) => {
+                view.method = MethodClass::classify(scanned.method.as_bytes());
+                view.target = t;
+            }
             _ => out.view = out.message.head.view(),
         }
         Ok(())
     }
+}
+
+/// **Not a stable API** (hidden from the documentation): the request-head scanner of
+/// [`RequestParser::parse_typed`] on its own, for the differential fuzz target and tests
+/// that compare it with httparse. Frames the head at the start of `buf` with at most
+/// `max_headers` header lines, exactly as httparse's `Request::parse` does with that many
+/// header slots: same outcome, same error kind, same head. No limit other than
+/// `max_headers` applies and nothing is typed; `host()` is the first `Host` header.
+#[doc(hidden)]
+pub fn scan_request_head<'b>(
+    buf: &'b [u8],
+    max_headers: usize,
+) -> Result<Status<RequestHead<'static, 'b>>, httparse::Error> {
+    let mut host: Option<&'b [u8]> = None;
+    let scanned = scan::scan(buf, max_headers, |field, _name, value| {
+        if host.is_none() && field == Field::Host {
+            host = Some(value);
+        }
+    })?;
+    Ok(match scanned {
+        Status::Partial => Status::Partial,
+        Status::Complete(h) => Status::Complete(RequestHead {
+            method: h.method,
+            target: h.target,
+            minor_version: h.minor_version,
+            headers: Headers::lines(buf, h.headers_start, h.headers_len),
+            host,
+            head_len: h.head_len,
+        }),
+    })
 }
 
 /// A request framed and typed in one pass by [`RequestParser::parse_typed`]: the message
@@ -612,7 +655,7 @@ mod tests {
     /// in `tests/parse_typed.rs`.
     #[test]
     fn common_shapes_take_the_fast_path() {
-        use crate::header::FastAdd;
+        use crate::header::{FastAdd, RvpField};
         let mut rvp = RvpHeadersRef::default();
         let headers: [(&str, &[u8]); 10] = [
             (
@@ -630,12 +673,10 @@ mod tests {
             ("Content-Type", b"text/xml"),
         ];
         for (n, v) in headers {
-            let want = if n == "Content-Type" {
-                FastAdd::Other
-            } else {
-                FastAdd::Typed
-            };
-            assert_eq!(rvp.add_fast(n.as_bytes(), v), want, "{n}");
+            match RvpField::from_name(n.as_bytes()) {
+                Some(f) => assert_eq!(rvp.add_field(f, v), FastAdd::Typed, "{n}"),
+                None => assert_eq!(n, "Content-Type"),
+            }
         }
         let mut general = RvpHeadersRef::default();
         for (n, v) in headers {
@@ -646,7 +687,7 @@ mod tests {
         assert!(fast_target_ref("/", Some(b"127.0.0.1:43663")).is_some());
         assert!(fast_target_ref("/instmsg/aliases/b%6Fb", None).is_none());
         assert_eq!(
-            rvp.add_fast(b"RVP-Hop-Count", b"2"),
+            rvp.add_field(RvpField::HopCount, b"2"),
             FastAdd::Slow,
             "duplicates go to the general path"
         );
