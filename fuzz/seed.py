@@ -29,6 +29,8 @@ for log in sorted(captures.glob("*.wire.log")):
         put("request" if is_request else "response", block)
         if is_request:
             put("engine_requests", block)
+            # head_scan: the first byte picks the header slots (255: all 64).
+            put("head_scan", b"\xff" + block)
         count += 1
         head, _, body = block.replace(b"\r\n", b"\n").partition(b"\n\n")
         start_line = head.split(b"\n")[0].split(b" ")
