@@ -220,7 +220,8 @@ impl PolicyConfig {
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct ResolveConfig {
-    /// DNS server (`ip:port`) asked for the addresses of other servers' host names.
+    /// DNS server (`ip:port`) asked for the addresses of other servers' host names. Needs
+    /// the `dns` feature (on by default): without it, setting this is an error.
     /// Default: none — a NOTIFY to a call-back on another server then counts as a
     /// delivery failure (the single-server setup needs no DNS). The system resolver
     /// configuration is never read.
@@ -657,6 +658,16 @@ impl Config {
             return bad(
                 "policy.send_to_denied_status",
                 format!("must be 403, 404 or 412, not {}", p.send_to_denied_status),
+            );
+        }
+        #[cfg(not(feature = "dns"))]
+        if let Some(ns) = self.resolve.nameserver {
+            return bad(
+                "resolve.nameserver",
+                format!(
+                    "{ns}: this rvp-server was built without the `dns` feature, so it asks no \
+                     DNS server (remove the key, or list other servers in [resolve.peers])"
+                ),
             );
         }
         let l = &self.limits;
@@ -1107,7 +1118,7 @@ mod tests {
     fn policy_maps_onto_the_engine() {
         let c = Config::from_toml_str(
             "[auth]\nrequire_auth = false\n[policy]\nmax_hops = 5\nsend_to_denied_status = 403\n\
-             subscription_grace = \"7s\"\n[resolve]\nnameserver = \"127.0.0.1:5353\"\n",
+             subscription_grace = \"7s\"\n",
             "x",
         )
         .unwrap();
@@ -1117,10 +1128,6 @@ mod tests {
         assert_eq!(p.subscription_grace, Duration::from_secs(7));
         assert!(p.owner_accepts_assertion);
         assert_eq!(p.validate(), Ok(()));
-        assert_eq!(
-            c.resolve.nameserver,
-            Some("127.0.0.1:5353".parse().unwrap())
-        );
         let d = Config::default();
         let p = d.policy.engine_policy(d.auth.require_auth);
         assert_eq!(
@@ -1138,6 +1145,26 @@ mod tests {
         );
         let e = err("[resolve]\nnameserver = \"dns.example\"\n");
         assert_eq!(e.key(), Some("resolve.nameserver"), "{e}");
+    }
+
+    #[test]
+    fn a_nameserver_needs_the_dns_feature() {
+        let r = Config::from_toml_str("[resolve]\nnameserver = \"127.0.0.1:5353\"\n", "x");
+        #[cfg(feature = "dns")]
+        assert_eq!(
+            r.unwrap().resolve.nameserver,
+            Some("127.0.0.1:5353".parse().unwrap())
+        );
+        #[cfg(not(feature = "dns"))]
+        {
+            let e = r.unwrap_err();
+            assert_eq!(
+                (e.line(), e.key()),
+                (Some(2), Some("resolve.nameserver")),
+                "{e}"
+            );
+            assert!(e.to_string().contains("`dns` feature"), "{e}");
+        }
     }
 
     #[test]

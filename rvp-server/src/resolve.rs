@@ -26,7 +26,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use rvp_presence::{Delivery, DeliveryId};
-use rvp_resolve::{HickoryResolver, LookupError, Resolve, ResolveError, Resolver};
+#[cfg(feature = "dns")]
+use rvp_resolve::HickoryResolver;
+use rvp_resolve::{Answer, LookupError, Resolve, ResolveError, Resolver, SrvRecord};
 use tokio::sync::mpsc;
 
 use crate::delivery::{Deliverer, Destination};
@@ -61,7 +63,7 @@ pub const MAX_PENDING_ROUTES: usize = 4096;
 /// Delivers NOTIFYs to call-backs on other servers, finding their servers with an
 /// `rvp-resolve` [`Resolver`] over the DNS source `R`.
 #[derive(Debug)]
-pub struct ForeignResolver<R = HickoryResolver> {
+pub struct ForeignResolver<R = DnsSource> {
     resolver: Arc<Resolver<R>>,
     routes: Arc<Mutex<Routes>>,
     allow_special: bool,
@@ -104,12 +106,52 @@ impl Routes {
     }
 }
 
+/// The DNS source of the server's [`ForeignResolver`] ([`ForeignResolver::new`]): hickory
+/// with the `dns` feature, else [`NoDns`].
+#[cfg(feature = "dns")]
+pub type DnsSource = HickoryResolver;
+/// The DNS source of the server's [`ForeignResolver`] ([`ForeignResolver::new`]): hickory
+/// with the `dns` feature, else [`NoDns`].
+#[cfg(not(feature = "dns"))]
+pub type DnsSource = NoDns;
+
+/// No DNS at all: the source of a server built without the `dns` feature. It has no
+/// values, so no [`ForeignResolver`] over it exists ([`ForeignResolver::new`] fails) and
+/// the server delivers nothing to other servers' call-backs and believes other servers
+/// only as `[resolve] peers`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoDns {}
+
+impl Resolve for NoDns {
+    async fn lookup_srv(&self, _name: &str) -> Result<Answer<SrvRecord>, LookupError> {
+        match *self {}
+    }
+
+    async fn lookup_ip(&self, _name: &str) -> Result<Answer<IpAddr>, LookupError> {
+        match *self {}
+    }
+}
+
+#[cfg(feature = "dns")]
+#[cfg_attr(docsrs, doc(cfg(feature = "dns")))]
 impl ForeignResolver<HickoryResolver> {
     /// A resolver asking only the DNS server at `nameserver`.
     pub fn new(nameserver: SocketAddr) -> Result<Self, LookupError> {
         Ok(ForeignResolver::with_source(
             HickoryResolver::with_nameserver(nameserver)?,
         ))
+    }
+}
+
+#[cfg(not(feature = "dns"))]
+impl ForeignResolver<NoDns> {
+    /// Always an error: this server was built without the `dns` feature, so it cannot
+    /// ask the DNS server at `nameserver` (the configuration refuses the key already).
+    pub fn new(nameserver: SocketAddr) -> Result<Self, LookupError> {
+        Err(LookupError::Failed {
+            name: nameserver.to_string(),
+            reason: "rvp-server was built without the `dns` feature".into(),
+        })
     }
 }
 
