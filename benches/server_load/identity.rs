@@ -63,6 +63,11 @@ impl Template {
         }
     }
 
+    /// The request without `Authorization` (set-up requests).
+    pub(crate) fn clone_bytes(&self) -> Vec<u8> {
+        self.bytes(None)
+    }
+
     fn bytes(&self, authorization: Option<&str>) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.head.len() + self.tail.len() + 320);
         out.extend_from_slice(&self.head);
@@ -102,6 +107,9 @@ pub(crate) enum Proof {
     Digest,
     /// Compute the same answers (same client work) but send none.
     None,
+    /// Send no Digest answer and count answers with this status as the good ones (the
+    /// router's `302`s).
+    Expect(u16),
 }
 
 /// What one load run measured.
@@ -175,7 +183,7 @@ async fn one_connection(
             }
             nonce_of(&first.raw).ok_or_else(|| io::Error::other("no nonce in the challenge"))?
         }
-        Proof::None => "0".repeat(64),
+        Proof::None | Proof::Expect(_) => "0".repeat(64),
     };
     let cnonce = format!("{index:08x}");
     let mut latencies = Vec::with_capacity(1 << 16);
@@ -189,7 +197,11 @@ async fn one_connection(
         let sent = Instant::now();
         let r = conn.send(&bytes).await?;
         latencies.push(sent.elapsed());
-        if !(200..300).contains(&r.status) {
+        let good = match proof {
+            Proof::Expect(status) => r.status == status,
+            _ => (200..300).contains(&r.status),
+        };
+        if !good {
             bad += 1;
         }
     }

@@ -11,6 +11,7 @@
 //! cargo bench --bench server_load              # both parts, about 4 min
 //! RVP_BENCH_ONLY=throughput cargo bench --bench server_load
 //! RVP_BENCH_ONLY=fanout     cargo bench --bench server_load
+//! RVP_BENCH_ONLY=archive    cargo bench --bench server_load   # the compliance archive's cost
 //! ```
 //!
 //! Knobs (environment): `RVP_BENCH_SECONDS` (per wrk run, default 10),
@@ -60,10 +61,15 @@
 //! that rate for 10 s; per change, latency = scheduled send instant → the last watcher has
 //! a NOTIFY carrying it (or, coalesced, a later state). p50/p99/max and lost changes.
 //!
+//! **Archive** (`archive.rs`, information): NOTIFY-fwd against hyper, `rvp-server`, and
+//! `rvp-server` with the compliance archive on, in alternating rounds; the ratio with /
+//! without the archive, and its size per relayed NOTIFY.
+//!
 //! The machine's load (`/proc/loadavg`) is printed first: wrk, the server and the
 //! call-back listeners share its cores.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod archive;
 mod baseline;
 mod client;
 mod fanout;
@@ -157,6 +163,12 @@ fn run(dir: &Path) -> io::Result<()> {
     }
     if only.is_empty() || only == "identity" {
         identity_cost(&rt, &bin, &dir.join("identity"))?;
+    }
+    if only.is_empty() || only == "router" {
+        router_cost(&rt, &bin, &dir.join("router"))?;
+    }
+    if only.is_empty() || only == "archive" {
+        archive::run(&rt, &bin, &dir.join("archive"))?;
     }
     println!("load average after: {}", loadavg());
     Ok(())
@@ -473,6 +485,134 @@ fn identity_cost(rt: &tokio::runtime::Runtime, bin: &Path, dir: &Path) -> io::Re
         );
     }
     drop((assert, proof, base));
+    Ok(())
+}
+
+/// The router role (issue 11): PROPFINDs for users of another home server, answered by
+/// a router with a `302` (client inside) and proxied to the home server (client outside),
+/// against the hyper baseline answering the same bytes, and the home server answering
+/// directly, in alternating rounds. Target: `302`s at >= 0.7x the baseline.
+fn router_cost(rt: &tokio::runtime::Runtime, bin: &Path, dir: &Path) -> io::Result<()> {
+    use identity::{Proof, Template};
+    for d in ["home", "refer", "proxy"] {
+        std::fs::create_dir_all(dir.join(d))?;
+    }
+    let connections = env_num("RVP_BENCH_CONNECTIONS", 32);
+    let seconds = env_num("RVP_BENCH_SECONDS", 10);
+    let rounds = env_num("RVP_BENCH_ROUNDS", 3).max(1);
+    let log = std::env::var("RVP_BENCH_PROTOCOL_LOG").as_deref() != Ok("off");
+    let users: Vec<String> = vec!["alice".into(), "bob".into()];
+    let home = procs::start_rvp(bin, &dir.join("home"), &users, log)?;
+    let refer = procs::start_rvp_full(
+        bin,
+        &dir.join("refer"),
+        &users,
+        log,
+        None,
+        "",
+        Some(home.addr),
+    )?;
+    let proxy = procs::start_rvp_full(
+        bin,
+        &dir.join("proxy"),
+        &users,
+        log,
+        None,
+        "[router]\ninside = [\"10.0.0.0/8\"]\n",
+        Some(home.addr),
+    )?;
+    let propfind = Template::new(
+        "PROPFIND",
+        "/instmsg/aliases/alice",
+        &[
+            (
+                "RVP-From-Principal",
+                "http://other.example/instmsg/aliases/zed",
+            ),
+            ("Depth", "0"),
+            ("Content-Type", "text/xml"),
+        ],
+        "<?xml version=\"1.0\"?><d:propfind xmlns:d=\"DAV:\" \
+         xmlns:r=\"http://schemas.microsoft.com/rvp/\"><d:prop><r:state/><d:displayname/>\
+         </d:prop></d:propfind>",
+    );
+    let templates = Arc::new(vec![propfind]);
+    let (found, answered) = rt.block_on(async {
+        let mut c = Conn::connect(refer.addr).await?;
+        let r = c.send(&templates[0].clone_bytes()).await?;
+        check("the router's 302", r.status, 302, &r.raw);
+        let mut c = Conn::connect(home.addr).await?;
+        let h = c.send(&templates[0].clone_bytes()).await?;
+        check("the home server's PROPFIND", h.status, 207, &h.raw);
+        Ok::<_, io::Error>((r.raw, h.raw))
+    })?;
+    std::fs::create_dir_all(dir.join("b302"))?;
+    std::fs::create_dir_all(dir.join("b207"))?;
+    let base302 = procs::start_baseline(&dir.join("b302"), &found, &found)?;
+    let base207 = procs::start_baseline(&dir.join("b207"), &answered, &answered)?;
+    println!(
+        "\n== The router role: PROPFIND for a user of another home server, {connections} \
+         keep-alive connections, {seconds} s per run, {rounds} rounds"
+    );
+    let runs = [
+        ("hyper 302", base302.addr, Proof::Expect(302)),
+        ("rvp router 302", refer.addr, Proof::Expect(302)),
+        ("hyper 207", base207.addr, Proof::None),
+        ("rvp home direct", home.addr, Proof::None),
+        ("rvp router proxied", proxy.addr, Proof::None),
+    ];
+    let mut results = vec![Vec::new(); runs.len()];
+    let mut invalid = false;
+    for round in 1..=rounds {
+        for (i, (name, addr, proof)) in runs.iter().enumerate() {
+            let r = rt.block_on(identity::run(
+                *addr,
+                connections,
+                seconds,
+                Arc::clone(&templates),
+                *proof,
+            ))?;
+            println!(
+                "   round {round} {name:<20} {:>9.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  \
+                 unexpected answers {}",
+                r.per_sec,
+                r.p50.as_secs_f64() * 1e3,
+                r.p99.as_secs_f64() * 1e3,
+                r.non_2xx
+            );
+            invalid |= r.non_2xx > 0 || r.requests == 0;
+            results[i].push(r.per_sec);
+        }
+    }
+    let ratio = |a: usize, b: usize| {
+        median(
+            &results[a]
+                .iter()
+                .zip(&results[b])
+                .map(|(x, y)| x / y)
+                .collect::<Vec<_>>(),
+        )
+    };
+    println!(
+        "\n   302: router {:.0} req/s, hyper {:.0}: {:.2}x (target >= 0.70: {})\n   \
+         proxied: router {:.0} req/s, hyper {:.0}: {:.2}x; the home server answering \
+         directly {:.0} req/s: proxied/direct {:.2}x{}",
+        median(&results[1]),
+        median(&results[0]),
+        ratio(1, 0),
+        if ratio(1, 0) >= 0.7 { "met" } else { "NOT met" },
+        median(&results[4]),
+        median(&results[2]),
+        ratio(4, 2),
+        median(&results[3]),
+        ratio(4, 3),
+        if invalid {
+            "  INVALID (unexpected answers)"
+        } else {
+            ""
+        }
+    );
+    drop((home, refer, proxy, base302, base207));
     Ok(())
 }
 

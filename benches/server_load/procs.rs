@@ -130,6 +130,21 @@ pub(crate) fn start_rvp_with(
     log: bool,
     proof: Option<(&str, &str)>,
 ) -> io::Result<Proc> {
+    start_rvp_full(bin, dir, users, log, proof, "", None)
+}
+
+/// [`start_rvp_with`], plus `extra` TOML appended before the users (e.g. a `[router]`
+/// table) and `[server] role` and every user's `home` when `route_to` is given (the router
+/// part).
+pub(crate) fn start_rvp_full(
+    bin: &Path,
+    dir: &Path,
+    users: &[String],
+    log: bool,
+    proof: Option<(&str, &str)>,
+    extra: &str,
+    route_to: Option<SocketAddr>,
+) -> io::Result<Proc> {
     let addr = free_addr()?;
     let storage = std::env::var_os("RVP_BENCH_STORAGE_DIR")
         .map_or_else(|| dir.to_owned(), PathBuf::from)
@@ -141,12 +156,17 @@ pub(crate) fn start_rvp_with(
     let sync = std::env::var("RVP_BENCH_STORAGE_SYNC")
         .map(|s| format!("storage_sync = {s:?}\n"))
         .unwrap_or_default();
+    let role = if route_to.is_some() {
+        "role = \"router\"\n"
+    } else {
+        ""
+    };
     let mut toml = String::new();
     let _ = write!(
         toml,
-        "[server]\nlisten = [\"{addr}\"]\ndomain = \"localhost\"\nhost_name = \"localhost\"\n\
+        "[server]\nlisten = [\"{addr}\"]\ndomain = \"localhost\"\nhost_name = \"localhost\"\n{role}\
          {sync}storage = {:?}\n\n[auth]\nrequire_auth = {}\n\n[log]\nprotocol_log = {:?}\n\
-         filter = \"warn\"\n",
+         filter = \"warn\"\n\n{extra}\n",
         storage.display().to_string(),
         proof.is_some(),
         if log {
@@ -157,6 +177,9 @@ pub(crate) fn start_rvp_with(
     );
     for u in users {
         let _ = write!(toml, "\n[[users]]\nalias = \"{u}\"\n");
+        if let Some(home) = route_to {
+            let _ = writeln!(toml, "home = \"{home}\"");
+        }
         if let Some((who, password)) = proof
             && who == u
         {
