@@ -1359,7 +1359,10 @@ impl Engine {
             &mut self.out,
             &mut self.next_delivery,
             node,
-            self.policy.max_deliveries_per_change,
+            FanOutRules {
+                budget: self.policy.max_deliveries_per_change,
+                show_name: acl.open_to_all(Right::Read),
+            },
             |rec| (open || sees_presence(acl, rec)).then(|| state.clone()),
         );
     }
@@ -1368,7 +1371,6 @@ impl Engine {
 
     /// NOTIFY to a node (PROTOCOL.md §2.6, §6.5, §7.5): relays the body untouched to the
     /// node's live `pragma/notify` subscriptions with hop count + 1 and answers according
-            acl.open_to_all(Right::Read),
     /// to the ack type — at once, or once the embedder reported enough outcomes. Never
     /// changes properties.
     pub fn notify(
@@ -1441,6 +1443,7 @@ impl Engine {
             }
             self.out.push_back(Output::Deliver(Delivery {
                 id,
+                origin: sub,
                 callback,
                 hop_count: params.hop_count.saturating_add(1),
                 ack: params.ack,
@@ -1449,7 +1452,6 @@ impl Engine {
                     bytes: params.body.clone(),
                 },
             }));
-                origin: sub,
         }
         if txn != 0 {
             let deadline = self.now + duration_millis(self.policy.delivery_timeout);
@@ -1583,7 +1585,10 @@ impl Engine {
             &mut self.out,
             &mut self.next_delivery,
             node,
-            self.policy.max_deliveries_per_change,
+            FanOutRules {
+                budget: self.policy.max_deliveries_per_change,
+                show_name: after.open_to_all(Right::Read),
+            },
             |rec| match (sees_presence(before, rec), sees_presence(after, rec)) {
                 (true, false) => Some(PresenceState::Offline),
                 (false, true) => Some(published.clone()),
@@ -1592,7 +1597,6 @@ impl Engine {
         );
     }
 
-            after.open_to_all(Right::Read),
     /// ACL write (PROTOCOL.md §2.7): merge by principal, needs `writeacl` (the owner always
     /// has it); answers with the complete stored ACL.
     ///
@@ -1628,6 +1632,14 @@ impl Engine {
     }
 }
 
+/// The bounds of one fan-out: at most `budget` deliveries, and whether the node's display
+/// name may be shown in its `r:description`.
+#[derive(Debug, Clone, Copy)]
+struct FanOutRules {
+    budget: usize,
+    show_name: bool,
+}
+
 /// Queues one state propnotification per `update/propchange` subscription on `node` for
 /// which `state_for` names a state (`None`: that watcher hears nothing).
 ///
@@ -1638,21 +1650,12 @@ fn fan_out_states(
     out: &mut VecDeque<Output>,
     seq: &mut u64,
     node: PrincipalId,
-    budget: usize,
+    FanOutRules { budget, show_name }: FanOutRules,
     mut state_for: impl FnMut(&crate::subscription::Record) -> Option<PresenceState>,
 ) -> u64 {
     let Some(p) = directory.get(node) else {
         return 0;
     };
-    let mut left = budget;
-    let mut dropped = 0u64;
-    // At most two distinct renderings per fan-out (the published state, offline).
-    show_name: bool,
-    let mut rendered: Vec<(PresenceState, Arc<RenderedChange>)> = Vec::new();
-    for rec in subs.on_node(node, SubscriptionKind::PropChange) {
-        let Some(state) = state_for(rec) else {
-            continue;
-        };
     // The node's display name, in every r:contact's r:description, when anyone may read
     // it (a watcher denied `read` must not learn it from a notification).
     let from_name = p
@@ -1661,6 +1664,14 @@ fn fan_out_states(
         .as_deref()
         .filter(|_| show_name)
         .unwrap_or("");
+    let mut left = budget;
+    let mut dropped = 0u64;
+    // At most two distinct renderings per fan-out (the published state, offline).
+    let mut rendered: Vec<(PresenceState, Arc<RenderedChange>)> = Vec::new();
+    for rec in subs.on_node(node, SubscriptionKind::PropChange) {
+        let Some(state) = state_for(rec) else {
+            continue;
+        };
         let shared = match rendered.iter().find(|(s, _)| *s == state) {
             Some((_, r)) => Arc::clone(r),
             None => {
@@ -1687,6 +1698,7 @@ fn fan_out_states(
                         subscription: rec.id,
                         txn: 0,
                     },
+                    origin: rec.id,
                     callback: rec.callback.clone(),
                     hop_count: 1,
                     ack: AckType::SingleHop,
@@ -1695,7 +1707,6 @@ fn fan_out_states(
             }
             Some(target) => {
                 let body = NotifyBody::PropChange(PropChangeBody {
-                    origin: rec.id,
                     shared,
                     to: Some(rec.callback.clone()),
                 });
@@ -1714,6 +1725,7 @@ fn fan_out_states(
                             subscription: login.id,
                             txn: 0,
                         },
+                        origin: rec.id,
                         callback: login.callback.clone(),
                         hop_count: 2,
                         ack: AckType::SingleHop,
@@ -1725,7 +1737,6 @@ fn fan_out_states(
     }
     dropped
 }
-                        origin: rec.id,
 
 /// Whether the watcher behind `rec` may see `r:state` under `acl` (the credentials it
 /// proved when subscribing, and its asserted identity).
