@@ -875,17 +875,16 @@ fn fast_set<T>(slot: &mut Option<T>, value: Option<T>) -> FastAdd {
 }
 
 /// `RVP-From-Principal` in its common shapes (logical or local-node URL, bare host).
+#[inline]
 fn fast_from_principal(value: &[u8]) -> Option<FromPrincipalRef<'_>> {
-    let v = trim(value);
-    if v.len() >= 7 && v[..7].eq_ignore_ascii_case(b"http://") {
-        return crate::url::fast_node_url(std::str::from_utf8(v).ok()?).map(FromPrincipalRef::Url);
+    let s = std::str::from_utf8(trim(value)).ok()?;
+    if let Some(url) = crate::url::fast_node_url(s) {
+        return Some(FromPrincipalRef::Url(url));
     }
-    let bare = !v.is_empty() && v.len() <= 255 && v.iter().all(|&b| crate::url::is_host_byte(b));
-    if bare {
-        std::str::from_utf8(v).ok().map(FromPrincipalRef::Host)
-    } else {
-        None
-    }
+    // Not a common URL shape: a bare host, or else the general path (a URL has a `:`,
+    // which no host byte is).
+    let bare = !s.is_empty() && s.len() <= 255 && s.bytes().all(crate::url::is_host_byte);
+    bare.then_some(FromPrincipalRef::Host(s))
 }
 
 /// The nine RVP header fields, for typing a header whose name is already known.

@@ -6,7 +6,7 @@ use bytes::{Bytes, BytesMut};
 
 use super::head::{self, Headers};
 use super::limits::MAX_HEADERS_CAP;
-use super::scan::{self, Field};
+use super::scan::{self, Field, OnHeader};
 use super::{Limits, ParseError, Status};
 use crate::header::{FastAdd, RvpHeaders, RvpHeadersRef};
 use crate::method::{Method, MethodClass};
@@ -166,48 +166,14 @@ impl RequestParser {
         let Ok(Status::Complete(out)) = ret else {
             return Ok(());
         };
-        // Framing and RVP typing of each header line as the scanner finds it. `rvp` becomes
-        // `None` when a header needs the general typing code. Framing errors wait for the
-        // end of the head: a syntax error or a partial head later on takes precedence, as
-        // in `parse`.
-        let mut rvp = out.view.as_mut().ok().map(|v| &mut v.rvp);
-        let mut content_length = None;
-        let mut host: Option<&'b [u8]> = None;
-        let mut framing: Result<(), ParseError> = Ok(());
-        let scanned = scan::scan(window, limits.header_slots(), |field, _name, value| {
-            if framing.is_err() {
-                return;
-            }
-            match field {
-                Field::ContentLength => match head::parse_content_length(value) {
-                    Ok(n) => match content_length {
-                        Some(old) if old != n => {
-                            framing = Err(ParseError::ConflictingContentLength);
-                        }
-                        _ => content_length = Some(n),
-                    },
-                    Err(e) => framing = Err(e),
-                },
-                Field::TransferEncoding => {
-                    framing = Err(ParseError::TransferEncoding(
-                        String::from_utf8_lossy(value).into_owned(),
-                    ));
-                }
-                Field::Host => {
-                    if host.is_none() {
-                        host = Some(value);
-                    }
-                }
-                Field::Rvp(f) => {
-                    if let Some(r) = rvp.as_deref_mut()
-                        && r.add_field(f, value) == FastAdd::Slow
-                    {
-                        rvp = None;
-                    }
-                }
-                Field::Other => {}
-            }
-        });
+        // Framing and RVP typing of each header line as the scanner finds it.
+        let mut typing = Typing {
+            rvp: out.view.as_mut().ok().map(|v| &mut v.rvp),
+            content_length: None,
+            host: None,
+            framing: Ok(()),
+        };
+        let scanned = scan::scan(window, limits.header_slots(), &mut typing);
         let scanned = match scanned.map_err(|e| head::syntax_error(e, &limits))? {
             Status::Complete(h) => h,
             Status::Partial => {
@@ -215,6 +181,12 @@ impl RequestParser {
                 return head::partial_head(buf, &limits);
             }
         };
+        let Typing {
+            rvp,
+            content_length,
+            host,
+            framing,
+        } = typing;
         framing?;
         let fast = rvp.is_some();
         let body_len = content_length.unwrap_or(0);
@@ -260,12 +232,9 @@ pub fn scan_request_head<'b>(
     buf: &'b [u8],
     max_headers: usize,
 ) -> Result<Status<RequestHead<'static, 'b>>, httparse::Error> {
-    let mut host: Option<&'b [u8]> = None;
-    let scanned = scan::scan(buf, max_headers, |field, _name, value| {
-        if host.is_none() && field == Field::Host {
-            host = Some(value);
-        }
-    })?;
+    let mut host = FirstHost(None);
+    let scanned = scan::scan(buf, max_headers, &mut host)?;
+    let host = host.0;
     Ok(match scanned {
         Status::Partial => Status::Partial,
         Status::Complete(h) => Status::Complete(RequestHead {
@@ -277,6 +246,69 @@ pub fn scan_request_head<'b>(
             head_len: h.head_len,
         }),
     })
+}
+
+/// What [`RequestParser::parse_typed`] gathers from the header lines while they are
+/// scanned: the framing headers and the RVP headers, typed.
+struct Typing<'r, 'b> {
+    /// `None` once a header needs the general typing code.
+    rvp: Option<&'r mut RvpHeadersRef<'b>>,
+    content_length: Option<usize>,
+    /// The first `Host`.
+    host: Option<&'b [u8]>,
+    /// The first framing error; reported only if the head is complete (a syntax error or a
+    /// partial head later on takes precedence, as in `parse`).
+    framing: Result<(), ParseError>,
+}
+
+impl<'b> OnHeader<'b> for &mut Typing<'_, 'b> {
+    #[inline(always)]
+    fn header(&mut self, field: Field, _name: &'b [u8], value: &'b [u8]) {
+        if self.framing.is_err() {
+            return;
+        }
+        match field {
+            Field::ContentLength => match head::parse_content_length(value) {
+                Ok(n) => match self.content_length {
+                    Some(old) if old != n => {
+                        self.framing = Err(ParseError::ConflictingContentLength);
+                    }
+                    _ => self.content_length = Some(n),
+                },
+                Err(e) => self.framing = Err(e),
+            },
+            Field::TransferEncoding => {
+                self.framing = Err(ParseError::TransferEncoding(
+                    String::from_utf8_lossy(value).into_owned(),
+                ));
+            }
+            Field::Host => {
+                if self.host.is_none() {
+                    self.host = Some(value);
+                }
+            }
+            Field::Rvp(f) => {
+                if let Some(r) = self.rvp.as_deref_mut()
+                    && r.add_field(f, value) == FastAdd::Slow
+                {
+                    self.rvp = None;
+                }
+            }
+            Field::Other => {}
+        }
+    }
+}
+
+/// The first `Host` header, for [`scan_request_head`].
+struct FirstHost<'b>(Option<&'b [u8]>);
+
+impl<'b> OnHeader<'b> for &mut FirstHost<'b> {
+    #[inline(always)]
+    fn header(&mut self, field: Field, _name: &'b [u8], value: &'b [u8]) {
+        if field == Field::Host && self.0.is_none() {
+            self.0 = Some(value);
+        }
+    }
 }
 
 /// A request framed and typed in one pass by [`RequestParser::parse_typed`]: the message

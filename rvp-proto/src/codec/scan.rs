@@ -81,6 +81,13 @@ impl Field {
     }
 }
 
+/// Receives each header line of a head as soon as the scanner has found it.
+pub(crate) trait OnHeader<'b> {
+    /// One complete, counted header line: what it is, its name and its value (without the
+    /// surrounding spaces and tabs, as httparse gives it).
+    fn header(&mut self, field: Field, name: &'b [u8], value: &'b [u8]);
+}
+
 /// Eight bytes of a known field name (with its colon) to compare with the word at `at`:
 /// the word matches when `(word | fold) & keep == want` (`fold` sets the case bit of
 /// letters, `keep` drops the bytes after a name shorter than eight bytes).
@@ -348,9 +355,8 @@ fn lf(buf: &[u8], i: usize, err: httparse::Error) -> Step<usize> {
     }
 }
 
-/// Scans the request head at the start of `buf`, calling `on_header(field, name, value)`
-/// for each header line as soon as it is complete and counted (`value` without the
-/// surrounding spaces and tabs, as httparse gives it; `field` is what `name` names). At most `slots` header lines are accepted.
+/// Scans the request head at the start of `buf`, handing each header line to `on_header`
+/// as soon as it is complete and counted. At most `slots` header lines are accepted.
 ///
 /// The outcome is httparse's for `buf` with `slots` header slots (see the module
 /// documentation); `on_header` may have been called for some lines when the outcome is
@@ -359,7 +365,7 @@ fn lf(buf: &[u8], i: usize, err: httparse::Error) -> Step<usize> {
 pub(crate) fn scan<'b>(
     buf: &'b [u8],
     slots: usize,
-    mut on_header: impl FnMut(Field, &'b [u8], &'b [u8]),
+    mut on_header: impl OnHeader<'b>,
 ) -> Result<Status<Head<'b>>, httparse::Error> {
     match scan_head(buf, slots, &mut on_header) {
         Ok(head) => Ok(Status::Complete(head)),
@@ -369,11 +375,7 @@ pub(crate) fn scan<'b>(
 }
 
 #[inline(always)]
-fn scan_head<'b>(
-    buf: &'b [u8],
-    slots: usize,
-    on_header: &mut impl FnMut(Field, &'b [u8], &'b [u8]),
-) -> Step<Head<'b>> {
+fn scan_head<'b>(buf: &'b [u8], slots: usize, on_header: &mut impl OnHeader<'b>) -> Step<Head<'b>> {
     use httparse::Error::{HeaderName, NewLine, Token, TooManyHeaders};
 
     // Empty lines before the request line.
@@ -467,7 +469,7 @@ fn scan_head<'b>(
             return Err(Stop::Invalid(TooManyHeaders));
         }
         headers_len += 1;
-        on_header(field, &buf[i..colon], value);
+        on_header.header(field, &buf[i..colon], value);
         i = next;
     }
     Ok(Head {
