@@ -1465,3 +1465,430 @@ impl Session {
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn url(alias: &str) -> LogicalUrl {
+        format!("http://localhost/instmsg/aliases/{alias}")
+            .parse()
+            .unwrap()
+    }
+
+    fn reply(status: u16, headers: &str, body: &str) -> Reply {
+        Reply::parse(
+            format!(
+                "HTTP/1.1 {status} X\r\n{headers}Content-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        )
+        .unwrap()
+    }
+
+    fn ms(props: &str) -> String {
+        format!(
+            "<d:multistatus xmlns:d='DAV:' xmlns:r='http://schemas.microsoft.com/rvp/'><d:response>\
+             <d:href>x</d:href><d:propstat><d:prop>{props}</d:prop><d:status>HTTP/1.1 200 OK</d:status>\
+             </d:propstat></d:response></d:multistatus>"
+        )
+    }
+
+    /// A success answer for any request.
+    fn ok(r: &Request, n: u64) -> Reply {
+        match r.kind() {
+            RequestKind::Login | RequestKind::RenewLogin | RequestKind::RenewWatch { .. } => reply(
+                200,
+                &format!("Subscription-Id: {n}\r\nSubscription-Lifetime: 600\r\n"),
+                "",
+            ),
+            RequestKind::Watch { .. } => reply(
+                207,
+                &format!("Subscription-Id: {n}\r\nSubscription-Lifetime: 600\r\n"),
+                &ms("<r:state><r:online/></r:state>"),
+            ),
+            RequestKind::SetState { .. } => reply(
+                207,
+                "",
+                &ms(
+                    "<r:state><r:leased-value><r:value><r:online/></r:value><r:default-value>\
+                     <r:offline/></r:default-value><d:timeout>1200</d:timeout></r:leased-value>\
+                     <r:view-id>77</r:view-id></r:state>",
+                ),
+            ),
+            RequestKind::Properties { .. } => {
+                reply(207, "", &ms("<d:displayname>A</d:displayname>"))
+            }
+            RequestKind::Watchers => reply(
+                200,
+                "",
+                "<r:subscriptions xmlns:r='http://schemas.microsoft.com/rvp/'/>",
+            ),
+            RequestKind::ReadAcl | RequestKind::WriteAcl { .. } => reply(
+                200,
+                "",
+                "<a:rvpacl xmlns:a='http://schemas.microsoft.com/rvp/acl/'><a:acl/></a:rvpacl>",
+            ),
+            _ => reply(200, "", ""),
+        }
+    }
+
+    /// Answers everything the session sends with success; returns what was sent.
+    fn answer_all(s: &mut Session, now: Instant) -> Vec<Request> {
+        let mut sent = Vec::new();
+        while let Some(r) = s.poll_transmit() {
+            let n = r.id().0 + 100;
+            s.handle_response(now, r.id(), &ok(&r, n));
+            sent.push(r);
+        }
+        sent
+    }
+
+    fn signed_on(config: SessionConfig) -> (Session, Instant) {
+        let t0 = Instant::now();
+        let mut s = Session::new(config).unwrap();
+        s.sign_on(t0, "http://127.0.0.1:4000".parse().unwrap())
+            .unwrap();
+        answer_all(&mut s, t0);
+        assert_eq!(s.phase(), Phase::SignedOn);
+        while s.poll_event().is_some() {}
+        (s, t0)
+    }
+
+    fn notify(s: &mut Session, now: Instant, mime: &str) -> u16 {
+        let body = format!(
+            "<r:notification xmlns:d='DAV:' xmlns:r='http://schemas.microsoft.com/rvp/'><r:message>\
+             <r:notification-from><r:contact><d:href>http://localhost/instmsg/aliases/bob</d:href>\
+             </r:contact></r:notification-from><r:msgbody><r:mime-data>{mime}</r:mime-data>\
+             </r:msgbody></r:message></r:notification>"
+        );
+        let wire = format!(
+            "NOTIFY / HTTP/1.1\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        s.handle_notify_bytes(now, wire.as_bytes()).status()
+    }
+
+    fn session_of(r: &Request) -> String {
+        let text = String::from_utf8(r.body_bytes().to_vec()).unwrap();
+        let i = text.find("Session-Id: ").unwrap() + 12;
+        text[i..i + 38].to_owned()
+    }
+
+    #[test]
+    fn watch_list_limit() {
+        let mut c = SessionConfig::new(url("alice"));
+        c.max_watches = 2;
+        c.watch_list = vec![url("bob"), url("carol")];
+        let (mut s, t0) = signed_on(c);
+        assert_eq!(
+            s.watch(t0, url("dave")),
+            Err(SessionError::TooManyWatches { limit: 2 })
+        );
+        s.unwatch(t0, &url("bob")).unwrap();
+        s.watch(t0, url("dave")).unwrap();
+        let mut c = SessionConfig::new(url("alice"));
+        c.max_watches = 1;
+        c.watch_list = vec![url("bob"), url("carol")];
+        assert_eq!(
+            Session::new(c).err(),
+            Some(ConfigError::TooManyWatches { limit: 1 })
+        );
+    }
+
+    #[test]
+    fn pending_limit_refuses_actions_not_renewals() {
+        let mut c = SessionConfig::new(url("alice"));
+        c.max_pending = 2;
+        let (mut s, t0) = signed_on(c);
+        s.send_message(t0, &url("bob"), "1").unwrap();
+        s.send_message(t0, &url("bob"), "2").unwrap();
+        assert_eq!(
+            s.send_message(t0, &url("bob"), "3"),
+            Err(SessionError::TooManyPending { limit: 2 })
+        );
+        // Renewals still go out.
+        let later = t0 + Duration::from_secs(10_000);
+        s.handle_timeout(later);
+        assert!(s.pending() > 2);
+    }
+
+    #[test]
+    fn conversations_are_bounded_and_adopted() {
+        let mut c = SessionConfig::new(url("alice"));
+        c.max_conversations = 2;
+        let (mut s, t0) = signed_on(c);
+        let mut ids = Vec::new();
+        for who in ["u1", "u2", "u1", "u3", "u1"] {
+            s.send_message(t0, &url(who), "x").unwrap();
+            ids.push(session_of(&s.poll_transmit().unwrap()));
+        }
+        assert_eq!(ids[0], ids[2], "the same conversation with u1");
+        assert_ne!(ids[0], ids[1]);
+        assert_eq!(ids[2], ids[4], "u1 was used recently: kept");
+        // An incoming message's Session-Id is adopted.
+        let sid = "{3F2504E0-4F89-11D3-9A0C-0305E82C3301}";
+        let mime =
+            format!("MIME-Version: 1.0\r\nContent-Type: text/plain\r\nSession-Id: {sid}\r\n\r\nhi");
+        assert_eq!(notify(&mut s, t0, &mime), 200);
+        s.send_message(t0, &url("bob"), "back").unwrap();
+        assert_eq!(session_of(&s.poll_transmit().unwrap()), sid);
+    }
+
+    #[test]
+    fn a_left_conversation_answers_500_and_is_bounded() {
+        let mut c = SessionConfig::new(url("alice"));
+        c.max_left_conversations = 1;
+        let (mut s, t0) = signed_on(c);
+        let sid = "{3F2504E0-4F89-11D3-9A0C-0305E82C3301}";
+        let mime =
+            format!("MIME-Version: 1.0\r\nContent-Type: text/plain\r\nSession-Id: {sid}\r\n\r\nhi");
+        assert_eq!(notify(&mut s, t0, &mime), 200);
+        s.leave(t0, &url("bob")).unwrap();
+        let leave = s.poll_transmit().unwrap();
+        assert_eq!(session_of(&leave), sid);
+        assert_eq!(notify(&mut s, t0, &mime), 500, "this user left");
+        // A new message to bob opens a new conversation.
+        s.send_message(t0, &url("bob"), "again").unwrap();
+        assert_ne!(session_of(&s.poll_transmit().unwrap()), sid);
+        // Leaving another conversation pushes the first out of the bounded list.
+        s.leave(t0, &url("carol")).unwrap();
+        assert_eq!(notify(&mut s, t0, &mime), 200);
+    }
+
+    #[test]
+    fn queued_events_are_bounded() {
+        let mut c = SessionConfig::new(url("alice"));
+        c.max_queued_events = 2;
+        let (mut s, t0) = signed_on(c);
+        let mime = "MIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\nhi";
+        for _ in 0..5 {
+            assert_eq!(notify(&mut s, t0, mime), 200);
+        }
+        assert_eq!(s.poll_event(), Some(Event::EventsDropped { count: 3 }));
+        assert!(matches!(s.poll_event(), Some(Event::Message { .. })));
+        assert!(matches!(s.poll_event(), Some(Event::Message { .. })));
+        assert_eq!(s.poll_event(), None);
+    }
+
+    #[test]
+    fn sign_on_failures() {
+        let t0 = Instant::now();
+        let cb: LocalNodeUrl = "http://127.0.0.1:4000".parse().unwrap();
+        // A refused login: for good.
+        let mut s = Session::new(SessionConfig::new(url("alice"))).unwrap();
+        s.sign_on(t0, cb.clone()).unwrap();
+        let r = s.poll_transmit().unwrap();
+        s.handle_response(t0, r.id(), &reply(403, "", ""));
+        assert_eq!(s.phase(), Phase::SignedOff);
+        assert_eq!(
+            s.poll_event(),
+            Some(Event::SignOnFailed {
+                reason: Failure::Status(403)
+            })
+        );
+        // No answer: disconnected, and sign_on may start again.
+        s.sign_on(t0, cb.clone()).unwrap();
+        let r = s.poll_transmit().unwrap();
+        s.handle_failure(t0, r.id(), TransportError::Timeout);
+        assert_eq!(s.phase(), Phase::Disconnected);
+        assert!(matches!(s.poll_event(), Some(Event::Disconnected { .. })));
+        assert_eq!(s.sign_on(t0, cb.clone()), Ok(()));
+        assert_eq!(s.sign_on(t0, cb), Err(SessionError::AlreadySignedOn));
+        // A failed PROPFIND during sign-on is only a warning.
+        let mut s = Session::new(SessionConfig::new(url("alice"))).unwrap();
+        s.sign_on(t0, "http://127.0.0.1:4000".parse().unwrap())
+            .unwrap();
+        while let Some(r) = s.poll_transmit() {
+            let answer = if matches!(r.kind(), RequestKind::Properties { .. }) {
+                reply(500, "", "")
+            } else {
+                ok(&r, r.id().0)
+            };
+            s.handle_response(t0, r.id(), &answer);
+        }
+        assert_eq!(s.phase(), Phase::SignedOn);
+        let events: Vec<Event> = std::iter::from_fn(|| s.poll_event()).collect();
+        assert!(events.iter().any(|e| matches!(
+            e,
+            Event::Warning(Warning::SignOnStep {
+                step: "PROPFIND",
+                ..
+            })
+        )));
+    }
+
+    #[test]
+    fn renewals_use_the_granted_lifetimes_and_recover_from_412() {
+        let (mut s, t0) = signed_on(SessionConfig::new(url("alice")));
+        // Granted 600 s (answers above): renewed 150 s before the end (a quarter).
+        let login_renewal = t0 + Duration::from_secs(450);
+        // The lease: 1200 s granted, refreshed 60 s before.
+        assert_eq!(s.poll_timeout(), Some(login_renewal));
+        s.handle_timeout(login_renewal);
+        let renewals: Vec<Request> = std::iter::from_fn(|| s.poll_transmit()).collect();
+        assert!(
+            renewals
+                .iter()
+                .any(|r| *r.kind() == RequestKind::RenewLogin)
+        );
+        assert!(
+            renewals
+                .iter()
+                .any(|r| matches!(r.kind(), RequestKind::RenewWatch { .. }))
+        );
+        // The server forgot the login: a fresh login subscription with the call-back.
+        for r in &renewals {
+            s.handle_response(login_renewal, r.id(), &reply(412, "", ""));
+        }
+        let again: Vec<Request> = std::iter::from_fn(|| s.poll_transmit()).collect();
+        let login = again
+            .iter()
+            .find(|r| *r.kind() == RequestKind::Login)
+            .unwrap();
+        assert!(
+            String::from_utf8(login.to_bytes())
+                .unwrap()
+                .contains("Call-Back: http://127.0.0.1:4000\r\n")
+        );
+        assert!(
+            again
+                .iter()
+                .any(|r| matches!(r.kind(), RequestKind::Watch { .. }))
+        );
+        assert_eq!(s.phase(), Phase::SignedOn);
+        // The lease refresh echoes the view id.
+        let lease = t0 + Duration::from_secs(1140);
+        for r in again {
+            s.handle_response(login_renewal, r.id(), &ok(&r, 900));
+        }
+        s.handle_timeout(lease);
+        let refresh: Vec<Request> = std::iter::from_fn(|| s.poll_transmit()).collect();
+        let state = refresh
+            .iter()
+            .find(|r| matches!(r.kind(), RequestKind::SetState { renewal: true, .. }))
+            .unwrap();
+        assert!(
+            String::from_utf8(state.to_bytes())
+                .unwrap()
+                .contains("<r:view-id>77</r:view-id>")
+        );
+    }
+
+    #[test]
+    fn a_login_that_cannot_be_renewed_before_it_ends_disconnects() {
+        let mut c = SessionConfig::new(url("alice"));
+        c.retry_delay = Duration::from_secs(40);
+        let (mut s, t0) = signed_on(c);
+        let mut now = t0;
+        for _ in 0..10 {
+            let Some(t) = s.poll_timeout() else { break };
+            now = t;
+            s.handle_timeout(now);
+            while let Some(r) = s.poll_transmit() {
+                s.handle_failure(now, r.id(), TransportError::Connect("refused".into()));
+            }
+            if s.phase() == Phase::Disconnected {
+                break;
+            }
+        }
+        assert_eq!(s.phase(), Phase::Disconnected);
+        assert!(
+            now < t0 + Duration::from_secs(600),
+            "before the login ended"
+        );
+        assert_eq!(s.poll_timeout(), None);
+    }
+
+    #[test]
+    fn sign_off_cancels_everything() {
+        let mut c = SessionConfig::new(url("alice"));
+        c.watch_list = vec![url("bob")];
+        let (mut s, t0) = signed_on(c);
+        s.sign_off(t0).unwrap();
+        let sent: Vec<Request> = std::iter::from_fn(|| s.poll_transmit()).collect();
+        let kinds: Vec<&RequestKind> = sent.iter().map(Request::kind).collect();
+        assert!(matches!(
+            kinds[0],
+            RequestKind::SetState {
+                state: PresenceState::Offline,
+                ..
+            }
+        ));
+        assert!(
+            String::from_utf8(sent[0].to_bytes())
+                .unwrap()
+                .contains("<r:offline/>")
+        );
+        assert_eq!(
+            kinds
+                .iter()
+                .filter(|k| matches!(k, RequestKind::Unwatch { .. }))
+                .count(),
+            2
+        );
+        assert_eq!(*kinds[kinds.len() - 1], RequestKind::Logout);
+        assert_eq!(s.phase(), Phase::SigningOff);
+        assert_eq!(
+            s.send_message(t0, &url("bob"), "x"),
+            Err(SessionError::NotSignedOn)
+        );
+        for r in &sent {
+            s.handle_response(t0, r.id(), &ok(r, 1));
+        }
+        assert_eq!(s.phase(), Phase::SignedOff);
+        assert_eq!(s.poll_event(), Some(Event::SignedOff));
+        assert_eq!(s.poll_timeout(), None);
+    }
+
+    #[test]
+    fn text_encodings() {
+        let (mut s, t0) = signed_on(SessionConfig::new(url("alice")));
+        s.send_message(t0, &url("bob"), "Grüße").unwrap();
+        let body = String::from_utf8(s.poll_transmit().unwrap().body_bytes().to_vec()).unwrap();
+        assert!(
+            body.contains("Gr\u{c3}\u{bc}\u{c3}\u{9f}e"),
+            "double UTF-8 by default: {body}"
+        );
+        let mut c = SessionConfig::new(url("alice"));
+        c.text_encoding = TextEncoding::Utf8;
+        let (mut s, t0) = signed_on(c);
+        s.send_message(t0, &url("bob"), "Grüße").unwrap();
+        let body = String::from_utf8(s.poll_transmit().unwrap().body_bytes().to_vec()).unwrap();
+        assert!(body.contains("Grüße"), "{body}");
+    }
+
+    #[test]
+    fn notify_answers() {
+        let (mut s, t0) = signed_on(SessionConfig::new(url("alice")));
+        assert_eq!(
+            s.handle_notify_bytes(t0, b"GET / HTTP/1.1\r\n\r\n")
+                .status(),
+            405
+        );
+        assert_eq!(
+            s.handle_notify_bytes(t0, b"NOTIFY / HTTP/1.1\r\nContent-Length: 3\r\n\r\nxyz")
+                .status(),
+            400
+        );
+        assert_eq!(
+            s.handle_notify_bytes(t0, b"\x01\x02 garbage\r\n\r\n")
+                .status(),
+            400
+        );
+        assert_eq!(
+            s.handle_notify_bytes(t0, b"NOTIFY / HTTP/1.1\r\nContent-Len")
+                .status(),
+            400
+        );
+        let events: Vec<Event> = std::iter::from_fn(|| s.poll_event()).collect();
+        assert_eq!(events.len(), 4);
+        assert!(
+            events
+                .iter()
+                .all(|e| matches!(e, Event::Warning(Warning::BadNotify(_))))
+        );
+    }
+}

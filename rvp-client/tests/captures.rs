@@ -12,7 +12,12 @@
 //!   handed to a [`Session`] as received (bytes, line ends as captured): it must be
 //!   answered `200` and turn into a typed event, never a warning.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stderr
+)]
 
 #[path = "../../rvp-proto/tests/support/captures.rs"]
 mod captures;

@@ -485,3 +485,124 @@ async fn callback_takes_bare_lf_and_answers_every_notify() {
     carol.sign_off().await.unwrap();
     server.stop().await;
 }
+
+/// A server that answers every request with `answer(target)` and counts requests.
+async fn fake(answer: fn(&str, SocketAddr) -> String, count: Arc<AtomicUsize>) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let count = Arc::clone(&count);
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    let mut p = rvp_proto::codec::RequestParser::default();
+                    let parsed = match p.parse(&buf) {
+                        Ok(rvp_proto::codec::Status::Complete(m)) => {
+                            Some((m.head().target().to_owned(), m.consumed()))
+                        }
+                        Ok(rvp_proto::codec::Status::Partial) => None,
+                        Err(_) => return,
+                    };
+                    if let Some((target, used)) = parsed {
+                        buf.drain(..used);
+                        count.fetch_add(1, Ordering::SeqCst);
+                        if s.write_all(answer(&target, addr).as_bytes()).await.is_err() {
+                            return;
+                        }
+                        continue;
+                    }
+                    match s.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redirect_loops_and_oversized_answers_are_bounded() {
+    // A router that redirects to itself: the driver follows max_redirects, then gives up.
+    let count = Arc::new(AtomicUsize::new(0));
+    let looping = fake(
+        |target, me| {
+            format!(
+                "HTTP/1.1 302 Object moved\r\nLocation: http://{me}{target}\r\nContent-Length: 0\r\n\r\n"
+            )
+        },
+        Arc::clone(&count),
+    )
+    .await;
+    let mut c = client_config(looping, "alice");
+    c.max_redirects = 2;
+    c.max_reconnect_attempts = 0;
+    let alice = Client::connect(c).await.unwrap();
+    let end = tokio::time::timeout(WAIT, alice.finish()).await.unwrap();
+    assert!(
+        matches!(
+            end,
+            Err(ClientError::GaveUp {
+                last: Failure::Transport(TransportError::TooManyRedirects),
+                ..
+            })
+        ),
+        "{end:?}"
+    );
+    assert_eq!(
+        count.load(Ordering::SeqCst),
+        3,
+        "the request and two redirects"
+    );
+
+    // An answer larger than the limit is refused, not buffered.
+    let count = Arc::new(AtomicUsize::new(0));
+    let big = fake(
+        |_, _| "HTTP/1.1 200 OK\r\nContent-Length: 5000000\r\n\r\n".to_owned(),
+        Arc::clone(&count),
+    )
+    .await;
+    let mut c = client_config(big, "alice");
+    c.max_reconnect_attempts = 0;
+    c.limits = rvp_proto::codec::Limits::default().with_max_body_bytes(4096);
+    let alice = Client::connect(c).await.unwrap();
+    let end = tokio::time::timeout(WAIT, alice.finish()).await.unwrap();
+    assert!(
+        matches!(
+            end,
+            Err(ClientError::GaveUp {
+                last: Failure::Transport(TransportError::BadResponse(_)),
+                ..
+            })
+        ),
+        "{end:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callback_connections_are_limited() {
+    let server = TestServer::start().await;
+    let mut c = client_config(server.addr, "carol");
+    c.callback_max_connections = 1;
+    c.callback_idle_timeout = Duration::from_secs(5);
+    let mut carol = Client::connect(c).await.unwrap();
+    expect(&mut carol, "carol signs on", |e| {
+        matches!(e, Event::SignedOn { .. })
+    })
+    .await;
+    // One connection held open (idle), a second is refused with 503.
+    let _held = TcpStream::connect(carol.callback_addr()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut second = TcpStream::connect(carol.callback_addr()).await.unwrap();
+    let mut got = Vec::new();
+    let _ = tokio::time::timeout(WAIT, second.read_to_end(&mut got)).await;
+    assert!(
+        String::from_utf8_lossy(&got).starts_with("HTTP/1.1 503 "),
+        "{got:?}"
+    );
+    carol.sign_off().await.unwrap();
+    server.stop().await;
+}

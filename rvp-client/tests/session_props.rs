@@ -280,7 +280,7 @@ fn reply_for(kind: &RequestKind, status: u16, n: u64) -> Reply {
         }
         _ => "",
     };
-    let headers = if n % 3 == 0 {
+    let headers = if n.is_multiple_of(3) {
         String::new()
     } else {
         format!(
