@@ -10,7 +10,8 @@
 //! | `[policy]` | subscription lifetimes, leases, `max_hops`, delivery time-outs, table sizes |
 //! | `[limits]` | connection time-outs, sizes and counts, in total and per source address (see [`crate::conn::ConnLimits`]) |
 //! | `[resolve]` | `nameserver` for call-backs on other servers (none: not delivered) |
-//! | `[log]` | `protocol_log`, `filter` |
+//! | `[log]` | `protocol_log`, `filter`, `format` (`text` or `json`) |
+//! | `[admin]` | `listen` (metrics and health checks; none by default), `max_connections`, `timeout` |
 //! | `[archive]` | `path` (the compliance archive of relayed NOTIFYs; off by default), `retention` |
 //! | `[[users]]` | `alias`, `display_name`, `email`, `password` or `ha1` |
 //!
@@ -79,6 +80,8 @@ pub struct Config {
     pub resolve: ResolveConfig,
     /// `[log]`: protocol log and diagnostics.
     pub log: LogConfig,
+    /// `[admin]`: the admin listener (metrics, health checks); off by default.
+    pub admin: AdminConfig,
     /// `[archive]`: the compliance archive of relayed NOTIFYs; off by default.
     pub archive: ArchiveConfig,
     /// `[[users]]`: the directory of the IM domain.
@@ -350,6 +353,8 @@ pub struct LogConfig {
     pub protocol_log: String,
     /// Diagnostics filter (`RUST_LOG` overrides). Default `info`.
     pub filter: String,
+    /// How the `rvp-server` binary writes diagnostics on standard error. Default `text`.
+    pub format: LogFormat,
 }
 
 impl Default for LogConfig {
@@ -357,6 +362,52 @@ impl Default for LogConfig {
         LogConfig {
             protocol_log: "-".into(),
             filter: "info".into(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+/// `log.format`: how diagnostics are written (the protocol log has its own format).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum LogFormat {
+    /// One human-readable line per event; colours only on a terminal, never with
+    /// `NO_COLOR` set.
+    #[default]
+    Text,
+    /// One JSON object per line (time, level, target, fields): for log collectors.
+    Json,
+}
+
+/// Most connections `admin.max_connections` may allow.
+pub const MAX_ADMIN_CONNECTIONS: usize = 1024;
+
+/// `[admin]`: the admin listener, serving `/metrics` (Prometheus text), `/healthz` and
+/// `/readyz` ([`crate::admin`]). Off unless `listen` is set. It has no authentication:
+/// keep it on a loopback or otherwise private address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct AdminConfig {
+    /// Address of the admin listener. Default none: no listener.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    /// Admin connections served at once (1 to [`MAX_ADMIN_CONNECTIONS`]); one more is
+    /// answered `503` and closed. Default 8.
+    pub max_connections: usize,
+    /// An admin connection must send its request and take its answer within this.
+    /// Default 5 s.
+    #[serde(with = "duration")]
+    pub timeout: Duration,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            listen: None,
+            max_connections: 8,
+            timeout: Duration::from_secs(5),
         }
     }
 }
@@ -504,6 +555,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             resolve: ResolveConfig::default(),
             log: LogConfig::default(),
+            admin: AdminConfig::default(),
             archive: ArchiveConfig::default(),
             users: Vec::new(),
         }
@@ -734,6 +786,25 @@ impl Config {
                     ),
                 );
             }
+        }
+        let a = &self.admin;
+        if a.max_connections == 0 || a.max_connections > MAX_ADMIN_CONNECTIONS {
+            return bad(
+                "admin.max_connections",
+                format!("must be between 1 and {MAX_ADMIN_CONNECTIONS}"),
+            );
+        }
+        if a.timeout.is_zero() {
+            return bad("admin.timeout", "must not be zero".into());
+        }
+        if let Some(addr) = a.listen
+            && addr.port() != 0
+            && self.server.listen.contains(&addr)
+        {
+            return bad(
+                "admin.listen",
+                format!("{addr} is also in server.listen: give the admin listener its own port"),
+            );
         }
         if l.max_headers > rvp_proto::codec::MAX_HEADERS_CAP {
             return bad(
@@ -1112,6 +1183,38 @@ mod tests {
         // A key left at its default that fails validation has no line.
         let e = err("[policy]\nlease_max = \"10s\"\n");
         assert_eq!((e.line(), e.key()), (None, Some("policy.lease_min")), "{e}");
+    }
+
+    #[test]
+    fn admin_listener_and_log_format() {
+        let d = Config::default();
+        assert_eq!(d.admin.listen, None, "no admin listener by default");
+        assert_eq!(d.log.format, LogFormat::Text);
+        let c = Config::from_toml_str(
+            "[admin]\nlisten = \"127.0.0.1:9180\"\nmax_connections = 2\ntimeout = \"1s\"\n\
+             [log]\nformat = \"json\"\n",
+            "x",
+        )
+        .unwrap();
+        assert_eq!(c.admin.listen, Some("127.0.0.1:9180".parse().unwrap()));
+        assert_eq!(c.admin.max_connections, 2);
+        assert_eq!(c.admin.timeout, Duration::from_secs(1));
+        assert_eq!(c.log.format, LogFormat::Json);
+        assert!(c.to_redacted_toml().contains("listen = \"127.0.0.1:9180\""));
+        let e = err("[admin]\nmax_connections = 0\n");
+        assert_eq!(
+            (e.line(), e.key()),
+            (Some(2), Some("admin.max_connections"))
+        );
+        let e = err("[admin]\nmax_connections = 1025\n");
+        assert_eq!(e.key(), Some("admin.max_connections"));
+        let e = err("[admin]\ntimeout = 0\n");
+        assert_eq!((e.line(), e.key()), (Some(2), Some("admin.timeout")));
+        let e =
+            err("[server]\nlisten = [\"127.0.0.1:8080\"]\n[admin]\nlisten = \"127.0.0.1:8080\"\n");
+        assert_eq!((e.line(), e.key()), (Some(4), Some("admin.listen")), "{e}");
+        let e = err("[log]\nformat = \"xml\"\n");
+        assert_eq!((e.line(), e.key()), (Some(2), Some("log.format")), "{e}");
     }
 
     #[test]

@@ -62,6 +62,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::timeout_at;
 
 use crate::log::{LogEntry, ProtocolLog};
+use crate::metrics::Metrics;
 use crate::service::{Handler, LogPrincipal, Peer, Request, Response, text_response};
 use crate::shutdown::{Phase, PhaseWatch};
 
@@ -297,6 +298,7 @@ pub(crate) async fn serve_connection<S, H>(
     handler: &H,
     limits: &ConnLimits,
     log: &ProtocolLog,
+    metrics: &Metrics,
     phase: PhaseWatch,
 ) -> ConnEnd
 where
@@ -308,6 +310,8 @@ where
         peer,
         limits,
         log,
+        metrics,
+        method: None,
         phase,
         parser: RequestParser::new(limits.codec),
         buf: BytesMut::with_capacity(READ_CHUNK),
@@ -328,6 +332,10 @@ struct Conn<'a, S> {
     peer: Peer,
     limits: &'a ConnLimits,
     log: &'a ProtocolLog,
+    metrics: &'a Metrics,
+    /// The RVP method of the request being answered (for the metrics: the log's method
+    /// text is only made when the log is on).
+    method: Option<rvp_proto::Method>,
     phase: PhaseWatch,
     parser: RequestParser,
     buf: BytesMut,
@@ -397,6 +405,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<'_, S> {
                     consumed,
                 } => {
                     let received = Instant::now();
+                    self.method = Some(request.method);
                     // Only the protocol log needs them as text.
                     let (method, target) = if self.log.is_enabled() {
                         (
@@ -414,6 +423,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<'_, S> {
                         () = self.phase.reached(Phase::Aborting) => return ConnEnd::Aborted,
                     };
                     let Some(response) = handled else {
+                        self.metrics.handler_timeout();
                         let res = text_response(
                             StatusCode::SERVICE_UNAVAILABLE,
                             "the server did not answer in time",
@@ -522,6 +532,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<'_, S> {
                 HeaderValue::from_static("keep-alive"),
             );
         }
+        let rvp_method = self
+            .method
+            .take()
+            .or_else(|| rvp_proto::Method::from_token(method.as_bytes()));
+        self.metrics
+            .record_request(rvp_method, response.status().as_u16());
         let before = self.out.len();
         write_response(&response, &mut self.out);
         if self.log.is_enabled() {
@@ -768,7 +784,8 @@ mod tests {
             let limits = short_limits();
             let log = ProtocolLog::off();
             let echo = Echo::default();
-            let conn = serve_connection(server, peer, &echo, &limits, &log, phase);
+            let metrics = Metrics::new();
+            let conn = serve_connection(server, peer, &echo, &limits, &log, &metrics, phase);
             let feed = async move {
                 for c in chunks {
                     if client.write_all(&c).await.is_err() {

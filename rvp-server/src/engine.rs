@@ -152,9 +152,13 @@ impl<E, F: FnMut(E) + Send + 'static> Effects<E> for F {
 #[error("the engine task is not running")]
 pub struct EngineGone;
 
+/// Work for the core outside requests and events ([`EngineHandle::with_core`]).
+type CoreFn<C> = Box<dyn FnOnce(&mut C, Instant) + Send>;
+
 enum Command<C: Core> {
     Request(C::Request, oneshot::Sender<C::Response>),
     Event(C::Event),
+    With(CoreFn<C>),
     Stop,
 }
 
@@ -198,6 +202,32 @@ impl<C: Core> EngineHandle<C> {
             .send(Command::Event(event))
             .await
             .map_err(|_| EngineGone)
+    }
+
+    /// Runs `f` on the core inside the engine task, in turn with the requests and events
+    /// queued before it, and returns its result: to read the core (metrics) or change it
+    /// outside the request path (a configuration reload). Whatever `f` changes is
+    /// committed ([`Core::commit`]) before any output it causes is released, as for a
+    /// request. `f` runs on the engine task: it must be quick and must not block.
+    pub async fn with_core<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut C, Instant) -> R + Send + 'static,
+    ) -> Result<R, EngineGone> {
+        let (tx, rx) = oneshot::channel();
+        let job: CoreFn<C> = Box::new(move |core, now| {
+            let _ = tx.send(f(core, now));
+        });
+        self.tx
+            .send(Command::With(job))
+            .await
+            .map_err(|_| EngineGone)?;
+        rx.await.map_err(|_| EngineGone)
+    }
+
+    /// Inputs waiting in the channel for the engine task (at most the queue size given
+    /// to [`spawn`]).
+    pub fn queued(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
     }
 
     /// Asks the engine task to stop after the inputs queued before this one: it commits,
@@ -299,6 +329,7 @@ async fn run<C: Core, X: Effects<C::Effect>>(
                             core.handle_request(now, id, req);
                         }
                         Command::Event(ev) => core.handle_event(now, ev),
+                        Command::With(f) => f(&mut core, now),
                         Command::Stop => {
                             stop = true;
                             break;
@@ -526,6 +557,27 @@ mod tests {
             vec![1, 2],
             "nothing after the failure"
         );
+    }
+
+    #[tokio::test]
+    async fn with_core_runs_in_turn_and_its_outputs_are_released() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&seen);
+        let (h, task) = spawn(Fake::default(), move |e| sink.lock().unwrap().push(e), 8);
+        assert_eq!(h.call(Req::Echo(1)).await.unwrap(), "echo 1");
+        assert_eq!(h.queued(), 0);
+        // Read the core.
+        let timeouts = h.with_core(|c: &mut Fake, _| c.timeouts_handled).await;
+        assert_eq!(timeouts, Ok(0));
+        // Change it: the effect it queues goes out like a request's.
+        h.with_core(|c: &mut Fake, _| c.out.push_back(CoreOutput::Effect(99)))
+            .await
+            .unwrap();
+        assert_eq!(h.call(Req::Echo(2)).await.unwrap(), "echo 2");
+        assert_eq!(*seen.lock().unwrap(), vec![1, 99, 2]);
+        h.stop().await.unwrap();
+        task.await.unwrap();
+        assert_eq!(h.with_core(|_: &mut Fake, _| ()).await, Err(EngineGone));
     }
 
     #[tokio::test]

@@ -59,6 +59,7 @@ use crate::delivery::{
 use crate::engine::{self, CommitFailed, Core, CoreOutput, EngineHandle, RequestId};
 use crate::listener::{ServeReport, Server};
 use crate::log::ProtocolLog;
+use crate::metrics::{AuthFailure, Metrics, NotifyResult};
 use crate::service::{Handler, LogPrincipal, Peer, Request, Response, text_response};
 use crate::store::{DurableOptions, DurableStore, StoreError, SyncMode};
 use crate::trust::ServerTrust;
@@ -162,6 +163,17 @@ impl PresenceCore {
     /// The engine.
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// The engine, to change it outside requests (a configuration reload, through
+    /// [`EngineHandle::with_core`]): what it changes is committed before its outputs leave.
+    pub fn engine_mut(&mut self) -> &mut Engine {
+        &mut self.engine
+    }
+
+    /// The store, if the core has one (the engine task stops when it fails).
+    pub fn store(&self) -> Option<&DurableStore> {
+        self.store.as_ref()
     }
 
     /// Stops the store cleanly (last checkpoint, log emptied). Dropping the core does
@@ -282,6 +294,7 @@ pub struct RvpService {
     engine: EngineHandle<PresenceCore>,
     auth: Arc<Authenticator>,
     trust: Arc<ServerTrust>,
+    metrics: Arc<Metrics>,
 }
 
 impl RvpService {
@@ -291,7 +304,14 @@ impl RvpService {
             engine,
             auth,
             trust: Arc::new(ServerTrust::default()),
+            metrics: Arc::new(Metrics::new()),
         }
+    }
+
+    /// Counts refused credentials into `metrics` (default: counters of its own).
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> RvpService {
+        self.metrics = metrics;
+        self
     }
 
     /// Which other servers are believed (default: none).
@@ -327,6 +347,7 @@ impl Handler for RvpService {
             {
                 Ok(id) => id,
                 Err(e) => {
+                    self.metrics.auth_failure(AuthFailure::of(&e));
                     tracing::debug!(peer = %peer.addr, "authentication refused: {e}");
                     return self.unauthorized(now, Some(&e));
                 }
@@ -460,12 +481,14 @@ async fn forward_reports(
     mut failures: mpsc::UnboundedReceiver<DeliveryId>,
     engine: engine::WeakEngineHandle<PresenceCore>,
     foreign: Option<Arc<crate::resolve::ForeignResolver>>,
+    metrics: Arc<Metrics>,
 ) {
     use rvp_presence::DeliveryOutcome as Outcome;
     loop {
         let event = tokio::select! {
             r = reports.recv() => match r {
                 Some(r) => {
+                    metrics.notify_result(NotifyResult::of(&r.outcome));
                     if let Some(f) = &foreign {
                         f.outcome(r.id.seq(), unreachable(&r.outcome));
                     }
@@ -478,10 +501,16 @@ async fn forward_reports(
                 None => break,
             },
             f = failures.recv() => match f {
-                Some(id) => (id, Outcome::Failed),
+                Some(id) => {
+                    metrics.notify_result(NotifyResult::NotRoutable);
+                    (id, Outcome::Failed)
+                }
                 None => break,
             },
         };
+        if event.1 == Outcome::Failed {
+            metrics.callback_failure();
+        }
         let Some(handle) = engine.upgrade() else {
             break;
         };
@@ -579,6 +608,17 @@ pub fn user_directory(config: &Config) -> Result<UserDirectory, ServerError> {
     Ok(users)
 }
 
+/// The directory properties of a configured user: its display name (else its alias) and
+/// e-mail (else `alias@domain`).
+pub fn user_properties(domain: &str, u: &crate::config::UserConfig) -> DirectoryProperties {
+    let email = u
+        .email
+        .clone()
+        .unwrap_or_else(|| format!("{}@{domain}", u.alias));
+    let name = u.display_name.as_deref().unwrap_or(&u.alias);
+    DirectoryProperties::new(name, &email)
+}
+
 /// A presence engine with the configured users registered (no store yet).
 pub fn engine_for(config: &Config, now: Instant) -> Result<Engine, ServerError> {
     let policy = config.policy.engine_policy(config.auth.require_auth);
@@ -592,13 +632,8 @@ pub fn engine_for(config: &Config, now: Instant) -> Result<Engine, ServerError> 
     for u in &config.users {
         let key = NodeKey::new(&config.server.domain, &u.alias)
             .ok_or_else(|| ServerError::User(format!("invalid alias {:?}", u.alias)))?;
-        let email = u
-            .email
-            .clone()
-            .unwrap_or_else(|| format!("{}@{}", u.alias, config.server.domain));
-        let name = u.display_name.as_deref().unwrap_or(&u.alias);
         engine
-            .register_principal(key, DirectoryProperties::new(name, &email))
+            .register_principal(key, user_properties(&config.server.domain, u))
             .map_err(|e| ServerError::User(format!("{}: {e}", u.alias)))?;
     }
     Ok(engine)
@@ -612,12 +647,15 @@ pub struct HomeServer {
     task: JoinHandle<PresenceCore>,
     deliverer: Deliverer<DeliveryId>,
     fatal: oneshot::Receiver<String>,
+    metrics: Arc<Metrics>,
+    admin: Option<crate::admin::AdminServer>,
+    reloader: crate::admin::Reloader,
 }
 
 impl HomeServer {
     /// Opens the store, restores the engine, binds the listen addresses
-    /// (`config.server.listen`) and starts the engine task. Call [`HomeServer::run`] to
-    /// serve.
+    /// (`config.server.listen`, and `admin.listen` when set) and starts the engine task.
+    /// Call [`HomeServer::run`] to serve.
     pub async fn start(config: &Config, log: ProtocolLog) -> Result<HomeServer, ServerError> {
         let now = Instant::now();
         let mut store = DurableStore::open(&config.server.storage, durable_options(config))?;
@@ -653,14 +691,42 @@ impl HomeServer {
             core = core.with_archive(archive);
         }
         let (handle, task) = engine::spawn(core, dispatch, engine::DEFAULT_QUEUE);
+        let metrics = Arc::new(Metrics::new());
         tokio::spawn(forward_reports(
             reports_rx,
             failures_rx,
             handle.downgrade(),
             resolver.clone(),
+            Arc::clone(&metrics),
         ));
+        let admin = match config.admin.listen {
+            Some(addr) => {
+                let sources = crate::admin::Sources {
+                    metrics: Arc::clone(&metrics),
+                    engine: handle.downgrade(),
+                    auth: Arc::clone(&auth),
+                    deliverer: deliverer.clone(),
+                    resolver: resolver.clone(),
+                    log: log.clone(),
+                };
+                Some(
+                    crate::admin::AdminServer::bind(addr, sources, config.admin.clone())
+                        .await
+                        .map_err(ServerError::Bind)?,
+                )
+            }
+            None => None,
+        };
+        let reloader = crate::admin::Reloader::new(
+            handle.downgrade(),
+            Arc::clone(&auth),
+            Arc::clone(&metrics),
+            config.clone(),
+        );
         let trust = ServerTrust::new(&config.server.domain, &config.resolve.peers, resolver);
-        let service = RvpService::new(handle.clone(), auth).with_trust(trust);
+        let service = RvpService::new(handle.clone(), auth)
+            .with_trust(trust)
+            .with_metrics(Arc::clone(&metrics));
         let server = Server::bind(
             &config.server.listen,
             service,
@@ -668,14 +734,35 @@ impl HomeServer {
             log,
         )
         .await
-        .map_err(ServerError::Bind)?;
+        .map_err(ServerError::Bind)?
+        .with_metrics(Arc::clone(&metrics));
         Ok(HomeServer {
             server,
             engine: handle,
             task,
             deliverer,
             fatal,
+            metrics,
+            admin,
+            reloader,
         })
+    }
+
+    /// The address of the admin listener (`/metrics`, `/healthz`, `/readyz`), when
+    /// `admin.listen` is set.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().and_then(|a| a.local_addr())
+    }
+
+    /// The server's counters ([`crate::metrics`]).
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Applies new configurations while the server runs (users and `[policy]`;
+    /// [`crate::admin::reload`]). Works until [`HomeServer::run`] has stopped the engine.
+    pub fn reloader(&self) -> crate::admin::Reloader {
+        self.reloader.clone()
     }
 
     /// The addresses actually bound (useful with port 0).
@@ -696,7 +783,14 @@ impl HomeServer {
             task,
             deliverer,
             mut fatal,
+            metrics: _,
+            admin,
+            reloader: _,
         } = self;
+        // The admin listener serves through the drain (`/readyz` then says "not
+        // accepting") and stops with the listeners.
+        let (admin_stop, admin_stopped) = tokio::sync::watch::channel(false);
+        let admin_task = admin.map(|a| tokio::spawn(a.serve(admin_stopped)));
         let mut failure = None;
         let report = {
             let stop = async {
@@ -711,6 +805,11 @@ impl HomeServer {
             };
             server.serve(stop).await
         };
+        let _ = admin_stop.send(true);
+        if let Some(t) = admin_task {
+            // Bounded: the admin server gives its connections `admin.timeout`, then aborts.
+            let _ = t.await;
+        }
         let _ = engine.stop().await;
         drop(engine);
         let joined = task.await;

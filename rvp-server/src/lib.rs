@@ -15,6 +15,7 @@
 //! | [`store`] | write-ahead log, checkpoints into redb, replay and restore |
 //! | [`archive`] | compliance archive of relayed NOTIFYs: hash-chained segments, verify, retention |
 //! | [`config`], [`log`] | TOML configuration, protocol log |
+//! | [`metrics`], [`admin`] | counters in the Prometheus text format; the admin listener (`/metrics`, `/healthz`, `/readyz`) and configuration reload |
 //!
 //! ```no_run
 //! use rvp_server::config::Config;
@@ -116,9 +117,11 @@
 // docs.rs builds with `--cfg docsrs` (Cargo.toml): items behind a feature say which.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod admin;
 pub mod archive;
 pub mod auth;
 pub mod delivery;
+pub mod metrics;
 pub mod store;
 
 pub mod config;

@@ -40,6 +40,7 @@ use tokio::task::JoinSet;
 
 use crate::conn::{self, ConnLimits};
 use crate::log::ProtocolLog;
+use crate::metrics::Metrics;
 use crate::service::{ConnectionId, Handler, Peer};
 use crate::shutdown::{Phase, PhaseWatch, phase_channel};
 
@@ -62,6 +63,7 @@ pub struct Server<H> {
     handler: Arc<H>,
     limits: ConnLimits,
     log: ProtocolLog,
+    metrics: Arc<Metrics>,
 }
 
 /// How serving ended.
@@ -89,6 +91,7 @@ struct Shared<H> {
     next_id: AtomicU64,
     refused: AtomicU64,
     refused_per_ip: AtomicU64,
+    metrics: Arc<Metrics>,
 }
 
 /// Open connections per source address ([`ConnLimits::max_connections_per_ip`]). Only
@@ -192,7 +195,19 @@ impl<H: Handler> Server<H> {
             handler: Arc::new(handler),
             limits,
             log,
+            metrics: Arc::new(Metrics::new()),
         }
+    }
+
+    /// Counts connections and answers into `metrics` (default: counters of its own).
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Server<H> {
+        self.metrics = metrics;
+        self
+    }
+
+    /// The counters this server updates.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     /// The addresses actually bound (useful with port 0).
@@ -225,13 +240,16 @@ impl<H: Handler> Server<H> {
             next_id: AtomicU64::new(1),
             refused: AtomicU64::new(0),
             refused_per_ip: AtomicU64::new(0),
+            metrics: self.metrics,
         });
         let mut accept_tasks = JoinSet::new();
         for listener in self.listeners {
             accept_tasks.spawn(accept_loop(listener, Arc::clone(&shared)));
         }
+        shared.metrics.set_accepting(true);
         stop.await;
         tracing::info!("shutting down: no new connections; finishing requests in progress");
+        shared.metrics.set_accepting(false);
         phase_tx.set(Phase::Draining);
         // Accept loops end on the phase change and drop their listeners.
         while accept_tasks.join_next().await.is_some() {}
@@ -271,6 +289,7 @@ async fn accept_loop<H: Handler>(listener: TcpListener, shared: Arc<Shared<H>>) 
         };
         let Ok(permit) = Arc::clone(&shared.permits).try_acquire_owned() else {
             shared.refused.fetch_add(1, Ordering::Relaxed);
+            shared.metrics.refused_max_connections();
             tracing::debug!(peer = %addr, "connection limit reached: 503");
             refuse_busy(stream);
             continue;
@@ -278,6 +297,7 @@ async fn accept_loop<H: Handler>(listener: TcpListener, shared: Arc<Shared<H>>) 
         let Some(slot) = shared.per_ip.try_take(addr.ip()) else {
             drop(permit);
             shared.refused_per_ip.fetch_add(1, Ordering::Relaxed);
+            shared.metrics.refused_per_ip();
             tracing::debug!(peer = %addr, "per-address connection limit reached: 503");
             refuse_busy(stream);
             continue;
@@ -286,6 +306,7 @@ async fn accept_loop<H: Handler>(listener: TcpListener, shared: Arc<Shared<H>>) 
         let id = ConnectionId(shared.next_id.fetch_add(1, Ordering::Relaxed));
         let peer = Peer::new(addr, local.unwrap_or(addr), id);
         let shared = Arc::clone(&shared);
+        shared.metrics.connection_opened();
         tokio::spawn(async move {
             let _permit = permit;
             let _slot = slot;
@@ -295,9 +316,11 @@ async fn accept_loop<H: Handler>(listener: TcpListener, shared: Arc<Shared<H>>) 
                 &*shared.handler,
                 &shared.limits,
                 &shared.log,
+                &shared.metrics,
                 shared.phase.clone(),
             )
             .await;
+            shared.metrics.connection_closed();
         });
     }
 }

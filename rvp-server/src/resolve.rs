@@ -23,6 +23,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use rvp_presence::{Delivery, DeliveryId};
@@ -67,6 +68,8 @@ pub struct ForeignResolver<R = DnsSource> {
     resolver: Arc<Resolver<R>>,
     routes: Arc<Mutex<Routes>>,
     allow_special: bool,
+    /// Host-name resolutions: [found an answer, failed] ([`ForeignResolver::lookups`]).
+    lookups: Arc<[AtomicU64; 2]>,
 }
 
 /// Whether `ip` is an address a DNS answer for another domain must never send a NOTIFY
@@ -162,6 +165,7 @@ impl<R: Resolve + Send + Sync + 'static> ForeignResolver<R> {
             resolver: Arc::new(Resolver::new(source)),
             routes: Arc::default(),
             allow_special: false,
+            lookups: Arc::default(),
         }
     }
 
@@ -215,6 +219,25 @@ impl<R: Resolve + Send + Sync + 'static> ForeignResolver<R> {
     /// server (`RVP-From-Principal: <host>`, PROTOCOL.md §8.1). Empty when DNS knows
     /// nothing; an error only when DNS could not be asked at all.
     pub async fn server_addresses(&self, host: &str) -> Result<Vec<IpAddr>, ResolveError> {
+        let found = self.server_addresses_uncounted(host).await;
+        self.count(found.as_ref().is_ok_and(|ips| !ips.is_empty()));
+        found
+    }
+
+    /// Host-name resolutions asked of this resolver so far (for a delivery or to believe
+    /// another server; answered from the TTL cache or by DNS): (found an answer, failed).
+    pub fn lookups(&self) -> (u64, u64) {
+        (
+            self.lookups[0].load(Ordering::Relaxed),
+            self.lookups[1].load(Ordering::Relaxed),
+        )
+    }
+
+    fn count(&self, ok: bool) {
+        self.lookups[usize::from(!ok)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    async fn server_addresses_uncounted(&self, host: &str) -> Result<Vec<IpAddr>, ResolveError> {
         let mut out = Vec::new();
         let mut failure = None;
         match self.resolver.plan(host).await {
@@ -247,6 +270,16 @@ impl<R: Resolve + Send + Sync + 'static> ForeignResolver<R> {
         if let Ok(ip) = host.parse::<IpAddr>() {
             return Ok(SocketAddr::new(ip, port.unwrap_or(DEFAULT_PORT)));
         }
+        let found = self.address_of_name(host, port).await;
+        self.count(found.is_ok());
+        found
+    }
+
+    async fn address_of_name(
+        &self,
+        host: &str,
+        port: Option<u16>,
+    ) -> Result<SocketAddr, ResolveError> {
         let first = |host: &str, ips: Vec<IpAddr>| {
             ips.first().copied().ok_or_else(|| ResolveError::NoAddress {
                 host: host.to_owned(),
@@ -292,6 +325,7 @@ impl<R: Resolve + Send + Sync + 'static> ForeignResolver<R> {
             resolver: Arc::clone(&self.resolver),
             routes: Arc::clone(&self.routes),
             allow_special: self.allow_special,
+            lookups: Arc::clone(&self.lookups),
         };
         tokio::spawn(async move {
             let (authority, target) = d.destination();
@@ -390,6 +424,8 @@ mod tests {
         // Nowhere: a typed error.
         let e = f.address("nowhere.test", None).await.unwrap_err();
         assert!(matches!(e, ResolveError::NotFound { .. }), "{e}");
+        // Counted: five names resolved (cached or not), one failed; IP literals are not.
+        assert_eq!(f.lookups(), (5, 1));
 
         // A delivery through acme.test's cached answers found nobody there: they are
         // dropped, and the next lookup asks DNS again. A success keeps them.

@@ -1,7 +1,12 @@
 //! The `rvp-server` binary: options, config checking, start-up with the embedded default,
 //! SIGTERM. Every wait is bounded.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stderr,
+    missing_docs
+)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -16,6 +21,228 @@ fn run(args: &[&str]) -> Output {
         .env("RUST_LOG", "warn")
         .output()
         .expect("run rvp-server")
+}
+
+/// Whether `curl` runs here; under `CI=true` it must (`.ci/install-deps` installs it).
+fn have_curl() -> bool {
+    let ok = Command::new("curl")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI=true: curl is missing (.ci/install-deps installs it)"
+        );
+        eprintln!("SKIPPED: curl is not installed: the banner's curl example is not run");
+    }
+    ok
+}
+
+/// A started binary: its banner (stdout up to the `State (` line), the rest of stdout
+/// and stderr on channels, killed on drop.
+struct Started {
+    child: std::process::Child,
+    banner: String,
+    stderr: std::sync::mpsc::Receiver<String>,
+}
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Started {
+    fn new(args: &[&str], envs: &[(&str, &str)]) -> Started {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args)
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().take(10_000) {
+                let Ok(line) = line else { return };
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let (btx, brx) = std::sync::mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            let mut banner = String::new();
+            for line in BufReader::new(stdout).lines().take(200) {
+                let Ok(line) = line else { break };
+                banner.push_str(&line);
+                banner.push('\n');
+                if line.starts_with("State (") {
+                    break;
+                }
+            }
+            let _ = btx.send(banner);
+        });
+        let banner = brx
+            .recv_timeout(Duration::from_secs(15))
+            .expect("a banner in time");
+        Started {
+            child,
+            banner,
+            stderr: rx,
+        }
+    }
+
+    /// The first address the banner lists.
+    fn addr(&self) -> String {
+        self.banner
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("listening on http://"))
+            .map(|a| a.trim_end_matches('/').to_owned())
+            .unwrap_or_else(|| panic!("no address in:\n{}", self.banner))
+    }
+
+    /// Stderr lines until one satisfies `want` (bounded), all of them.
+    fn stderr_until(&self, want: impl Fn(&str) -> bool) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let mut seen = Vec::new();
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            let Ok(line) = self.stderr.recv_timeout(left) else {
+                break;
+            };
+            let done = want(&line);
+            seen.push(line);
+            if done {
+                return seen;
+            }
+        }
+        panic!("not on stderr in time; saw:\n{}", seen.join("\n"));
+    }
+}
+
+#[test]
+fn the_banner_describes_the_configuration_it_runs() {
+    let dir = std::env::temp_dir().join(format!("rvp-cli-banner-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = temp_file(
+        "banner.toml",
+        &format!(
+            "[server]\nlisten = [\"127.0.0.1:0\"]\ndomain = \"example.test\"\nstorage = {:?}\n\
+             [admin]\nlisten = \"127.0.0.1:0\"\n[log]\nprotocol_log = \"\"\n\
+             [[users]]\nalias = \"bob\"\npassword = \"bobs-secret\"\n",
+            dir.join("state.redb").display().to_string()
+        ),
+    );
+    let s = Started::new(&["--config", config.to_str().unwrap()], &[]);
+    let banner = &s.banner;
+    let addr = s.addr();
+    assert!(!addr.ends_with(":0"), "the bound port: {banner}");
+    assert!(!banner.contains("alice"), "{banner}");
+    assert!(!banner.contains("bobs-secret"), "{banner}");
+    assert!(
+        banner.contains("bob@example.test  (password set)"),
+        "{banner}"
+    );
+    assert!(banner.contains("sign in as bob@example.test"), "{banner}");
+    let port = addr.rsplit(':').next().unwrap();
+    assert!(
+        banner.contains(&format!("SRV 0 0 {port} <this host>")),
+        "{banner}"
+    );
+    let curl = banner.lines().find(|l| l.starts_with("curl ")).unwrap();
+    assert!(
+        curl.contains("-u 'bob' ")
+            && curl.contains(&format!("http://{addr}/instmsg/aliases/bob"))
+            && curl.contains("RVP-From-Principal: http://example.test/instmsg/aliases/bob"),
+        "{curl}"
+    );
+    assert!(
+        banner.contains("admin: metrics on http://127.0.0.1:") && !banner.contains(":0/metrics"),
+        "{banner}"
+    );
+    drop(s);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn json_logs_on_request() {
+    let dir = std::env::temp_dir().join(format!("rvp-cli-json-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = temp_file(
+        "json.toml",
+        &format!(
+            "[server]\nlisten = [\"127.0.0.1:0\"]\nstorage = {:?}\n\
+             [log]\nprotocol_log = \"\"\nformat = \"json\"\nfilter = \"info\"\n",
+            dir.join("state.redb").display().to_string()
+        ),
+    );
+    let s = Started::new(&["--config", config.to_str().unwrap()], &[]);
+    let lines = s.stderr_until(|l| l.contains("serving"));
+    for line in &lines {
+        assert!(
+            line.starts_with('{') && line.ends_with('}'),
+            "one JSON object per line: {line}"
+        );
+    }
+    let serving = lines.last().unwrap();
+    assert!(serving.contains("\"level\":\"INFO\""), "{serving}");
+    assert!(!serving.contains('\u{1b}'), "no ANSI escapes: {serving}");
+    drop(s);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The files of `contrib/`: the container's configuration is valid, and the systemd unit
+/// passes `systemd-analyze verify` (under `CI=true` it must run: `.ci/install-deps`).
+#[test]
+fn contrib_files_are_valid() {
+    let contrib = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../contrib");
+    let toml = contrib.join("container/rvp-server.toml");
+    let out = run(&["--check-config", "--config", toml.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    let unit = std::fs::read_to_string(contrib.join("systemd/rvp-server.service")).unwrap();
+    for want in [
+        "User=rvp",
+        "AmbientCapabilities=CAP_NET_BIND_SERVICE",
+        "StateDirectory=rvp",
+        "--config /etc/rvp/rvp-server.toml",
+        "ExecReload=/bin/kill -HUP $MAINPID",
+    ] {
+        assert!(unit.contains(want), "{want}");
+    }
+    let analyze = Command::new("systemd-analyze")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !analyze {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI=true: systemd-analyze is missing (.ci/install-deps installs systemd)"
+        );
+        eprintln!("SKIPPED: systemd-analyze is not installed: the unit is not verified");
+        return;
+    }
+    // The unit as installed, with this build's binary where it names /usr/local/bin.
+    let dir = std::env::temp_dir().join(format!("rvp-cli-unit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("rvp-server.service");
+    std::fs::write(&path, unit.replace("/usr/local/bin/rvp-server", BIN)).unwrap();
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && said.trim().is_empty(), "{said}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn temp_file(name: &str, text: &str) -> std::path::PathBuf {
@@ -114,6 +341,28 @@ fn starts_with_the_embedded_default_serves_and_stops_on_sigterm() {
         "carol@localhost",
     ] {
         assert!(banner.contains(want), "{want} missing from:\n{banner}");
+    }
+    // The banner's curl example, run as printed: alice reads her own state.
+    let curl = banner
+        .lines()
+        .find(|l| l.starts_with("curl "))
+        .unwrap_or_else(|| panic!("no curl example in:\n{banner}"));
+    assert!(
+        curl.contains(&format!("http://{addr}/instmsg/aliases/alice")),
+        "{curl}"
+    );
+    if have_curl() {
+        let out = Command::new("sh")
+            .args(["-c", curl])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run the curl example");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("HTTP/1.1 207 "), "{curl}\n{text}");
+        assert!(
+            text.contains("<d:displayname>Alice Demo</d:displayname>"),
+            "{text}"
+        );
     }
     let mut s = TcpStream::connect(&addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();

@@ -59,6 +59,8 @@
 pub mod digest;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Instant;
 
 use rvp_proto::CredentialKind;
@@ -297,10 +299,29 @@ impl DigestUsers for UserDirectory {
 }
 
 /// Digest verification plus the user directory: what the listener calls per request.
+///
+/// The directory can be replaced while the server runs ([`Authenticator::replace_users`],
+/// a configuration reload): a request verifies against the directory in force when it
+/// arrives; nonces and the replay table are kept, so clients signed on stay signed on.
 #[derive(Debug)]
 pub struct Authenticator {
     verifier: DigestVerifier,
-    users: UserDirectory,
+    users: RwLock<Arc<UserDirectory>>,
+    /// Directory reads by Digest verification.
+    lookups: AtomicU64,
+}
+
+/// A [`DigestUsers`] that counts its reads.
+struct Counted<'a> {
+    users: &'a UserDirectory,
+    lookups: &'a AtomicU64,
+}
+
+impl DigestUsers for Counted<'_> {
+    fn lookup(&self, username: &str, realm: &str) -> Option<DigestAccount> {
+        self.lookups.fetch_add(1, Ordering::Relaxed);
+        self.users.lookup(username, realm)
+    }
 }
 
 impl Authenticator {
@@ -313,7 +334,8 @@ impl Authenticator {
     ) -> Authenticator {
         Authenticator {
             verifier: DigestVerifier::new(config, secret, now),
-            users,
+            users: RwLock::new(Arc::new(users)),
+            lookups: AtomicU64::new(0),
         }
     }
 
@@ -322,9 +344,22 @@ impl Authenticator {
         &self.verifier
     }
 
-    /// The user directory.
-    pub fn users(&self) -> &UserDirectory {
-        &self.users
+    /// The user directory in force.
+    pub fn users(&self) -> Arc<UserDirectory> {
+        Arc::clone(&self.users.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Replaces the user directory: requests from now on verify against `users` (a user
+    /// left out can no longer authenticate; a new one can). Returns the one replaced.
+    pub fn replace_users(&self, users: UserDirectory) -> Arc<UserDirectory> {
+        let mut slot = self.users.write().unwrap_or_else(PoisonError::into_inner);
+        std::mem::replace(&mut *slot, Arc::new(users))
+    }
+
+    /// User directory reads made by Digest verification so far (one per Digest answer
+    /// that got as far as naming its user).
+    pub fn directory_lookups(&self) -> u64 {
+        self.lookups.load(Ordering::Relaxed)
     }
 
     /// The identity a request proves. `authorization` is the `Authorization` header value
@@ -351,9 +386,14 @@ impl Authenticator {
             }
             None => return Err(DigestError::Malformed("no auth scheme").into()),
         }
+        let users = self.users();
+        let counted = Counted {
+            users: &users,
+            lookups: &self.lookups,
+        };
         let v = self
             .verifier
-            .verify_header(now, &self.users, method, target, value)?;
+            .verify_header(now, &counted, method, target, value)?;
         if v.librvp_truncated {
             tracing::debug!(
                 username = %v.username,
@@ -398,6 +438,53 @@ mod tests {
         assert!(d.lookup("CORP\\alice", "localhost").is_some());
         assert!(d.lookup("EVIL\\alice", "localhost").is_none());
         assert!(d.lookup("alice", "localhost").is_some());
+    }
+
+    /// A Digest answer as librvp sends it, for a fresh challenge.
+    fn answer(auth: &Authenticator, now: Instant, user: &str, password: &str) -> String {
+        let nonce = auth.challenge(now, None).nonce().to_owned();
+        let ha1 = Ha1::from_password(user, "localhost", password);
+        let qop = digest::QopAuth {
+            nc: "00000001",
+            cnonce: "0a4f113b",
+        };
+        let response = digest::compute_response(&ha1, "ACL", "/x", &nonce, Some(qop));
+        format!(
+            "Digest username=\"{user}\", realm=\"localhost\", nonce=\"{nonce}\", uri=\"/x\", \
+             qop=auth, nc=00000001, cnonce=\"0a4f113b\", response=\"{response}\""
+        )
+    }
+
+    #[test]
+    fn the_directory_is_replaced_while_running_and_its_reads_counted() {
+        let now = Instant::now();
+        let mut users = UserDirectory::new("localhost").unwrap();
+        users.add_password("alice", "a-pw").unwrap();
+        let auth = Authenticator::new(
+            DigestConfig::new("localhost"),
+            NonceSecret::generate().unwrap(),
+            users,
+            now,
+        );
+        let check = |user: &str, pw: &str| {
+            let a = answer(&auth, now, user, pw);
+            auth.authenticate(now, "ACL", "/x", Some(a.as_bytes()))
+        };
+        assert!(check("alice", "a-pw").unwrap().is_authenticated());
+        assert!(check("bob", "b-pw").is_err());
+        assert_eq!(auth.directory_lookups(), 2);
+        // Reload: bob added, alice removed.
+        let mut users = UserDirectory::new("localhost").unwrap();
+        users.add_password("bob", "b-pw").unwrap();
+        let old = auth.replace_users(users);
+        assert_eq!(old.len(), 1);
+        assert!(check("bob", "b-pw").unwrap().is_authenticated());
+        assert!(matches!(
+            check("alice", "a-pw"),
+            Err(AuthError::Digest(DigestError::UnknownUser(_)))
+        ));
+        assert_eq!(auth.directory_lookups(), 4);
+        assert_eq!(auth.users().len(), 1);
     }
 
     #[test]

@@ -85,6 +85,10 @@ pub fn config(dir: &Path) -> Config {
 /// An in-process server.
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// The admin listener, when `admin.listen` is set.
+    pub admin: Option<SocketAddr>,
+    /// Applies new configurations to the running server.
+    pub reloader: rvp_server::admin::Reloader,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<ServeReport, rvp_server::home::ServerError>>>,
     _dir: Option<TempDir>,
@@ -108,12 +112,16 @@ impl TestServer {
     pub async fn start_logged(c: &Config, log: ProtocolLog) -> TestServer {
         let server = HomeServer::start(c, log).await.unwrap();
         let addr = server.local_addrs()[0];
+        let admin = server.admin_addr();
+        let reloader = server.reloader();
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(server.run(async {
             let _ = rx.await;
         }));
         TestServer {
             addr,
+            admin,
+            reloader,
             stop: Some(tx),
             task: Some(task),
             _dir: None,
