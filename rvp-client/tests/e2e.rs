@@ -606,3 +606,84 @@ async fn callback_connections_are_limited() {
     carol.sign_off().await.unwrap();
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unanswered_request_times_out() {
+    let count = Arc::new(AtomicUsize::new(0));
+    // Accepts and reads, never answers.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent = listener.local_addr().unwrap();
+    let seen = Arc::clone(&count);
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            seen.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut sink = Vec::new();
+                let _ = tokio::time::timeout(WAIT, s.read_to_end(&mut sink)).await;
+            });
+        }
+    });
+    let mut c = client_config(silent, "alice");
+    c.request_timeout = Duration::from_millis(300);
+    c.max_reconnect_attempts = 0;
+    let alice = Client::connect(c).await.unwrap();
+    let end = tokio::time::timeout(WAIT, alice.finish()).await.unwrap();
+    assert!(
+        matches!(
+            end,
+            Err(ClientError::GaveUp {
+                last: Failure::Transport(TransportError::Timeout),
+                ..
+            })
+        ),
+        "{end:?}"
+    );
+    assert!(count.load(Ordering::SeqCst) >= 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_application_that_does_not_read_events_never_stalls_the_call_back() {
+    let server = TestServer::start().await;
+    let mut c = client_config(server.addr, "carol");
+    c.event_capacity = 1;
+    c.session.max_queued_events = 10;
+    let mut carol = Client::connect(c).await.unwrap();
+    expect(&mut carol, "carol signs on", |e| {
+        matches!(e, Event::SignedOn { .. })
+    })
+    .await;
+    // 50 messages on one connection while nobody reads carol's events: each is answered.
+    let body = "<r:notification xmlns:d='DAV:' xmlns:r='http://schemas.microsoft.com/rvp/'><r:message><r:notification-from><r:contact><d:href>http://localhost/instmsg/aliases/bob</d:href></r:contact></r:notification-from><r:msgbody><r:mime-data>MIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\nhi</r:mime-data></r:msgbody></r:message></r:notification>";
+    let one = format!(
+        "NOTIFY / HTTP/1.1\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let mut s = TcpStream::connect(carol.callback_addr()).await.unwrap();
+    let mut answers = Vec::new();
+    for _ in 0..50 {
+        s.write_all(one.as_bytes()).await.unwrap();
+        let mut buf = [0u8; 256];
+        let n = tokio::time::timeout(WAIT, s.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        answers.extend_from_slice(&buf[..n]);
+    }
+    let answers = String::from_utf8(answers).unwrap();
+    assert_eq!(
+        answers.matches("HTTP/1.1 200 Successful\r\n").count(),
+        50,
+        "{answers}"
+    );
+    // The events that did not fit were dropped, and that is said.
+    let dropped = expect(&mut carol, "the drop is reported", |e| {
+        matches!(e, Event::EventsDropped { .. })
+    })
+    .await;
+    assert!(
+        matches!(dropped, Event::EventsDropped { count } if count >= 30),
+        "{dropped:?}"
+    );
+    carol.sign_off().await.unwrap();
+    server.stop().await;
+}

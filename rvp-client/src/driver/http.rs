@@ -326,3 +326,44 @@ async fn exchange_on(
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn routes_expire_and_are_bounded() {
+        let mut config = ClientConfig::new("alice@localhost".parse().unwrap(), "pw").unwrap();
+        config.max_routes = 2;
+        let lookup = HostLookup::new(Arc::new(rvp_resolve::Resolver::new(
+            rvp_resolve::StaticResolver::new(),
+        )));
+        let shared = Shared::new(config, Vec::new(), lookup);
+        let t0 = Instant::now();
+        let route = |path: &str, ttl: u64| Route {
+            host: "home1".into(),
+            path: path.into(),
+            addrs: vec!["127.0.0.1:1".parse().unwrap()],
+            expires: t0 + Duration::from_secs(ttl),
+        };
+        shared.remember("/a", route("/x/a", 10), t0);
+        shared.remember("/b", route("/x/b", 100), t0);
+        assert_eq!(shared.route("/a", t0).unwrap().path, "/x/a");
+        // Expired routes are forgotten.
+        assert!(shared.route("/a", t0 + Duration::from_secs(11)).is_none());
+        // Full: expired ones go first, then everything, so at most max_routes are kept.
+        shared.remember("/c", route("/x/c", 100), t0);
+        shared.remember("/d", route("/x/d", 100), t0);
+        let kept = ["/b", "/c", "/d"]
+            .iter()
+            .filter(|t| shared.route(t, t0).is_some())
+            .count();
+        assert!(kept <= 2, "{kept}");
+        assert!(shared.route("/d", t0).is_some());
+        shared.forget("/d");
+        assert!(shared.route("/d", t0).is_none());
+    }
+}
