@@ -80,6 +80,8 @@ pub struct Config {
     pub resolve: ResolveConfig,
     /// `[log]`: protocol log and diagnostics.
     pub log: LogConfig,
+    /// `[router]`: how requests for users of other home servers are routed.
+    pub router: crate::router::RouterConfig,
     /// `[admin]`: the admin listener (metrics, health checks); off by default.
     pub admin: AdminConfig,
     /// `[archive]`: the compliance archive of relayed NOTIFYs; off by default.
@@ -108,6 +110,9 @@ pub struct ServerConfig {
     /// can lose). Default 1 s.
     #[serde(with = "duration")]
     pub storage_checkpoint_interval: Duration,
+    /// `home` (hosts users), `router` (hosts none: routes every request to the user's
+    /// home server) or `both` (the default). See [`crate::router`].
+    pub role: crate::router::Role,
 }
 
 impl Default for ServerConfig {
@@ -119,6 +124,7 @@ impl Default for ServerConfig {
             storage: PathBuf::from("rvp-server.redb"),
             storage_sync: SyncMode::Interval,
             storage_checkpoint_interval: Duration::from_secs(1),
+            role: crate::router::Role::default(),
         }
     }
 }
@@ -465,6 +471,11 @@ pub struct UserConfig {
     /// Digest HA1: 32 hex digits, MD5 of `user:realm:password`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ha1: Option<String>,
+    /// The host name (`host` or `host:port`) of the home server that holds this user, when
+    /// it is another server of the IM domain: requests for the user are then routed there
+    /// (see [`crate::router`]). Absent: this server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub home: Option<String>,
 }
 
 impl fmt::Debug for UserConfig {
@@ -475,6 +486,7 @@ impl fmt::Debug for UserConfig {
             .field("email", &self.email)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("ha1", &self.ha1.as_ref().map(|_| "<redacted>"))
+            .field("home", &self.home)
             .finish()
     }
 }
@@ -555,6 +567,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             resolve: ResolveConfig::default(),
             log: LogConfig::default(),
+            router: crate::router::RouterConfig::default(),
             admin: AdminConfig::default(),
             archive: ArchiveConfig::default(),
             users: Vec::new(),
@@ -941,16 +954,16 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
 
 /// Durations in the config: `"250ms"`, `"10s"`, `"5m"`, `"4h"`, `"90d"` or an integer
 /// (seconds).
-mod duration {
+pub(crate) mod duration {
     use std::time::Duration;
 
     use serde::{Deserialize, Deserializer, Serializer, de};
 
-    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&format(*d))
     }
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         #[derive(Deserialize)]
         #[serde(untagged)]
         enum Raw {

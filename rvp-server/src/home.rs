@@ -295,6 +295,7 @@ pub struct RvpService {
     auth: Arc<Authenticator>,
     trust: Arc<ServerTrust>,
     metrics: Arc<Metrics>,
+    router: Option<Arc<crate::router::Router>>,
 }
 
 impl RvpService {
@@ -305,7 +306,15 @@ impl RvpService {
             auth,
             trust: Arc::new(ServerTrust::default()),
             metrics: Arc::new(Metrics::new()),
+            router: None,
         }
+    }
+
+    /// Routes requests for users whose home is another server ([`crate::router`]); a
+    /// router with nothing to route is dropped.
+    pub fn with_router(mut self, router: crate::router::Router) -> RvpService {
+        self.router = router.routes_anything().then(|| Arc::new(router));
+        self
     }
 
     /// Counts refused credentials into `metrics` (default: counters of its own).
@@ -334,6 +343,11 @@ impl RvpService {
 
 impl Handler for RvpService {
     async fn handle(&self, peer: Peer, request: Request, now: Instant) -> Response {
+        if let Some(router) = &self.router
+            && let Some(routed) = crate::router::answer(router, peer.addr.ip(), &request).await
+        {
+            return routed;
+        }
         let authorization = request
             .http
             .headers()
@@ -726,7 +740,8 @@ impl HomeServer {
         let trust = ServerTrust::new(&config.server.domain, &config.resolve.peers, resolver);
         let service = RvpService::new(handle.clone(), auth)
             .with_trust(trust)
-            .with_metrics(Arc::clone(&metrics));
+            .with_metrics(Arc::clone(&metrics))
+            .with_router(crate::router::from_config(config));
         let server = Server::bind(
             &config.server.listen,
             service,

@@ -131,6 +131,7 @@ pub mod home;
 pub mod listener;
 pub mod log;
 pub mod resolve;
+pub mod router;
 pub mod service;
 pub mod shutdown;
 pub mod trust;

@@ -1,0 +1,216 @@
+//! The router role over real TCP (PROTOCOL.md §7.3): a home server holding alice and bob,
+//! and a router for the same IM domain whose directory says they live there. Inside
+//! clients get a `302` to the physical URL on the home server; outside clients are proxied
+//! (the Digest exchange passes through, the answer is relayed byte for byte); unknown
+//! users and other domains get `404`; the hop limit and the in-flight bound hold.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod support;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use rvp_server::router::Role;
+use support::*;
+
+/// The home server, and a router in front of it configured by `tweak`.
+async fn organisation(
+    tweak: impl FnOnce(&mut rvp_server::config::Config),
+) -> (TestServer, TestServer) {
+    let home = TestServer::start(|c| c.server.role = Role::Home).await;
+    let at = home.addr.to_string();
+    let router = TestServer::start(|c| {
+        c.server.role = Role::Router;
+        for u in &mut c.users {
+            u.home = Some(at.clone());
+        }
+        tweak(c);
+    })
+    .await;
+    (home, router)
+}
+
+fn physical(home: SocketAddr, alias: &str) -> String {
+    format!("http://{home}/instmsg/local/{DOMAIN}/instmsg/aliases/{alias}")
+}
+
+/// Inside (no `inside` ranges: everyone), every method is referred with a `302` naming
+/// the home server and the physical URL; signing on there works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inside_clients_are_referred_to_the_home_server() {
+    let (home, router) = organisation(|_| {}).await;
+    let alice = router.client("alice");
+    let cb = Callback::start(200).await;
+    let r = alice.login(&cb.url(), 600).await;
+    assert_eq!(r.status, 302, "{r:?}");
+    assert_eq!(
+        r.header("Location"),
+        Some(physical(home.addr, "alice").as_str())
+    );
+    // PROPFIND too: every method.
+    let r = alice.propfind("bob").await;
+    assert_eq!(r.status, 302);
+    assert_eq!(
+        r.header("Location"),
+        Some(physical(home.addr, "bob").as_str())
+    );
+    // Following the Location: the home server answers on the physical URL.
+    let at_home = home.client("alice");
+    let login = Req::new(
+        "SUBSCRIBE",
+        &format!("/instmsg/local/{DOMAIN}/instmsg/aliases/alice"),
+    )
+    .header("Notification-Type", "pragma/notify")
+    .header("Subscription-Lifetime", "600")
+    .header("Call-Back", &cb.url());
+    assert_eq!(at_home.send(&login).await.status, 200);
+    router.stop().await;
+    home.stop().await;
+}
+
+/// Outside, requests are proxied: the 401 challenge of the home server, the Digest answer
+/// (computed over the target the client used) and the final answer all pass through, and
+/// the relayed answer is byte for byte what the home server says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outside_clients_are_proxied_byte_for_byte() {
+    let (home, router) = organisation(|c| {
+        c.router.inside = vec!["10.0.0.0/8".parse().unwrap()];
+    })
+    .await;
+    let alice = router.client("alice");
+    let mut cb = Callback::start(200).await;
+    assert_eq!(alice.login(&cb.url(), 600).await.status, 200);
+    assert_eq!(alice.set_state("online").await.status, 207);
+    // bob, signed on at home directly, watches alice and hears the state set via the router.
+    let bob = home.client("bob");
+    let r = bob.watch("alice", 600).await;
+    assert_eq!(r.status, 207, "{r:?}");
+    assert!(r.text().contains("<r:online/>"), "{}", r.text());
+    // An IM to alice through the router reaches her login call-back.
+    let r = bob_via(&router)
+        .im("alice", &im_body_from(&url("bob"), "via the router"), None)
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(cb.next().await.text().contains("via the router"));
+    // Byte for byte: the same PROPFIND (a foreign principal, no credentials) both ways.
+    let req = Req::new("PROPFIND", &path("alice"))
+        .header("Depth", "0")
+        .body(PROPFIND_BODY)
+        .bytes_as(Some("http://other.example/instmsg/aliases/zed"), None);
+    let direct = raw_from("127.0.0.1".parse().unwrap(), home.addr, &req)
+        .await
+        .unwrap();
+    let routed = raw_from("127.0.0.1".parse().unwrap(), router.addr, &req)
+        .await
+        .unwrap();
+    assert_eq!(direct.1.status, 207);
+    assert_eq!(
+        routed.0, direct.0,
+        "the relayed answer differs from the home server's"
+    );
+    router.stop().await;
+    home.stop().await;
+}
+
+fn bob_via(router: &TestServer) -> Client {
+    router.client("bob")
+}
+
+/// Unknown users and other domains: `404` from the router, nothing forwarded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_router_answers_404_for_nobody_of_ours() {
+    let (home, router) = organisation(|_| {}).await;
+    let mut nobody = router.client("nobody");
+    nobody.authenticate = false;
+    assert_eq!(nobody.propfind("nobody").await.status, 404);
+    let other = Req::new("PROPFIND", "http://other.example/instmsg/aliases/alice")
+        .header("Depth", "0")
+        .body(PROPFIND_BODY)
+        .bytes_as(Some("http://other.example/instmsg/aliases/zed"), None);
+    let r = raw_from("127.0.0.1".parse().unwrap(), router.addr, &other)
+        .await
+        .unwrap()
+        .1;
+    assert_eq!(r.status, 404);
+    router.stop().await;
+    home.stop().await;
+}
+
+/// A trusted reverse proxy's `X-Forwarded-For` decides inside/outside; anyone else's is
+/// ignored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarded_for_is_believed_only_from_trusted_proxies() {
+    let (home, router) = organisation(|c| {
+        c.router.inside = vec!["10.0.0.0/8".parse().unwrap()];
+        c.router.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    })
+    .await;
+    let req = |xff: &str| {
+        Req::new("PROPFIND", &path("alice"))
+            .header("Depth", "0")
+            .header("X-Forwarded-For", xff)
+            .body(PROPFIND_BODY)
+            .bytes_as(Some("http://other.example/instmsg/aliases/zed"), None)
+    };
+    let from = |ip: &str| ip.parse::<std::net::IpAddr>().unwrap();
+    // From the trusted proxy: the client is 10.1.2.3, inside → 302.
+    let r = raw_from(from("127.0.0.1"), router.addr, &req("10.1.2.3"))
+        .await
+        .unwrap()
+        .1;
+    assert_eq!(r.status, 302);
+    // From elsewhere the header is ignored: 127.0.0.2 is outside → proxied (207).
+    let r = raw_from(from("127.0.0.2"), router.addr, &req("10.1.2.3"))
+        .await
+        .unwrap()
+        .1;
+    assert_eq!(r.status, 207);
+    router.stop().await;
+    home.stop().await;
+}
+
+/// Loops end at the hop limit (`500`), and at most `max_in_flight` requests are proxied
+/// at once (`503` beyond); a home server that does not answer costs `proxy_timeout`, then
+/// `502`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hop_limit_in_flight_bound_and_a_silent_home() {
+    // A "home server" that accepts and never answers.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_addr = silent.local_addr().unwrap();
+    let hold = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = silent.accept().await {
+            held.push(s);
+        }
+    });
+    let router = TestServer::start(|c| {
+        c.server.role = Role::Router;
+        for u in &mut c.users {
+            u.home = Some(silent_addr.to_string());
+        }
+        c.router.inside = vec!["10.0.0.0/8".parse().unwrap()];
+        c.router.max_in_flight = 1;
+        c.router.proxy_timeout = Duration::from_millis(800);
+    })
+    .await;
+    let propfind = |hops: u32| {
+        Req::new("PROPFIND", &path("alice"))
+            .header("Depth", "0")
+            .header("RVP-Hop-Count", &hops.to_string())
+            .body(PROPFIND_BODY)
+            .bytes_as(Some("http://other.example/instmsg/aliases/zed"), None)
+    };
+    let lo = "127.0.0.1".parse::<std::net::IpAddr>().unwrap();
+    let r = raw_from(lo, router.addr, &propfind(8)).await.unwrap().1;
+    assert_eq!(r.status, 500, "{r:?}");
+    let addr = router.addr;
+    let first = tokio::spawn(async move { raw_from(lo, addr, &propfind(1)).await.unwrap().1 });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let second = raw_from(lo, router.addr, &propfind(1)).await.unwrap().1;
+    assert_eq!(second.status, 503, "{second:?}");
+    let first = first.await.unwrap();
+    assert_eq!(first.status, 502, "{first:?}");
+    hold.abort();
+    router.stop().await;
+}
