@@ -247,14 +247,21 @@ pub(crate) fn framing(buf: &[u8], headers: &[httparse::Header<'_>]) -> Result<Fr
 #[inline]
 pub(crate) fn parse_content_length(v: &[u8]) -> Result<usize, ParseError> {
     let t = v.trim_ascii();
-    let mut n: Option<usize> = (!t.is_empty() && t.len() <= 19).then_some(0);
-    for &b in t {
-        let digit = b.wrapping_sub(b'0');
-        n = n
-            .filter(|_| digit <= 9)
-            .and_then(|n| n.checked_mul(10)?.checked_add(usize::from(digit)));
+    // 19 digits always fit in a u64; the conversion to usize checks 32-bit targets.
+    let mut n: u64 = 0;
+    let digits = !t.is_empty()
+        && t.len() <= 19
+        && t.iter().all(|&b| {
+            let d = b.wrapping_sub(b'0');
+            n = n.wrapping_mul(10).wrapping_add(u64::from(d));
+            d <= 9
+        });
+    match usize::try_from(n) {
+        Ok(n) if digits => Ok(n),
+        _ => Err(ParseError::InvalidContentLength(
+            String::from_utf8_lossy(v).into_owned(),
+        )),
     }
-    n.ok_or_else(|| ParseError::InvalidContentLength(String::from_utf8_lossy(v).into_owned()))
 }
 
 /// Maps an httparse error to ours.
