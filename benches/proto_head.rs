@@ -5,9 +5,11 @@
 //!   `NOTIFY` constant) —
 //!   `httparse_only` (**the baseline**: httparse with 16 initialised header slots, its
 //!   documented use), `httparse_uninit` (httparse with uninitialised slots, its fastest API),
-//!   `framing` (`RequestParser::parse`: head, Content-Length, body, header index),
+//!   `framing` (`RequestParser::parse`: httparse, then Content-Length, body, header index),
 //!   `typed_head` (**the measured path**: `RequestParser::parse_typed`, framing plus method,
-//!   target and every RVP header typed, borrowed, in one pass), `typed_head_two_step`
+//!   target and every RVP header typed, borrowed, in one pass of its own head scanner, which
+//!   frames exactly like httparse: see `codec/scan.rs` and the `head_scan` fuzz target),
+//!   `typed_head_two_step`
 //!   (`parse` then `RequestHead::view`, the general typing code) and `typed_head_owned`
 //!   (`parse` then `RequestHead::typed`, owned canonical values).
 //!
@@ -19,7 +21,8 @@
 //!   same bytes into a reused `Vec`) vs `write_notify_fast_path` (our fast path).
 //!   Target: `write_notify_fast_path` ≤ 1.2 × `write_macro`.
 //! * `components`: the pieces of general typing (target, `RVP-From-Principal`, the other
-//!   headers), to see where time goes.
+//!   headers), and `head_scan` (the scanner of `parse_typed` alone: framing, no typing,
+//!   comparable with `httparse_only`), to see where time goes.
 //!
 //! Allocations per iteration come from divan's `AllocProfiler`.
 //!
@@ -198,7 +201,24 @@ mod serialize {
 #[divan::bench_group(sample_count = 200, sample_size = 500)]
 mod components {
     use super::*;
+    use rvp_proto::codec::scan_request_head;
     use rvp_proto::header::{FromPrincipalRef, RvpHeadersRef};
+
+    /// The head scanner of `parse_typed` on its own (framing only, like `httparse_only`).
+    #[divan::bench]
+    fn head_scan(b: Bencher<'_, '_>) {
+        b.bench_local(|| {
+            let Ok(Status::Complete(h)) = scan_request_head(black_box(NOTIFY), 16) else {
+                unreachable!()
+            };
+            black_box((
+                h.method_token(),
+                h.target(),
+                h.headers().len(),
+                h.head_len(),
+            ))
+        });
+    }
 
     #[divan::bench]
     fn target(b: Bencher<'_, '_>) {
