@@ -86,6 +86,9 @@ pub struct Config {
     pub admin: AdminConfig,
     /// `[archive]`: the compliance archive of relayed NOTIFYs; off by default.
     pub archive: ArchiveConfig,
+    /// `[directory]`: where the users come from (`[[users]]` or LDAP) and the cache in
+    /// front of a remote directory ([`crate::directory`]).
+    pub directory: crate::directory::DirectoryConfig,
     /// `[[users]]`: the directory of the IM domain.
     pub users: Vec<UserConfig>,
 }
@@ -570,6 +573,7 @@ impl Default for Config {
             router: crate::router::RouterConfig::default(),
             admin: AdminConfig::default(),
             archive: ArchiveConfig::default(),
+            directory: crate::directory::DirectoryConfig::default(),
             users: Vec::new(),
         }
     }

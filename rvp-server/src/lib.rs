@@ -14,6 +14,7 @@
 //! | [`resolve`] | call-backs on other servers (DNS through `rvp-resolve`) |
 //! | [`store`] | write-ahead log, checkpoints into redb, replay and restore |
 //! | [`archive`] | compliance archive of relayed NOTIFYs: hash-chained segments, verify, retention |
+//! | [`directory`] | the users: `[[users]]` or LDAP (feature `ldap`), a cache with TTLs, outages served from it |
 //! | [`config`], [`log`] | TOML configuration, protocol log |
 //! | [`metrics`], [`admin`] | counters in the Prometheus text format; the admin listener (`/metrics`, `/healthz`, `/readyz`) and configuration reload |
 //!
@@ -121,6 +122,7 @@ pub mod admin;
 pub mod archive;
 pub mod auth;
 pub mod delivery;
+pub mod directory;
 pub mod metrics;
 pub mod store;
 
