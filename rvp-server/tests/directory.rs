@@ -1,0 +1,739 @@
+//! The user directory (issue 11): the `[[users]]` file backend, and the LDAP backend
+//! against a real OpenLDAP slapd started by each test (tests/support/slapd.rs) with this
+//! repository's contrib/ldap schemas, behind the cache (TTL, negative TTL, outages).
+//!
+//! The LDAP tests need the `ldap` feature, which this package's dev-dependency on itself
+//! turns on for every test build; built without it they fail under `CI=true`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::time::{Duration, Instant};
+
+use rvp_resolve::Address;
+use rvp_server::auth::digest::{
+    DigestConfig, DigestUsers, DigestVerifier, Ha1, NonceSecret, QopAuth, compute_response,
+};
+use rvp_server::config::Config;
+use rvp_server::directory::{
+    self, Credentials, Directory, DirectoryEntry, DirectoryError, user_directory,
+};
+
+fn addr(s: &str) -> Address {
+    Address::parse(s).unwrap()
+}
+
+/// Whether a Digest answer for `username`/`password` in `realm` (as a client computes it)
+/// is accepted against `users`.
+fn digest_accepts(users: &dyn DigestUsers, username: &str, password: &str, realm: &str) -> bool {
+    let now = Instant::now();
+    let v = DigestVerifier::new(
+        DigestConfig::new(realm),
+        NonceSecret::from_bytes([3; 32]),
+        now,
+    );
+    let nonce = v.challenge(now, false).nonce().to_owned();
+    let ha1 = Ha1::from_password(username, realm, password);
+    let qop = QopAuth {
+        nc: "00000001",
+        cnonce: "0a4f113b",
+    };
+    let response = compute_response(&ha1, "SUBSCRIBE", "/x", &nonce, Some(qop));
+    let quoted = username.replace('\\', "\\\\");
+    let header = format!(
+        "Digest username=\"{quoted}\", realm=\"{realm}\", nonce=\"{nonce}\", uri=\"/x\", \
+         qop=auth, nc=00000001, cnonce=\"0a4f113b\", response=\"{response}\""
+    );
+    v.verify_header(now, users, "SUBSCRIBE", "/x", header.as_bytes())
+        .is_ok()
+}
+
+/// The file backend: `[[users]]` with and without `home`, as the server's directory.
+#[tokio::test(flavor = "current_thread")]
+async fn file_backend_users_and_their_home() {
+    let config = Config::from_toml_str(
+        r#"
+        [server]
+        domain = "im.example.org"
+        host_name = "im0.example.org"
+
+        [[users]]
+        alias = "alice"
+        display_name = "Alice Liddell"
+        password = "alice-pw"
+
+        [[users]]
+        alias = "bob"
+        password = "bob-pw"
+        home = "im1.example.org"
+        "#,
+        "directory.toml",
+    )
+    .unwrap();
+    let d = directory::open(&config).unwrap();
+    assert!(d.describe().contains("2 users"), "{}", d.describe());
+    assert!(d.cache_stats().is_none(), "the file needs no cache");
+
+    let alice = d
+        .lookup(&addr("ALICE@im.example.org"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(alice.enabled);
+    assert!(alice.is_homed_on("im0.example.org"));
+    assert_eq!(alice.home, None);
+    assert_eq!(alice.display_name_or_alias(), "Alice Liddell");
+    assert_eq!(alice.email_or_address(), "alice@im.example.org");
+    assert_eq!(
+        alice.logical_url.to_string(),
+        "http://im.example.org/instmsg/aliases/alice"
+    );
+    assert_eq!(
+        alice.physical_url_on("im0.example.org").to_string(),
+        "http://im0.example.org/instmsg/local/im.example.org/instmsg/aliases/alice"
+    );
+    assert!(digest_accepts(
+        &alice.digest(),
+        "alice",
+        "alice-pw",
+        "im.example.org"
+    ));
+    assert!(!digest_accepts(
+        &alice.digest(),
+        "alice",
+        "wrong",
+        "im.example.org"
+    ));
+
+    let bob = d
+        .lookup(&addr("bob@im.example.org"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(bob.home.as_deref(), Some("im1.example.org"));
+    assert!(!bob.is_homed_on("im0.example.org"));
+    assert_eq!(
+        bob.physical_url_on("im0.example.org").to_string(),
+        "http://im1.example.org/instmsg/local/im.example.org/instmsg/aliases/bob"
+    );
+
+    assert_eq!(d.lookup(&addr("carol@im.example.org")).await.unwrap(), None);
+    assert_eq!(d.lookup(&addr("alice@other.example")).await.unwrap(), None);
+
+    // Start-up registration: every user; Digest only for the users homed here.
+    let all = d.all().await.unwrap();
+    assert_eq!(all.len(), 2);
+    let users =
+        user_directory("im.example.org", "im.example.org", "im0.example.org", &all).unwrap();
+    assert!(digest_accepts(
+        &users,
+        "alice",
+        "alice-pw",
+        "im.example.org"
+    ));
+    assert!(!digest_accepts(&users, "bob", "bob-pw", "im.example.org"));
+    let keys: Vec<_> = all.iter().map(|e| e.node_key().unwrap()).collect();
+    assert_eq!(keys.len(), 2);
+}
+
+#[cfg(not(feature = "ldap"))]
+#[test]
+fn ldap_tests_need_the_ldap_feature() {
+    assert!(
+        !std::env::var("CI").is_ok_and(|v| v == "true"),
+        "CI=true but the LDAP directory tests were built without the `ldap` feature \
+         (rvp-server's dev-dependency on itself turns it on)"
+    );
+    let _ = std::io::Write::write_all(
+        &mut std::io::stderr(),
+        b"\n*** SKIPPING the LDAP directory tests: built without the `ldap` feature ***\n",
+    );
+}
+
+#[cfg(feature = "ldap")]
+#[path = "support/slapd.rs"]
+mod slapd;
+
+#[cfg(feature = "ldap")]
+mod ldap {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    use rvp_server::directory::{
+        AttributeMap, CacheConfig, CachedDirectory, LdapConfig, LdapDirectory, Secret,
+    };
+
+    use super::slapd::{SERVICE_DN, SERVICE_PW, Slapd, Style};
+    use super::*;
+
+    /// The directory: an rvpUser tree under ou=people and an Exchange-style one under
+    /// ou=exchange.
+    fn ldif() -> String {
+        format!("{}\n{}", rvp_ldif(), EXCHANGE_LDIF)
+    }
+
+    /// The base, the service account and the rvpUser tree under ou=people.
+    fn rvp_ldif() -> String {
+        // carol: an HA1 over `carol` and one over `CORP\carol` (htdigest form).
+        let carol = Ha1::from_password("carol", "im.example.org", "carol-pw").to_hex();
+        let carol_corp = Ha1::from_password("CORP\\carol", "im.example.org", "carol-pw").to_hex();
+        let alice = Ha1::from_password("alice", "im.example.org", "alice-pw").to_hex();
+        let bob = Ha1::from_password("bob", "im.example.org", "bob-pw").to_hex();
+        format!(
+            "dn: dc=example,dc=org
+objectClass: dcObject
+objectClass: organization
+o: Example
+dc: example
+
+dn: cn=rvp-server,dc=example,dc=org
+objectClass: person
+cn: rvp-server
+sn: service
+userPassword: {SERVICE_PW}
+
+dn: ou=people,dc=example,dc=org
+objectClass: organizationalUnit
+ou: people
+
+dn: uid=alice,ou=people,dc=example,dc=org
+objectClass: inetOrgPerson
+objectClass: rvpUser
+uid: alice
+cn: Alice Liddell
+sn: Liddell
+displayName: Alice Liddell
+mail: alice@example.org
+rvpIMAddress: alice@im.example.org
+rvpIMEnabled: TRUE
+rvpIMLogicalURL: http://im.example.org/instmsg/aliases/alice
+rvpDigestHA1: {alice}
+
+dn: uid=bob,ou=people,dc=example,dc=org
+objectClass: inetOrgPerson
+objectClass: rvpUser
+uid: bob
+cn: Bob
+sn: B
+rvpIMAddress: bob@im.example.org
+rvpIMEnabled: FALSE
+rvpDigestHA1: {bob}
+
+dn: uid=carol,ou=people,dc=example,dc=org
+objectClass: inetOrgPerson
+objectClass: rvpUser
+uid: carol
+cn: Carol
+sn: C
+rvpIMAddress: carol@im.example.org
+rvpIMHomeServer: im1.example.org
+rvpDigestHA1: {carol}
+rvpDigestHA1: CORP\\carol:im.example.org:{carol_corp}
+
+dn: uid=dave,ou=people,dc=example,dc=org
+objectClass: inetOrgPerson
+objectClass: rvpUser
+uid: dave
+cn: Dave
+sn: D
+rvpIMAddress: dave@im.example.org
+rvpDigestHA1: not-an-ha1
+
+dn: uid=twin1,ou=people,dc=example,dc=org
+objectClass: inetOrgPerson
+objectClass: rvpUser
+uid: twin1
+cn: Twin
+sn: T
+rvpIMAddress: twin@im.example.org
+
+dn: uid=twin2,ou=people,dc=example,dc=org
+objectClass: inetOrgPerson
+objectClass: rvpUser
+uid: twin2
+cn: Twin
+sn: T
+rvpIMAddress: TWIN@im.example.org
+
+"
+        )
+    }
+
+    /// Entries of Active Directory's shape under ou=exchange (the stand-in schema).
+    const EXCHANGE_LDIF: &str = "dn: ou=exchange,dc=example,dc=org
+objectClass: organizationalUnit
+ou: exchange
+
+dn: cn=Bruce B,ou=exchange,dc=example,dc=org
+objectClass: inetOrgPerson
+objectClass: msExchIMRecipient
+cn: Bruce B
+sn: B
+displayName: Bruce B.
+mail: bruceb@example.org
+msExchIMAddress: bruceb@im.example.org
+msExchIMPhysicalURL: http://im2.example.org/instmsg/local/im.example.org/instmsg/aliases/bruceb
+msExchIMMetaPhysicalURL: http://im.example.org/instmsg/aliases/bruceb
+
+dn: cn=Jane J,ou=exchange,dc=example,dc=org
+objectClass: inetOrgPerson
+objectClass: msExchIMRecipient
+cn: Jane J
+sn: J
+msExchIMAddress: jane@im.example.org
+
+dn: cn=No IM,ou=exchange,dc=example,dc=org
+objectClass: inetOrgPerson
+cn: No IM
+sn: N
+";
+
+    /// The rvpUser configuration, bound as the service account (password from a file).
+    fn config(server: &Slapd) -> LdapConfig {
+        let pw = server.dir().join("bind.secret");
+        std::fs::write(&pw, format!("{SERVICE_PW}\n")).unwrap();
+        let mut c = LdapConfig::new(server.url(), "ou=people,dc=example,dc=org");
+        c.bind_dn = SERVICE_DN.into();
+        c.bind_password_file = Some(pw);
+        c.connect_timeout = Duration::from_secs(2);
+        c.timeout = Duration::from_secs(2);
+        c
+    }
+
+    /// Lookups against the rvpUser schema: found with every attribute, not found, a
+    /// disabled user, HA1s per username form, a broken entry, an ambiguous address; the
+    /// bounded listing; what an anonymous or wrongly bound client gets.
+    #[tokio::test(flavor = "current_thread")]
+    async fn ldap_lookups_and_listing() {
+        let Some(server) = Slapd::start_or_skip("ldap_lookups_and_listing", &ldif()) else {
+            return;
+        };
+        let d = LdapDirectory::new(&config(&server)).unwrap();
+
+        let alice = d
+            .lookup(&addr("Alice@IM.example.org"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(alice.address.to_string(), "alice@im.example.org");
+        assert!(alice.enabled);
+        assert_eq!(alice.origin, "uid=alice,ou=people,dc=example,dc=org");
+        assert_eq!(alice.display_name.as_deref(), Some("Alice Liddell"));
+        assert_eq!(alice.email.as_deref(), Some("alice@example.org"));
+        assert_eq!(alice.home, None);
+        assert!(alice.is_homed_on("im0.example.org"));
+        assert_eq!(
+            alice.logical_url.to_string(),
+            "http://im.example.org/instmsg/aliases/alice"
+        );
+        assert!(digest_accepts(
+            &alice.digest(),
+            "alice",
+            "alice-pw",
+            "im.example.org"
+        ));
+        assert!(!digest_accepts(
+            &alice.digest(),
+            "alice",
+            "nope",
+            "im.example.org"
+        ));
+
+        // Not found: None, not an error.
+        assert_eq!(
+            d.lookup(&addr("nobody@im.example.org")).await.unwrap(),
+            None
+        );
+        // A filter injection attempt is escaped and finds nothing.
+        assert_eq!(d.lookup(&addr("*@im.example.org")).await.unwrap(), None);
+
+        // Disabled: found, flagged, and never accepted by Digest.
+        let bob = d
+            .lookup(&addr("bob@im.example.org"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(!bob.enabled);
+        assert!(!digest_accepts(
+            &bob.digest(),
+            "bob",
+            "bob-pw",
+            "im.example.org"
+        ));
+
+        // HA1s per username form; homed elsewhere, physical URL built on the home.
+        let carol = d
+            .lookup(&addr("carol@im.example.org"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(matches!(&carol.credentials, Credentials::Ha1(l) if l.len() == 2));
+        assert!(digest_accepts(
+            &carol.digest(),
+            "carol",
+            "carol-pw",
+            "im.example.org"
+        ));
+        assert!(digest_accepts(
+            &carol.digest(),
+            "CORP\\carol",
+            "carol-pw",
+            "im.example.org"
+        ));
+        // HA1 covers the username form: none is stored for CORP/carol.
+        assert!(!digest_accepts(
+            &carol.digest(),
+            "CORP/carol",
+            "carol-pw",
+            "im.example.org"
+        ));
+        assert_eq!(
+            carol.ha1_for("CORP\\carol", "im.example.org"),
+            Some(Ha1::from_password(
+                "CORP\\carol",
+                "im.example.org",
+                "carol-pw"
+            ))
+        );
+        assert!(!carol.is_homed_on("im0.example.org"));
+        assert_eq!(
+            carol.physical_url.as_ref().unwrap().to_string(),
+            "http://im1.example.org/instmsg/local/im.example.org/instmsg/aliases/carol"
+        );
+
+        // A broken entry is an error naming the entry and attribute, never "no such user".
+        let e = d.lookup(&addr("dave@im.example.org")).await.unwrap_err();
+        assert!(
+            matches!(&e, DirectoryError::InvalidEntry { entry, attribute, .. }
+                if entry == "uid=dave,ou=people,dc=example,dc=org" && attribute == "rvpDigestHA1"),
+            "{e}"
+        );
+        assert!(!e.is_outage());
+        // Two entries for one address: refused.
+        let e = d.lookup(&addr("twin@im.example.org")).await.unwrap_err();
+        assert!(
+            matches!(e, DirectoryError::Ambiguous { count: 2, .. }),
+            "{e}"
+        );
+
+        // The listing: every readable user (dave left out), in one connection.
+        let all = d.all().await.unwrap();
+        let mut names: Vec<_> = all.iter().map(|e| e.address.alias().to_owned()).collect();
+        names.sort();
+        assert_eq!(names, ["TWIN", "alice", "bob", "carol", "twin"]);
+        // Digest for enabled users homed here only (bob is disabled, carol lives on im1).
+        let users =
+            user_directory("im.example.org", "im.example.org", "im0.example.org", &all).unwrap();
+        assert!(digest_accepts(
+            &users,
+            "alice",
+            "alice-pw",
+            "im.example.org"
+        ));
+        assert!(!digest_accepts(&users, "bob", "bob-pw", "im.example.org"));
+        assert!(!digest_accepts(
+            &users,
+            "carol",
+            "carol-pw",
+            "im.example.org"
+        ));
+
+        // max_results bounds the listing (six entries match, dave's included): more is an
+        // error, not a short list.
+        let mut small = config(&server);
+        small.max_results = 5;
+        let e = LdapDirectory::new(&small).unwrap().all().await.unwrap_err();
+        assert!(matches!(e, DirectoryError::TooMany { limit: 5, .. }), "{e}");
+        small.max_results = 6;
+        assert_eq!(
+            LdapDirectory::new(&small)
+                .unwrap()
+                .all()
+                .await
+                .unwrap()
+                .len(),
+            5
+        );
+
+        // Anonymous: the access rules hide the HA1s.
+        let mut anonymous = config(&server);
+        anonymous.bind_dn.clear();
+        anonymous.bind_password_file = None;
+        let a = LdapDirectory::new(&anonymous).unwrap();
+        let alice = a
+            .lookup(&addr("alice@im.example.org"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(alice.credentials, Credentials::None);
+        assert_eq!(alice.display_name.as_deref(), Some("Alice Liddell"));
+
+        // A wrong bind password: the server refuses; an outage for the cache, not "nobody".
+        let mut wrong = config(&server);
+        wrong.bind_password_file = None;
+        wrong.bind_password = Some(Secret::new("wrong"));
+        let e = LdapDirectory::new(&wrong)
+            .unwrap()
+            .lookup(&addr("alice@im.example.org"))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, DirectoryError::Server { .. }), "{e}");
+        assert!(e.to_string().contains("invalidCredentials"), "{e}");
+        assert!(e.is_outage());
+    }
+
+    /// contrib/ldap/rvp.ldif, the schema for a cn=config (slapd.d) server such as Debian's,
+    /// loads with `slapadd -n0` and serves the same users as rvp.schema does.
+    #[tokio::test(flavor = "current_thread")]
+    async fn ldap_schema_as_cn_config_ldif() {
+        let Some(server) = Slapd::start_or_skip_with(
+            "ldap_schema_as_cn_config_ldif",
+            Style::CnConfig,
+            &rvp_ldif(),
+        ) else {
+            return;
+        };
+        let d = LdapDirectory::new(&config(&server)).unwrap();
+        let alice = d
+            .lookup(&addr("alice@im.example.org"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(digest_accepts(
+            &alice.digest(),
+            "alice",
+            "alice-pw",
+            "im.example.org"
+        ));
+        let carol = d
+            .lookup(&addr("carol@im.example.org"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(carol.home.as_deref(), Some("im1.example.org"));
+        let bob = d
+            .lookup(&addr("bob@im.example.org"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(!bob.enabled);
+        // The matching rules hold: rvpIMAddress compares case-insensitively.
+        assert!(
+            d.lookup(&addr("CAROL@IM.EXAMPLE.ORG"))
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert_eq!(d.all().await.unwrap().len(), 5);
+    }
+
+    /// The Exchange-style map: msExchIMAddress, msExchIMPhysicalURL (home server),
+    /// msExchIMMetaPhysicalURL (logical URL), displayName, mail; no enabled flag, no HA1.
+    #[tokio::test(flavor = "current_thread")]
+    async fn ldap_exchange_style_attributes() {
+        let Some(server) = Slapd::start_or_skip("ldap_exchange_style_attributes", &ldif()) else {
+            return;
+        };
+        let mut c = config(&server);
+        c.base_dn = "ou=exchange,dc=example,dc=org".into();
+        c.filter = "(&(objectClass=inetOrgPerson)(msExchIMAddress={address}))".into();
+        c.list_filter = "(&(objectClass=inetOrgPerson)(msExchIMAddress=*))".into();
+        c.attributes = AttributeMap::exchange();
+        let d = LdapDirectory::new(&c).unwrap();
+
+        let bruce = d
+            .lookup(&addr("BruceB@im.example.org"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(bruce.enabled);
+        assert_eq!(bruce.home.as_deref(), Some("im2.example.org"));
+        assert!(!bruce.is_homed_on("im0.example.org"));
+        assert_eq!(
+            bruce.physical_url.as_ref().unwrap().to_string(),
+            "http://im2.example.org/instmsg/local/im.example.org/instmsg/aliases/bruceb"
+        );
+        assert_eq!(
+            bruce.logical_url.to_string(),
+            "http://im.example.org/instmsg/aliases/bruceb"
+        );
+        assert_eq!(bruce.display_name.as_deref(), Some("Bruce B."));
+        assert_eq!(bruce.email.as_deref(), Some("bruceb@example.org"));
+        assert_eq!(bruce.credentials, Credentials::None);
+
+        // jane: only an address; homed on whoever asks, URLs from the address.
+        let jane = d
+            .lookup(&addr("jane@im.example.org"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (jane.home.as_deref(), jane.display_name_or_alias()),
+            (None, "jane")
+        );
+        assert_eq!(d.lookup(&addr("alice@im.example.org")).await.unwrap(), None);
+
+        let all = d.all().await.unwrap();
+        assert_eq!(all.len(), 2, "{all:?}");
+    }
+
+    /// The cache: a found user is served for its TTL (a change in LDAP shows after it); an
+    /// unknown address is "nobody" for the negative TTL (a user added shows after it).
+    #[tokio::test(flavor = "current_thread")]
+    async fn ldap_cache_ttl_and_negative_ttl() {
+        let Some(server) = Slapd::start_or_skip("ldap_cache_ttl_and_negative_ttl", &ldif()) else {
+            return;
+        };
+        let cache = CachedDirectory::new(
+            LdapDirectory::new(&config(&server)).unwrap(),
+            cache_config(),
+        );
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let alice = addr("alice@im.example.org");
+        let name = |e: Option<DirectoryEntry>| e.unwrap().display_name.unwrap();
+        assert_eq!(
+            name(cache.lookup_at(&alice, t0).await.unwrap()),
+            "Alice Liddell"
+        );
+        server.modify(
+            "dn: uid=alice,ou=people,dc=example,dc=org\nchangetype: modify\n\
+             replace: displayName\ndisplayName: Alice in Wonderland\n",
+        );
+        assert_eq!(
+            name(cache.lookup_at(&alice, at(299)).await.unwrap()),
+            "Alice Liddell"
+        );
+        assert_eq!(
+            name(cache.lookup_at(&alice, at(300)).await.unwrap()),
+            "Alice in Wonderland"
+        );
+
+        let erin = addr("erin@im.example.org");
+        assert_eq!(cache.lookup_at(&erin, t0).await.unwrap(), None);
+        server.add(
+            "dn: uid=erin,ou=people,dc=example,dc=org\nobjectClass: inetOrgPerson\n\
+             objectClass: rvpUser\nuid: erin\ncn: Erin\nsn: E\nrvpIMAddress: erin@im.example.org\n",
+        );
+        assert_eq!(cache.lookup_at(&erin, at(29)).await.unwrap(), None);
+        assert!(cache.lookup_at(&erin, at(30)).await.unwrap().is_some());
+
+        let s = cache.stats();
+        assert_eq!((s.hits, s.misses, s.errors), (2, 4, 0), "{s:?}");
+        assert_eq!(
+            (s.outages, s.stale_served, s.in_outage),
+            (0, 0, false),
+            "{s:?}"
+        );
+        assert_eq!(s.entries, 2);
+    }
+
+    fn cache_config() -> CacheConfig {
+        let mut c = CacheConfig::default();
+        c.ttl = Duration::from_secs(300);
+        c.negative_ttl = Duration::from_secs(30);
+        c.max_entries = 100;
+        c.max_stale = Duration::from_secs(3600);
+        c.retry_interval = Duration::from_secs(5);
+        c
+    }
+
+    /// Log lines, captured from `tracing`.
+    #[derive(Clone, Default)]
+    struct Capture(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Capture {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Capture {
+        fn text(&self) -> String {
+            String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+        }
+    }
+
+    /// An outage (slapd killed): users found before are served past their TTL, unknown
+    /// addresses (and expired negative answers) are errors, the warning is logged once;
+    /// when slapd is back the cache says so and asks it again.
+    #[tokio::test(flavor = "current_thread")]
+    async fn ldap_outage_serves_cached_users_and_warns_once() {
+        let Some(mut server) =
+            Slapd::start_or_skip("ldap_outage_serves_cached_users_and_warns_once", &ldif())
+        else {
+            return;
+        };
+        let log = Capture::default();
+        let writer = log.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+
+        let cache = CachedDirectory::new(
+            LdapDirectory::new(&config(&server)).unwrap(),
+            cache_config(),
+        );
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let alice = addr("alice@im.example.org");
+        let nobody = addr("nobody@im.example.org");
+        assert!(cache.lookup_at(&alice, t0).await.unwrap().is_some());
+        assert_eq!(cache.lookup_at(&nobody, t0).await.unwrap(), None);
+
+        server.kill();
+        // Within the TTL nothing asks the directory.
+        assert!(cache.lookup_at(&alice, at(10)).await.unwrap().is_some());
+        // Past it: the directory fails, alice is served from the cache.
+        let stale = cache.lookup_at(&alice, at(400)).await.unwrap().unwrap();
+        assert_eq!(stale.display_name.as_deref(), Some("Alice Liddell"));
+        assert!(cache.in_outage());
+        // An expired "nobody" and a never-seen address: errors, not "no such user".
+        let e = cache.lookup_at(&nobody, at(401)).await.unwrap_err();
+        assert!(matches!(e, DirectoryError::Unavailable { .. }), "{e}");
+        let e = cache
+            .lookup_at(&addr("carol@im.example.org"), at(402))
+            .await
+            .unwrap_err();
+        assert!(e.is_outage(), "{e}");
+        // Later attempts (after retry_interval) fail again: still served, no new warning.
+        for s in [410, 420, 430] {
+            assert!(cache.lookup_at(&alice, at(s)).await.unwrap().is_some());
+        }
+        let text = log.text();
+        assert_eq!(
+            text.matches("directory unavailable").count(),
+            1,
+            "one warning per outage:\n{text}"
+        );
+        assert!(text.contains("WARN"), "{text}");
+        assert!(
+            text.contains(&server.url()),
+            "the warning names the directory:\n{text}"
+        );
+
+        // Beyond max_stale even alice is an error.
+        assert!(cache.lookup_at(&alice, at(300 + 3600)).await.is_err());
+
+        server.restart();
+        assert!(cache.lookup_at(&alice, at(4000)).await.unwrap().is_some());
+        assert!(!cache.in_outage());
+        assert_eq!(cache.lookup_at(&nobody, at(4000)).await.unwrap(), None);
+        let text = log.text();
+        assert!(text.contains("directory answers again"), "{text}");
+
+        let s = cache.stats();
+        assert_eq!(s.outages, 1, "{s:?}");
+        assert_eq!(s.stale_served, 4, "{s:?}");
+        // Failed directory requests: the first attempt, the three after retry_interval,
+        // the one past max_stale.
+        assert_eq!(s.errors, 5, "{s:?}");
+        assert_eq!(s.hits, 1, "{s:?}");
+    }
+}
