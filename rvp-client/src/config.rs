@@ -63,9 +63,10 @@ pub struct SessionConfig {
     /// the lease before. Default 60 s ("about a minute before", PROTOCOL.md §5.1).
     pub lease_renew_margin: Duration,
     /// First delay before a renewal that failed in transport is tried again; doubled at
-    /// each failure up to [`SessionConfig::max_retry_delay`]. Default 5 s.
+    /// each failure up to [`SessionConfig::max_retry_delay`]. Default 5 s; at most
+    /// [`MAX_DELAY`].
     pub retry_delay: Duration,
-    /// Longest delay between two renewal attempts. Default 60 s.
+    /// Longest delay between two renewal attempts. Default 60 s; at most [`MAX_DELAY`].
     pub max_retry_delay: Duration,
     /// How outgoing message text is encoded. Default [`TextEncoding::DoubleUtf8`].
     pub text_encoding: TextEncoding,
@@ -150,6 +151,14 @@ impl SessionConfig {
         if self.retry_delay.is_zero() {
             return Err(ConfigError::Zero("retry_delay"));
         }
+        for (name, d) in [
+            ("retry_delay", self.retry_delay),
+            ("max_retry_delay", self.max_retry_delay),
+        ] {
+            if d > MAX_DELAY {
+                return Err(ConfigError::TooLong(name));
+            }
+        }
         if self.watch_list.len() > self.max_watches {
             return Err(ConfigError::TooManyWatches {
                 limit: self.max_watches,
@@ -158,6 +167,10 @@ impl SessionConfig {
         Ok(())
     }
 }
+
+/// The longest delay a configuration may name (one day): deadlines stay far from the
+/// limits of [`std::time::Instant`].
+pub const MAX_DELAY: Duration = Duration::from_secs(86_400);
 
 /// A [`SessionConfig`] that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -169,10 +182,41 @@ pub enum ConfigError {
     /// A lifetime, limit or delay that must be positive is zero.
     #[error("{0} must not be zero")]
     Zero(&'static str),
+    /// A delay longer than [`MAX_DELAY`].
+    #[error("{0} is longer than a day")]
+    TooLong(&'static str),
     /// The watch list is longer than `max_watches`.
     #[error("the watch list is longer than max_watches ({limit})")]
     TooManyWatches {
         /// The limit.
         limit: usize,
     },
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checks() {
+        let me: LogicalUrl = "http://localhost:8080/instmsg/aliases/alice"
+            .parse()
+            .unwrap();
+        let c = SessionConfig::new(me);
+        assert_eq!(c.address, "alice@localhost");
+        assert_eq!(c.check(), Ok(()));
+        let mut bad = c.clone();
+        bad.lease = 0;
+        assert_eq!(bad.check(), Err(ConfigError::Zero("lease")));
+        let mut bad = c.clone();
+        bad.max_retry_delay = Duration::MAX;
+        assert_eq!(bad.check(), Err(ConfigError::TooLong("max_retry_delay")));
+        let mut bad = c.clone();
+        bad.address = "a\r\nb".into();
+        assert_eq!(bad.check(), Err(ConfigError::Address));
+        let mut bad = c;
+        bad.max_queued_events = 0;
+        assert_eq!(bad.check(), Err(ConfigError::Zero("max_queued_events")));
+    }
 }

@@ -146,7 +146,7 @@ mod request;
 mod rng;
 mod session;
 
-pub use config::{ConfigError, SessionConfig, TextEncoding};
+pub use config::{ConfigError, MAX_DELAY, SessionConfig, TextEncoding};
 pub use event::{Event, Failure, TransportError, Undelivered, Warning};
 pub use inbound::{Inbound, InboundError, NotifyAnswer};
 pub use reply::{Answer, Properties, Reply, ReplyError};

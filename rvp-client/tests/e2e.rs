@@ -687,3 +687,23 @@ async fn an_application_that_does_not_read_events_never_stalls_the_call_back() {
     carol.sign_off().await.unwrap();
     server.stop().await;
 }
+
+#[tokio::test]
+async fn unusable_client_configurations_are_refused() {
+    let mut c = client_config("127.0.0.1:9".parse().unwrap(), "alice");
+    c.max_reconnect_delay = Duration::MAX;
+    assert!(matches!(
+        Client::connect(c).await,
+        Err(ClientError::Config(rvp_client::ConfigError::TooLong(
+            "max_reconnect_delay"
+        )))
+    ));
+    let mut c = client_config("127.0.0.1:9".parse().unwrap(), "alice");
+    c.callback_max_connections = 0;
+    assert!(matches!(
+        Client::connect(c).await,
+        Err(ClientError::Config(rvp_client::ConfigError::Zero(
+            "callback_max_connections"
+        )))
+    ));
+}

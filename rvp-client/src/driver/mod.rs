@@ -149,6 +149,36 @@ impl ClientConfig {
     }
 }
 
+impl ClientConfig {
+    /// Refuses delays beyond [`crate::MAX_DELAY`] and zero capacities.
+    fn check(&self) -> Result<(), ConfigError> {
+        for (name, d) in [
+            ("reconnect_delay", self.reconnect_delay),
+            ("max_reconnect_delay", self.max_reconnect_delay),
+            ("redirect_ttl", self.redirect_ttl),
+            ("connect_timeout", self.connect_timeout),
+            ("request_timeout", self.request_timeout),
+            ("callback_idle_timeout", self.callback_idle_timeout),
+            ("sign_off_timeout", self.sign_off_timeout),
+        ] {
+            if d > crate::MAX_DELAY {
+                return Err(ConfigError::TooLong(name));
+            }
+        }
+        for (name, n) in [
+            ("callback_max_connections", self.callback_max_connections),
+            ("max_routes", self.max_routes),
+            ("event_capacity", self.event_capacity),
+            ("command_capacity", self.command_capacity),
+        ] {
+            if n == 0 {
+                return Err(ConfigError::Zero(name));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Why a client could not start or stopped.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -352,6 +382,7 @@ impl Client {
         mut config: ClientConfig,
         resolver: Resolver<R>,
     ) -> Result<Client, ClientError> {
+        config.check()?;
         let resolver = Arc::new(resolver);
         let home: Vec<SocketAddr> = match config.server {
             Some(addr) => vec![addr],
