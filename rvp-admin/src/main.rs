@@ -4,6 +4,10 @@
 //! rvp-admin archive verify <dir> [--anchor SEQ:HASH]   # exit 0 intact, 1 not intact, 2 error
 //! rvp-admin archive export <dir> [--since TIME] [--text] > records.jsonl
 //! rvp-admin archive prune  <dir> --older-than 90d
+//! rvp-admin dns --config server.toml [--address IP] [--ttl SECS]  # the zone-file lines a domain needs
+//! rvp-admin check alice@example.org --nameserver IP:PORT       # SRV -> router -> home, in words
+//! rvp-admin check alice@example.org --server IP:PORT           # the same without DNS
+//! rvp-admin config check --config server.toml                   # valid? users librvp cannot sign on as
 //! ```
 //!
 //! One subcommand per area (`archive` today), each with its own actions, so that later
@@ -12,6 +16,8 @@
 //! intact, 2 the command could not run (usage, unreadable files, output).
 
 mod archive;
+mod check;
+mod dns;
 mod json;
 mod time;
 
@@ -37,6 +43,47 @@ enum Command {
     /// configuration).
     #[command(subcommand)]
     Archive(ArchiveCommand),
+    /// Print the DNS records (zone-file lines) the IM domain of a configuration needs:
+    /// `_rvp._tcp` SRV and the address records of the server and its home servers.
+    Dns {
+        /// The server's configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// The server's public address (for its A/AAAA record); default: the listen
+        /// address when it is a specific, non-loopback one.
+        #[arg(long)]
+        address: Option<std::net::IpAddr>,
+        /// TTL of the records, in seconds.
+        #[arg(long, default_value_t = 3600)]
+        ttl: u32,
+    },
+    /// Walk what a client does to reach `alias@domain` (SRV, router, 302 to the home
+    /// server) and say what works and what does not. Exit status 0 reached, 1 not.
+    Check {
+        /// The sign-in name, `alias@domain`.
+        address: rvp_resolve::Address,
+        /// The DNS server to ask (`ip:port`); the system's resolver is never read.
+        #[arg(long, conflicts_with = "server", required_unless_present = "server")]
+        nameserver: Option<std::net::SocketAddr>,
+        /// Skip DNS and start at this server (`ip:port`).
+        #[arg(long)]
+        server: Option<std::net::SocketAddr>,
+    },
+    /// The server's configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+/// `rvp-admin config ...`.
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Check a configuration file as the server would read it; warn about users whose
+    /// password librvp (Pidgin) cannot use. Exit status 0 valid, 1 invalid.
+    Check {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+    },
 }
 
 /// `rvp-admin archive ...`.
@@ -107,6 +154,9 @@ enum AdminError {
     /// Writing the output failed.
     #[error("cannot write the output: {0}")]
     Output(std::io::Error),
+    /// The configuration could not be read or is invalid.
+    #[error("configuration: {0}")]
+    Config(String),
 }
 
 fn run(cli: Cli) -> Result<Outcome, AdminError> {
@@ -121,6 +171,51 @@ fn run(cli: Cli) -> Result<Outcome, AdminError> {
         }
         Command::Archive(ArchiveCommand::Prune { dir, older_than }) => {
             archive::prune(&dir, older_than, &mut out)
+        }
+        Command::Dns {
+            config,
+            address,
+            ttl,
+        } => {
+            let config = rvp_server::config::Config::from_file(&config)
+                .map_err(|e| AdminError::Config(e.to_string()))?;
+            dns::print(&config, address, ttl, &mut out).map_err(AdminError::Output)?;
+            Ok(Outcome::Ok)
+        }
+        Command::Check {
+            address,
+            nameserver,
+            server,
+        } => {
+            let start = match (server, nameserver) {
+                (Some(s), _) => check::Start::Server(s),
+                (None, Some(ns)) => check::Start::Dns(ns),
+                (None, None) => {
+                    return Err(AdminError::Config("give --nameserver or --server".into()));
+                }
+            };
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(AdminError::Output)?;
+            let report = runtime.block_on(check::walk(&address, start));
+            let ok = check::print(&report, &mut out).map_err(AdminError::Output)?;
+            Ok(if ok { Outcome::Ok } else { Outcome::Problem })
+        }
+        Command::Config(ConfigCommand::Check { config }) => {
+            match rvp_server::config::Config::from_file(&config) {
+                Ok(c) => {
+                    writeln!(out, "{}: valid.", config.display()).map_err(AdminError::Output)?;
+                    for w in c.librvp_warnings() {
+                        writeln!(out, "warning: {w}").map_err(AdminError::Output)?;
+                    }
+                    Ok(Outcome::Ok)
+                }
+                Err(e) => {
+                    writeln!(out, "{e}").map_err(AdminError::Output)?;
+                    Ok(Outcome::Problem)
+                }
+            }
         }
     }?;
     out.flush().map_err(AdminError::Output)?;

@@ -580,6 +580,39 @@ impl Default for Config {
 }
 
 impl Config {
+    /// One line per user whose credentials librvp (Pidgin) cannot sign on with, and why:
+    /// its HA1 has a zero byte too early ([`crate::auth::Ha1::librvp_compatible`]).
+    /// Checked for the username librvp sends without an Auth Domain (the alias); from the
+    /// password, else from the HA1. Used by `--check-config`, the start-up banner, a reload
+    /// and `rvp-admin config check`.
+    pub fn librvp_warnings(&self) -> Vec<String> {
+        use crate::auth::{Ha1, LibrvpCompat};
+        let realm = self.realm();
+        self.users
+            .iter()
+            .enumerate()
+            .filter_map(|(i, u)| {
+                let ha1 = match (&u.password, &u.ha1) {
+                    (Some(p), _) => Ha1::from_password(&u.alias, realm, p),
+                    (None, Some(h)) => Ha1::from_hex(h)?,
+                    (None, None) => return None,
+                };
+                let from = if u.password.is_some() {
+                    "password"
+                } else {
+                    "ha1"
+                };
+                match ha1.librvp_compatible() {
+                    c @ LibrvpCompat::Incompatible { .. } => Some(format!(
+                        "user {alias} (users[{i}].{from}): {c} (realm {realm:?}, username {alias:?})",
+                        alias = u.alias
+                    )),
+                    _ => None,
+                }
+            })
+            .collect()
+    }
+
     /// The embedded default ([`DEFAULT_TOML`]).
     pub fn embedded_default() -> Result<Config, ConfigError> {
         Config::from_toml_str(DEFAULT_TOML, DEFAULT_ORIGIN)

@@ -15,7 +15,6 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use rvp_server::admin::Reloader;
-use rvp_server::auth::{Ha1, LibrvpCompat};
 use rvp_server::config::{Config, DEFAULT_ORIGIN, DEFAULT_TOML, LogFormat};
 use rvp_server::home::HomeServer;
 use rvp_server::log::ProtocolLog;
@@ -80,7 +79,7 @@ fn main() -> ExitCode {
         .as_ref()
         .map_or(DEFAULT_ORIGIN.to_owned(), |p| p.display().to_string());
     if cli.check_config {
-        for w in librvp_warnings(&config) {
+        for w in config.librvp_warnings() {
             err(&format!("rvp-server: warning: {w}"));
         }
         out(&format!(
@@ -237,7 +236,7 @@ async fn reload_on_hangup(
             .await
             .is_ok()
         {
-            for w in librvp_warnings(&reloader.running().await) {
+            for w in reloader.running().await.librvp_warnings() {
                 tracing::warn!("{w}");
             }
         }
@@ -310,7 +309,7 @@ fn banner(config: &Config, running: &Running) -> String {
              \x20  `--print-default-config` shows how)"
         );
     }
-    let warnings = librvp_warnings(config);
+    let warnings = config.librvp_warnings();
     for w in &warnings {
         let _ = writeln!(s, "WARNING: {w}");
     }
@@ -373,37 +372,6 @@ fn banner(config: &Config, running: &Running) -> String {
         );
     }
     s
-}
-
-/// One line per user whose credentials librvp (Pidgin) cannot sign on with, and why: its
-/// HA1 has a zero byte too early ([`Ha1::librvp_compatible`]). Checked for the username
-/// librvp sends without an Auth Domain (the alias); from the password, else from the HA1.
-fn librvp_warnings(config: &Config) -> Vec<String> {
-    let realm = config.realm();
-    config
-        .users
-        .iter()
-        .enumerate()
-        .filter_map(|(i, u)| {
-            let ha1 = match (&u.password, &u.ha1) {
-                (Some(p), _) => Ha1::from_password(&u.alias, realm, p),
-                (None, Some(h)) => Ha1::from_hex(h)?,
-                (None, None) => return None,
-            };
-            let from = if u.password.is_some() {
-                "password"
-            } else {
-                "ha1"
-            };
-            match ha1.librvp_compatible() {
-                c @ LibrvpCompat::Incompatible { .. } => Some(format!(
-                    "user {alias} (users[{i}].{from}): {c} (realm {realm:?}, username {alias:?})",
-                    alias = u.alias
-                )),
-                _ => None,
-            }
-        })
-        .collect()
 }
 
 fn init_tracing(config: &Config) {
@@ -546,6 +514,6 @@ mod tests {
             "{text}"
         );
         let demo = Config::embedded_default().unwrap();
-        assert!(librvp_warnings(&demo).is_empty());
+        assert!(demo.librvp_warnings().is_empty());
     }
 }

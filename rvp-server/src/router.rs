@@ -762,7 +762,7 @@ mod tests {
                 let answer = r.proxy(&addr.to_string(), &get()).await.unwrap().unwrap();
                 assert!(answer.ends_with(b"ok"), "{answer:?}");
                 // Let a closing home's FIN arrive before the next request.
-                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                tokio::time::sleep(Duration::from_millis(20)).await;
             }
             // Kept alive: one connection; closed after each answer: the stale pooled
             // connection is noticed and a fresh one is used, every time.

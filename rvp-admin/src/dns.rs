@@ -1,0 +1,140 @@
+//! `rvp-admin dns`: the DNS records an IM domain needs (the Exchange "DNS" page as zone-file
+//! lines), from the server's configuration.
+//!
+//! Clients find the server of `alias@domain` through `_rvp._tcp.<domain>` SRV, then the
+//! domain's own address on port 80 (PROTOCOL.md §7.1); other organisations' servers do the
+//! same to deliver NOTIFYs. What is printed:
+//!
+//! * `_rvp._tcp.<domain>. SRV 0 0 <port> <host_name>.` — the server (a router, or the one
+//!   server of a small domain) that answers for the domain;
+//! * `<host_name>. A/AAAA <address>` — where it is, when an address is given or the
+//!   configuration listens on a specific one;
+//! * one `A` line per home server the configuration routes to (`[router.homes]`), so
+//!   that the `Location` of a `302` resolves for clients.
+
+use std::io::Write;
+use std::net::{IpAddr, SocketAddr};
+
+use rvp_server::config::Config;
+
+/// One zone-file line per record the domain needs, with comments saying why.
+pub(crate) fn records(config: &Config, address: Option<IpAddr>, ttl: u32) -> Vec<String> {
+    let domain = config.server.domain.trim_end_matches('.');
+    let host = config.server.host_name.trim_end_matches('.');
+    let mut lines = vec![format!(
+        "; rvp-server for the IM domain {domain} (role {:?})",
+        config.server.role
+    )];
+    let listen: Option<&SocketAddr> = config.server.listen.first();
+    let port = listen.map_or(80, SocketAddr::port);
+    lines.push(format!(
+        "; clients and other servers find the server of alias@{domain} here; port {port}{}",
+        if port == 80 {
+            ""
+        } else {
+            " (only librvp honours an SRV port: others need port 80)"
+        }
+    ));
+    lines.push(format!(
+        "_rvp._tcp.{domain}. {ttl} IN SRV 0 0 {port} {host}."
+    ));
+    let ip = address.or_else(|| {
+        listen
+            .map(SocketAddr::ip)
+            .filter(|ip| !ip.is_unspecified() && !ip.is_loopback())
+    });
+    match ip {
+        Some(ip) => lines.push(address_line(host, ip, ttl)),
+        None => lines.push(format!(
+            "; {host}. needs an A (or AAAA) record: the configuration listens on no public \
+             address, give one with --address"
+        )),
+    }
+    if host != domain {
+        lines.push(format!(
+            "; {domain}. itself: an A record to the same server lets clients that ignore SRV \
+             (Windows Messenger, Net::RVP) reach it on port 80"
+        ));
+        if let Some(ip) = ip {
+            lines.push(address_line(domain, ip, ttl));
+        }
+    }
+    for (home, at) in &config.router.homes {
+        let name = home.rsplit_once(':').map_or(home.as_str(), |(h, _)| h);
+        lines.push(format!(
+            "; home server {home}: named in the Location of the router's 302s"
+        ));
+        lines.push(address_line(name.trim_end_matches('.'), at.ip(), ttl));
+    }
+    lines
+}
+
+fn address_line(name: &str, ip: IpAddr, ttl: u32) -> String {
+    let kind = if ip.is_ipv4() { "A" } else { "AAAA" };
+    format!("{name}. {ttl} IN {kind} {ip}")
+}
+
+/// Prints [`records`].
+pub(crate) fn print(
+    config: &Config,
+    address: Option<IpAddr>,
+    ttl: u32,
+    out: &mut impl Write,
+) -> std::io::Result<()> {
+    for line in records(config, address, ttl) {
+        writeln!(out, "{line}")?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_router_with_two_homes() {
+        let config = Config::from_toml_str(
+            "[server]\nlisten = [\"0.0.0.0:80\"]\ndomain = \"example.org\"\n\
+             host_name = \"im.example.org\"\nrole = \"router\"\n\
+             [router.homes]\n\"im1.example.org\" = \"192.0.2.11:80\"\n\
+             \"im2.example.org:8080\" = \"2001:db8::12:8080\"\n",
+            "test",
+        );
+        // An IPv6 socket address needs brackets in TOML strings too.
+        assert!(config.is_err());
+        let config = Config::from_toml_str(
+            "[server]\nlisten = [\"0.0.0.0:80\"]\ndomain = \"example.org\"\n\
+             host_name = \"im.example.org\"\nrole = \"router\"\n\
+             [router.homes]\n\"im1.example.org\" = \"192.0.2.11:80\"\n\
+             \"im2.example.org:8080\" = \"[2001:db8::12]:8080\"\n",
+            "test",
+        )
+        .unwrap();
+        let lines = records(&config, Some("203.0.113.5".parse().unwrap()), 3600);
+        let records: Vec<&String> = lines.iter().filter(|l| !l.starts_with(';')).collect();
+        assert_eq!(
+            records,
+            [
+                "_rvp._tcp.example.org. 3600 IN SRV 0 0 80 im.example.org.",
+                "im.example.org. 3600 IN A 203.0.113.5",
+                "example.org. 3600 IN A 203.0.113.5",
+                "im1.example.org. 3600 IN A 192.0.2.11",
+                "im2.example.org. 3600 IN AAAA 2001:db8::12",
+            ]
+        );
+    }
+
+    #[test]
+    fn the_demo_configuration_says_what_is_missing() {
+        let config = Config::embedded_default().unwrap();
+        let lines = records(&config, None, 300);
+        assert!(lines.contains(&"_rvp._tcp.localhost. 300 IN SRV 0 0 8080 localhost.".into()));
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("only librvp honours an SRV port"))
+        );
+        assert!(lines.iter().any(|l| l.contains("give one with --address")));
+    }
+}
