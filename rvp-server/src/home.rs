@@ -41,7 +41,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::{HeaderValue, StatusCode};
 use rvp_presence::{
-    Answer, Caller, Change, Delivery, DeliveryId, DirectoryProperties, Engine, NodeKey, Output,
+    Answer, Caller, Change, Delivery, DeliveryId, DirectoryProperties, Engine, Output,
 };
 use rvp_proto::header::{HopCount, MintedSubscriptionId};
 use tokio::sync::{mpsc, oneshot};
@@ -633,24 +633,80 @@ pub fn user_properties(domain: &str, u: &crate::config::UserConfig) -> Directory
     DirectoryProperties::new(name, &email)
 }
 
-/// A presence engine with the configured users registered (no store yet).
-pub fn engine_for(config: &Config, now: Instant) -> Result<Engine, ServerError> {
+/// The users of a configuration's directory (`[directory] backend`): the `[[users]]` of
+/// the file, or every entry the LDAP server lists (bounded by its `max_results`). Read
+/// once at start-up; a directory that cannot answer stops the start. An address with more
+/// than one entry is left out (logged at warn).
+pub async fn directory_entries(
+    config: &Config,
+) -> Result<Vec<crate::directory::DirectoryEntry>, ServerError> {
+    let directory = crate::directory::open(config)
+        .map_err(|e| ServerError::User(format!("[directory]: {e}")))?;
+    let mut entries = directory
+        .all()
+        .await
+        .map_err(|e| ServerError::User(format!("[directory] {}: {e}", directory.describe())))?;
+    // An address with two entries is ambiguous: neither is served (which one would a
+    // password prove?), and the start goes on for everyone else.
+    let mut seen = std::collections::HashMap::new();
+    for e in &entries {
+        *seen
+            .entry(e.address.to_string().to_ascii_lowercase())
+            .or_insert(0u32) += 1;
+    }
+    entries.retain(|e| {
+        let twice = seen
+            .get(&e.address.to_string().to_ascii_lowercase())
+            .is_some_and(|n| *n > 1);
+        if twice {
+            tracing::warn!(
+                address = %e.address,
+                origin = %e.origin,
+                "the directory has more than one entry for this address: not served"
+            );
+        }
+        !twice
+    });
+    Ok(entries)
+}
+
+/// A presence engine with the directory's users that this server holds registered: the
+/// enabled entries of the IM domain whose home is this server (`[server] host_name`, or no
+/// `home`). Users homed elsewhere are the router's business.
+pub fn engine_with_users(
+    config: &Config,
+    entries: &[crate::directory::DirectoryEntry],
+    now: Instant,
+) -> Result<Engine, ServerError> {
     let policy = config.policy.engine_policy(config.auth.require_auth);
     let mut engine = Engine::new(policy, now)?;
-    // Subscription ids anyone could predict would let a caller walk them; a fresh secret
-    // per start (the table still refuses an id that is live after a restore).
     let mut secret = [0u8; 16];
     getrandom::fill(&mut secret)
         .map_err(|e| ServerError::Auth(format!("randomness for subscription ids: {e}")))?;
     engine.set_subscription_id_secret(secret);
-    for u in &config.users {
-        let key = NodeKey::new(&config.server.domain, &u.alias)
-            .ok_or_else(|| ServerError::User(format!("invalid alias {:?}", u.alias)))?;
+    for e in entries.iter().filter(|e| {
+        e.enabled
+            && e.is_homed_on(&config.server.host_name)
+            && e.address
+                .domain()
+                .eq_ignore_ascii_case(&config.server.domain)
+    }) {
+        let key = e
+            .node_key()
+            .ok_or_else(|| ServerError::User(format!("invalid alias {:?}", e.alias())))?;
         engine
-            .register_principal(key, user_properties(&config.server.domain, u))
-            .map_err(|e| ServerError::User(format!("{}: {e}", u.alias)))?;
+            .register_principal(key, e.directory_properties())
+            .map_err(|err| ServerError::User(format!("{}: {err}", e.alias())))?;
     }
     Ok(engine)
+}
+
+/// A presence engine with the `[[users]]` of the configuration that this server holds
+/// registered (no store yet); see [`engine_with_users`].
+pub fn engine_for(config: &Config, now: Instant) -> Result<Engine, ServerError> {
+    let file = crate::directory::FileDirectory::from_config(config)
+        .map_err(|e| ServerError::User(e.to_string()))?;
+    engine_with_users(config, file.entries(), now)
 }
 
 /// A started home server: listening, engine running, not yet serving connections.
@@ -673,10 +729,18 @@ impl HomeServer {
     pub async fn start(config: &Config, log: ProtocolLog) -> Result<HomeServer, ServerError> {
         let now = Instant::now();
         let mut store = DurableStore::open(&config.server.storage, durable_options(config))?;
-        let mut engine = engine_for(config, now)?;
+        // The users: from the directory (the [[users]] of the file, or LDAP).
+        let entries = directory_entries(config).await?;
+        let mut engine = engine_with_users(config, &entries, now)?;
         let report = store.restore_engine(&mut engine, Instant::now())?;
         tracing::info!(?report, store = %store.path().display(), "state restored");
-        let users = user_directory(config)?;
+        let users = crate::directory::user_directory(
+            &config.server.domain,
+            config.realm(),
+            &config.server.host_name,
+            &entries,
+        )
+        .map_err(|e| ServerError::Auth(e.to_string()))?;
         let mut digest = DigestConfig::new(config.realm());
         digest.nonce_lifetime = config.auth.nonce_lifetime;
         let secret = NonceSecret::generate().map_err(|e| ServerError::Auth(e.to_string()))?;
@@ -741,7 +805,7 @@ impl HomeServer {
         let service = RvpService::new(handle.clone(), auth)
             .with_trust(trust)
             .with_metrics(Arc::clone(&metrics))
-            .with_router(crate::router::from_config(config));
+            .with_router(crate::router::from_entries(config, &entries));
         let server = Server::bind(
             &config.server.listen,
             service,

@@ -582,6 +582,27 @@ pub fn from_config(config: &crate::config::Config) -> Router {
     .with_max_hops(config.policy.max_hops)
 }
 
+/// The router for a configuration whose users are `entries` (the directory's): each
+/// user's `home` unless that is this server (`[server] host_name`).
+pub fn from_entries(
+    config: &crate::config::Config,
+    entries: &[crate::directory::DirectoryEntry],
+) -> Router {
+    Router::new(
+        config.server.role,
+        &config.server.domain,
+        entries.iter().filter(|e| e.enabled).map(|e| {
+            let home = e
+                .home
+                .clone()
+                .filter(|_| !e.is_homed_on(&config.server.host_name));
+            (e.alias().to_owned(), home)
+        }),
+        config.router.clone(),
+    )
+    .with_max_hops(config.policy.max_hops)
+}
+
 /// The status of a raw answer (`HTTP/1.1 302 ...`), `502` when it has none.
 pub fn raw_status(raw: &[u8]) -> StatusCode {
     raw.get(9..12)

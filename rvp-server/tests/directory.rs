@@ -299,6 +299,118 @@ sn: N
         c
     }
 
+    /// One request over TCP; the status and the whole answer's head.
+    async fn exchange(addr: std::net::SocketAddr, request: &str) -> (u16, String) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(request.as_bytes()).await.unwrap();
+        let mut buf = Vec::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let text = String::from_utf8_lossy(&buf).into_owned();
+            if let Some(end) = text.find("\r\n\r\n") {
+                let head = text[..end].to_owned();
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("Content-Length: "))
+                    .map_or(0, |v| v.trim().parse().unwrap());
+                if buf.len() >= end + 4 + len {
+                    let status = head[9..12].parse().unwrap();
+                    return (status, head);
+                }
+            }
+            let mut chunk = [0u8; 4096];
+            let n = tokio::time::timeout_at(deadline, s.read(&mut chunk))
+                .await
+                .expect("an answer in time")
+                .unwrap();
+            assert!(n > 0, "closed before an answer: {text}");
+            buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    /// The server on the LDAP directory: the users the listing gives at start-up are
+    /// registered and sign on with the HA1 stored in LDAP; a disabled user and an address
+    /// with two entries cannot, nor a wrong password; a user homed on another server is
+    /// referred there (the directory feeds the router).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_server_signs_users_on_from_ldap() {
+        let Some(server) = Slapd::start_or_skip("the_server_signs_users_on_from_ldap", &ldif())
+        else {
+            return;
+        };
+        let dir = server.dir().join("store");
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut c = Config::from_toml_str(
+            &format!(
+                "[server]\nlisten = [\"127.0.0.1:0\"]\ndomain = \"im.example.org\"\n\
+                 host_name = \"im0.example.org\"\nstorage = {:?}\n[log]\nprotocol_log = \"\"\n",
+                dir.join("s.redb").display().to_string()
+            ),
+            "test",
+        )
+        .unwrap();
+        c.directory.backend = rvp_server::directory::Backend::Ldap;
+        c.directory.ldap = Some(config(&server));
+        let home = rvp_server::home::HomeServer::start(&c, rvp_server::log::ProtocolLog::off())
+            .await
+            .unwrap();
+        let addr = home.local_addrs()[0];
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(home.run(async {
+            let _ = stopped.await;
+        }));
+        let login = |alias: &str, auth: Option<String>| {
+            format!(
+                "SUBSCRIBE /instmsg/aliases/{alias} HTTP/1.1\r\nHost: im.example.org\r\n\
+                 RVP-From-Principal: http://im.example.org/instmsg/aliases/{alias}\r\n\
+                 Notification-Type: pragma/notify\r\nSubscription-Lifetime: 600\r\n\
+                 Call-Back: http://127.0.0.1:9\r\n{}Content-Length: 0\r\n\r\n",
+                auth.map(|a| format!("Authorization: {a}\r\n"))
+                    .unwrap_or_default()
+            )
+        };
+        let sign_on = |alias: &'static str, password: &'static str| {
+            let login = &login;
+            async move {
+                let (status, head) = exchange(addr, &login(alias, None)).await;
+                assert_eq!(status, 401, "{head}");
+                let at = head.find("nonce=\"").unwrap() + 7;
+                let nonce = &head[at..at + head[at..].find('"').unwrap()];
+                let ha1 = Ha1::from_password(alias, "im.example.org", password);
+                let qop = QopAuth {
+                    nc: "00000001",
+                    cnonce: "0a4f113b",
+                };
+                let uri = format!("/instmsg/aliases/{alias}");
+                let response = compute_response(&ha1, "SUBSCRIBE", &uri, nonce, Some(qop));
+                let auth = format!(
+                    "Digest username=\"{alias}\", realm=\"im.example.org\", nonce=\"{nonce}\", \
+                     uri=\"{uri}\", algorithm=\"MD5\", qop=auth, nc=00000001, \
+                     cnonce=\"0a4f113b\", response=\"{response}\""
+                );
+                exchange(addr, &login(alias, Some(auth))).await.0
+            }
+        };
+        assert_eq!(sign_on("alice", "alice-pw").await, 200);
+        assert_eq!(sign_on("alice", "wrong").await, 401);
+        // bob is disabled in LDAP: not a user of this server.
+        assert_eq!(sign_on("bob", "bob-pw").await, 401);
+        // carol lives on im1 (her LDAP entry says so): referred there, before any proof.
+        let (status, head) = exchange(addr, &login("carol", None)).await;
+        assert_eq!(status, 302, "{head}");
+        assert!(
+            head.contains(
+                "Location: http://im1.example.org/instmsg/local/im.example.org/instmsg/aliases/carol"
+            ),
+            "{head}"
+        );
+        // Two entries for one address: neither is served, the others are.
+        assert_eq!(sign_on("twin", "twin-pw").await, 401);
+        let _ = stop.send(());
+        task.await.unwrap().unwrap();
+    }
+
     /// Lookups against the rvpUser schema: found with every attribute, not found, a
     /// disabled user, HA1s per username form, a broken entry, an ambiguous address; the
     /// bounded listing; what an anonymous or wrongly bound client gets.
