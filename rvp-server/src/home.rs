@@ -48,9 +48,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::archive::{ArchiveError, ArchiveOptions, ArchiveWriter};
-use crate::auth::{
-    AuthError, Authenticator, DigestConfig, Ha1, Identity, NonceSecret, UserDirectory,
-};
+use crate::auth::{AuthError, Authenticator, DigestConfig, Identity, NonceSecret, UserDirectory};
 use crate::config::Config;
 use crate::delivery::{
     Deliverer, DeliveryConfig, DeliveryOutcome, DeliveryReport, Destination, FailureReason,
@@ -601,25 +599,18 @@ pub fn durable_options(config: &Config) -> DurableOptions {
     o
 }
 
-/// The user directory of a configuration.
+/// The Digest users of a configuration's `[[users]]` that this server holds (see
+/// [`crate::directory::user_directory`]: enabled users homed here).
 pub fn user_directory(config: &Config) -> Result<UserDirectory, ServerError> {
-    let mut users =
-        UserDirectory::new(&config.server.domain).map_err(|e| ServerError::Auth(e.to_string()))?;
-    for u in &config.users {
-        if let Some(p) = &u.password {
-            users
-                .add_password(&u.alias, p)
-                .map_err(|e| ServerError::Auth(e.to_string()))?;
-        }
-        if let Some(h) = &u.ha1 {
-            let ha1 = Ha1::from_hex(h)
-                .ok_or_else(|| ServerError::Auth(format!("user {}: bad ha1", u.alias)))?;
-            users
-                .add_ha1(&u.alias, &u.alias, ha1)
-                .map_err(|e| ServerError::Auth(e.to_string()))?;
-        }
-    }
-    Ok(users)
+    let file = crate::directory::FileDirectory::from_config(config)
+        .map_err(|e| ServerError::User(e.to_string()))?;
+    crate::directory::user_directory(
+        &config.server.domain,
+        config.realm(),
+        &config.server.host_name,
+        file.entries(),
+    )
+    .map_err(|e| ServerError::Auth(e.to_string()))
 }
 
 /// The directory properties of a configured user: its display name (else its alias) and

@@ -182,7 +182,12 @@ impl Reloader {
         // The configuration that will be in force: the new users and policy, everything
         // else as running.
         let mut applied = old.clone();
-        applied.users.clone_from(&new.users);
+        // Users from the [[users]] file are reloaded; an LDAP directory's are not (its
+        // listing is read at start-up; the server keeps them).
+        let users_from_file = old.directory.backend == crate::directory::Backend::File;
+        if users_from_file {
+            applied.users.clone_from(&new.users);
+        }
         applied.policy = new.policy.clone();
         applied.policy.delivery_timeout = old.policy.delivery_timeout;
         applied.policy.delivery_connect_timeout = old.policy.delivery_connect_timeout;
@@ -245,7 +250,9 @@ impl Reloader {
             .await
             .map_err(|e| ReloadError::Engine(e.to_string()))??;
         report.policy_changed = changed;
-        self.auth.replace_users(directory);
+        if users_from_file {
+            self.auth.replace_users(directory);
+        }
         Ok((report, applied))
     }
 }
@@ -256,7 +263,16 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<String> {
         return vec!["(configuration not comparable)".into()];
     };
     let mut out = Vec::new();
-    for table in ["server", "auth", "limits", "resolve", "log", "admin"] {
+    for table in [
+        "server",
+        "auth",
+        "limits",
+        "resolve",
+        "log",
+        "admin",
+        "router",
+        "directory",
+    ] {
         match (a.get(table), b.get(table)) {
             (Some(toml::Value::Table(x)), Some(toml::Value::Table(y))) => {
                 let mut keys: Vec<&String> = x.keys().chain(y.keys()).collect();
@@ -277,6 +293,19 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<String> {
         if get(&a) != get(&b) {
             out.push(format!("policy.{key}"));
         }
+    }
+    // Where users live elsewhere is read by the router at start-up.
+    fn homes(c: &Config) -> Vec<(String, &str)> {
+        let mut h: Vec<(String, &str)> = c
+            .users
+            .iter()
+            .filter_map(|u| Some((u.alias.to_ascii_lowercase(), u.home.as_deref()?)))
+            .collect();
+        h.sort();
+        h
+    }
+    if homes(old) != homes(new) {
+        out.push("users[].home".into());
     }
     out
 }
@@ -305,6 +334,10 @@ mod tests {
                 "policy.delivery_timeout"
             ]
         );
+        // A user who moves to another home server needs a restart of the router part.
+        let mut moved = new.clone();
+        moved.users[0].home = Some("im1.example.org".into());
+        assert_eq!(restart_only_changes(&new, &moved), ["users[].home"]);
         assert!(restart_only_changes(&old, &old).is_empty());
     }
 }
