@@ -350,7 +350,7 @@ sn: N
             "test",
         )
         .unwrap();
-        c.directory.backend = rvp_server::directory::Backend::Ldap;
+        c.directory.backend = directory::Backend::Ldap;
         c.directory.ldap = Some(config(&server));
         let home = rvp_server::home::HomeServer::start(&c, rvp_server::log::ProtocolLog::off())
             .await
