@@ -74,12 +74,12 @@ mod write;
 
 pub use head::Headers;
 pub use limits::{Limits, MAX_HEADERS_CAP};
+#[doc(hidden)]
+pub use request::scan_request_head;
 pub use request::{
     ParsedRequest, RequestHead, RequestParser, RequestView, TypedParsedRequest, TypedRequest,
     decode_request,
 };
-#[doc(hidden)]
-pub use request::scan_request_head;
 pub use response::{ParsedResponse, ResponseHead, ResponseParser, TypedResponse, decode_response};
 pub use write::{
     NotifyHead, ReasonPhrase, WriteError, write_notify, write_request, write_response,
