@@ -39,9 +39,12 @@
 //!
 //! Tests that need librvp call [`Frontend::require`]: it fails the test under `CI=true` and
 //! skips loudly otherwise when the front end cannot be built. [`netns::run_isolated`] gives a
-//! test its own network namespace, so that its server can bind 127.0.0.1:80.
+//! test its own network namespace, so that its server can bind 127.0.0.1:80. Inside it,
+//! [`dns::NamespaceDns`] gives librvp (and the servers) a real DNS server with the test's
+//! `_rvp._tcp` SRV and address records, for domains other than `localhost`.
 
 pub mod client;
+pub mod dns;
 pub mod event;
 pub mod frontend;
 pub mod netns;
