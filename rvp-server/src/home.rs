@@ -294,6 +294,12 @@ pub struct RvpService {
     trust: Arc<ServerTrust>,
     metrics: Arc<Metrics>,
     router: Option<Arc<crate::router::Router>>,
+    /// Routers and reverse proxies whose `X-Forwarded-For` names the client.
+    trusted_proxies: Arc<[std::net::IpAddr]>,
+    /// The IM domain, and the addresses of the other servers of it (`[router.homes]`,
+    /// `[resolve] peers` for the domain): they may speak as the domain.
+    domain: Arc<str>,
+    fellows: Arc<[std::net::IpAddr]>,
 }
 
 impl RvpService {
@@ -305,7 +311,31 @@ impl RvpService {
             trust: Arc::new(ServerTrust::default()),
             metrics: Arc::new(Metrics::new()),
             router: None,
+            trusted_proxies: Arc::from(Vec::new()),
+            domain: Arc::from(""),
+            fellows: Arc::from(Vec::new()),
         }
+    }
+
+    /// The other servers of IM domain `domain`, by address: a request from one of them
+    /// that speaks as the domain (`RVP-From-Principal: <domain>`, the property changes a
+    /// home server sends for its users) is proven by that address.
+    pub fn with_fellow_servers(
+        mut self,
+        domain: &str,
+        addresses: &[std::net::IpAddr],
+    ) -> RvpService {
+        self.domain = Arc::from(domain);
+        self.fellows = Arc::from(addresses.to_vec());
+        self
+    }
+
+    /// Believes these routers' and reverse proxies' `X-Forwarded-For` for the client's
+    /// address (`[router] trusted_proxies`): a home server behind a router judges the
+    /// client the router forwards, not the router.
+    pub fn with_trusted_proxies(mut self, proxies: &[std::net::IpAddr]) -> RvpService {
+        self.trusted_proxies = Arc::from(proxies.to_vec());
+        self
     }
 
     /// Routes requests for users whose home is another server ([`crate::router`]); a
@@ -364,15 +394,32 @@ impl Handler for RvpService {
                     return self.unauthorized(now, Some(&e));
                 }
             };
+        // The client: the connection, or whom a trusted router or proxy forwards.
+        let client = crate::router::client_ip(
+            &self.trusted_proxies,
+            peer.addr.ip(),
+            request.http.headers().get("x-forwarded-for"),
+        );
         let principal = identity.principal().map(ToString::to_string);
-        let proven = match (&principal, identity.credential_kind()) {
+        let mut proven = match (&principal, identity.credential_kind()) {
             (Some(p), Some(k)) => Some((p.as_str(), k)),
             _ => None,
         };
+        // Another home server of this domain speaks as the domain (property changes of its
+        // users): proven by its address, `internal` credentials (PROTOCOL.md §8.2).
+        let domain_host;
+        if proven.is_none()
+            && let Some(FromPrincipal::Host(host)) = &request.typed.rvp.from_principal
+            && self.fellows.contains(&client)
+            && host.eq_ignore_ascii_case(&self.domain)
+        {
+            domain_host = host.to_string();
+            proven = Some((domain_host.as_str(), rvp_proto::CredentialKind::Internal));
+        }
         // A request speaking as another server is believed only from where that server's
         // DNS (or the configuration) places it (crate::trust).
         if let Some(FromPrincipal::Host(host)) = &request.typed.rvp.from_principal
-            && let Err(e) = self.trust.check_server(host, peer.addr.ip()).await
+            && let Err(e) = self.trust.check_server(host, client).await
         {
             tracing::info!(peer = %peer.addr, "refused: {e}");
             return text_response(
@@ -380,7 +427,7 @@ impl Handler for RvpService {
                 "RVP-From-Principal names a server this address does not speak for",
             );
         }
-        let caller = Caller::from_rvp_headers(&request.typed.rvp, proven, Some(peer.addr.ip()));
+        let caller = Caller::from_rvp_headers(&request.typed.rvp, proven, Some(client));
         let log_name: Option<Arc<str>> = match &identity {
             Identity::Authenticated(a) => Some(Arc::from(&*a.username)),
             _ => caller.asserted_principal().cloned(),
@@ -624,6 +671,28 @@ pub fn user_properties(domain: &str, u: &crate::config::UserConfig) -> Directory
     DirectoryProperties::new(name, &email)
 }
 
+/// The addresses of the other servers of this IM domain: its home servers
+/// (`[router.homes]`) and `[resolve] peers` listed under the domain's own name.
+pub fn fellow_servers(config: &Config) -> Vec<std::net::IpAddr> {
+    let mut out: Vec<std::net::IpAddr> = config
+        .router
+        .homes
+        .values()
+        .map(SocketAddr::ip)
+        .collect();
+    for (host, addrs) in &config.resolve.peers {
+        if host
+            .trim_end_matches('.')
+            .eq_ignore_ascii_case(&config.server.domain)
+        {
+            out.extend(addrs);
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
 /// The users of a configuration's directory (`[directory] backend`): the `[[users]]` of
 /// the file, or every entry the LDAP server lists (bounded by its `max_results`). Read
 /// once at start-up; a directory that cannot answer stops the start. An address with more
@@ -725,11 +794,22 @@ impl HomeServer {
         let mut engine = engine_with_users(config, &entries, now)?;
         let report = store.restore_engine(&mut engine, Instant::now())?;
         tracing::info!(?report, store = %store.path().display(), "state restored");
+        // Every server of the domain verifies every user of it (they share the directory,
+        // as Exchange's home servers share Active Directory): a user of another home server
+        // watching someone here proves itself here.
+        let verifiable: Vec<_> = entries
+            .iter()
+            .cloned()
+            .map(|mut e| {
+                e.home = None;
+                e
+            })
+            .collect();
         let users = crate::directory::user_directory(
             &config.server.domain,
             config.realm(),
             &config.server.host_name,
-            &entries,
+            &verifiable,
         )
         .map_err(|e| ServerError::Auth(e.to_string()))?;
         let mut digest = DigestConfig::new(config.realm());
@@ -796,7 +876,9 @@ impl HomeServer {
         let service = RvpService::new(handle.clone(), auth)
             .with_trust(trust)
             .with_metrics(Arc::clone(&metrics))
-            .with_router(crate::router::from_entries(config, &entries));
+            .with_router(crate::router::from_entries(config, &entries))
+            .with_trusted_proxies(&config.router.trusted_proxies)
+            .with_fellow_servers(&config.server.domain, &fellow_servers(config));
         let server = Server::bind(
             &config.server.listen,
             service,

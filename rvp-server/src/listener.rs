@@ -327,10 +327,48 @@ async fn accept_loop<H: Handler>(listener: TcpListener, shared: Arc<Shared<H>>) 
 
 /// Answers `503` without blocking and closes.
 fn refuse_busy(stream: TcpStream) {
-    let _ = stream.try_write(BUSY_RESPONSE);
-    if let Ok(std) = stream.into_std() {
-        let _ = std.shutdown(std::net::Shutdown::Write);
-    }
+    refuse(stream, BUSY_RESPONSE);
+}
+
+/// Refused connections whose close lingers at once, at most (see [`refuse`]).
+pub const MAX_LINGERING: usize = 64;
+/// How long a refused connection's close lingers, at most.
+pub const LINGER: Duration = Duration::from_millis(500);
+
+/// Writes `answer` without blocking and closes gracefully: the write side is shut, and
+/// what the client had already sent is read and thrown away for up to [`LINGER`] before the
+/// socket is dropped, so that its request does not turn the close into a reset that would
+/// destroy the answer before the client reads it. At most [`MAX_LINGERING`] refused
+/// connections linger at once (a flood of them is exactly what a refusal answers); beyond
+/// that the socket is dropped at once.
+pub(crate) fn refuse(stream: TcpStream, answer: &'static [u8]) {
+    static LINGERING: Semaphore = Semaphore::const_new(MAX_LINGERING);
+    let _ = stream.try_write(answer);
+    let Ok(std) = stream.into_std() else {
+        return;
+    };
+    let _ = std.shutdown(std::net::Shutdown::Write);
+    let Ok(permit) = LINGERING.try_acquire() else {
+        return;
+    };
+    let Ok(mut stream) = TcpStream::from_std(std) else {
+        return;
+    };
+    tokio::spawn(async move {
+        use tokio::io::AsyncReadExt;
+        let _permit = permit;
+        let mut sink = [0u8; 1024];
+        let _ = tokio::time::timeout(LINGER, async {
+            let mut total = 0usize;
+            while let Ok(n) = stream.read(&mut sink).await {
+                total += n;
+                if n == 0 || total > 64 * 1024 {
+                    break;
+                }
+            }
+        })
+        .await;
+    });
 }
 
 #[cfg(test)]

@@ -278,14 +278,7 @@ impl Router {
     /// The client's address: the connection's, or the last `X-Forwarded-For` entry when
     /// the connection comes from a trusted proxy.
     pub fn client_ip(&self, peer: IpAddr, forwarded_for: Option<&HeaderValue>) -> IpAddr {
-        if !self.config.trusted_proxies.contains(&peer) {
-            return peer;
-        }
-        forwarded_for
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.rsplit(',').next())
-            .and_then(|a| a.trim().parse().ok())
-            .unwrap_or(peer)
+        client_ip(&self.config.trusted_proxies, peer, forwarded_for)
     }
 
     fn is_inside(&self, client: IpAddr) -> bool {
@@ -359,16 +352,19 @@ impl Router {
         ))
     }
 
-    /// Sends `request` to `home` with `RVP-Hop-Count` one higher and returns the answer's
-    /// bytes as received. `None` when `[router] max_in_flight` requests are already
-    /// being proxied (answer `503`).
+    /// Sends `request` to `home` with `RVP-Hop-Count` one higher and `X-Forwarded-For:
+    /// <client>` (a home server that lists this router in its `[router] trusted_proxies`
+    /// judges the client, not the router: another server's identity, an IP call-back),
+    /// and returns the answer's bytes as received. `None` when `[router] max_in_flight`
+    /// requests are already being proxied (answer `503`).
     pub async fn proxy(
         &self,
         home: &str,
+        client: IpAddr,
         request: &http::Request<Bytes>,
     ) -> Option<Result<Bytes, ProxyError>> {
         let _permit = Arc::clone(&self.in_flight).try_acquire_owned().ok()?;
-        let fut = self.proxy_inner(home, request);
+        let fut = self.proxy_inner(home, client, request);
         Some(
             match tokio::time::timeout(self.config.proxy_timeout, fut).await {
                 Ok(r) => r,
@@ -380,6 +376,7 @@ impl Router {
     async fn proxy_inner(
         &self,
         home: &str,
+        client: IpAddr,
         request: &http::Request<Bytes>,
     ) -> Result<Bytes, ProxyError> {
         let io = |e| ProxyError::Io(home.to_owned(), e);
@@ -393,6 +390,9 @@ impl Router {
             .unwrap_or(1);
         let headers = forwarded.headers_mut();
         headers.insert("rvp-hop-count", HeaderValue::from(hops.saturating_add(1)));
+        if let Ok(v) = HeaderValue::from_str(&client.to_string()) {
+            headers.insert("x-forwarded-for", v);
+        }
         let mut out = BytesMut::new();
         write_request(&forwarded, &mut out);
         // A kept-alive connection the home server has closed in the meantime fails before
@@ -512,6 +512,20 @@ fn says_close(answer: &[u8]) -> bool {
     })
 }
 
+/// The client's address behind `trusted` proxies: the connection's address `peer`, or,
+/// when `peer` is one of `trusted` (a router, a reverse proxy), the last address of its
+/// `X-Forwarded-For`.
+pub fn client_ip(trusted: &[IpAddr], peer: IpAddr, forwarded_for: Option<&HeaderValue>) -> IpAddr {
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    forwarded_for
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.rsplit(',').next())
+        .and_then(|a| a.trim().parse().ok())
+        .unwrap_or(peer)
+}
+
 /// A response whose bytes are written exactly as held (a relayed answer): the connection
 /// writes these instead of rendering the `http::Response` it is attached to.
 #[derive(Debug, Clone)]
@@ -544,7 +558,7 @@ pub async fn answer(
                 }
                 return Some(res);
             }
-            Some(match router.proxy(&home, &request.http).await {
+            Some(match router.proxy(&home, client, &request.http).await {
                 None => text_response(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "too many requests being routed; try again",
@@ -780,7 +794,11 @@ mod tests {
                 RouterConfig::default(),
             );
             for _ in 0..5 {
-                let answer = r.proxy(&addr.to_string(), &get()).await.unwrap().unwrap();
+                let answer = r
+                    .proxy(&addr.to_string(), "127.0.0.1".parse().unwrap(), &get())
+                    .await
+                    .unwrap()
+                    .unwrap();
                 assert!(answer.ends_with(b"ok"), "{answer:?}");
                 // Let a closing home's FIN arrive before the next request.
                 tokio::time::sleep(Duration::from_millis(20)).await;

@@ -50,6 +50,17 @@ async fn scrape(admin: SocketAddr) -> String {
 }
 
 /// The value of one series (`name` or `name{labels}`), 0 when absent.
+/// Waits (bounded) until the server has seen the client's earlier connections close:
+/// this test runs with `max_connections = 2`, and a connection the client dropped counts
+/// until the server reads its end.
+async fn settle(admin: SocketAddr) {
+    let deadline = Instant::now() + WAIT;
+    while value(&scrape(admin).await, "rvp_connections_open") > 0 {
+        assert!(Instant::now() < deadline, "connections never closed");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 fn value(text: &str, series: &str) -> u64 {
     text.lines()
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
@@ -86,9 +97,17 @@ async fn metrics_move_with_real_requests() {
     })
     .await;
     let admin = server.admin.expect("an admin listener");
-    let before = scrape(admin).await;
+    // The accept loop marks itself accepting once it runs: wait for that (bounded).
+    let deadline = Instant::now() + WAIT;
+    let before = loop {
+        let text = scrape(admin).await;
+        if value(&text, "rvp_listener_accepting") == 1 {
+            break text;
+        }
+        assert!(Instant::now() < deadline, "never accepting:\n{text}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
     assert_eq!(value(&before, "rvp_engine_up"), 1, "{before}");
-    assert_eq!(value(&before, "rvp_listener_accepting"), 1);
     assert_eq!(value(&before, "rvp_online_users"), 0);
     assert_eq!(value(&before, "rvp_subscriptions"), 0);
     assert_eq!(value(&before, "rvp_users"), 3);
@@ -103,8 +122,11 @@ async fn metrics_move_with_real_requests() {
     let cb_alice = Callback::start(200).await;
     let mut cb_bob = Callback::start(200).await;
     assert_eq!(alice.login(&cb_alice.url(), 3600).await.status, 200);
+    settle(admin).await;
     assert_eq!(bob.login(&cb_bob.url(), 3600).await.status, 200);
+    settle(admin).await;
     assert_eq!(alice.set_state("online").await.status, 207);
+    settle(admin).await;
     assert_eq!(bob.set_state("busy").await.status, 207);
     let text = scrape(admin).await;
     assert_eq!(value(&text, "rvp_online_users"), 2, "{text}");

@@ -214,3 +214,131 @@ async fn hop_limit_in_flight_bound_and_a_silent_home() {
     hold.abort();
     router.stop().await;
 }
+
+/// A home server behind a router judges the client the router forwards (`X-Forwarded-For`,
+/// believed because the home lists the router in `[router] trusted_proxies`): another
+/// server's property change, proxied by the router, is believed when it comes from where
+/// that server is known to be, and refused from anywhere else; a home that does not trust
+/// the router sees only the router's address and refuses it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_home_behind_a_router_judges_the_forwarded_client() {
+    for trusts_router in [true, false] {
+        let home = TestServer::start(|c| {
+            c.server.role = Role::Home;
+            c.resolve
+                .peers
+                .insert("peer.test".into(), vec!["127.0.0.7".parse().unwrap()]);
+            if trusts_router {
+                c.router.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+            }
+        })
+        .await;
+        let at = home.addr.to_string();
+        let router = TestServer::start(|c| {
+            c.server.role = Role::Router;
+            for u in &mut c.users {
+                u.home = Some(at.clone());
+            }
+            c.router.inside = vec!["10.0.0.0/8".parse().unwrap()];
+        })
+        .await;
+        let bob = home.client("bob");
+        let mut cb = Callback::start(200).await;
+        assert_eq!(bob.login(&cb.url(), 600).await.status, 200);
+        let change = format!(
+            "<?xml version=\"1.0\"?><r:notification xmlns:d=\"DAV:\" xmlns:r=\"http://schemas.microsoft.com/rvp/\"><r:propnotification><r:notification-from><r:contact><d:href>http://peer.test/instmsg/aliases/zed</d:href><r:description/></r:contact></r:notification-from><r:notification-to><r:contact><d:href>{}</d:href><r:description/></r:contact></r:notification-to><d:propertyupdate><d:set><d:prop><r:state><r:online/></r:state></d:prop></d:set></d:propertyupdate></r:propnotification></r:notification>",
+            url("bob")
+        );
+        let req = Req::new("NOTIFY", &path("bob"))
+            .header("Content-Type", "text/xml")
+            .body(change.into_bytes())
+            .bytes_as(Some("peer.test"), None);
+        let from = |ip: &str| ip.parse::<std::net::IpAddr>().unwrap();
+        let r = raw_from(from("127.0.0.7"), router.addr, &req)
+            .await
+            .unwrap()
+            .1;
+        if trusts_router {
+            assert_eq!(r.status, 200, "{r:?}");
+            assert!(
+                cb.next()
+                    .await
+                    .text()
+                    .contains("peer.test/instmsg/aliases/zed")
+            );
+        } else {
+            assert_eq!(r.status, 403, "{r:?}");
+        }
+        let r = raw_from(from("127.0.0.8"), router.addr, &req)
+            .await
+            .unwrap()
+            .1;
+        assert_eq!(r.status, 403, "{r:?}");
+        assert!(
+            cb.next_within(Duration::from_millis(300)).await.is_none(),
+            "a refused claim was relayed"
+        );
+        router.stop().await;
+        home.stop().await;
+    }
+}
+
+/// Two home servers of one domain: a user of one proves herself on the other (they share
+/// the directory: carol, homed on home 2, watches alice on home 1), and a home server
+/// speaks as the domain to the other (property changes of its users) when it comes from a
+/// fellow server's address (`[router.homes]`), never from elsewhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn home_servers_of_one_domain_verify_each_others_users() {
+    let home1 = TestServer::start(|c| {
+        for u in &mut c.users {
+            if u.alias == "carol" {
+                u.home = Some("home2.test".into());
+            }
+        }
+    })
+    .await;
+    let home2 = TestServer::start(|c| {
+        for u in &mut c.users {
+            if u.alias != "carol" {
+                u.home = Some("home1.test".into());
+            }
+        }
+        c.router
+            .homes
+            .insert("home1.test".into(), "127.0.0.1:9".parse().unwrap());
+    })
+    .await;
+    // carol, at home on home 2, watches alice on home 1: proven there.
+    let r = home1.client("carol").watch("alice", 600).await;
+    assert_eq!(r.status, 207, "{r:?}");
+    // carol signs on at home 2; home 1 (a fellow address) tells her alice changed.
+    let carol = home2.client("carol");
+    let mut cb = Callback::start(200).await;
+    assert_eq!(carol.login(&cb.url(), 600).await.status, 200);
+    let change = format!(
+        "<?xml version=\"1.0\"?><r:notification xmlns:d=\"DAV:\" xmlns:r=\"http://schemas.microsoft.com/rvp/\"><r:propnotification><r:notification-from><r:contact><d:href>{}</d:href><r:description/></r:contact></r:notification-from><r:notification-to><r:contact><d:href>{}</d:href><r:description/></r:contact></r:notification-to><d:propertyupdate><d:set><d:prop><r:state><r:busy/></r:state></d:prop></d:set></d:propertyupdate></r:propnotification></r:notification>",
+        url("alice"),
+        url("carol")
+    );
+    let req = Req::new("NOTIFY", &path("carol"))
+        .header("Content-Type", "text/xml")
+        .body(change.into_bytes())
+        .bytes_as(Some(DOMAIN), None);
+    let from = |ip: &str| ip.parse::<std::net::IpAddr>().unwrap();
+    let r = raw_from(from("127.0.0.1"), home2.addr, &req)
+        .await
+        .unwrap()
+        .1;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(cb.next().await.text().contains("<r:busy/>"));
+    // From an address that is no server of the domain: the domain is a local identity
+    // that cannot be proven that way.
+    let r = raw_from(from("127.0.0.9"), home2.addr, &req)
+        .await
+        .unwrap()
+        .1;
+    assert_eq!(r.status, 401, "{r:?}");
+    assert!(cb.next_within(Duration::from_millis(300)).await.is_none());
+    home2.stop().await;
+    home1.stop().await;
+}

@@ -53,6 +53,11 @@ use crate::resolve::ForeignResolver;
 pub use reload::{ReloadError, ReloadReport, Reloader};
 
 /// How long a scrape or a readiness check waits for the engine task to answer its probe.
+/// The answer of a connection beyond `admin.max_connections`.
+const TOO_MANY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\
+Content-Type: text/plain; charset=utf-8\r\nContent-Length: 27\r\nConnection: close\r\n\r\n\
+too many admin connections\n";
+
 /// A busier engine is reported down (`rvp_engine_up 0`, `/readyz` 503) rather than
 /// holding the scraper.
 pub const ENGINE_PROBE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -236,7 +241,7 @@ impl AdminServer {
             };
             let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
                 tracing::debug!(%peer, "admin listener: too many connections: 503");
-                let _ = stream.try_write(&simple(503, "too many admin connections\n"));
+                crate::listener::refuse(stream, TOO_MANY);
                 continue;
             };
             let sources = Arc::clone(&sources);
@@ -379,6 +384,23 @@ fn simple(status: u16, body: &str) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_refusal_is_the_usual_answer() {
+        let usual =
+            String::from_utf8(simple(503, "too many admin connections\n")).unwrap_or_default();
+        let refusal = std::str::from_utf8(TOO_MANY).unwrap_or_default();
+        assert!(
+            refusal.starts_with("HTTP/1.1 503 Service Unavailable\r\n"),
+            "{refusal}"
+        );
+        assert!(
+            refusal.ends_with("\r\n\r\ntoo many admin connections\n"),
+            "{refusal}"
+        );
+        assert!(usual.contains("Content-Length: 27\r\n"), "{usual}");
+        assert!(refusal.contains("Content-Length: 27\r\n"), "{refusal}");
+    }
 
     #[test]
     fn answers_are_complete_http() {
