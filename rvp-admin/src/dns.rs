@@ -18,17 +18,29 @@ use std::net::{IpAddr, SocketAddr};
 use rvp_server::config::Config;
 
 /// One zone-file line per record the domain needs, with comments saying why.
-pub(crate) fn records(config: &Config, address: Option<IpAddr>, ttl: u32) -> Vec<String> {
+///
+/// Clients look up `_rvp._tcp.<sign-in domain>` (the part after `@`), and librvp names its
+/// users' URLs and `Host` after the SRV target: the target must therefore be the
+/// configuration's `[server] domain` (the IM domain, the logical host of every
+/// principal's URL). `sign_in_domain` defaults to that same name.
+pub(crate) fn records(
+    config: &Config,
+    sign_in_domain: Option<&str>,
+    address: Option<IpAddr>,
+    ttl: u32,
+) -> Vec<String> {
     let domain = config.server.domain.trim_end_matches('.');
     let host = config.server.host_name.trim_end_matches('.');
+    let sign_in = sign_in_domain.map_or(domain, |d| d.trim_end_matches('.'));
     let mut lines = vec![format!(
-        "; rvp-server for the IM domain {domain} (role {:?})",
+        "; rvp-server for the IM domain {domain} (sign-in names alias@{sign_in}; role {:?})",
         config.server.role
     )];
     let listen: Option<&SocketAddr> = config.server.listen.first();
     let port = listen.map_or(80, SocketAddr::port);
     lines.push(format!(
-        "; clients and other servers find the server of alias@{domain} here; port {port}{}",
+        "; clients and other servers find the server of alias@{sign_in} here; the target is \
+         the IM domain (librvp names URLs after it); port {port}{}",
         if port == 80 {
             ""
         } else {
@@ -36,7 +48,7 @@ pub(crate) fn records(config: &Config, address: Option<IpAddr>, ttl: u32) -> Vec
         }
     ));
     lines.push(format!(
-        "_rvp._tcp.{domain}. {ttl} IN SRV 0 0 {port} {host}."
+        "_rvp._tcp.{sign_in}. {ttl} IN SRV 0 0 {port} {domain}."
     ));
     let ip = address.or_else(|| {
         listen
@@ -44,19 +56,18 @@ pub(crate) fn records(config: &Config, address: Option<IpAddr>, ttl: u32) -> Vec
             .filter(|ip| !ip.is_unspecified() && !ip.is_loopback())
     });
     match ip {
-        Some(ip) => lines.push(address_line(host, ip, ttl)),
+        Some(ip) => lines.push(address_line(domain, ip, ttl)),
         None => lines.push(format!(
-            "; {host}. needs an A (or AAAA) record: the configuration listens on no public \
+            "; {domain}. needs an A (or AAAA) record: the configuration listens on no public \
              address, give one with --address"
         )),
     }
     if host != domain {
         lines.push(format!(
-            "; {domain}. itself: an A record to the same server lets clients that ignore SRV \
-             (Windows Messenger, Net::RVP) reach it on port 80"
+            "; {host}. is this server's own name (physical URLs, the Location of referrals)"
         ));
         if let Some(ip) = ip {
-            lines.push(address_line(domain, ip, ttl));
+            lines.push(address_line(host, ip, ttl));
         }
     }
     for (home, at) in &config.router.homes {
@@ -77,11 +88,12 @@ fn address_line(name: &str, ip: IpAddr, ttl: u32) -> String {
 /// Prints [`records`].
 pub(crate) fn print(
     config: &Config,
+    sign_in_domain: Option<&str>,
     address: Option<IpAddr>,
     ttl: u32,
     out: &mut impl Write,
 ) -> std::io::Result<()> {
-    for line in records(config, address, ttl) {
+    for line in records(config, sign_in_domain, address, ttl) {
         writeln!(out, "{line}")?;
     }
     Ok(())
@@ -104,21 +116,26 @@ mod tests {
         // An IPv6 socket address needs brackets in TOML strings too.
         assert!(config.is_err());
         let config = Config::from_toml_str(
-            "[server]\nlisten = [\"0.0.0.0:80\"]\ndomain = \"example.org\"\n\
-             host_name = \"im.example.org\"\nrole = \"router\"\n\
+            "[server]\nlisten = [\"0.0.0.0:80\"]\ndomain = \"im.example.org\"\n\
+             host_name = \"router1.example.org\"\nrole = \"router\"\n\
              [router.homes]\n\"im1.example.org\" = \"192.0.2.11:80\"\n\
              \"im2.example.org:8080\" = \"[2001:db8::12]:8080\"\n",
             "test",
         )
         .unwrap();
-        let lines = records(&config, Some("203.0.113.5".parse().unwrap()), 3600);
+        let lines = records(
+            &config,
+            Some("example.org"),
+            Some("203.0.113.5".parse().unwrap()),
+            3600,
+        );
         let records: Vec<&String> = lines.iter().filter(|l| !l.starts_with(';')).collect();
         assert_eq!(
             records,
             [
                 "_rvp._tcp.example.org. 3600 IN SRV 0 0 80 im.example.org.",
                 "im.example.org. 3600 IN A 203.0.113.5",
-                "example.org. 3600 IN A 203.0.113.5",
+                "router1.example.org. 3600 IN A 203.0.113.5",
                 "im1.example.org. 3600 IN A 192.0.2.11",
                 "im2.example.org. 3600 IN AAAA 2001:db8::12",
             ]
@@ -128,7 +145,7 @@ mod tests {
     #[test]
     fn the_demo_configuration_says_what_is_missing() {
         let config = Config::embedded_default().unwrap();
-        let lines = records(&config, None, 300);
+        let lines = records(&config, None, None, 300);
         assert!(lines.contains(&"_rvp._tcp.localhost. 300 IN SRV 0 0 8080 localhost.".into()));
         assert!(
             lines

@@ -53,6 +53,10 @@ enum Command {
         /// address when it is a specific, non-loopback one.
         #[arg(long)]
         address: Option<std::net::IpAddr>,
+        /// The domain of sign-in names (`alice@example.org`), when it is not the IM domain
+        /// itself: the SRV record is looked up there and points at the IM domain.
+        #[arg(long, value_name = "DOMAIN")]
+        sign_in_domain: Option<String>,
         /// TTL of the records, in seconds.
         #[arg(long, default_value_t = 3600)]
         ttl: u32,
@@ -175,11 +179,13 @@ fn run(cli: Cli) -> Result<Outcome, AdminError> {
         Command::Dns {
             config,
             address,
+            sign_in_domain,
             ttl,
         } => {
             let config = rvp_server::config::Config::from_file(&config)
                 .map_err(|e| AdminError::Config(e.to_string()))?;
-            dns::print(&config, address, ttl, &mut out).map_err(AdminError::Output)?;
+            dns::print(&config, sign_in_domain.as_deref(), address, ttl, &mut out)
+                .map_err(AdminError::Output)?;
             Ok(Outcome::Ok)
         }
         Command::Check {

@@ -77,13 +77,21 @@ fn dns_and_config_check_read_a_configuration_file() {
     let file = dir.path().join("server.toml");
     std::fs::write(
         &file,
-        "[server]\nlisten = [\"192.0.2.5:80\"]\ndomain = \"example.org\"\n\
+        "[server]\nlisten = [\"192.0.2.5:80\"]\ndomain = \"im.example.org\"\n\
          host_name = \"im.example.org\"\n\
          [[users]]\nalias = \"carol\"\npassword = \"carol-pw-3\"\n",
     )
     .unwrap();
     let path = file.display().to_string();
-    let (code, out, err) = admin(&["dns", "--config", &path, "--ttl", "600"]);
+    let (code, out, err) = admin(&[
+        "dns",
+        "--config",
+        &path,
+        "--sign-in-domain",
+        "example.org",
+        "--ttl",
+        "600",
+    ]);
     assert_eq!(code, 0, "{err}");
     assert!(
         out.contains("_rvp._tcp.example.org. 600 IN SRV 0 0 80 im.example.org."),
