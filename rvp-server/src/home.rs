@@ -674,12 +674,7 @@ pub fn user_properties(domain: &str, u: &crate::config::UserConfig) -> Directory
 /// The addresses of the other servers of this IM domain: its home servers
 /// (`[router.homes]`) and `[resolve] peers` listed under the domain's own name.
 pub fn fellow_servers(config: &Config) -> Vec<std::net::IpAddr> {
-    let mut out: Vec<std::net::IpAddr> = config
-        .router
-        .homes
-        .values()
-        .map(SocketAddr::ip)
-        .collect();
+    let mut out: Vec<std::net::IpAddr> = config.router.homes.values().map(SocketAddr::ip).collect();
     for (host, addrs) in &config.resolve.peers {
         if host
             .trim_end_matches('.')
@@ -702,6 +697,13 @@ pub async fn directory_entries(
 ) -> Result<Vec<crate::directory::DirectoryEntry>, ServerError> {
     let directory = crate::directory::open(config)
         .map_err(|e| ServerError::User(format!("[directory]: {e}")))?;
+    entries_of(&*directory).await
+}
+
+/// Every entry of `directory`, an address with more than one entry left out (logged).
+pub async fn entries_of(
+    directory: &dyn crate::directory::Directory,
+) -> Result<Vec<crate::directory::DirectoryEntry>, ServerError> {
     let mut entries = directory
         .all()
         .await
@@ -787,10 +789,23 @@ impl HomeServer {
     /// (`config.server.listen`, and `admin.listen` when set) and starts the engine task.
     /// Call [`HomeServer::run`] to serve.
     pub async fn start(config: &Config, log: ProtocolLog) -> Result<HomeServer, ServerError> {
+        let directory = crate::directory::open(config)
+            .map_err(|e| ServerError::User(format!("[directory]: {e}")))?;
+        HomeServer::start_with_directory(config, log, &*directory).await
+    }
+
+    /// [`HomeServer::start`] with the users of `directory` (an embedder's own
+    /// [`Directory`](crate::directory::Directory), e.g. its account database) instead of
+    /// the one `[directory]` configures. Read once, at start-up.
+    pub async fn start_with_directory(
+        config: &Config,
+        log: ProtocolLog,
+        directory: &dyn crate::directory::Directory,
+    ) -> Result<HomeServer, ServerError> {
         let now = Instant::now();
         let mut store = DurableStore::open(&config.server.storage, durable_options(config))?;
-        // The users: from the directory (the [[users]] of the file, or LDAP).
-        let entries = directory_entries(config).await?;
+        // The users: from the directory (the [[users]] of the file, LDAP, or the embedder's).
+        let entries = entries_of(directory).await?;
         let mut engine = engine_with_users(config, &entries, now)?;
         let report = store.restore_engine(&mut engine, Instant::now())?;
         tracing::info!(?report, store = %store.path().display(), "state restored");

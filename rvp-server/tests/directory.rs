@@ -135,6 +135,118 @@ async fn file_backend_users_and_their_home() {
     assert_eq!(keys.len(), 2);
 }
 
+/// An embedder's own directory (here an in-memory account list) plugged into the server
+/// with `HomeServer::start_with_directory`: its user signs on with the password it holds;
+/// a name it does not hold is refused.
+#[derive(Debug)]
+struct Accounts(Vec<DirectoryEntry>);
+
+impl Directory for Accounts {
+    fn lookup<'a>(
+        &'a self,
+        address: &'a Address,
+    ) -> directory::BoxFuture<'a, Result<Option<DirectoryEntry>, DirectoryError>> {
+        let found = self.0.iter().find(|e| &e.address == address).cloned();
+        Box::pin(async move { Ok(found) })
+    }
+
+    fn all(&self) -> directory::BoxFuture<'_, Result<Vec<DirectoryEntry>, DirectoryError>> {
+        let all = self.0.clone();
+        Box::pin(async move { Ok(all) })
+    }
+
+    fn describe(&self) -> String {
+        "the embedder's accounts".into()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_embedder_plugs_its_own_directory() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = std::env::temp_dir().join(format!("rvp-embedder-dir-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = Config::from_toml_str(
+        &format!(
+            "[server]\nlisten = [\"127.0.0.1:0\"]\nstorage = {:?}\n[log]\nprotocol_log = \"\"\n",
+            dir.join("s.redb").display().to_string()
+        ),
+        "test",
+    )
+    .unwrap();
+    let mut zoe = DirectoryEntry::new(addr("zoe@localhost"), "accounts[0]").unwrap();
+    zoe.credentials = Credentials::Password(directory::Secret::new("zoe-pw"));
+    let accounts = Accounts(vec![zoe]);
+    let server = rvp_server::home::HomeServer::start_with_directory(
+        &config,
+        rvp_server::log::ProtocolLog::off(),
+        &accounts,
+    )
+    .await
+    .unwrap();
+    let at = server.local_addrs()[0];
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(server.run(async {
+        let _ = stopped.await;
+    }));
+    let exchange = |request: String| async move {
+        let mut s = tokio::net::TcpStream::connect(at).await.unwrap();
+        s.write_all(request.as_bytes()).await.unwrap();
+        let mut buf = vec![0u8; 8192];
+        let mut got = Vec::new();
+        while !String::from_utf8_lossy(&got).contains("\r\n\r\n") {
+            let n = s.read(&mut buf).await.unwrap();
+            assert!(n > 0);
+            got.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&got).into_owned()
+    };
+    let login = |alias: &str, auth: Option<String>| {
+        format!(
+            "SUBSCRIBE /instmsg/aliases/{alias} HTTP/1.1\r\nHost: localhost\r\n\
+             RVP-From-Principal: http://localhost/instmsg/aliases/{alias}\r\n\
+             Notification-Type: pragma/notify\r\nSubscription-Lifetime: 600\r\n\
+             Call-Back: http://127.0.0.1:9\r\n{}Content-Length: 0\r\n\r\n",
+            auth.map(|a| format!("Authorization: {a}\r\n"))
+                .unwrap_or_default()
+        )
+    };
+    for (alias, password, want) in [
+        ("zoe", "zoe-pw", "200"),
+        ("zoe", "nope", "401"),
+        ("alice", "alice-demo", "404"),
+    ] {
+        let first = exchange(login(alias, None)).await;
+        if want == "404" {
+            assert!(
+                first.starts_with("HTTP/1.1 401") || first.starts_with("HTTP/1.1 404"),
+                "{first}"
+            );
+            continue;
+        }
+        let at_n = first.find("nonce=\"").unwrap() + 7;
+        let nonce = &first[at_n..at_n + first[at_n..].find('"').unwrap()];
+        let qop = QopAuth {
+            nc: "00000001",
+            cnonce: "0a4f113b",
+        };
+        let uri = format!("/instmsg/aliases/{alias}");
+        let ha1 = Ha1::from_password(alias, "localhost", password);
+        let response = compute_response(&ha1, "SUBSCRIBE", &uri, nonce, Some(qop));
+        let auth = format!(
+            "Digest username=\"{alias}\", realm=\"localhost\", nonce=\"{nonce}\", uri=\"{uri}\", \
+             algorithm=\"MD5\", qop=auth, nc=00000001, cnonce=\"0a4f113b\", response=\"{response}\""
+        );
+        let answer = exchange(login(alias, Some(auth))).await;
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {want}")),
+            "{alias}/{password}: {answer}"
+        );
+    }
+    let _ = stop.send(());
+    task.await.unwrap().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[cfg(not(feature = "ldap"))]
 #[test]
 fn ldap_tests_need_the_ldap_feature() {
