@@ -330,7 +330,8 @@ fn refuse_busy(stream: TcpStream) {
     refuse(stream, BUSY_RESPONSE);
 }
 
-/// Refused connections whose close lingers at once, at most (see [`refuse`]).
+/// Refused connections whose close lingers at once, at most (a refusal answers and then
+/// drains what the client sent, so the client reads the answer instead of a reset).
 pub const MAX_LINGERING: usize = 64;
 /// How long a refused connection's close lingers, at most.
 pub const LINGER: Duration = Duration::from_millis(500);
