@@ -955,6 +955,7 @@ fn drive(
             "rvp_subscriptions",
             "rvp_connections_open",
             "rvp_connections_refused_total",
+            "rvp_auth_failures_total",
             "rvp_notify_outbound_total",
             "rvp_notify_dropped_total",
             "rvp_callback_failures_total",

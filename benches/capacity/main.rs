@@ -11,7 +11,7 @@
 //!
 //! ```text
 //! cargo build --release -p rvp-server
-//! cargo bench --bench capacity                        # all three parts, about 8 minutes
+//! cargo bench --bench capacity                        # all three parts, about 9 minutes
 //! RVP_CAPACITY_ONLY=g8  cargo bench --bench capacity  # or g9, or g11
 //! RVP_CAPACITY_ONLY=g8 RVP_CAPACITY_G8_USERS=50000,75000 cargo bench --bench capacity
 //! ```
@@ -28,7 +28,7 @@
 //! | `RVP_CAPACITY_G8_CONTACTS` | 20 | contacts each user watches (and is watched by) |
 //! | `RVP_CAPACITY_G8_SIGNON_TIMEOUT` | 240 | seconds the sign-on of a size may take |
 //! | `RVP_CAPACITY_G8_WINDOW` | 64 | users signing on at once per source address |
-//! | `RVP_CAPACITY_G8_CALLBACKS` | 40% of the open-file limit | call-back destinations (listeners); above it users share them |
+//! | `RVP_CAPACITY_G8_CALLBACKS` | 40% of (open-file limit − 2,000): 7,200 at 20,000 | call-back destinations (listeners); above it users share them |
 //! | `RVP_CAPACITY_G9_USERS` | `2000,10000,30000` | G9 storm sizes (a fresh server each) |
 //! | `RVP_CAPACITY_G9_CLIENTS` | 64 | concurrent clients of the storm |
 //! | `RVP_CAPACITY_G11_CONNECTIONS` | `5000,10000,18000` | G11 sizes (one server, added up) |
