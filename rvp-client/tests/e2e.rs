@@ -294,11 +294,17 @@ async fn digest_nonce_is_reused_with_increasing_nc() {
         .await;
     }
     alice.sign_off().await.unwrap();
-    // Connections are closed now; let the proxy tasks count.
+    // Connections are closed now; let the proxy tasks count. A connection's requests are
+    // counted when the client closes it, its answers (the 401) when the server has closed
+    // too: wait for both (bounded), then a moment more for any late count.
     let deadline = tokio::time::Instant::now() + WAIT;
-    while counts.requests.load(Ordering::SeqCst) < 12 && tokio::time::Instant::now() < deadline {
+    while (counts.requests.load(Ordering::SeqCst) < 15
+        || counts.challenges.load(Ordering::SeqCst) < 1)
+        && tokio::time::Instant::now() < deadline
+    {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let requests = counts.requests.load(Ordering::SeqCst);
     let challenges = counts.challenges.load(Ordering::SeqCst);
     // 6 sign-on steps, 2 watches, 3 states, offline, 3 unsubscribes = 15 requests; one
