@@ -581,21 +581,6 @@ pub async fn answer(
     }
 }
 
-/// The router a configuration describes: its role, the users with their `home`, the
-/// `[router]` settings and the engine's hop limit.
-pub fn from_config(config: &crate::config::Config) -> Router {
-    Router::new(
-        config.server.role,
-        &config.server.domain,
-        config
-            .users
-            .iter()
-            .map(|u| (u.alias.clone(), u.home.clone())),
-        config.router.clone(),
-    )
-    .with_max_hops(config.policy.max_hops)
-}
-
 /// The router for a configuration whose users are `entries` (the directory's): each
 /// user's `home` unless that is this server (`[server] host_name`).
 pub fn from_entries(
