@@ -13,7 +13,7 @@
 //! | `[log]` | `protocol_log`, `filter`, `format` (`text` or `json`) |
 //! | `[admin]` | `listen` (metrics and health checks; none by default), `max_connections`, `timeout` |
 //! | `[archive]` | `path` (the compliance archive of relayed NOTIFYs; off by default), `retention` |
-//! | `[[users]]` | `alias`, `display_name`, `email`, `password` or `ha1` |
+//! | `[[users]]` | `alias`, `display_name`, `email`, `password` or `ha1`, `home`, `enabled` |
 //!
 //! Rules:
 //! * Every key has a default ([`Config::default`]); a file may leave any key out.
@@ -479,6 +479,10 @@ pub struct UserConfig {
     /// (see [`crate::router`]). Absent: this server.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub home: Option<String>,
+    /// `false`: the user is not served (it cannot sign in and is answered as a user the
+    /// directory does not hold), though its entry stays in the file. Absent: enabled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
 }
 
 impl fmt::Debug for UserConfig {
@@ -490,6 +494,7 @@ impl fmt::Debug for UserConfig {
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("ha1", &self.ha1.as_ref().map(|_| "<redacted>"))
             .field("home", &self.home)
+            .field("enabled", &self.enabled)
             .finish()
     }
 }

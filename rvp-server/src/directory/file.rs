@@ -1,7 +1,9 @@
 //! The directory of the configuration file: its `[[users]]`.
 //!
-//! Every user is in the IM domain `server.domain`, enabled, homed on its `home` (absent:
-//! this server, `server.host_name`). A `password` stays a password (any username form
+//! Every user is in the IM domain `server.domain`, enabled unless `enabled = false`, homed
+//! on its `home` (absent: this server, `server.host_name`). A disabled user is treated as
+//! an LDAP entry with `rvpIMEnabled: FALSE`: not registered, no Digest credentials, so it
+//! is answered as a user the directory does not hold. A `password` stays a password (any username form
 //! works); an `ha1` is an HA1 over the alias in the server's realm, as before.
 
 use std::collections::HashMap;
@@ -60,6 +62,7 @@ impl FileDirectory {
                     .map_err(|err| invalid("home", err.to_string()))?,
             );
             e.home = u.home.as_ref().map(|_| home);
+            e.enabled = u.enabled.unwrap_or(true);
             e.display_name.clone_from(&u.display_name);
             e.email.clone_from(&u.email);
             e.credentials = match (&u.password, &u.ha1) {
@@ -145,7 +148,7 @@ mod tests {
              password = \"pw\"\n\
              [[users]]\nalias = \"bob\"\nha1 = \"0123456789abcdef0123456789abcdef\"\n\
              home = \"IM1.example.org\"\n\
-             [[users]]\nalias = \"carol\"\n",
+             [[users]]\nalias = \"carol\"\nenabled = false\n",
             "x",
         )
         .unwrap();
@@ -175,6 +178,8 @@ mod tests {
             .get(&Address::parse("carol@im.example.org").unwrap())
             .unwrap();
         assert_eq!(carol.credentials, Credentials::None);
+        assert!(!carol.enabled, "enabled = false");
+        assert!(alice.enabled && bob.enabled, "absent: enabled");
         assert!(
             d.get(&Address::parse("dave@im.example.org").unwrap())
                 .is_none()
