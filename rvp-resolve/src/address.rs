@@ -185,6 +185,19 @@ pub fn srv_name(domain: &str) -> String {
     format!("_rvp._tcp.{domain}")
 }
 
+/// The SRV owner name that says `domain`'s RVP servers speak TLS: `_rvps._tcp.<domain>`
+/// (PROTOCOL.md §7.6, our convention (I); Exchange 2000 IM had no TLS). Its records name
+/// the TLS endpoints (port 443 unless a record says otherwise), and a server that finds
+/// one reaches the domain's call-backs only over TLS, checking the certificate against
+/// the domain.
+///
+/// ```
+/// assert_eq!(rvp_resolve::address::tls_srv_name("acme.com"), "_rvps._tcp.acme.com");
+/// ```
+pub fn tls_srv_name(domain: &str) -> String {
+    format!("_rvps._tcp.{domain}")
+}
+
 impl fmt::Display for Address {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}@{}", self.alias, self.domain)

@@ -121,7 +121,7 @@ mod static_resolver;
 #[cfg_attr(docsrs, doc(cfg(feature = "hickory")))]
 pub mod hickory;
 
-pub use address::{Address, AddressError, MAX_ALIAS_LEN, MAX_DOMAIN_LEN};
+pub use address::{Address, AddressError, MAX_ALIAS_LEN, MAX_DOMAIN_LEN, tls_srv_name};
 pub use cache::{TtlCache, TtlPolicy};
 #[cfg(feature = "hickory")]
 #[cfg_attr(docsrs, doc(cfg(feature = "hickory")))]

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use rvp_proto::url::{LogicalUrl, UrlError};
 
-use crate::address::{Address, AddressError, normalize_domain, srv_name};
+use crate::address::{Address, AddressError, normalize_domain, srv_name, tls_srv_name};
 use crate::cache::{DEFAULT_CAPACITY, TtlCache, TtlPolicy};
 use crate::source::{Answer, LookupError, Resolve};
 use crate::srv::{SrvRecord, SrvVerdict, XorShift, order};
@@ -67,6 +67,9 @@ pub enum TargetSource {
     ImHeuristic,
     /// A server named in the configuration.
     Manual,
+    /// An `_rvps._tcp` SRV record: a TLS endpoint of the domain ([`Resolver::tls_plan`],
+    /// our convention (I)).
+    TlsSrv,
 }
 
 /// One place to connect to.
@@ -138,7 +141,8 @@ impl Plan {
     /// where to connect, the IM domain stays the identity).
     pub fn logical_url(&self, target: &Target, alias: &str) -> Result<LogicalUrl, UrlError> {
         match target.source {
-            TargetSource::Manual => LogicalUrl::new(&self.domain, alias),
+            // A TLS endpoint is where to connect, not a name for URLs: the domain stays.
+            TargetSource::Manual | TargetSource::TlsSrv => LogicalUrl::new(&self.domain, alias),
             TargetSource::Srv | TargetSource::AddressFallback | TargetSource::ImHeuristic => {
                 LogicalUrl::new(&target.authority(), alias)
             }
@@ -428,8 +432,66 @@ impl<R: Resolve> Resolver<R> {
             .to_ascii_lowercase();
         let mut st = self.state();
         st.srv.remove(srv_name(&d).as_str());
+        st.srv.remove(tls_srv_name(&d).as_str());
         st.ip.remove(d.as_str());
         st.ip.remove(format!("im.{d}").as_str());
+    }
+
+    /// The TLS endpoints of `domain`, reading the clock now: its `_rvps._tcp` SRV
+    /// targets in RFC 2782 order ([`TargetSource::TlsSrv`]), or `None` when it publishes
+    /// none (no such name, no SRV data, or only the `.` target). There is no address
+    /// fallback: a domain speaks TLS only where it says so. A failed query is an error
+    /// (not cached), as for [`Resolver::plan`]; answers are cached for their TTL beside
+    /// the `_rvp._tcp` ones, and [`Resolver::forget`] drops both. A domain with a
+    /// configured server ([`ResolverConfig::manual_server`], a domain override) asks no
+    /// DNS and has none. PROTOCOL.md §7.6, our convention (I).
+    pub async fn tls_plan(&self, domain: &str) -> Result<Option<Plan>, ResolveError> {
+        self.tls_plan_at(domain, Instant::now()).await
+    }
+
+    /// [`Resolver::tls_plan`] at time `now` (cache expiry is judged at `now`).
+    pub async fn tls_plan_at(
+        &self,
+        domain: &str,
+        now: Instant,
+    ) -> Result<Option<Plan>, ResolveError> {
+        let domain = normalize_domain(domain)?;
+        if self.config.domain_overrides.contains_key(domain.as_str())
+            || self.config.manual_server.is_some()
+        {
+            return Ok(None);
+        }
+        let answer = match self
+            .srv_answer_named(&domain, &tls_srv_name(&domain), now, false)
+            .await
+        {
+            Ok(r) => r?,
+            // Unreachable: misses are only reported in cache-only mode.
+            Err(Miss) => return Ok(None),
+        };
+        if answer.is_negative() {
+            return Ok(None);
+        }
+        let SrvVerdict::Targets(records) = order(answer.records(), &mut self.state().rng) else {
+            return Ok(None);
+        };
+        let mut targets: Vec<Target> = Vec::with_capacity(records.len());
+        for r in records {
+            if !targets
+                .iter()
+                .any(|x| x.host == r.target && x.port == r.port)
+            {
+                targets.push(Target {
+                    host: r.target,
+                    port: r.port,
+                    source: TargetSource::TlsSrv,
+                });
+            }
+        }
+        Ok((!targets.is_empty()).then(|| Plan {
+            domain: domain.into(),
+            targets,
+        }))
     }
 
     /// The domain `D` for which `authority` (`T` or `T:P`) was seen as an SRV target.
@@ -548,21 +610,35 @@ impl<R: Resolve> Resolver<R> {
         now: Instant,
         cache_only: bool,
     ) -> Result<Result<Answer<SrvRecord>, LookupError>, Miss> {
-        let name = srv_name(domain);
-        if let Some((a, _)) = self.state().srv.get(name.as_str(), now) {
+        self.srv_answer_named(domain, &srv_name(domain), now, cache_only)
+            .await
+    }
+
+    /// The SRV answer for `name` (`_rvp._tcp.<domain>` or `_rvps._tcp.<domain>`), cached.
+    /// Only `_rvp._tcp` targets are learned for display (URLs name those, not the TLS
+    /// endpoints).
+    async fn srv_answer_named(
+        &self,
+        domain: &str,
+        name: &str,
+        now: Instant,
+        cache_only: bool,
+    ) -> Result<Result<Answer<SrvRecord>, LookupError>, Miss> {
+        let learn = name.starts_with("_rvp._tcp.");
+        if let Some((a, _)) = self.state().srv.get(name, now) {
             return Ok(Ok(a.clone()));
         }
         if cache_only {
             return Err(Miss);
         }
-        let answer = match self.source.lookup_srv(&name).await {
+        let answer = match self.source.lookup_srv(name).await {
             Ok(a) => a,
             Err(e) => return Ok(Err(e)),
         };
         let mut st = self.state();
         let ttl = self.ttl_of(&answer);
         for r in answer.records() {
-            if !r.is_no_service() {
+            if learn && !r.is_no_service() {
                 st.learned.insert(authority(&r.target, r.port), domain);
             }
         }

@@ -340,3 +340,107 @@ fn resolver_and_its_futures_are_send_and_sync() {
     send(&fut);
     assert!(now_or_never(fut).is_ok());
 }
+
+#[test]
+fn tls_endpoints_come_from_rvps_srv_only() {
+    let dns = acme()
+        .with_srv(
+            "_rvps._tcp.acme.test",
+            vec![
+                SrvRecord::new(10, 0, 8443, "backup.acme.test."),
+                SrvRecord::new(0, 5, 443, "im1.acme.test."),
+                SrvRecord::new(0, 5, 443, "im1.acme.test."),
+            ],
+            TTL,
+        )
+        .with_srv(
+            "_rvps._tcp.closed.test",
+            vec![SrvRecord::new(0, 0, 0, ".")],
+            TTL,
+        );
+    let r = Resolver::new(dns);
+    // Published: the targets in RFC 2782 order, each once, marked as TLS endpoints.
+    let p = now_or_never(r.tls_plan("ACME.test.")).unwrap().unwrap();
+    let got: Vec<_> = p.iter().map(|t| (&*t.host, t.port, t.source)).collect();
+    assert_eq!(
+        got,
+        [
+            ("im1.acme.test", 443, TargetSource::TlsSrv),
+            ("backup.acme.test", 8443, TargetSource::TlsSrv)
+        ]
+    );
+    // A TLS endpoint never names the principal's URL: the domain does.
+    assert_eq!(
+        p.logical_url(p.primary(), "bob").unwrap().to_string(),
+        "http://acme.test/instmsg/aliases/bob"
+    );
+    // ... and it is not learned for display (only _rvp._tcp targets are).
+    assert_eq!(r.learned_domain("backup.acme.test:8443"), None);
+    // Not published: no fallback to address records (plain.test has one), nor for "."
+    // (closed.test), nor for a name that does not exist.
+    assert_eq!(now_or_never(r.tls_plan("plain.test")).unwrap(), None);
+    assert_eq!(now_or_never(r.tls_plan("closed.test")).unwrap(), None);
+    assert_eq!(now_or_never(r.tls_plan("nowhere.test")).unwrap(), None);
+    // Cached beside the _rvp._tcp answers, negative ones too; forget drops both.
+    let q = r.source().queries();
+    now_or_never(r.tls_plan("acme.test")).unwrap();
+    now_or_never(r.tls_plan("plain.test")).unwrap();
+    assert_eq!(r.source().queries(), q);
+    now_or_never(r.plan("acme.test")).unwrap();
+    let q = r.source().queries();
+    r.forget("acme.test");
+    now_or_never(r.tls_plan("acme.test")).unwrap();
+    now_or_never(r.plan("acme.test")).unwrap();
+    assert_eq!(r.source().queries(), q + 2);
+    // A configured server asks no DNS and has no TLS endpoint.
+    let manual = Resolver::with_config(
+        acme().with_srv(
+            "_rvps._tcp.acme.test",
+            vec![SrvRecord::new(0, 0, 443, "im1.acme.test")],
+            TTL,
+        ),
+        ResolverConfig::default().with_domain_override("acme.test", "im9.acme.test", 80),
+    );
+    assert_eq!(now_or_never(manual.tls_plan("acme.test")).unwrap(), None);
+    assert_eq!(manual.source().queries(), 0);
+    // A malformed domain is a typed error.
+    assert!(matches!(
+        now_or_never(r.tls_plan("bad domain")),
+        Err(ResolveError::Address(_))
+    ));
+}
+
+#[test]
+fn a_failed_rvps_query_is_an_error_and_not_cached() {
+    /// Every query fails (a DNS server answering REFUSED).
+    struct Refusing(std::sync::atomic::AtomicUsize);
+    impl rvp_resolve::Resolve for Refusing {
+        async fn lookup_srv(
+            &self,
+            name: &str,
+        ) -> Result<rvp_resolve::Answer<SrvRecord>, rvp_resolve::LookupError> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Err(rvp_resolve::LookupError::Failed {
+                name: name.to_owned(),
+                reason: "REFUSED".into(),
+            })
+        }
+        async fn lookup_ip(
+            &self,
+            name: &str,
+        ) -> Result<rvp_resolve::Answer<IpAddr>, rvp_resolve::LookupError> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Err(rvp_resolve::LookupError::Timeout {
+                name: name.to_owned(),
+            })
+        }
+    }
+    let r = Resolver::new(Refusing(Default::default()));
+    for _ in 0..2 {
+        assert!(matches!(
+            now_or_never(r.tls_plan("acme.test")),
+            Err(ResolveError::Lookup(_))
+        ));
+    }
+    assert_eq!(r.source().0.load(std::sync::atomic::Ordering::Relaxed), 2);
+}
