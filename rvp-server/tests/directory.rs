@@ -1,5 +1,5 @@
 //! The user directory (issue 11): the `[[users]]` file backend, and the LDAP backend
-//! against a real OpenLDAP slapd started by each test (tests/support/slapd.rs) with this
+//! against a real OpenLDAP slapd started by each test (`rvp_interop::slapd`) with this
 //! repository's contrib/ldap schemas, behind the cache (TTL, negative TTL, outages).
 //!
 //! The LDAP tests need the `ldap` feature, which this package's dev-dependency on itself
@@ -262,8 +262,7 @@ fn ldap_tests_need_the_ldap_feature() {
 }
 
 #[cfg(feature = "ldap")]
-#[path = "support/slapd.rs"]
-mod slapd;
+use rvp_interop::slapd;
 
 #[cfg(feature = "ldap")]
 mod ldap {

@@ -42,12 +42,16 @@
 //! test its own network namespace, so that its server can bind 127.0.0.1:80. Inside it,
 //! [`dns::NamespaceDns`] gives librvp (and the servers) a real DNS server with the test's
 //! `_rvp._tcp` SRV and address records, for domains other than `localhost`.
+//!
+//! Beside librvp, [`slapd::Slapd`] starts a real OpenLDAP server with this repository's
+//! schemas, for the tests of the LDAP directory (rvp-server) and of `rvp-admin user`.
 
 pub mod client;
 pub mod dns;
 pub mod event;
 pub mod frontend;
 pub mod netns;
+pub mod slapd;
 
 pub use client::{PurpleClient, PurpleOptions};
 pub use event::{Event, ParseError, html_to_text};

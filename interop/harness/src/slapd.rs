@@ -1,5 +1,5 @@
-//! Test harness: a real OpenLDAP `slapd` on a free 127.0.0.1 port, in a temporary folder,
-//! killed on drop.
+//! A real OpenLDAP `slapd` for tests, on a free 127.0.0.1 port, in a temporary folder,
+//! killed on drop (shared by rvp-server's directory tests and rvp-admin's `user` tests).
 //!
 //! Two configuration styles ([`Style`]): a slapd.conf — Debian's modules from
 //! `/usr/lib/ldap` (`moduleload back_mdb`), the core, cosine and inetorgperson schemas of
@@ -12,8 +12,6 @@
 //!
 //! Under `CI=true` a missing slapd (or ldap-utils) is a failure; otherwise the caller skips
 //! with a loud message. Every wait is bounded.
-
-#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -59,9 +57,10 @@ fn find(program: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// This repository's LDAP schemas.
+/// This repository's LDAP schemas (`contrib/ldap`).
 pub fn contrib_ldap() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
         .join("..")
         .join("contrib")
         .join("ldap")
@@ -79,6 +78,7 @@ pub enum Style {
 
 /// Why the server could not be started.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum StartError {
     /// slapd, slapadd or an ldap-utils program is not installed.
     Missing(String),
@@ -110,7 +110,7 @@ impl Slapd {
     pub fn start_with(style: Style, ldif: &str) -> Result<Slapd, StartError> {
         let slapd = find("slapd").ok_or_else(|| StartError::Missing("slapd".into()))?;
         let slapadd = find("slapadd").ok_or_else(|| StartError::Missing("slapadd".into()))?;
-        for tool in ["ldapmodify", "ldapadd"] {
+        for tool in ["ldapmodify", "ldapadd", "ldapsearch"] {
             find(tool).ok_or_else(|| StartError::Missing(tool.into()))?;
         }
         static N: AtomicU64 = AtomicU64::new(0);
@@ -264,17 +264,27 @@ impl Slapd {
     }
 
     /// Applies an LDIF change (changetype records) as the root DN with `ldapmodify`.
+    /// Panics (a test failure) when the tool fails.
     pub fn modify(&self, ldif: &str) {
-        self.ldap_tool("ldapmodify", ldif);
+        self.ldap_tool("ldapmodify", &[], ldif);
     }
 
-    /// Adds entries as the root DN with `ldapadd`.
+    /// Adds entries as the root DN with `ldapadd`. Panics when the tool fails.
     pub fn add(&self, ldif: &str) {
-        self.ldap_tool("ldapadd", ldif);
+        self.ldap_tool("ldapadd", &[], ldif);
     }
 
-    fn ldap_tool(&self, tool: &str, ldif: &str) {
-        let bin = find(tool).expect("checked at start");
+    /// The entries under `base` matching `filter`, as the root DN sees them: `ldapsearch`'s
+    /// LDIF output (`-LLL`, lines not folded), only the attributes `attrs` (all when
+    /// empty). Panics when the tool fails.
+    pub fn search(&self, base: &str, filter: &str, attrs: &[&str]) -> String {
+        let mut args = vec!["-LLL", "-o", "ldif-wrap=no", "-b", base, filter];
+        args.extend_from_slice(attrs);
+        self.ldap_tool("ldapsearch", &args, "")
+    }
+
+    fn ldap_tool(&self, tool: &str, extra: &[&str], stdin: &str) -> String {
+        let bin = find(tool).unwrap_or_else(|| panic!("{tool} was found at start-up"));
         let mut child = Command::new(bin)
             .args([
                 "-x",
@@ -287,24 +297,27 @@ impl Slapd {
                 "-o",
                 "nettimeout=5",
             ])
+            .args(extra)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(ldif.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
+            .unwrap_or_else(|e| panic!("{tool}: {e}"));
+        if let Some(mut input) = child.stdin.take() {
+            input
+                .write_all(stdin.as_bytes())
+                .unwrap_or_else(|e| panic!("{tool}: writing its input: {e}"));
+        }
+        let out = child
+            .wait_with_output()
+            .unwrap_or_else(|e| panic!("{tool}: {e}"));
         assert!(
             out.status.success(),
             "{tool}: {}{}",
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     /// The folder holding the configuration and the data (for files a test adds).
