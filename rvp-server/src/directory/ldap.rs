@@ -22,11 +22,13 @@
 //! that breaks a rule is a [`DirectoryError::InvalidEntry`] for its lookup and is left out
 //! of a listing (logged at warn).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 
 use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
-use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, LdapError, LdapResult, ResultEntry, Scope};
+use ldap3::{
+    Ldap, LdapConnAsync, LdapConnSettings, LdapError, LdapResult, Mod, ResultEntry, Scope,
+};
 use ldap3::{SearchOptions, ldap_escape};
 use rvp_proto::url::{AuthorityRef, LogicalUrl, PhysicalUrl};
 use rvp_resolve::Address;
@@ -71,6 +73,31 @@ pub struct RawEntry {
     pub dn: String,
     /// Attribute (lower case) → its values.
     pub attrs: HashMap<String, Vec<Vec<u8>>>,
+}
+
+/// A change to one user's entry ([`LdapDirectory::change_user`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UserChange {
+    /// Set the mapped `enabled` attribute (`TRUE` / `FALSE`).
+    Enabled(bool),
+    /// Replace the mapped `ha1` attribute's values by these (`<32 hex>` for an HA1 over
+    /// the alias in the server's realm, else `<username>:<realm>:<32 hex>`).
+    Ha1(Vec<DigestHa1>),
+}
+
+/// A stored HA1 as an attribute value: `<32 hex>` when it is over the alias in the
+/// server's realm, else `<username>:<realm>:<32 hex>` (the form [`DigestHa1::parse`] reads).
+pub fn ha1_value(d: &DigestHa1) -> String {
+    match (&d.username, &d.realm) {
+        (None, None) => d.ha1.to_hex(),
+        (username, realm) => format!(
+            "{}:{}:{}",
+            username.as_deref().unwrap_or(""),
+            realm.as_deref().unwrap_or(""),
+            d.ha1.to_hex()
+        ),
+    }
 }
 
 impl LdapDirectory {
@@ -242,10 +269,9 @@ impl LdapDirectory {
         Ok((entries, res, false))
     }
 
-    async fn lookup_entry(
-        &self,
-        address: &Address,
-    ) -> Result<Option<DirectoryEntry>, DirectoryError> {
+    /// The one entry the lookup filter finds for `address`, as the server sent it (`None`:
+    /// no entry). Not yet checked to be this address's.
+    async fn find_raw(&self, address: &Address) -> Result<Option<RawEntry>, DirectoryError> {
         let filter = expand(&self.config.filter, address);
         let (found, res) = self
             .with_connection(|h| self.search_one(h, &filter))
@@ -262,7 +288,18 @@ impl LdapDirectory {
         let Some(found) = found.into_iter().next() else {
             return Ok(None);
         };
-        let raw = raw_entry(found).ok_or_else(|| malformed(&self.describe))?;
+        raw_entry(found)
+            .ok_or_else(|| malformed(&self.describe))
+            .map(Some)
+    }
+
+    async fn lookup_entry(
+        &self,
+        address: &Address,
+    ) -> Result<Option<DirectoryEntry>, DirectoryError> {
+        let Some(raw) = self.find_raw(address).await? else {
+            return Ok(None);
+        };
         let entry = entry_from_raw(&raw, &self.config.attributes)?;
         if !same_user(&entry.address, address) {
             tracing::debug!(
@@ -272,6 +309,88 @@ impl LdapDirectory {
             return Ok(None);
         }
         Ok(Some(entry))
+    }
+
+    /// Changes the entry of `address` (found with the lookup filter, as the server finds
+    /// it) with one LDAP modify operation, bound as `bind_dn`: the mapped attribute's
+    /// values are replaced. Answers the entry's DN, or `None` when the directory holds no
+    /// entry for `address` (nothing changed). The entry's other attributes need not be
+    /// readable, so an entry the server refuses (a malformed HA1, say) can be repaired.
+    ///
+    /// Errors: [`DirectoryError::Config`] when the attribute map names no attribute for
+    /// the change (the Exchange map has no `enabled` and no `ha1`);
+    /// [`DirectoryError::InvalidEntry`] for values beyond what the server reads back
+    /// ([`MAX_HA1_VALUES`], [`MAX_VALUE_LEN`]); [`DirectoryError::Server`] when the
+    /// directory refuses (no write access for the bind DN, a value its schema refuses).
+    pub async fn change_user(
+        &self,
+        address: &Address,
+        change: &UserChange,
+    ) -> Result<Option<String>, DirectoryError> {
+        let map = &self.config.attributes;
+        let (key, attribute, values) = match change {
+            UserChange::Enabled(on) => (
+                "enabled",
+                &map.enabled,
+                vec![if *on { "TRUE" } else { "FALSE" }.to_owned()],
+            ),
+            UserChange::Ha1(list) => ("ha1", &map.ha1, list.iter().map(ha1_value).collect()),
+        };
+        if attribute.is_empty() {
+            return Err(DirectoryError::Config(format!(
+                "directory.ldap.attributes.{key} is empty: this directory has no attribute \
+                 that holds {what}; name one in [directory.ldap.attributes]{hint}",
+                what = match change {
+                    UserChange::Enabled(_) => "whether a user is enabled",
+                    UserChange::Ha1(_) => "Digest HA1s",
+                },
+                hint = match change {
+                    UserChange::Enabled(_) =>
+                        ", or disable the account in the directory itself (Active Directory: \
+                         the account's own flag, which the lookup filter leaves out)",
+                    UserChange::Ha1(_) => "",
+                },
+            )));
+        }
+        let invalid = |reason: String| DirectoryError::InvalidEntry {
+            entry: address.to_string(),
+            attribute: attribute.clone(),
+            reason,
+        };
+        if values.len() > MAX_HA1_VALUES {
+            return Err(invalid(format!(
+                "{} values; at most {MAX_HA1_VALUES}",
+                values.len()
+            )));
+        }
+        if let Some(v) = values.iter().find(|v| v.len() > MAX_VALUE_LEN) {
+            return Err(invalid(format!(
+                "a value of {} bytes; at most {MAX_VALUE_LEN}",
+                v.len()
+            )));
+        }
+        let Some(raw) = self.find_raw(address).await? else {
+            return Ok(None);
+        };
+        let found = raw_address(&raw, map)?;
+        if !same_user(&found, address) {
+            return Ok(None);
+        }
+        let dn = raw.dn;
+        let values: HashSet<String> = values.into_iter().collect();
+        let res = self
+            .with_connection(|mut h| {
+                let mods = vec![Mod::Replace(attribute.clone(), values.clone())];
+                let dn = dn.clone();
+                let timeout = self.config.timeout;
+                async move { h.with_timeout(timeout).modify(&dn, mods).await }
+            })
+            .await?;
+        if res.rc != 0 {
+            return Err(self.server_error(&res));
+        }
+        tracing::info!(directory = %self.describe, %dn, attribute = %attribute, "LDAP entry changed");
+        Ok(Some(dn))
     }
 
     async fn list_entries(&self) -> Result<Vec<DirectoryEntry>, DirectoryError> {
@@ -451,6 +570,34 @@ pub fn raw_entry(re: ResultEntry) -> Option<RawEntry> {
     Some(RawEntry { dn, attrs })
 }
 
+/// The address of an LDAP entry (its one value of the mapped `address` attribute).
+pub fn raw_address(raw: &RawEntry, map: &AttributeMap) -> Result<Address, DirectoryError> {
+    let invalid = |reason: String| DirectoryError::InvalidEntry {
+        entry: raw.dn.clone(),
+        attribute: map.address.clone(),
+        reason,
+    };
+    let values = raw
+        .attrs
+        .get(&map.address.to_ascii_lowercase())
+        .map_or(&[][..], Vec::as_slice);
+    let value = match values {
+        [] => return Err(invalid("missing: the entry has no address".into())),
+        [v] => v,
+        many => {
+            return Err(invalid(format!(
+                "{} values, where one is expected",
+                many.len()
+            )));
+        }
+    };
+    if value.len() > MAX_ADDRESS_LEN {
+        return Err(invalid(format!("longer than {MAX_ADDRESS_LEN} bytes")));
+    }
+    let text = std::str::from_utf8(value).map_err(|_| invalid("not UTF-8".into()))?;
+    Address::parse(text).map_err(|e| invalid(format!("{text:?}: {e}")))
+}
+
 /// A directory entry from an LDAP entry's attributes, read as `map` says (see the
 /// [module docs](self) for the rules).
 pub fn entry_from_raw(
@@ -488,11 +635,7 @@ pub fn entry_from_raw(
         }
     };
 
-    let address_text = single(&map.address, MAX_ADDRESS_LEN)?
-        .ok_or_else(|| invalid(&map.address, "missing: the entry has no address".into()))?;
-    let address = Address::parse(&address_text)
-        .map_err(|e| invalid(&map.address, format!("{address_text:?}: {e}")))?;
-    let mut e = DirectoryEntry::new(address, dn)?;
+    let mut e = DirectoryEntry::new(raw_address(raw, map)?, dn)?;
 
     if let Some(flag) = single(&map.enabled, MAX_VALUE_LEN)? {
         e.enabled = if flag.eq_ignore_ascii_case("TRUE") {
@@ -753,6 +896,28 @@ mod tests {
                 .to_string()
                 .contains("UTF-8")
         );
+    }
+
+    proptest::proptest! {
+        /// What `change_user` writes reads back as the same HA1 (the parser of entries).
+        #[test]
+        fn ha1_values_read_back(
+            user in "[A-Za-z0-9._/\\\\-]{1,24}",
+            realm in "[ -~]{0,40}",
+            bytes in proptest::prelude::any::<[u8; 16]>(),
+            bare in proptest::prelude::any::<bool>(),
+        ) {
+            let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            let d = if bare {
+                DigestHa1::parse(&hex)
+            } else {
+                DigestHa1::parse(&format!("{user}:{realm}:{hex}"))
+            }
+            .unwrap();
+            let value = ha1_value(&d);
+            proptest::prop_assert!(value.len() <= MAX_VALUE_LEN);
+            proptest::prop_assert_eq!(DigestHa1::parse(&value).unwrap(), d);
+        }
     }
 
     #[test]
