@@ -216,6 +216,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod acl;
+mod callback;
 pub mod caller;
 mod clock;
 pub mod delivery;
@@ -230,17 +231,19 @@ pub mod render;
 pub mod subscription;
 
 pub use acl::{Ace, AcePrincipal, Acl, AclError};
+pub use callback::is_special_address;
 pub use caller::Caller;
 pub use delivery::{AckType, DeliveryId, DeliveryOutcome};
 pub use engine::{
-    Answer, Delivery, Engine, NodeProperties, NotifyParams, Output, PropfindScope, Refusal,
-    RequestId, Response, StatePatch, SubscribeParams, SubscriptionEntry, is_special_address,
+    Answer, Delivery, Engine, NodeProperties, Output, Refusal, RequestId, Response,
+    SubscriptionEntry,
 };
 pub use journal::{
     AclRecord, Change, Counters, Records, RestoreError, RestoreReport, SubscriptionRecord,
     ViewRecord,
 };
 pub use lease::{LeasedState, ViewId};
+pub use method::{NotifyParams, PropfindScope, StatePatch, SubscribeParams};
 pub use policy::{Policy, PolicyError};
 pub use principal::{Directory, DirectoryProperties, NodeKey, PrincipalId};
 pub use subscription::{SubscriptionId, SubscriptionInfo, SubscriptionKind};

@@ -16,35 +16,35 @@ use crate::subscription::{NewSubscription, SubscriptionId, SubscriptionKind};
 
 /// The pending changes (only collected once the embedder enabled the journal).
 #[derive(Debug, Default)]
-pub(super) struct Journal {
+pub(crate) struct Journal {
     on: bool,
     changes: Vec<Change>,
     counters_dirty: bool,
 }
 
 impl Journal {
-    pub(super) fn push(&mut self, change: Change) {
+    pub(crate) fn push(&mut self, change: Change) {
         if self.on {
             self.changes.push(change);
         }
     }
 
-    pub(super) fn subscription_gone(&mut self, id: SubscriptionId) {
+    pub(crate) fn subscription_gone(&mut self, id: SubscriptionId) {
         self.push(Change::DeleteSubscription(id));
     }
 
-    pub(super) fn subscriptions_gone(&mut self, ids: &[SubscriptionId]) {
+    pub(crate) fn subscriptions_gone(&mut self, ids: &[SubscriptionId]) {
         if self.on {
             self.changes
                 .extend(ids.iter().map(|id| Change::DeleteSubscription(*id)));
         }
     }
 
-    pub(super) fn view_gone(&mut self, id: ViewId) {
+    pub(crate) fn view_gone(&mut self, id: ViewId) {
         self.push(Change::DeleteView(id));
     }
 
-    pub(super) fn counters_changed(&mut self) {
+    pub(crate) fn counters_changed(&mut self) {
         self.counters_dirty |= self.on;
     }
 }
@@ -137,7 +137,7 @@ impl Engine {
         r
     }
 
-    fn subscription_record(&self, id: SubscriptionId) -> Option<SubscriptionRecord> {
+    pub(crate) fn subscription_record(&self, id: SubscriptionId) -> Option<SubscriptionRecord> {
         let rec = self.subs.get(id)?;
         let node = self.directory.get(rec.node)?.key().clone();
         let (failures, first) = rec.failure_state();
@@ -155,7 +155,7 @@ impl Engine {
         })
     }
 
-    fn view_record(&self, node: crate::principal::NodeKey, v: &View) -> ViewRecord {
+    pub(crate) fn view_record(&self, node: crate::principal::NodeKey, v: &View) -> ViewRecord {
         ViewRecord {
             node,
             id: v.id,
@@ -166,7 +166,7 @@ impl Engine {
         }
     }
 
-    pub(super) fn journal_subscription(&mut self, id: SubscriptionId) {
+    pub(crate) fn journal_subscription(&mut self, id: SubscriptionId) {
         if self.journal.on
             && let Some(rec) = self.subscription_record(id)
         {
@@ -174,7 +174,7 @@ impl Engine {
         }
     }
 
-    pub(super) fn journal_view(&mut self, node: PrincipalId, id: ViewId) {
+    pub(crate) fn journal_view(&mut self, node: PrincipalId, id: ViewId) {
         if !self.journal.on {
             return;
         }
@@ -191,7 +191,7 @@ impl Engine {
         }
     }
 
-    pub(super) fn journal_acl(&mut self, node: PrincipalId) {
+    pub(crate) fn journal_acl(&mut self, node: PrincipalId) {
         if !self.journal.on {
             return;
         }

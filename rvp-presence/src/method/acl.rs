@@ -2,6 +2,15 @@
 //! by principal); both answer `200` with the complete stored ACL. No `Content-Type` is
 //! required (librvp sends none).
 
+use crate::caller::Caller;
+use crate::principal::{NodeKey, PrincipalId};
+use rvp_proto::{PresenceState, Right};
+use std::time::Instant;
+
+use crate::engine::access::sees_presence;
+use crate::engine::fanout::{FanOutRules, fan_out_states};
+use crate::engine::{RequestId, Response};
+
 use rvp_proto::xml::{self, Inheritance, RvpAcl, XmlBody, XmlError};
 
 use super::{Cx, bad_xml, is_blank};
@@ -76,6 +85,82 @@ pub fn acl_to_wire(acl: &Acl) -> RvpAcl {
                 deny: a.deny,
             })
             .collect(),
+    }
+}
+
+impl Engine {
+    /// ACL read (PROTOCOL.md §2.7): needs `readacl` (the owner always has it).
+    pub fn acl_read(&mut self, now: Instant, request: RequestId, caller: &Caller, node: &NodeKey) {
+        self.advance(now);
+        let r = self.node(node).and_then(|n| {
+            self.check(caller, n, Right::ReadAcl)?;
+            Ok(Response::Acl(self.nodes[n.0 as usize].acl.clone()))
+        });
+        match r {
+            Ok(resp) => self.respond(request, resp),
+            Err(e) => self.refuse(request, e),
+        }
+    }
+
+    /// After an ACL write on `node`: tells each watcher whose right to see presence
+    /// flipped what it sees now (see [`acl_write`](Self::acl_write)).
+    pub(crate) fn renotify_visibility(&mut self, node: PrincipalId, before: &Acl) {
+        let n = &self.nodes[node.0 as usize];
+        if n.published == PresenceState::Offline {
+            return;
+        }
+        let published = n.published.clone();
+        let after = &self.nodes[node.0 as usize].acl;
+        self.dropped_deliveries += fan_out_states(
+            &self.directory,
+            &self.subs,
+            &mut self.out,
+            &mut self.next_delivery,
+            node,
+            FanOutRules {
+                budget: self.policy.max_deliveries_per_change,
+                show_name: after.open_to_all(Right::Read),
+            },
+            |rec| match (sees_presence(before, rec), sees_presence(after, rec)) {
+                (true, false) => Some(PresenceState::Offline),
+                (false, true) => Some(published.clone()),
+                _ => None,
+            },
+        );
+    }
+
+    /// ACL write (PROTOCOL.md §2.7): merge by principal, needs `writeacl` (the owner always
+    /// has it); answers with the complete stored ACL.
+    ///
+    /// A write that changes whether a current watcher may see presence changes the state
+    /// that watcher sees (§8.4: a hidden state reads as offline), so that watcher alone gets
+    /// one state propnotification: `offline` when presence is now denied, the published
+    /// state when it is granted again. Nothing is sent when the published state is offline
+    /// anyway, nor to watchers whose visibility did not change.
+    pub fn acl_write(
+        &mut self,
+        now: Instant,
+        request: RequestId,
+        caller: &Caller,
+        node: &NodeKey,
+        aces: Vec<Ace>,
+    ) {
+        self.advance(now);
+        let max = self.policy.max_acl_entries;
+        let r = self.node(node).and_then(|n| {
+            self.check(caller, n, Right::WriteAcl)?;
+            let before = self.nodes[n.0 as usize].acl.clone();
+            let acl = &mut self.nodes[n.0 as usize].acl;
+            acl.merge(aces, max).map_err(Refusal::InvalidAcl)?;
+            let stored = acl.clone();
+            self.journal_acl(n);
+            self.renotify_visibility(n, &before);
+            Ok(Response::Acl(stored))
+        });
+        match r {
+            Ok(resp) => self.respond(request, resp),
+            Err(e) => self.refuse(request, e),
+        }
     }
 }
 

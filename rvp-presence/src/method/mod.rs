@@ -34,11 +34,13 @@
 //!   status code); `400 credentials not specified` and `500 hop count exceeded` carry
 //!   their reason phrases on the status line.
 
+use crate::engine::Form;
+
 mod acl;
-mod notify;
-mod propfind;
-mod proppatch;
-mod subscribe;
+pub(crate) mod notify;
+pub(crate) mod propfind;
+pub(crate) mod proppatch;
+pub(crate) mod subscribe;
 mod subscriptions;
 mod unsubscribe;
 
@@ -51,10 +53,14 @@ use http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use rvp_proto::codec::ReasonPhrase;
 use rvp_proto::header::{FromPrincipal, HeaderError, RvpHeaders};
 use rvp_proto::url::{NodePath, RequestTarget};
-use rvp_proto::xml::{PropName, XmlBody, XmlError};
+use rvp_proto::xml::{XmlBody, XmlError};
 use rvp_proto::{CredentialKind, Method, MethodClass};
 
 pub use acl::{acl_from_wire, acl_to_wire};
+pub use notify::NotifyParams;
+pub use propfind::PropfindScope;
+pub use proppatch::StatePatch;
+pub use subscribe::SubscribeParams;
 
 use crate::caller::Caller;
 use crate::engine::{Answer, Engine, Refusal, RequestId, Response};
@@ -66,19 +72,6 @@ const SUBSCRIPTION_ID: HeaderName = HeaderName::from_static("subscription-id");
 const SUBSCRIPTION_LIFETIME: HeaderName = HeaderName::from_static("subscription-lifetime");
 const TEXT_XML: HeaderValue = HeaderValue::from_static("text/xml");
 const TEXT_PLAIN: HeaderValue = HeaderValue::from_static("text/plain");
-
-/// How the body of an answer is shaped, as the request asked (PROPFIND `d:prop` selects,
-/// `d:propname` lists names; everything else shows every readable property).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub(crate) enum Form {
-    /// Every property the caller may read (SUBSCRIBE 207, PROPFIND `d:allprop`).
-    #[default]
-    Full,
-    /// Exactly these properties; unknown ones as `404` propstats.
-    Select(Vec<PropName>),
-    /// The names of the properties, without values (`d:propname`).
-    Names,
-}
 
 /// The RVP headers of a request, typed leniently: headers whose malformation maps to a
 /// protocol status other than `400` are remembered as unusable instead of failing.

@@ -5,6 +5,20 @@
 //! credentials nor `RVP-From-Principal`: nobody to relay it from) or without a body →
 //! `400`.
 
+use crate::caller::Caller;
+use crate::clock::duration_millis;
+use crate::delivery::{AckTracker, DeliveryId};
+use crate::principal::NodeKey;
+use crate::render::NotifyBody;
+use crate::subscription::{SubscriptionId, SubscriptionKind};
+use bytes::Bytes;
+use http::StatusCode;
+use rvp_proto::Right;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::engine::{Output, RequestId, Txn};
+
 use bytes::BufMut;
 use rvp_proto::codec::{NotifyHead, WriteError, write_notify};
 use rvp_proto::header::{self, HopCount, MintedSubscriptionId};
@@ -13,7 +27,8 @@ use rvp_proto::xml::Notification;
 
 use super::{Cx, bad, is_blank, parse_body};
 use crate::delivery::AckType;
-use crate::engine::{Delivery, Engine, NotifyParams, Refusal, same_principal};
+use crate::engine::access::same_principal;
+use crate::engine::{Delivery, Engine, Refusal};
 use crate::principal::principal_key;
 
 pub(super) fn handle(e: &mut Engine, cx: &Cx<'_>) -> Result<(), Refusal> {
@@ -112,6 +127,147 @@ impl Delivery {
         let mut out = Vec::with_capacity(256 + self.body_len());
         self.write_notify(&mut out)?;
         Ok(out)
+    }
+}
+
+/// A NOTIFY received for a node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct NotifyParams {
+    /// Received `RVP-Hop-Count` (1 when absent).
+    pub hop_count: u32,
+    /// `RVP-Ack-Type` (`SingleHop` when absent).
+    pub ack: AckType,
+    /// The body, relayed untouched.
+    pub body: Bytes,
+}
+
+impl NotifyParams {
+    /// A NOTIFY with these header values.
+    pub fn new(hop_count: u32, ack: AckType, body: Bytes) -> NotifyParams {
+        NotifyParams {
+            hop_count,
+            ack,
+            body,
+        }
+    }
+}
+
+impl Engine {
+    /// NOTIFY to a node (PROTOCOL.md §2.6, §6.5, §7.5): relays the body untouched to the
+    /// node's live `pragma/notify` subscriptions with hop count + 1 and answers according
+    /// to the ack type — at once, or once the embedder reported enough outcomes. Never
+    /// changes properties.
+    pub fn notify(
+        &mut self,
+        now: Instant,
+        request: RequestId,
+        caller: &Caller,
+        node: &NodeKey,
+        params: NotifyParams,
+    ) {
+        self.advance(now);
+        let n = match self.node(node).and_then(|n| {
+            if params.hop_count >= self.policy.max_hops {
+                return Err(Refusal::HopLimit);
+            }
+            Ok(n)
+        }) {
+            Ok(n) => n,
+            Err(e) => return self.refuse(request, e),
+        };
+        if let Err(e) = self.check(caller, n, Right::SendTo) {
+            if self.policy.send_to_denied_status == StatusCode::PRECONDITION_FAILED {
+                // Exactly what an offline recipient gives (nobody signed on): 200 for a
+                // single hop, 412 for a deep acknowledgement; nothing is relayed.
+                if let (_, Some(v)) = AckTracker::new(params.ack, 0) {
+                    self.answer_verdict(request, v);
+                }
+                return;
+            }
+            return self.refuse(request, self.send_to_denied(e));
+        }
+        let targets: Vec<(SubscriptionId, Arc<str>)> = self
+            .subs
+            .on_node(n, SubscriptionKind::Notify)
+            .map(|r| (r.id, r.callback.clone()))
+            .collect();
+        let expected = u32::try_from(targets.len()).unwrap_or(u32::MAX);
+        // A deep acknowledgement tells the sender whether anyone is signed on: never to a
+        // sender denied `presence` (PROTOCOL.md §8.4), who is answered at once as for a
+        // single hop, whatever the deliveries do.
+        let answered_ack = if params.ack != AckType::SingleHop
+            && !self.nodes[n.0 as usize].acl.allows(caller, Right::Presence)
+        {
+            AckType::SingleHop
+        } else {
+            params.ack
+        };
+        let (tracker, verdict) = AckTracker::new(answered_ack, expected);
+        // Relayed as the proven sender when there is one (PROTOCOL.md §6.1).
+        let from: Arc<str> = caller.principal().cloned().unwrap_or_else(|| Arc::from(""));
+        let txn = if verdict.is_none() {
+            self.next_txn += 1;
+            self.next_txn
+        } else {
+            0
+        };
+        let mut pending = Vec::with_capacity(if txn == 0 { 0 } else { targets.len() });
+        if let Some(v) = verdict {
+            self.answer_verdict(request, v);
+        }
+        for (sub, callback) in targets {
+            self.next_delivery += 1;
+            let id = DeliveryId {
+                seq: self.next_delivery,
+                subscription: sub,
+                txn,
+            };
+            if txn != 0 {
+                pending.push((id.seq, sub));
+            }
+            self.out.push_back(Output::Deliver(Delivery {
+                id,
+                origin: sub,
+                callback,
+                hop_count: params.hop_count.saturating_add(1),
+                ack: params.ack,
+                body: NotifyBody::Relay {
+                    from_principal: from.clone(),
+                    bytes: params.body.clone(),
+                },
+            }));
+        }
+        if txn != 0 {
+            let deadline = self.now + duration_millis(self.policy.delivery_timeout);
+            self.txns.insert(
+                txn,
+                Txn {
+                    request,
+                    tracker,
+                    pending,
+                    deadline,
+                },
+            );
+            self.txn_timers.insert((deadline, txn));
+        }
+    }
+
+    /// A `send-to` refusal as [`Policy::send_to_denied_status`] wants it answered when
+    /// that is not the default "like offline" (`412`, handled by the caller): `404` or
+    /// `403`, with or without credentials — a challenge would tell a blocked sender from
+    /// one writing to someone offline. (A local sender without proof never gets here: the
+    /// proven-identity rule challenges it first, whoever the recipient.)
+    pub(crate) fn send_to_denied(&self, refusal: Refusal) -> Refusal {
+        match refusal {
+            Refusal::Forbidden(Right::SendTo) | Refusal::Unauthorized(Right::SendTo) => {
+                match self.policy.send_to_denied_status {
+                    StatusCode::NOT_FOUND => Refusal::NotFound,
+                    _ => Refusal::Forbidden(Right::SendTo),
+                }
+            }
+            other => other,
+        }
     }
 }
 

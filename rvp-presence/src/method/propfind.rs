@@ -3,13 +3,20 @@
 //! `d:propname` their names; an empty request → `400`. The same `d:multistatus` renderer
 //! serves the `207` of a presence SUBSCRIBE.
 
+use crate::caller::Caller;
+use crate::principal::NodeKey;
+use rvp_proto::Right;
+use std::time::Instant;
+
+use crate::engine::RequestId;
+
 use http::StatusCode;
 use rvp_proto::xml::{
     MultiStatus, PropFind, PropName, PropStat, Property, Response, StateValue, StatusLine,
 };
 
 use super::{Cx, Form, is_blank, parse_body};
-use crate::engine::{Engine, NodeProperties, PropfindScope, Refusal};
+use crate::engine::{Engine, NodeProperties, Refusal, Response as Answered};
 
 pub(super) fn handle(e: &mut Engine, cx: &Cx<'_>) -> Result<(), Refusal> {
     let depth = if cx.head.is_unusable("Depth") {
@@ -106,6 +113,53 @@ pub(crate) fn multistatus(p: &NodeProperties, form: &Form) -> MultiStatus {
             href: p.href.to_string(),
             propstats,
         }],
+    }
+}
+
+/// What a PROPFIND asks for (the rights it needs differ, §8.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum PropfindScope {
+    /// Named properties (`d:prop`): needs `read`.
+    Named,
+    /// `d:allprop` or `d:propname`: needs `read` and `list`.
+    Enumerate,
+    /// No property asked for (empty or missing body): `400`.
+    Nothing,
+}
+
+impl Engine {
+    /// PROPFIND (PROTOCOL.md §2.4): the node's properties as the caller may see them
+    /// (`presence` denied → state `offline`, §8.4). `depth` is the `Depth` header as
+    /// received: anything but `0` (or its absence) → `412`; an empty request → `400`. The
+    /// method layer selects the requested properties and reports unknown ones as `404`
+    /// propstats.
+    pub fn propfind(
+        &mut self,
+        now: Instant,
+        request: RequestId,
+        caller: &Caller,
+        node: &NodeKey,
+        depth: Option<&str>,
+        scope: PropfindScope,
+    ) {
+        self.advance(now);
+        let checked = match (depth.map(str::trim), scope) {
+            (Some("0"), PropfindScope::Nothing) => Err(Refusal::EmptyPropfind),
+            (Some("0"), _) => Ok(()),
+            _ => Err(Refusal::DepthNotZero),
+        };
+        let r = checked.and_then(|()| self.node(node)).and_then(|n| {
+            self.check(caller, n, Right::Read)?;
+            if scope == PropfindScope::Enumerate {
+                self.check(caller, n, Right::List)?;
+            }
+            Ok(Answered::Properties(self.properties_for(caller, n)))
+        });
+        match r {
+            Ok(resp) => self.respond(request, resp),
+            Err(e) => self.refuse(request, e),
+        }
     }
 }
 

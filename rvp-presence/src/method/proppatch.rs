@@ -6,6 +6,15 @@
 //! is not declined but clamped (`Policy::lease_min`..`lease_max`); the echo carries the
 //! granted value, which is what clients refresh by.
 
+use crate::caller::Caller;
+use crate::clock::{duration_millis, secs_millis};
+use crate::lease::View;
+use crate::principal::{NodeKey, PrincipalId};
+use rvp_proto::PresenceState;
+use std::time::Instant;
+
+use crate::engine::RequestId;
+
 use std::sync::Arc;
 
 use http::StatusCode;
@@ -16,7 +25,7 @@ use rvp_proto::xml::{
 };
 
 use super::{Cx, bad, is_blank, parse_body};
-use crate::engine::{Engine, Refusal, Response as Answered, StatePatch};
+use crate::engine::{Engine, Refusal, Response as Answered};
 use crate::lease::{LeasedState, ViewId};
 
 pub(super) fn handle(e: &mut Engine, cx: &Cx<'_>) -> Result<(), Refusal> {
@@ -73,12 +82,8 @@ pub(crate) fn patch_of(v: &StateValue) -> StatePatch {
     let view = v.view_id.as_deref().and_then(ViewId::parse);
     let (value, default, timeout_secs) = match &v.content {
         StateContent::Leased(l) => (l.value.clone(), l.default_value.clone(), l.timeout),
-        StateContent::Bare(s) => (s.clone(), rvp_proto::PresenceState::Offline, None),
-        _ => (
-            rvp_proto::PresenceState::Offline,
-            rvp_proto::PresenceState::Offline,
-            None,
-        ),
+        StateContent::Bare(s) => (s.clone(), PresenceState::Offline, None),
+        _ => (PresenceState::Offline, PresenceState::Offline, None),
     };
     StatePatch {
         value,
@@ -128,6 +133,152 @@ pub(crate) fn refused(href: &Arc<str>, propstats: &[(PropName, StatusCode)]) -> 
         }
     }
     one_response(href, groups)
+}
+
+/// A PROPPATCH of `r:state`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StatePatch {
+    /// `r:value` (or the bare state element).
+    pub value: PresenceState,
+    /// `r:default-value` (`offline` when absent).
+    pub default: PresenceState,
+    /// `d:timeout`/`r:timeout` in seconds; `None` for the bare form
+    /// (`Policy::unleased_timeout` applies).
+    pub timeout_secs: Option<u32>,
+    /// `r:view-id`.
+    pub view: Option<ViewId>,
+}
+
+impl StatePatch {
+    /// A leased value with default `offline`.
+    pub fn leased(value: PresenceState, timeout_secs: u32) -> StatePatch {
+        StatePatch {
+            value,
+            default: PresenceState::Offline,
+            timeout_secs: Some(timeout_secs),
+            view: None,
+        }
+    }
+
+    /// The same patch bound to a view.
+    pub fn in_view(mut self, view: ViewId) -> StatePatch {
+        self.view = Some(view);
+        self
+    }
+}
+
+impl Engine {
+    /// PROPPATCH of `r:state` (PROTOCOL.md §2.5, §5.2, §5.3): stores the lease in a view,
+    /// republishes the aggregate and notifies watchers when it changed.
+    pub fn proppatch_state(
+        &mut self,
+        now: Instant,
+        request: RequestId,
+        caller: &Caller,
+        node: &NodeKey,
+        patch: StatePatch,
+    ) {
+        self.advance(now);
+        let r = self.node(node).and_then(|n| {
+            self.check(caller, n, Right::Write)?;
+            Ok(self.set_state(caller, n, patch))
+        });
+        match r {
+            Ok(resp) => self.respond(request, resp),
+            Err(e) => self.refuse(request, e),
+        }
+    }
+
+    pub(crate) fn mint_view(&mut self) -> ViewId {
+        self.next_view = self.next_view.checked_add(1).unwrap_or(1);
+        ViewId(self.next_view)
+    }
+
+    pub(crate) fn set_state(
+        &mut self,
+        caller: &Caller,
+        node: PrincipalId,
+        patch: StatePatch,
+    ) -> Answered {
+        let granted = self
+            .policy
+            .grant_lease(patch.timeout_secs.unwrap_or_else(|| {
+                u32::try_from(self.policy.unleased_timeout.as_secs()).unwrap_or(u32::MAX)
+            }));
+        let lgrace = duration_millis(self.policy.lease_grace);
+        let expires = self.now + secs_millis(granted);
+        self.set_order += 1;
+        let order = self.set_order;
+        let binding = caller.principal().cloned().zip(caller.source());
+        let bind = self.policy.bind_viewless_proppatch;
+        let max_views = self.policy.max_views_per_principal;
+        let n = &self.nodes[node.0 as usize];
+        let existing = match (patch.view, &binding) {
+            (Some(v), _) => n.views.find(v),
+            (None, Some((p, ip))) if bind => n.views.find_bound(p, *ip),
+            _ => None,
+        };
+        let state = LeasedState {
+            value: patch.value,
+            default: patch.default,
+            timeout_secs: granted,
+        };
+        let view_id = match existing {
+            Some(i) => {
+                let n = &mut self.nodes[node.0 as usize];
+                let v = &mut n.views.live[i];
+                let old = (v.expires_ms.saturating_add(lgrace), node.0, v.id);
+                v.state = state.clone();
+                v.expires_ms = expires;
+                v.last_set = order;
+                let id = v.id;
+                self.lease_timers.remove(&old);
+                id
+            }
+            None => {
+                let id = self.mint_view();
+                let n = &mut self.nodes[node.0 as usize];
+                if n.views.live.len() >= max_views {
+                    // Evict the view that would expire first.
+                    if let Some((i, _)) = n
+                        .views
+                        .live
+                        .iter()
+                        .enumerate()
+                        .min_by_key(|(_, v)| v.expires_ms)
+                    {
+                        let v = n.views.live.remove(i);
+                        self.journal.view_gone(v.id);
+                        self.lease_timers.remove(&(
+                            v.expires_ms.saturating_add(lgrace),
+                            node.0,
+                            v.id,
+                        ));
+                    }
+                }
+                let n = &mut self.nodes[node.0 as usize];
+                n.views.live.push(View {
+                    id,
+                    state: state.clone(),
+                    expires_ms: expires,
+                    last_set: order,
+                    bound_to: binding,
+                });
+                id
+            }
+        };
+        self.lease_timers
+            .insert((expires.saturating_add(lgrace), node.0, view_id));
+        self.journal_view(node, view_id);
+        self.journal.counters_changed();
+        self.republish(node);
+        Answered::StateSet {
+            href: self.logical_url(node),
+            view: view_id,
+            state,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,15 @@
 //! SUBSCRIPTIONS (PROTOCOL.md §2.3): the live subscriptions of one `Notification-Type` as
 //! an `r:subscriptions` body with the seconds remaining.
 
+use crate::caller::Caller;
+use crate::clock::remaining_secs;
+use crate::principal::NodeKey;
+use crate::subscription::SubscriptionKind;
+use rvp_proto::Right;
+use std::time::Instant;
+
+use crate::engine::{RequestId, Response};
+
 use rvp_proto::xml::{Subscription, Subscriptions};
 
 use super::Cx;
@@ -29,5 +38,44 @@ pub(crate) fn render(list: &[SubscriptionEntry]) -> Subscriptions {
                 timeout: Some(s.remaining_secs),
             })
             .collect(),
+    }
+}
+
+impl Engine {
+    /// SUBSCRIPTIONS (PROTOCOL.md §2.3): the live subscriptions of `kind` with remaining
+    /// seconds; `kind: None` (header missing) → `412`.
+    pub fn subscriptions(
+        &mut self,
+        now: Instant,
+        request: RequestId,
+        caller: &Caller,
+        node: &NodeKey,
+        kind: Option<SubscriptionKind>,
+    ) {
+        self.advance(now);
+        let r = self.node(node).and_then(|n| {
+            let kind = kind.ok_or(Refusal::MissingNotificationType)?;
+            self.check(caller, n, Right::Subscriptions)?;
+            let owner = self.is_owner(caller, n);
+            let list = self
+                .subs
+                .on_node(n, kind)
+                .map(|r| SubscriptionEntry {
+                    id: r.id,
+                    href: if owner {
+                        r.callback.clone()
+                    } else {
+                        r.subscriber.clone()
+                    },
+                    principal: r.subscriber.clone(),
+                    remaining_secs: remaining_secs(self.now, r.expires_ms),
+                })
+                .collect();
+            Ok(Response::Subscriptions(list))
+        });
+        match r {
+            Ok(resp) => self.respond(request, resp),
+            Err(e) => self.refuse(request, e),
+        }
     }
 }
