@@ -4,73 +4,22 @@
 //! These are evaluation-friendly types; the wire `a:rvpacl` body lives in `rvp-proto`'s XML
 //! module and the method layer converts between the two.
 
-use std::sync::Arc;
-
 use rvp_proto::{CredentialKind, CredentialSet, Right, RightSet};
 
-use crate::caller::{Caller, canonical_principal};
+use crate::caller::Caller;
 
-/// Who an ACE is about.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum AcePrincipal {
-    /// `a:rvp-principal`: one principal URL, canonical (see
-    /// [`canonical_principal`]).
-    Url(Arc<str>),
-    /// `a:allprincipals`.
-    All,
-}
+/// Who an ACE is about, and one access control entry: the `a:rvpacl` types of
+/// `rvp-proto`, evaluated here as they are read from the wire (principals canonicalised
+/// with [`AcePrincipal::url`]).
+pub use rvp_proto::xml::{Ace, AcePrincipal};
 
-impl AcePrincipal {
-    /// An `a:rvp-principal`, canonicalised (trimmed, scheme and host lower-cased).
-    pub fn url(url: &str) -> AcePrincipal {
-        AcePrincipal::Url(canonical_principal(url).into())
-    }
-
-    fn matches(&self, presented: &str) -> bool {
-        match self {
-            AcePrincipal::All => true,
-            AcePrincipal::Url(u) => **u == *presented,
+/// Whether `ace` speaks about `principal` (canonical) presenting a `kind` credential.
+fn applies_to(ace: &Ace, principal: &str, kind: CredentialKind) -> bool {
+    ace.credentials.accepts(kind)
+        && match &ace.principal {
+            AcePrincipal::AllPrincipals => true,
+            AcePrincipal::Url(u) => u == principal,
         }
-    }
-}
-
-/// One access control entry.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Ace {
-    /// Whom it concerns.
-    pub principal: AcePrincipal,
-    /// Which credential kinds it accepts.
-    pub credentials: CredentialSet,
-    /// Rights granted.
-    pub grant: RightSet,
-    /// Rights denied (denial wins, §8.3).
-    pub deny: RightSet,
-}
-
-impl Ace {
-    /// An ACE granting `grant` to `principal` presenting one of `credentials`.
-    pub fn grant(principal: AcePrincipal, credentials: CredentialSet, grant: RightSet) -> Ace {
-        Ace {
-            principal,
-            credentials,
-            grant,
-            deny: RightSet::EMPTY,
-        }
-    }
-
-    /// An ACE denying `deny` to `principal` presenting one of `credentials`.
-    pub fn deny(principal: AcePrincipal, credentials: CredentialSet, deny: RightSet) -> Ace {
-        Ace {
-            principal,
-            credentials,
-            grant: RightSet::EMPTY,
-            deny,
-        }
-    }
-
-    fn applies_to(&self, principal: &str, kind: CredentialKind) -> bool {
-        self.credentials.accepts(kind) && self.principal.matches(principal)
-    }
 }
 
 /// Why an ACL write was refused.
@@ -156,7 +105,7 @@ impl Acl {
                     RightSet::of(OWNER_RIGHTS),
                 ),
                 Ace::grant(
-                    AcePrincipal::All,
+                    AcePrincipal::AllPrincipals,
                     CredentialSet::of([
                         CredentialKind::Assertion,
                         CredentialKind::Digest,
@@ -186,7 +135,7 @@ impl Acl {
             let hit = presented
                 .clone()
                 .into_iter()
-                .any(|(p, k)| ace.applies_to(p, k));
+                .any(|(p, k)| applies_to(ace, p, k));
             if !hit {
                 continue;
             }
@@ -210,7 +159,7 @@ impl Acl {
         let denied = self.aces.iter().any(|a| a.deny.covers(right));
         !denied
             && self.aces.iter().any(|a| {
-                a.principal == AcePrincipal::All
+                a.principal == AcePrincipal::AllPrincipals
                     && a.credentials.accepts(CredentialKind::Assertion)
                     && a.grant.covers(right)
             })
@@ -234,7 +183,7 @@ impl Acl {
             if ace.credentials.is_empty() {
                 return Err(AclError::CredentialsNotSpecified {
                     principal: match &ace.principal {
-                        AcePrincipal::All => "a:allprincipals".to_owned(),
+                        AcePrincipal::AllPrincipals => "a:allprincipals".to_owned(),
                         AcePrincipal::Url(u) => u.to_string(),
                     },
                 });
@@ -334,7 +283,7 @@ mod tests {
     #[test]
     fn all_right_covers_everything() {
         let acl = Acl::from_aces(vec![Ace::grant(
-            AcePrincipal::All,
+            AcePrincipal::AllPrincipals,
             CredentialSet::ANY,
             RightSet::of([Right::All]),
         )]);
@@ -384,7 +333,7 @@ mod tests {
             RightSet::of([Right::Read]),
         );
         let bad = Ace::grant(
-            AcePrincipal::All,
+            AcePrincipal::AllPrincipals,
             CredentialSet::EMPTY,
             RightSet::of([Right::Read]),
         );

@@ -100,21 +100,9 @@ impl Caller {
     }
 }
 
-/// The canonical form of a principal URL for comparison (PROTOCOL.md §8.2): surrounding
-/// whitespace removed, scheme and host lower-cased, the path kept exactly.
-pub fn canonical_principal(url: &str) -> String {
-    let url = url.trim();
-    match url.find("://") {
-        Some(i) => {
-            let after = i + 3;
-            let end = url[after..].find('/').map_or(url.len(), |j| after + j);
-            let mut s = url[..end].to_ascii_lowercase();
-            s.push_str(&url[end..]);
-            s
-        }
-        None => url.to_owned(),
-    }
-}
+/// The canonical form of a principal URL for comparison (PROTOCOL.md §8.2); defined in
+/// `rvp-proto`, beside the URL forms.
+pub use rvp_proto::url::canonical_principal;
 
 #[cfg(test)]
 mod tests {

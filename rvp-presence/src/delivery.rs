@@ -7,30 +7,9 @@ use http::StatusCode;
 
 use crate::subscription::SubscriptionId;
 
-/// `RVP-Ack-Type`: when the sender of a NOTIFY gets its answer (PROTOCOL.md §2.6).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-#[non_exhaustive]
-pub enum AckType {
-    /// Answer as soon as this server has the notification (also the meaning of an absent
-    /// header).
-    #[default]
-    SingleHop,
-    /// Answer when at least one final destination has it.
-    DeepOr,
-    /// Answer when every final destination has it.
-    DeepAnd,
-}
-
-impl AckType {
-    /// The header token.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AckType::SingleHop => "SingleHop",
-            AckType::DeepOr => "DeepOr",
-            AckType::DeepAnd => "DeepAnd",
-        }
-    }
-}
+/// `RVP-Ack-Type` (PROTOCOL.md §2.6): the header's own type, which the acknowledgement
+/// table below decides by.
+pub use rvp_proto::header::AckType;
 
 /// Names one NOTIFY the engine asked the embedder to send; report its outcome with
 /// `Engine::handle_delivery_result`.

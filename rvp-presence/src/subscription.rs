@@ -9,7 +9,6 @@
 //! entries, so its cost is O(expired · log n), independent of the live count.
 
 use std::collections::{BTreeSet, HashMap};
-use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
@@ -19,42 +18,11 @@ use crate::clock::Millis;
 use crate::intern::Interner;
 use crate::principal::PrincipalId;
 
-/// A subscription id: a decimal integer below 2^31 (interop README point 1), unique
+/// A subscription id: a decimal integer in `1..2^31` (interop README point 1), unique
 /// among live subscriptions and not reused within one engine run until 2^31 − 1 ids
-/// have been minted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SubscriptionId(u32);
-
-impl SubscriptionId {
-    /// Largest id plus one.
-    pub const LIMIT: u32 = 1 << 31;
-
-    /// The id with this value, if below 2^31 and not zero.
-    pub fn new(value: u32) -> Option<SubscriptionId> {
-        (value != 0 && value < Self::LIMIT).then_some(SubscriptionId(value))
-    }
-
-    /// Parses the decimal wire form (`Subscription-Id: 98210`). Anything else, including
-    /// `0` (librvp's answer to an id it could not parse), is `None`.
-    pub fn parse(s: &str) -> Option<SubscriptionId> {
-        let s = s.trim();
-        if s.is_empty() || s.len() > 10 || !s.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        s.parse::<u32>().ok().and_then(SubscriptionId::new)
-    }
-
-    /// The numeric value.
-    pub fn get(self) -> u32 {
-        self.0
-    }
-}
-
-impl fmt::Display for SubscriptionId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
-    }
-}
+/// have been minted. The wire crate's minted-id type, so the id the engine makes is the
+/// one the `Subscription-Id` header carries, without a mapping.
+pub use rvp_proto::header::MintedSubscriptionId as SubscriptionId;
 
 /// The two kinds of subscription (PROTOCOL.md §1.4; `Notification-Type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -282,8 +250,11 @@ impl SubscriptionTable {
                 self.last_id + 1
             };
             let id = self.cipher.id_of(self.last_id);
-            if !self.by_id.contains_key(&id) {
-                return SubscriptionId(id);
+            // The cipher permutes 1..LIMIT onto itself, so `new` always succeeds.
+            if let Some(sid) = SubscriptionId::new(id)
+                && !self.by_id.contains_key(&id)
+            {
+                return sid;
             }
         }
     }
@@ -316,7 +287,7 @@ impl SubscriptionTable {
 
     /// Inserts under a given id (restore); `false` when the id is live already.
     pub(crate) fn insert_with_id(&mut self, id: SubscriptionId, new: NewSubscription<'_>) -> bool {
-        if self.by_id.contains_key(&id.0) {
+        if self.by_id.contains_key(&id.get()) {
             return false;
         }
         let rec = Record {
@@ -354,7 +325,7 @@ impl SubscriptionTable {
                 s
             }
         };
-        self.by_id.insert(id.0, slot);
+        self.by_id.insert(id.get(), slot);
         let n = new.node.0 as usize;
         if self.by_node.len() <= n {
             self.by_node.resize_with(n + 1, Default::default);
@@ -381,7 +352,7 @@ impl SubscriptionTable {
         failures: u8,
         first_failure_ms: Option<Millis>,
     ) {
-        if let Some(&slot) = self.by_id.get(&id.0)
+        if let Some(&slot) = self.by_id.get(&id.get())
             && let Some(rec) = self.record_mut(slot)
         {
             rec.failures = failures;
@@ -390,7 +361,7 @@ impl SubscriptionTable {
     }
 
     pub(crate) fn get(&self, id: SubscriptionId) -> Option<&Record> {
-        let slot = *self.by_id.get(&id.0)?;
+        let slot = *self.by_id.get(&id.get())?;
         self.record(slot)
     }
 
@@ -417,7 +388,7 @@ impl SubscriptionTable {
         remove_at_ms: Millis,
         grace_ms: Millis,
     ) -> bool {
-        let Some(&slot) = self.by_id.get(&id.0) else {
+        let Some(&slot) = self.by_id.get(&id.get()) else {
             return false;
         };
         let Some(rec) = self.record_mut(slot) else {
@@ -433,7 +404,7 @@ impl SubscriptionTable {
 
     /// Removes a subscription; returns whether it was live.
     pub(crate) fn remove(&mut self, id: SubscriptionId, grace_ms: Millis) -> bool {
-        let Some(slot) = self.by_id.remove(&id.0) else {
+        let Some(slot) = self.by_id.remove(&id.get()) else {
             return false;
         };
         let prev = std::mem::replace(
@@ -508,7 +479,7 @@ impl SubscriptionTable {
 
     /// Every live id (tests, invariants).
     pub(crate) fn ids(&self) -> impl Iterator<Item = SubscriptionId> + '_ {
-        self.by_id.keys().map(|k| SubscriptionId(*k))
+        self.by_id.keys().filter_map(|&k| SubscriptionId::new(k))
     }
 
     /// Records a delivery outcome; returns `true` when the subscription must be discarded
@@ -521,7 +492,7 @@ impl SubscriptionTable {
         threshold: u32,
         window_ms: Millis,
     ) -> bool {
-        let Some(&slot) = self.by_id.get(&id.0) else {
+        let Some(&slot) = self.by_id.get(&id.get()) else {
             return false;
         };
         let Some(rec) = self.record_mut(slot) else {

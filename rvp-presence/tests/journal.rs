@@ -531,7 +531,7 @@ fn records_of_unknown_principals_are_dropped() {
         StatePatch::leased(PresenceState::Busy, 600),
     );
     let deny = Ace::deny(
-        AcePrincipal::All,
+        AcePrincipal::AllPrincipals,
         CredentialSet::ANY,
         RightSet::of([Right::Presence]),
     );

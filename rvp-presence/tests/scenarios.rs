@@ -791,7 +791,7 @@ fn property_changes_describe_their_contacts() {
         &me("bob"),
         &key("bob"),
         vec![Ace::grant(
-            AcePrincipal::All,
+            AcePrincipal::AllPrincipals,
             CredentialSet::ANY,
             RightSet::of([Right::Presence, Right::SendTo, Right::List]),
         )],
@@ -1431,7 +1431,7 @@ fn acl_read_write_and_owner_keeps_acl_rights() {
         &me("bob"),
         &key("bob"),
         vec![Ace::grant(
-            AcePrincipal::All,
+            AcePrincipal::AllPrincipals,
             CredentialSet::EMPTY,
             RightSet::of([Right::Read]),
         )],

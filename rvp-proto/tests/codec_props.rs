@@ -42,7 +42,7 @@ fn arb_rvp() -> impl Strategy<Value = RvpHeaders> {
             "[a-z]{1,6}/[a-z]{1,6}".prop_map(|s| NotificationType::Extension(s.into())),
         ]),
         proptest::option::of(prop_oneof![
-            (0u32..1 << 31)
+            (1u32..1 << 31)
                 .prop_map(|n| SubscriptionId::from(MintedSubscriptionId::new(n).unwrap())),
             "[A-Z0-9]{1,10}".prop_map(|s| SubscriptionId::new(&s).unwrap()),
         ]),

@@ -11,7 +11,7 @@ use crate::engine::access::sees_presence;
 use crate::engine::fanout::{FanOutRules, fan_out_states};
 use crate::engine::{RequestId, Response};
 
-use rvp_proto::xml::{self, Inheritance, RvpAcl, XmlBody, XmlError};
+use rvp_proto::xml::{Inheritance, RvpAcl, XmlBody, XmlError};
 
 use super::{Cx, bad_xml, is_blank};
 use crate::acl::{Ace, AcePrincipal, Acl, AclError};
@@ -44,25 +44,23 @@ pub fn acl_from_wire(acl: &RvpAcl) -> Result<Vec<Ace>, AclError> {
         .iter()
         .map(|a| {
             let principal = match &a.principal {
-                xml::AcePrincipal::Url(u) if u.trim().is_empty() => {
+                AcePrincipal::Url(u) if u.trim().is_empty() => {
                     return Err(AclError::EmptyPrincipal);
                 }
-                xml::AcePrincipal::Url(u) => AcePrincipal::url(u),
-                xml::AcePrincipal::AllPrincipals => AcePrincipal::All,
+                AcePrincipal::Url(u) => AcePrincipal::url(u),
+                AcePrincipal::AllPrincipals => AcePrincipal::AllPrincipals,
             };
             if a.credentials.is_empty() {
                 return Err(AclError::CredentialsNotSpecified {
                     principal: match &principal {
-                        AcePrincipal::Url(u) => u.to_string(),
-                        AcePrincipal::All => "a:allprincipals".into(),
+                        AcePrincipal::Url(u) => u.clone(),
+                        AcePrincipal::AllPrincipals => "a:allprincipals".into(),
                     },
                 });
             }
             Ok(Ace {
                 principal,
-                credentials: a.credentials,
-                grant: a.grant,
-                deny: a.deny,
+                ..a.clone()
             })
         })
         .collect()
@@ -72,19 +70,7 @@ pub fn acl_from_wire(acl: &RvpAcl) -> Result<Vec<Ace>, AclError> {
 pub fn acl_to_wire(acl: &Acl) -> RvpAcl {
     RvpAcl {
         inheritance: Some(Inheritance::None),
-        aces: acl
-            .aces()
-            .iter()
-            .map(|a| xml::Ace {
-                principal: match &a.principal {
-                    AcePrincipal::Url(u) => xml::AcePrincipal::Url(u.to_string()),
-                    AcePrincipal::All => xml::AcePrincipal::AllPrincipals,
-                },
-                credentials: a.credentials,
-                grant: a.grant,
-                deny: a.deny,
-            })
-            .collect(),
+        aces: acl.aces().to_vec(),
     }
 }
 
@@ -205,7 +191,7 @@ mod tests {
                     .map(|(who, c, g, d)| Ace {
                         principal: match who {
                             Some(a) => AcePrincipal::url(&format!("http://im.example.com/instmsg/aliases/{a}")),
-                            None => AcePrincipal::All,
+                            None => AcePrincipal::AllPrincipals,
                         },
                         credentials: creds(*c),
                         grant: rights(*g),
@@ -222,8 +208,8 @@ mod tests {
     fn ace_without_credentials_is_named() {
         let wire = RvpAcl {
             inheritance: None,
-            aces: vec![xml::Ace {
-                principal: xml::AcePrincipal::Url("http://h/instmsg/aliases/x".into()),
+            aces: vec![Ace {
+                principal: AcePrincipal::Url("http://h/instmsg/aliases/x".into()),
                 credentials: CredentialSet::EMPTY,
                 grant: RightSet::EMPTY,
                 deny: RightSet::EMPTY,

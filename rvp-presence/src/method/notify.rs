@@ -21,7 +21,7 @@ use crate::engine::{Output, RequestId, Txn};
 
 use bytes::BufMut;
 use rvp_proto::codec::{NotifyHead, WriteError, write_notify};
-use rvp_proto::header::{self, HopCount, MintedSubscriptionId};
+use rvp_proto::header::{self, HopCount};
 
 use rvp_proto::xml::Notification;
 
@@ -39,11 +39,7 @@ pub(super) fn handle(e: &mut Engine, cx: &Cx<'_>) -> Result<(), Refusal> {
         return Err(bad("NOTIFY without a body (an r:notification is expected)"));
     }
     check_sender(e, cx)?;
-    let ack = match cx.head.rvp.ack_type() {
-        header::AckType::DeepOr => AckType::DeepOr,
-        header::AckType::DeepAnd => AckType::DeepAnd,
-        _ => AckType::SingleHop,
-    };
+    let ack = cx.head.rvp.ack_type();
     let params = NotifyParams::new(cx.head.rvp.hop_count().get(), ack, cx.body.clone());
     e.notify(cx.now, cx.request, cx.caller, cx.key, params);
     Ok(())
@@ -102,22 +98,12 @@ impl Delivery {
     /// `RVP-From-Principal`).
     pub fn write_notify(&self, out: &mut impl BufMut) -> Result<(), WriteError> {
         let (host, target) = self.destination();
-        let id: Option<header::SubscriptionId> =
-            MintedSubscriptionId::new(self.subscription().get()).map(Into::into);
-        let mut head = NotifyHead::new(target, host, self.from_principal())
-            .with_hop_count(HopCount::new(self.hop_count()).unwrap_or(HopCount::ORIGIN));
-        if let Some(id) = &id {
-            head = head.with_subscription_id(id);
-        }
+        let id: header::SubscriptionId = self.subscription().into();
+        let head = NotifyHead::new(target, host, self.from_principal())
+            .with_hop_count(HopCount::new(self.hop_count()).unwrap_or(HopCount::ORIGIN))
+            .with_subscription_id(&id);
         match self.relayed_body() {
-            Some(body) => {
-                let ack = match self.ack() {
-                    AckType::DeepOr => header::AckType::DeepOr,
-                    AckType::DeepAnd => header::AckType::DeepAnd,
-                    _ => header::AckType::SingleHop,
-                };
-                write_notify(out, &head.with_ack_type(ack), body)
-            }
+            Some(body) => write_notify(out, &head.with_ack_type(self.ack()), body),
             None => write_notify(out, &head, &self.body_bytes()),
         }
     }

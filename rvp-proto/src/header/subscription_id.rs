@@ -86,22 +86,36 @@ impl RvpHeader for SubscriptionId {
     }
 }
 
-/// A subscription id minted by us: a decimal number below 2^31 (librvp reads ids with
-/// `atoi`, reference interop notes).
+/// A subscription id as this implementation mints them: a decimal number in
+/// `1..2^31` (librvp reads ids with `atoi`, reference interop notes; `0` is what it makes
+/// of an id it could not read, so it is never minted).
+///
+/// The same value on both sides: `rvp-presence` names its subscriptions with it (as
+/// `rvp_presence::SubscriptionId`), and it becomes the header's opaque
+/// [`SubscriptionId`] with `From`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct MintedSubscriptionId(u32);
 
 impl MintedSubscriptionId {
+    /// Largest id plus one (2^31).
+    pub const LIMIT: u32 = 1 << 31;
     /// Largest mintable id (2^31 − 1).
-    pub const MAX: u32 = i32::MAX as u32;
+    pub const MAX: u32 = Self::LIMIT - 1;
 
-    /// `None` if `n` is not below 2^31.
+    /// The id with this value, if it is in `1..2^31`.
     pub const fn new(n: u32) -> Option<MintedSubscriptionId> {
-        if n <= Self::MAX {
+        if n != 0 && n < Self::LIMIT {
             Some(MintedSubscriptionId(n))
         } else {
             None
         }
+    }
+
+    /// Parses the decimal wire form (`Subscription-Id: 98210`, surrounding whitespace
+    /// ignored). Anything else, including `0` and ids of another implementation's form
+    /// (`{GUID}`, `9A504`), is `None`: not an id this implementation could have minted.
+    pub fn parse(s: &str) -> Option<MintedSubscriptionId> {
+        parse_u32(s.trim().as_bytes()).and_then(MintedSubscriptionId::new)
     }
 
     /// The number.

@@ -80,6 +80,28 @@ fn values() {
     assert!(SubscriptionId::decode(b"").is_err());
     assert!(SubscriptionId::decode(b"a b").is_err());
     assert_eq!(MintedSubscriptionId::new(1 << 31), None);
+    // 0 is librvp's reading of an id it could not parse: never minted, never accepted.
+    assert_eq!(MintedSubscriptionId::new(0), None);
+    assert_eq!(MintedSubscriptionId::parse("0"), None);
+    assert_eq!(
+        MintedSubscriptionId::parse(" 98210 ").map(|m| m.get()),
+        Some(98210)
+    );
+    assert_eq!(
+        MintedSubscriptionId::parse("2147483647").map(|m| m.get()),
+        Some(MintedSubscriptionId::MAX)
+    );
+    for not_ours in [
+        "2147483648",
+        "99999999999",
+        "{GUID}",
+        "9A504",
+        "-1",
+        "",
+        "+5",
+    ] {
+        assert_eq!(MintedSubscriptionId::parse(not_ours), None, "{not_ours}");
+    }
     assert_eq!(
         SubscriptionId::from(MintedSubscriptionId::new(7).unwrap()).as_str(),
         "7"

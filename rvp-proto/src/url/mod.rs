@@ -130,7 +130,7 @@ pub use local_node::LocalNodeUrl;
 pub use logical::LogicalUrl;
 pub use node::{NodeUrl, NodeUrlRef, OtherUrl};
 pub use physical::PhysicalUrl;
-pub use syntax::{AuthorityRef, canonical_alias, decode_alias};
+pub use syntax::{AuthorityRef, canonical_alias, canonical_principal, decode_alias};
 pub use target::{
     NodePath, NodePathRef, RequestTarget, RequestTargetRef, parse_target, parse_target_ref,
 };

@@ -402,3 +402,31 @@ pub(super) fn classify_path(path: &str, allow_short: bool) -> Result<PathKind<'_
     check_path(path)?;
     Ok(PathKind::Other)
 }
+
+/// The canonical form of a principal URL for comparison (PROTOCOL.md §8.2): surrounding
+/// whitespace removed, scheme and host lower-cased, the path kept exactly. Lenient on
+/// purpose: ACL principals and asserted identities are compared in this form whatever
+/// their shape (a bare host name is kept as it is, trimmed).
+///
+/// ```
+/// use rvp_proto::url::canonical_principal;
+///
+/// assert_eq!(
+///     canonical_principal("  HTTP://IM.Example.com/instmsg/aliases/SteveM "),
+///     "http://im.example.com/instmsg/aliases/SteveM"
+/// );
+/// assert_eq!(canonical_principal("im.example.com"), "im.example.com");
+/// ```
+pub fn canonical_principal(url: &str) -> String {
+    let url = url.trim();
+    match url.find("://") {
+        Some(i) => {
+            let after = i + 3;
+            let end = url[after..].find('/').map_or(url.len(), |j| after + j);
+            let mut s = url[..end].to_ascii_lowercase();
+            s.push_str(&url[end..]);
+            s
+        }
+        None => url.to_owned(),
+    }
+}

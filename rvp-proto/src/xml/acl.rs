@@ -40,6 +40,37 @@ pub struct Ace {
     pub deny: RightSet,
 }
 
+impl AcePrincipal {
+    /// An `a:rvp-principal` in the canonical form of
+    /// [`canonical_principal`](crate::url::canonical_principal) (trimmed, scheme and host
+    /// lower-cased), the form ACL evaluation compares.
+    pub fn url(url: &str) -> AcePrincipal {
+        AcePrincipal::Url(crate::url::canonical_principal(url))
+    }
+}
+
+impl Ace {
+    /// An ACE granting `grant` to `principal` presenting one of `credentials`.
+    pub fn grant(principal: AcePrincipal, credentials: CredentialSet, grant: RightSet) -> Ace {
+        Ace {
+            principal,
+            credentials,
+            grant,
+            deny: RightSet::EMPTY,
+        }
+    }
+
+    /// An ACE denying `deny` to `principal` presenting one of `credentials`.
+    pub fn deny(principal: AcePrincipal, credentials: CredentialSet, deny: RightSet) -> Ace {
+        Ace {
+            principal,
+            credentials,
+            grant: RightSet::EMPTY,
+            deny,
+        }
+    }
+}
+
 /// An `a:rvpacl` body: `a:rvpacl/a:acl` with an optional inheritance and the ACEs.
 ///
 /// ```

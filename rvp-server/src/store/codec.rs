@@ -353,7 +353,7 @@ pub(crate) fn encode_acl(node: &NodeKey, acl: &Acl) -> Vec<u8> {
     w.u32(u32::try_from(aces.len()).unwrap_or(u32::MAX));
     for ace in aces {
         match &ace.principal {
-            AcePrincipal::All => w.u8(0),
+            AcePrincipal::AllPrincipals => w.u8(0),
             AcePrincipal::Url(u) => {
                 w.u8(1);
                 w.str(u);
@@ -386,7 +386,7 @@ pub(crate) fn decode_acl(b: &[u8]) -> Result<(NodeKey, Acl), DecodeError> {
     let mut aces = Vec::with_capacity(n.min(64));
     for _ in 0..n {
         let principal = match r.u8("ACE principal tag")? {
-            0 => AcePrincipal::All,
+            0 => AcePrincipal::AllPrincipals,
             1 => AcePrincipal::Url(r.str("ACE principal")?.into()),
             t => return Err(bad(format!("ACE principal tag {t}"))),
         };
@@ -493,7 +493,9 @@ mod tests {
                 };
                 kinds.into_iter().for_each(|k| credentials.insert(k));
                 Ace {
-                    principal: p.map_or(AcePrincipal::All, AcePrincipal::Url),
+                    principal: p.map_or(AcePrincipal::AllPrincipals, |u| {
+                        AcePrincipal::Url(u.to_string())
+                    }),
                     credentials,
                     grant,
                     deny,
