@@ -1,21 +1,14 @@
 //! Requests the session emits: what each one is for ([`RequestKind`]) and its bytes.
 
-use std::fmt;
 use std::sync::Arc;
 
 use rvp_proto::Method;
 use rvp_proto::PresenceState;
 use rvp_proto::url::LogicalUrl;
 
-/// Names a request the session emitted; its answer or failure is handed back with it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct RequestId(pub u64);
-
-impl fmt::Display for RequestId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "#{}", self.0)
-    }
-}
+/// Names a request the session emitted; its answer or failure is handed back with it
+/// (the shared `rvp-proto` type).
+pub use rvp_proto::RequestId;
 
 /// An ACL rule about one principal, written with an ACL request (PROTOCOL.md §2.7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -101,6 +101,7 @@ pub mod codec;
 pub mod header;
 pub mod method;
 pub mod payload;
+mod request_id;
 pub mod rights;
 pub mod state;
 pub mod status;
@@ -109,6 +110,7 @@ pub mod xml;
 
 pub use method::{Method, MethodClass};
 pub use payload::{Payload, PayloadError, PayloadLimits};
+pub use request_id::RequestId;
 pub use rights::{CredentialKind, CredentialSet, Right, RightSet};
 pub use state::PresenceState;
 pub use status::reason_phrase;

@@ -79,9 +79,9 @@ pub const DEFAULT_QUEUE: usize = 1024;
 const BATCH: usize = 64;
 
 /// Names one request inside the engine; chosen by the engine task, echoed by the core in
-/// [`CoreOutput::Respond`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct RequestId(pub u64);
+/// [`CoreOutput::Respond`] (the shared `rvp-proto` type, the one the presence engine
+/// echoes too).
+pub use rvp_proto::RequestId;
 
 /// What a core wants done.
 #[derive(Debug, Clone, PartialEq, Eq)]

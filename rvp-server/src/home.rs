@@ -194,7 +194,7 @@ impl Core for PresenceCore {
         let before = self.engine.pending_outputs();
         self.engine.handle_request(
             now,
-            rvp_presence::RequestId(id.0),
+            id,
             &request.caller,
             &request.http,
         );
@@ -228,7 +228,7 @@ impl Core for PresenceCore {
             self.dropped_seen = dropped;
         }
         match self.engine.poll_output()? {
-            Output::Respond(a) => Some(CoreOutput::Respond(RequestId(a.request.0), a)),
+            Output::Respond(a) => Some(CoreOutput::Respond(a.request, a)),
             Output::Deliver(d) => Some(CoreOutput::Effect(d)),
             other => {
                 tracing::warn!(?other, "unknown engine output ignored");

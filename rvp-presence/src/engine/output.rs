@@ -17,9 +17,9 @@ use crate::principal::DirectoryProperties;
 use crate::render::{self, NotifyBody};
 use crate::subscription::{SubscriptionId, SubscriptionKind};
 
-/// Names one request; chosen by the embedder, echoed in its [`Answer`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct RequestId(pub u64);
+/// Names one request; chosen by the embedder, echoed in its [`Answer`] (the shared
+/// `rvp-proto` type).
+pub use rvp_proto::RequestId;
 
 /// The answer to one request.
 ///
