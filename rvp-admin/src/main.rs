@@ -8,6 +8,7 @@
 //! rvp-admin check alice@example.org --nameserver IP:PORT       # SRV -> router -> home, in words
 //! rvp-admin check alice@example.org --server IP:PORT           # the same without DNS
 //! rvp-admin config check --config server.toml                   # valid? users librvp cannot sign on as
+//! rvp-admin user list|show|enable|disable|passwd [ALIAS] --config server.toml  # the directory's users
 //! ```
 //!
 //! One subcommand per area (`archive` today), each with its own actions, so that later
@@ -20,6 +21,7 @@ mod check;
 mod dns;
 mod json;
 mod time;
+mod user;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -76,6 +78,12 @@ enum Command {
     /// The server's configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// The users of the server's directory (its [[users]], or LDAP): list, show, enable,
+    /// disable, set the password. Exit status 0 done, 1 the directory refused (or the
+    /// file could not be written), 2 invalid input, 3 no such user, 4 the directory
+    /// cannot be reached.
+    #[command(subcommand)]
+    User(user::UserCommand),
 }
 
 /// `rvp-admin config ...`.
@@ -161,6 +169,9 @@ enum AdminError {
     /// The configuration could not be read or is invalid.
     #[error("configuration: {0}")]
     Config(String),
+    /// A `user` command failed (its own exit status).
+    #[error(transparent)]
+    User(#[from] user::UserError),
 }
 
 fn run(cli: Cli) -> Result<Outcome, AdminError> {
@@ -208,6 +219,10 @@ fn run(cli: Cli) -> Result<Outcome, AdminError> {
             let ok = check::print(&report, &mut out).map_err(AdminError::Output)?;
             Ok(if ok { Outcome::Ok } else { Outcome::Problem })
         }
+        Command::User(command) => {
+            user::run(command, &mut out, &mut std::io::stderr())?;
+            Ok(Outcome::Ok)
+        }
         Command::Config(ConfigCommand::Check { config }) => {
             match rvp_server::config::Config::from_file(&config) {
                 Ok(c) => {
@@ -235,7 +250,10 @@ fn main() -> ExitCode {
         Ok(Outcome::Problem) => ExitCode::from(1),
         Err(e) => {
             let _ = writeln!(std::io::stderr(), "rvp-admin: {e}");
-            ExitCode::from(2)
+            ExitCode::from(match &e {
+                AdminError::User(u) => u.exit_code(),
+                _ => 2,
+            })
         }
     }
 }
