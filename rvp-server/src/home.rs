@@ -33,6 +33,8 @@
 //! Shutdown: stop accepting, drain connections, stop the engine (final commit), give
 //! queued NOTIFYs a moment ([`NOTIFY_FLUSH_GRACE`]), close the deliverer.
 
+pub mod live;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -89,6 +91,9 @@ pub enum ServerError {
     /// A listen address could not be bound.
     #[error("{0}")]
     Bind(std::io::Error),
+    /// `[tls]`: a certificate, key or CA file could not be used.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     /// A commit failed while serving: the server stopped.
     #[error("the store failed while serving, the server stopped: {0}")]
     Commit(String),
@@ -192,12 +197,7 @@ impl Core for PresenceCore {
 
     fn handle_request(&mut self, now: Instant, id: RequestId, request: PresenceRequest) {
         let before = self.engine.pending_outputs();
-        self.engine.handle_request(
-            now,
-            id,
-            &request.caller,
-            &request.http,
-        );
+        self.engine.handle_http(now, id, &request.caller, &request.http);
         if let Some(archive) = &mut self.archive
             && request.http.method().as_str() == "NOTIFY"
         {
@@ -300,6 +300,8 @@ pub struct RvpService {
     /// `[resolve] peers` for the domain): they may speak as the domain.
     domain: Arc<str>,
     fellows: Arc<[std::net::IpAddr]>,
+    /// The directory read per request ([`live`]), when the users come from one.
+    live: Option<Arc<live::LiveUsers>>,
 }
 
 impl RvpService {
@@ -314,7 +316,17 @@ impl RvpService {
             trusted_proxies: Arc::from(Vec::new()),
             domain: Arc::from(""),
             fellows: Arc::from(Vec::new()),
+            live: None,
         }
+    }
+
+    /// Reads the directory per request ([`live`]): users added, changed, moved or
+    /// disabled there take effect while the server runs. Installs the layer's router
+    /// (always consulted, since any user may turn out to live elsewhere).
+    pub fn with_live_users(mut self, live: Arc<live::LiveUsers>) -> RvpService {
+        self.router = Some(Arc::clone(live.router()));
+        self.live = Some(live);
+        self
     }
 
     /// The other servers of IM domain `domain`, by address: a request from one of them
@@ -371,6 +383,13 @@ impl RvpService {
 
 impl Handler for RvpService {
     async fn handle(&self, peer: Peer, request: Request, now: Instant) -> Response {
+        // The directory first (async, here in the server layer: the engine stays
+        // sans-IO): the users the request names, as the directory says now.
+        if let Some(live) = &self.live
+            && let Some(answer) = live.check(&request).await.response()
+        {
+            return answer;
+        }
         if let Some(router) = &self.router
             && let Some(routed) = crate::router::answer(router, peer.addr.ip(), &request).await
         {
@@ -788,19 +807,59 @@ impl HomeServer {
     /// Opens the store, restores the engine, binds the listen addresses
     /// (`config.server.listen`, and `admin.listen` when set) and starts the engine task.
     /// Call [`HomeServer::run`] to serve.
+    ///
+    /// The users: the directory's listing at start-up (every user registered before the
+    /// store is restored, so that each keeps its stored state), then, for an LDAP
+    /// directory, the directory read per request ([`live`]). The `[[users]]` of the file
+    /// are read at start-up and on a reload.
     pub async fn start(config: &Config, log: ProtocolLog) -> Result<HomeServer, ServerError> {
         let directory = crate::directory::open(config)
             .map_err(|e| ServerError::User(format!("[directory]: {e}")))?;
-        HomeServer::start_with_directory(config, log, &*directory).await
+        let live = (config.directory.backend != crate::directory::Backend::File)
+            .then(|| Arc::clone(&directory));
+        HomeServer::start_inner(config, log, &*directory, live).await
     }
 
     /// [`HomeServer::start`] with the users of `directory` (an embedder's own
     /// [`Directory`](crate::directory::Directory), e.g. its account database) instead of
-    /// the one `[directory]` configures. Read once, at start-up.
+    /// the one `[directory]` configures. Read once, at start-up
+    /// ([`HomeServer::start_with_live_directory`] reads it per request as well).
     pub async fn start_with_directory(
         config: &Config,
         log: ProtocolLog,
         directory: &dyn crate::directory::Directory,
+    ) -> Result<HomeServer, ServerError> {
+        HomeServer::start_inner(config, log, directory, None).await
+    }
+
+    /// [`HomeServer::start_with_directory`], and `directory` read per request as well
+    /// ([`live`]): users added, changed or disabled in it take effect while the server
+    /// runs, within the cache's TTLs. A directory without a cache
+    /// ([`Directory::cache_stats`](crate::directory::Directory::cache_stats) `None`) is
+    /// put behind a [`CachedDirectory`](crate::directory::CachedDirectory) with the
+    /// `[directory]` cache settings. Its users are not `[[users]]`: a configuration reload
+    /// must not be given `[[users]]` for them.
+    pub async fn start_with_live_directory(
+        config: &Config,
+        log: ProtocolLog,
+        directory: Arc<dyn crate::directory::Directory>,
+    ) -> Result<HomeServer, ServerError> {
+        let directory: Arc<dyn crate::directory::Directory> = if directory.cache_stats().is_some() {
+            directory
+        } else {
+            Arc::new(crate::directory::CachedDirectory::new(
+                directory,
+                crate::directory::CacheConfig::from(&config.directory),
+            ))
+        };
+        HomeServer::start_inner(config, log, &*directory, Some(Arc::clone(&directory))).await
+    }
+
+    async fn start_inner(
+        config: &Config,
+        log: ProtocolLog,
+        directory: &dyn crate::directory::Directory,
+        live: Option<Arc<dyn crate::directory::Directory>>,
     ) -> Result<HomeServer, ServerError> {
         let now = Instant::now();
         let mut store = DurableStore::open(&config.server.storage, durable_options(config))?;
@@ -834,12 +893,15 @@ impl HomeServer {
 
         let (reports_tx, reports_rx) = mpsc::unbounded_channel();
         let (failures_tx, failures_rx) = mpsc::unbounded_channel();
-        let deliverer = Deliverer::new(delivery_config(config), reports_tx);
+        let metrics = Arc::new(Metrics::new());
+        let tls = crate::tls::ServerTls::from_config(&config.tls, &metrics)?;
+        let deliverer = tls.deliverer(Deliverer::new(delivery_config(config), reports_tx));
         let resolver = match config.resolve.nameserver {
             Some(ns) => Some(Arc::new(
                 crate::resolve::ForeignResolver::new(ns)
                     .map_err(|e| ServerError::Auth(format!("[resolve] nameserver: {e}")))?
-                    .allow_loopback(config.resolve.allow_loopback),
+                    .allow_loopback(config.resolve.allow_loopback)
+                    .tls_when_published(tls.outbound()),
             )),
             None => None,
         };
@@ -855,7 +917,6 @@ impl HomeServer {
             core = core.with_archive(archive);
         }
         let (handle, task) = engine::spawn(core, dispatch, engine::DEFAULT_QUEUE);
-        let metrics = Arc::new(Metrics::new());
         tokio::spawn(forward_reports(
             reports_rx,
             failures_rx,
@@ -888,12 +949,23 @@ impl HomeServer {
             config.clone(),
         );
         let trust = ServerTrust::new(&config.server.domain, &config.resolve.peers, resolver);
-        let service = RvpService::new(handle.clone(), auth)
+        let router = crate::router::from_entries(config, &entries);
+        let mut service = RvpService::new(handle.clone(), Arc::clone(&auth))
             .with_trust(trust)
             .with_metrics(Arc::clone(&metrics))
-            .with_router(crate::router::from_entries(config, &entries))
             .with_trusted_proxies(&config.router.trusted_proxies)
             .with_fellow_servers(&config.server.domain, &fellow_servers(config));
+        service = match live {
+            Some(directory) => service.with_live_users(Arc::new(live::LiveUsers::new(
+                config,
+                directory,
+                &entries,
+                handle.clone(),
+                auth,
+                Arc::new(router),
+            ))),
+            None => service.with_router(router),
+        };
         let server = Server::bind(
             &config.server.listen,
             service,
@@ -903,6 +975,7 @@ impl HomeServer {
         .await
         .map_err(ServerError::Bind)?
         .with_metrics(Arc::clone(&metrics));
+        let server = tls.bind(server).await.map_err(ServerError::Bind)?;
         Ok(HomeServer {
             server,
             engine: handle,
@@ -935,6 +1008,11 @@ impl HomeServer {
     /// The addresses actually bound (useful with port 0).
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
         self.server.local_addrs()
+    }
+
+    /// The TLS listener's addresses actually bound (`[tls] listen`; empty without).
+    pub fn tls_addrs(&self) -> Vec<SocketAddr> {
+        self.server.tls_local_addrs()
     }
 
     /// Serves until `stop` resolves (or the store fails), then shuts down in order:

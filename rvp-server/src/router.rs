@@ -208,13 +208,18 @@ pub enum ProxyError {
     BadAnswer(String, String),
 }
 
+/// The body of the `404` for a name that is not a user of the IM domain (the same
+/// whether it never was one or is disabled).
+pub const NO_SUCH_USER: &str = "no such user in this IM domain";
+
 /// The router of one IM domain.
 #[derive(Debug)]
 pub struct Router {
     role: Role,
     domain: String,
-    /// alias (lower case) → home host, `None` for users hosted here.
-    users: HashMap<String, Option<String>>,
+    /// alias (lower case) → home host, `None` for users hosted here. Kept up to date
+    /// from the directory while serving ([`crate::home::live`]).
+    users: std::sync::RwLock<HashMap<String, Option<String>>>,
     config: RouterConfig,
     in_flight: Arc<Semaphore>,
     /// Kept-alive connections to home servers, by address.
@@ -236,10 +241,12 @@ impl Router {
         Router {
             role,
             domain: domain.to_ascii_lowercase(),
-            users: users
-                .into_iter()
-                .map(|(a, h)| (a.to_ascii_lowercase(), h))
-                .collect(),
+            users: std::sync::RwLock::new(
+                users
+                    .into_iter()
+                    .map(|(a, h)| (a.to_ascii_lowercase(), h))
+                    .collect(),
+            ),
             in_flight: Arc::new(Semaphore::new(config.max_in_flight)),
             idle: std::sync::Mutex::default(),
             max_hops: 8,
@@ -272,7 +279,44 @@ impl Router {
     /// Whether any request can leave this server (a router role, or users at home
     /// elsewhere): without that, the service skips the router.
     pub fn routes_anything(&self) -> bool {
-        self.role == Role::Router || self.users.values().any(Option::is_some)
+        self.role == Role::Router || self.users().values().any(Option::is_some)
+    }
+
+    fn users(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Option<String>>> {
+        self.users
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Records where user `alias` lives now: `home` (its home server's host), or `None`
+    /// for this server. Takes the write lock only when that changes.
+    pub fn set_user(&self, alias: &str, home: Option<String>) {
+        let alias = alias.to_ascii_lowercase();
+        if self.users().get(&alias) == Some(&home) {
+            return;
+        }
+        self.users
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(alias, home);
+    }
+
+    /// Forgets user `alias` (no longer in the directory, or disabled): a router answers
+    /// `404` for it.
+    pub fn remove_user(&self, alias: &str) {
+        let alias = alias.to_ascii_lowercase();
+        if !self.users().contains_key(&alias) {
+            return;
+        }
+        self.users
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&alias);
+    }
+
+    /// Whether user `alias` is in the table.
+    pub fn knows(&self, alias: &str) -> bool {
+        self.users().contains_key(&alias.to_ascii_lowercase())
     }
 
     /// The client's address: the connection's, or the last `X-Forwarded-For` entry when
@@ -307,8 +351,9 @@ impl Router {
             _ if self.role != Role::Router => return Route::Local,
             _ => return Route::NotFound,
         };
-        let home = match self.users.get(&alias) {
-            Some(Some(home)) => home.clone(),
+        let known = self.users().get(&alias).cloned();
+        let home = match known {
+            Some(Some(home)) => home,
             Some(None) if self.role != Role::Router => return Route::Local,
             // Unknown here: the engine answers 404 on a home server; a router says so.
             None if self.role != Role::Router => return Route::Local,
@@ -544,10 +589,7 @@ pub async fn answer(
     let client = router.client_ip(peer, request.http.headers().get("x-forwarded-for"));
     match router.route(&request.typed.target, client) {
         Route::Local => None,
-        Route::NotFound => Some(text_response(
-            StatusCode::NOT_FOUND,
-            "no such user in this IM domain",
-        )),
+        Route::NotFound => Some(text_response(StatusCode::NOT_FOUND, NO_SUCH_USER)),
         Route::Redirect(location) => Some(redirect(&location)),
         Route::Proxy { home } => {
             if request.typed.rvp.hop_count().get() >= router.max_hops() {

@@ -266,6 +266,7 @@ use rvp_interop::slapd;
 
 #[cfg(feature = "ldap")]
 mod ldap {
+    use std::future::Future;
     use std::io::Write;
     use std::sync::{Arc, Mutex};
 
@@ -440,18 +441,56 @@ sn: N
         }
     }
 
-    /// The server on the LDAP directory: the users the listing gives at start-up are
-    /// registered and sign on with the HA1 stored in LDAP; a disabled user and an address
-    /// with two entries cannot, nor a wrong password; a user homed on another server is
-    /// referred there (the directory feeds the router).
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn the_server_signs_users_on_from_ldap() {
-        let Some(server) = Slapd::start_or_skip("the_server_signs_users_on_from_ldap", &ldif())
-        else {
-            return;
+    /// A sign-on request (librvp's first SUBSCRIBE) of `alias` to `target`'s node.
+    fn login_to(alias: &str, target: &str, auth: Option<String>) -> String {
+        format!(
+            "SUBSCRIBE /instmsg/aliases/{target} HTTP/1.1\r\nHost: im.example.org\r\n\
+             RVP-From-Principal: http://im.example.org/instmsg/aliases/{alias}\r\n\
+             Notification-Type: pragma/notify\r\nSubscription-Lifetime: 600\r\n\
+             Call-Back: http://127.0.0.1:9\r\n{}Content-Length: 0\r\n\r\n",
+            auth.map(|a| format!("Authorization: {a}\r\n"))
+                .unwrap_or_default()
+        )
+    }
+
+    /// `alias` signs on with `password` as librvp does: the request without credentials,
+    /// then, on a `401`, with the Digest answer to its challenge. The last status.
+    async fn sign_on(addr: std::net::SocketAddr, alias: &str, password: &str) -> u16 {
+        sign_on_to(addr, alias, password, alias).await
+    }
+
+    /// [`sign_on`] with the request for `target`'s node.
+    async fn sign_on_to(
+        addr: std::net::SocketAddr,
+        alias: &str,
+        password: &str,
+        target: &str,
+    ) -> u16 {
+        let (status, head) = exchange(addr, &login_to(alias, target, None)).await;
+        if status != 401 {
+            return status;
+        }
+        let at = head.find("nonce=\"").unwrap() + 7;
+        let nonce = &head[at..at + head[at..].find('"').unwrap()];
+        let ha1 = Ha1::from_password(alias, "im.example.org", password);
+        let qop = QopAuth {
+            nc: "00000001",
+            cnonce: "0a4f113b",
         };
-        let dir = server.dir().join("store");
-        std::fs::create_dir_all(&dir).unwrap();
+        let uri = format!("/instmsg/aliases/{target}");
+        let response = compute_response(&ha1, "SUBSCRIBE", &uri, nonce, Some(qop));
+        let auth = format!(
+            "Digest username=\"{alias}\", realm=\"im.example.org\", nonce=\"{nonce}\", \
+             uri=\"{uri}\", algorithm=\"MD5\", qop=auth, nc=00000001, \
+             cnonce=\"0a4f113b\", response=\"{response}\""
+        );
+        exchange(addr, &login_to(alias, target, Some(auth))).await.0
+    }
+
+    /// A server configuration for domain im.example.org on host im0, storing under `dir`,
+    /// with the LDAP directory of `server`.
+    fn server_config(server: &Slapd, dir: &std::path::Path) -> Config {
+        std::fs::create_dir_all(dir).unwrap();
         let mut c = Config::from_toml_str(
             &format!(
                 "[server]\nlisten = [\"127.0.0.1:0\"]\ndomain = \"im.example.org\"\n\
@@ -462,53 +501,101 @@ sn: N
         )
         .unwrap();
         c.directory.backend = directory::Backend::Ldap;
-        c.directory.ldap = Some(config(&server));
+        c.directory.ldap = Some(config(server));
+        c
+    }
+
+    /// A running server: its address, and how to stop it.
+    struct Running {
+        addr: std::net::SocketAddr,
+        stop: tokio::sync::oneshot::Sender<()>,
+        task: tokio::task::JoinHandle<
+            Result<rvp_server::listener::ServeReport, rvp_server::home::ServerError>,
+        >,
+    }
+
+    impl Running {
+        fn of(home: rvp_server::home::HomeServer) -> Running {
+            let addr = home.local_addrs()[0];
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let task = tokio::spawn(home.run(async {
+                let _ = stopped.await;
+            }));
+            Running { addr, stop, task }
+        }
+
+        async fn stop(self) {
+            let _ = self.stop.send(());
+            self.task.await.unwrap().unwrap();
+        }
+    }
+
+    /// An LDIF entry of an rvpUser `alias` with the HA1 of `password`.
+    fn user_ldif(alias: &str, password: &str) -> String {
+        let ha1 = Ha1::from_password(alias, "im.example.org", password).to_hex();
+        format!(
+            "dn: uid={alias},ou=people,dc=example,dc=org\nobjectClass: inetOrgPerson\n\
+             objectClass: rvpUser\nuid: {alias}\ncn: {alias}\nsn: {alias}\n\
+             rvpIMAddress: {alias}@im.example.org\nrvpDigestHA1: {ha1}\n"
+        )
+    }
+
+    /// Sets `alias`'s rvpIMEnabled.
+    fn enable_ldif(alias: &str, enabled: bool) -> String {
+        format!(
+            "dn: uid={alias},ou=people,dc=example,dc=org\nchangetype: modify\n\
+             replace: rvpIMEnabled\nrvpIMEnabled: {}\n",
+            if enabled { "TRUE" } else { "FALSE" }
+        )
+    }
+
+    /// Polls `attempt` (at most 200 times, 50 ms apart) until it gives `want`; the last
+    /// value it gave.
+    async fn poll<F, Fut>(want: u16, mut attempt: F) -> u16
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = u16>,
+    {
+        let mut last = 0;
+        for _ in 0..200 {
+            last = attempt().await;
+            if last == want {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        last
+    }
+
+    /// The server on the LDAP directory: the users the listing gives at start-up are
+    /// registered and sign on with the HA1 stored in LDAP; a disabled user and an address
+    /// with two entries are answered as unknown (the same `404` as a name nobody has),
+    /// nor does a wrong password sign on; a user homed on another server is referred
+    /// there (the directory feeds the router).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_server_signs_users_on_from_ldap() {
+        let Some(server) = Slapd::start_or_skip("the_server_signs_users_on_from_ldap", &ldif())
+        else {
+            return;
+        };
+        let c = server_config(&server, &server.dir().join("store"));
         let home = rvp_server::home::HomeServer::start(&c, rvp_server::log::ProtocolLog::off())
             .await
             .unwrap();
-        let addr = home.local_addrs()[0];
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(home.run(async {
-            let _ = stopped.await;
-        }));
-        let login = |alias: &str, auth: Option<String>| {
-            format!(
-                "SUBSCRIBE /instmsg/aliases/{alias} HTTP/1.1\r\nHost: im.example.org\r\n\
-                 RVP-From-Principal: http://im.example.org/instmsg/aliases/{alias}\r\n\
-                 Notification-Type: pragma/notify\r\nSubscription-Lifetime: 600\r\n\
-                 Call-Back: http://127.0.0.1:9\r\n{}Content-Length: 0\r\n\r\n",
-                auth.map(|a| format!("Authorization: {a}\r\n"))
-                    .unwrap_or_default()
-            )
-        };
-        let sign_on = |alias: &'static str, password: &'static str| {
-            let login = &login;
-            async move {
-                let (status, head) = exchange(addr, &login(alias, None)).await;
-                assert_eq!(status, 401, "{head}");
-                let at = head.find("nonce=\"").unwrap() + 7;
-                let nonce = &head[at..at + head[at..].find('"').unwrap()];
-                let ha1 = Ha1::from_password(alias, "im.example.org", password);
-                let qop = QopAuth {
-                    nc: "00000001",
-                    cnonce: "0a4f113b",
-                };
-                let uri = format!("/instmsg/aliases/{alias}");
-                let response = compute_response(&ha1, "SUBSCRIBE", &uri, nonce, Some(qop));
-                let auth = format!(
-                    "Digest username=\"{alias}\", realm=\"im.example.org\", nonce=\"{nonce}\", \
-                     uri=\"{uri}\", algorithm=\"MD5\", qop=auth, nc=00000001, \
-                     cnonce=\"0a4f113b\", response=\"{response}\""
-                );
-                exchange(addr, &login(alias, Some(auth))).await.0
-            }
-        };
-        assert_eq!(sign_on("alice", "alice-pw").await, 200);
-        assert_eq!(sign_on("alice", "wrong").await, 401);
-        // bob is disabled in LDAP: not a user of this server.
-        assert_eq!(sign_on("bob", "bob-pw").await, 401);
+        let running = Running::of(home);
+        let addr = running.addr;
+        assert_eq!(sign_on(addr, "alice", "alice-pw").await, 200);
+        assert_eq!(sign_on(addr, "alice", "wrong").await, 401);
+        // bob is disabled in LDAP: not a user of this server, answered as nobody is.
+        let (bob, bob_head) = exchange(addr, &login_to("bob", "bob", None)).await;
+        let (nobody, nobody_head) = exchange(addr, &login_to("nobody", "nobody", None)).await;
+        assert_eq!((bob, nobody), (404, 404), "{bob_head}\n{nobody_head}");
+        let body = |h: &str| h.lines().filter(|l| !l.starts_with("Date:")).count();
+        assert_eq!(body(&bob_head), body(&nobody_head));
+        // bob's password does not sign him on elsewhere either.
+        assert_eq!(sign_on_to(addr, "bob", "bob-pw", "alice").await, 401);
         // carol lives on im1 (her LDAP entry says so): referred there, before any proof.
-        let (status, head) = exchange(addr, &login("carol", None)).await;
+        let (status, head) = exchange(addr, &login_to("carol", "carol", None)).await;
         assert_eq!(status, 302, "{head}");
         assert!(
             head.contains(
@@ -517,11 +604,266 @@ sn: N
             "{head}"
         );
         // Two entries for one address: neither is served, the others are.
-        assert_eq!(sign_on("twin", "twin-pw").await, 401);
-        let _ = stop.send(());
-        task.await.unwrap().unwrap();
+        assert_eq!(sign_on(addr, "twin", "twin-pw").await, 404);
+        assert_eq!(sign_on_to(addr, "twin", "twin-pw", "alice").await, 401);
+        running.stop().await;
     }
 
+    /// The directory is read per request: a user added to slapd after the server started
+    /// signs on with Digest (at once when its name was never asked; after the negative
+    /// TTL when it was); a user disabled in slapd is refused once its cached entry is
+    /// older than the TTL — answered as unknown, its password no longer accepted — and
+    /// comes back when enabled again; a user moved to another home server is referred
+    /// there.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn users_added_disabled_and_moved_in_slapd_while_the_server_runs() {
+        let Some(server) = Slapd::start_or_skip(
+            "users_added_disabled_and_moved_in_slapd_while_the_server_runs",
+            &ldif(),
+        ) else {
+            return;
+        };
+        let mut c = server_config(&server, &server.dir().join("store"));
+        c.directory.cache_ttl = Duration::from_millis(300);
+        c.directory.cache_negative_ttl = Duration::from_millis(300);
+        let home = rvp_server::home::HomeServer::start(&c, rvp_server::log::ProtocolLog::off())
+            .await
+            .unwrap();
+        let running = Running::of(home);
+        let addr = running.addr;
+
+        // Added after the start, never asked for: signs on with its first request.
+        server.add(&user_ldif("frank", "frank-pw"));
+        assert_eq!(sign_on(addr, "frank", "frank-pw").await, 200);
+        assert_eq!(sign_on(addr, "frank", "wrong").await, 401);
+        // frank is a user now for others too: alice's request for his node reaches it
+        // (whatever his ACL then grants her, it is not "no such user").
+        let to_frank = sign_on_to(addr, "alice", "alice-pw", "frank").await;
+        assert!(to_frank == 200 || to_frank == 403, "{to_frank}");
+
+        // Asked for before it existed: unknown until the negative answer expires.
+        assert_eq!(sign_on(addr, "erin", "erin-pw").await, 404);
+        server.add(&user_ldif("erin", "erin-pw"));
+        assert_eq!(poll(200, || sign_on(addr, "erin", "erin-pw")).await, 200);
+
+        // Disabled: refused once the TTL has passed, answered as unknown, and its password
+        // no longer proves it anywhere.
+        assert_eq!(sign_on(addr, "alice", "alice-pw").await, 200);
+        server.modify(&enable_ldif("alice", false));
+        assert_eq!(poll(404, || sign_on(addr, "alice", "alice-pw")).await, 404);
+        assert_eq!(sign_on_to(addr, "alice", "alice-pw", "frank").await, 401);
+        // Enabled again: back.
+        server.modify(&enable_ldif("alice", true));
+        assert_eq!(poll(200, || sign_on(addr, "alice", "alice-pw")).await, 200);
+
+        // Moved to im1: referred there.
+        server.modify(
+            "dn: uid=frank,ou=people,dc=example,dc=org\nchangetype: modify\n\
+             replace: rvpIMHomeServer\nrvpIMHomeServer: im1.example.org\n",
+        );
+        let moved = poll(302, || async {
+            exchange(addr, &login_to("frank", "frank", None)).await.0
+        })
+        .await;
+        assert_eq!(moved, 302);
+        running.stop().await;
+    }
+
+    /// slapd stopped: the users the server already has are still served — past their
+    /// TTL, from the cache, which says so in its counters — and a name never seen is
+    /// answered 503 (the directory cannot say), not 404; slapd back, new users again.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn slapd_stopped_cached_users_still_served() {
+        let Some(mut server) =
+            Slapd::start_or_skip("slapd_stopped_cached_users_still_served", &ldif())
+        else {
+            return;
+        };
+        let c = server_config(&server, &server.dir().join("store"));
+        let mut cc = cache_config();
+        cc.ttl = Duration::from_millis(200);
+        cc.negative_ttl = Duration::from_millis(200);
+        cc.retry_interval = Duration::from_millis(200);
+        let cache = Arc::new(CachedDirectory::new(
+            LdapDirectory::new(&config(&server)).unwrap(),
+            cc,
+        ));
+        let live: Arc<dyn Directory> = cache.clone();
+        let home = rvp_server::home::HomeServer::start_with_live_directory(
+            &c,
+            rvp_server::log::ProtocolLog::off(),
+            live,
+        )
+        .await
+        .unwrap();
+        let running = Running::of(home);
+        let addr = running.addr;
+        assert_eq!(sign_on(addr, "alice", "alice-pw").await, 200);
+
+        server.kill();
+        // Every sign-on succeeds while the cache goes past alice's TTL into the outage.
+        let mut rounds = 0;
+        while !(cache.stats().in_outage && cache.stats().stale_served > 0) {
+            assert_eq!(
+                sign_on(addr, "alice", "alice-pw").await,
+                200,
+                "{:?}",
+                cache.stats()
+            );
+            rounds += 1;
+            assert!(rounds < 200, "no outage seen: {:?}", cache.stats());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(sign_on(addr, "alice", "alice-pw").await, 200);
+        // A name never seen: the directory cannot say, so neither can the server.
+        let (status, head) = exchange(addr, &login_to("gina", "gina", None)).await;
+        assert_eq!(status, 503, "{head}");
+
+        // slapd back: the outage ends with the next attempt, new users are found again.
+        server.restart();
+        server.add(&user_ldif("gina", "gina-pw"));
+        assert_eq!(poll(200, || sign_on(addr, "gina", "gina-pw")).await, 200);
+        assert!(!cache.stats().in_outage, "{:?}", cache.stats());
+        assert_eq!(cache.stats().outages, 1, "{:?}", cache.stats());
+        running.stop().await;
+    }
+
+    /// The LDAP directory behind a gate the test opens: while it is shut every lookup
+    /// waits (a slow directory), so what piles up can be counted.
+    #[derive(Debug)]
+    struct Gated {
+        inner: LdapDirectory,
+        open: std::sync::atomic::AtomicBool,
+        opened: tokio::sync::Notify,
+    }
+
+    impl Gated {
+        fn set_open(&self, open: bool) {
+            self.open.store(open, std::sync::atomic::Ordering::SeqCst);
+            if open {
+                self.opened.notify_waiters();
+            }
+        }
+    }
+
+    impl Directory for Gated {
+        fn lookup<'a>(
+            &'a self,
+            address: &'a Address,
+        ) -> directory::BoxFuture<'a, Result<Option<DirectoryEntry>, DirectoryError>> {
+            Box::pin(async move {
+                while !self.open.load(std::sync::atomic::Ordering::SeqCst) {
+                    let wait = self.opened.notified();
+                    if self.open.load(std::sync::atomic::Ordering::SeqCst) {
+                        break;
+                    }
+                    wait.await;
+                }
+                self.inner.lookup(address).await
+            })
+        }
+
+        fn all(&self) -> directory::BoxFuture<'_, Result<Vec<DirectoryEntry>, DirectoryError>> {
+            self.inner.all()
+        }
+
+        fn describe(&self) -> String {
+            self.inner.describe()
+        }
+    }
+
+    /// A flood of requests for made-up names, over TCP, before any authentication: at
+    /// most `max_in_flight` directory lookups at a time (the rest answered 503 at once,
+    /// while users already known are served), each name asked once per negative TTL
+    /// (the same names again cost slapd nothing), the cache never beyond its size.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_flood_of_unknown_names_is_bounded() {
+        let Some(server) = Slapd::start_or_skip("a_flood_of_unknown_names_is_bounded", &ldif())
+        else {
+            return;
+        };
+        let c = server_config(&server, &server.dir().join("store"));
+        let mut cc = cache_config();
+        cc.max_in_flight = 4;
+        cc.max_entries = 500;
+        let gated = Gated {
+            inner: LdapDirectory::new(&config(&server)).unwrap(),
+            open: std::sync::atomic::AtomicBool::new(true),
+            opened: tokio::sync::Notify::new(),
+        };
+        let cache = Arc::new(CachedDirectory::new(gated, cc));
+        let live: Arc<dyn Directory> = cache.clone();
+        let home = rvp_server::home::HomeServer::start_with_live_directory(
+            &c,
+            rvp_server::log::ProtocolLog::off(),
+            live,
+        )
+        .await
+        .unwrap();
+        let running = Running::of(home);
+        let addr = running.addr;
+        let probe = |i: usize| {
+            format!(
+                "PROPFIND /instmsg/aliases/made-up-{i} HTTP/1.1\r\nHost: im.example.org\r\n\
+                 Content-Length: 0\r\n\r\n"
+            )
+        };
+
+        // The directory slow: 40 names at once.
+        cache.inner().set_open(false);
+        let flood: Vec<_> = (0..40)
+            .map(|i| tokio::spawn(async move { exchange(addr, &probe(i)).await.0 }))
+            .collect();
+        let mut settled = false;
+        for _ in 0..400 {
+            let s = cache.stats();
+            if s.in_flight == 4 && s.busy >= 36 {
+                settled = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        assert!(settled, "{:?}", cache.stats());
+        // Meanwhile a user the server has signs on (the listing put alice in the cache).
+        assert_eq!(sign_on(addr, "alice", "alice-pw").await, 200);
+        cache.inner().set_open(true);
+        let mut answers = Vec::new();
+        for t in flood {
+            answers.push(t.await.unwrap());
+        }
+        let not_found = answers.iter().filter(|s| **s == 404).count();
+        let busy = answers.iter().filter(|s| **s == 503).count();
+        assert_eq!((not_found, busy), (4, 36), "{answers:?}");
+        let s = cache.stats();
+        assert_eq!((s.peak_in_flight, s.in_flight), (4, 0), "{s:?}");
+
+        // The same names again, 8 connections at a time: each asked at most once more.
+        let misses = cache.stats().misses;
+        for round in 0..2 {
+            for chunk in (0..40).collect::<Vec<_>>().chunks(8) {
+                let tasks: Vec<_> = chunk
+                    .iter()
+                    .map(|&i| tokio::spawn(async move { exchange(addr, &probe(i)).await.0 }))
+                    .collect();
+                for t in tasks {
+                    let status = t.await.unwrap();
+                    assert!(status == 404 || status == 503, "round {round}: {status}");
+                }
+            }
+        }
+        let s = cache.stats();
+        assert!(s.misses - misses <= 40, "{s:?}");
+        // A third time: every name is in the negative cache, slapd is not asked.
+        let misses = s.misses;
+        for i in 0..40 {
+            assert_eq!(exchange(addr, &probe(i)).await.0, 404);
+        }
+        let s = cache.stats();
+        assert_eq!(s.misses, misses, "{s:?}");
+        assert!(s.peak_in_flight <= 4 && s.entries <= 500, "{s:?}");
+        assert_eq!(sign_on(addr, "alice", "alice-pw").await, 200);
+        running.stop().await;
+    }
     /// Lookups against the rvpUser schema: found with every attribute, not found, a
     /// disabled user, HA1s per username form, a broken entry, an ambiguous address; the
     /// bounded listing; what an anonymous or wrongly bound client gets.

@@ -1,16 +1,27 @@
 //! A cache in front of a remote directory: found users for `cache_ttl`, unknown addresses
-//! for `cache_negative_ttl`, at most `cache_max_entries` answers, counted.
+//! (and broken entries) for `cache_negative_ttl`, at most `cache_max_entries` answers,
+//! at most [`CacheConfig::max_in_flight`] lookups at once, each bounded by
+//! [`CacheConfig::lookup_timeout`], counted.
 //!
 //! ```text
 //! lookup(address, now)
 //!   ├─ fresh answer cached ─────────────────────────────► it        (hits)
 //!   ├─ outage, next attempt not due ─┬─ stale user ─────► it        (stale_served)
 //!   │                                └─ else ───────────► the outage's error
-//!   └─ ask the directory (misses) ─┬─ answer ───────────► cache it, end any outage
-//!                                  ├─ outage error ─┬─ stale user ► it (stale_served)
-//!                                  │   (errors)     └─ else ─────► the error
-//!                                  └─ other error ──────► the error, nothing cached
+//!   ├─ a lookup of the same address in flight ──────────► its answer (coalesced)
+//!   ├─ max_in_flight lookups in flight ─────────────────► DirectoryError::Busy (busy)
+//!   └─ ask the directory (misses), ─┬─ answer ──────────► cache it, end any outage
+//!      at most lookup_timeout       ├─ outage error ─┬─ stale user ► it (stale_served)
+//!      (no answer: an outage)       │   (errors)     └─ else ─────► the error
+//!                                   └─ other error (a broken or ambiguous entry)
+//!                                        ──► the error, cached for the negative TTL
 //! ```
+//!
+//! The server asks through this cache on every request that names a user of its domain
+//! (`crate::home::live`), so these bounds are what an unauthenticated client can make
+//! the directory do: a flood of made-up names costs at most `max_in_flight` directory
+//! requests at a time (the rest are answered `Busy` at once), each name is asked at most
+//! once per negative TTL, and those names are the first to leave a full cache.
 //!
 //! An outage ([`DirectoryError::is_outage`]: unreachable, or refusing) is logged at warn
 //! when it starts, once, and at info when the directory answers again; in between the
@@ -30,6 +41,7 @@ use std::time::{Duration, Instant};
 
 use rvp_proto::url::canonical_alias;
 use rvp_resolve::Address;
+use tokio::sync::watch;
 
 use super::{BoxFuture, Directory, DirectoryConfig, DirectoryEntry, DirectoryError};
 
@@ -47,7 +59,21 @@ pub struct CacheConfig {
     pub max_stale: Duration,
     /// While the directory is out, it is asked at most this often.
     pub retry_interval: Duration,
+    /// Lookups of different addresses sent to the directory at once, at most (at least
+    /// 1); beyond it a lookup is answered [`DirectoryError::Busy`] without asking.
+    /// Lookups of one address in flight together are one lookup. Default
+    /// [`DEFAULT_MAX_IN_FLIGHT`].
+    pub max_in_flight: usize,
+    /// How long one lookup may take; no answer by then is an outage (the directory
+    /// "cannot be reached"). Default [`DEFAULT_LOOKUP_TIMEOUT`].
+    pub lookup_timeout: Duration,
 }
+
+/// Default [`CacheConfig::max_in_flight`].
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 64;
+/// Default [`CacheConfig::lookup_timeout`] (the LDAP backend's own operation time-out is
+/// `directory.ldap.timeout`, 5 s by default; this bounds connecting and binding too).
+pub const DEFAULT_LOOKUP_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Default for CacheConfig {
     fn default() -> Self {
@@ -63,6 +89,8 @@ impl From<&DirectoryConfig> for CacheConfig {
             max_entries: c.cache_max_entries,
             max_stale: c.cache_max_stale,
             retry_interval: c.retry_interval,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            lookup_timeout: DEFAULT_LOOKUP_TIMEOUT,
         }
     }
 }
@@ -71,10 +99,18 @@ impl From<&DirectoryConfig> for CacheConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct CacheStats {
-    /// Lookups answered from a fresh cached answer (found or not found).
+    /// Lookups answered from a fresh cached answer (found, not found, or broken).
     pub hits: u64,
     /// Lookups that asked the directory.
     pub misses: u64,
+    /// Lookups answered by another lookup of the same address already in flight.
+    pub coalesced: u64,
+    /// Lookups refused because `max_in_flight` lookups were in flight.
+    pub busy: u64,
+    /// Lookups in flight now.
+    pub in_flight: usize,
+    /// The most lookups ever in flight at once (never above `max_in_flight`).
+    pub peak_in_flight: usize,
     /// Directory requests (lookups and listings) that failed.
     pub errors: u64,
     /// Lookups answered with a user past its TTL because the directory was out.
@@ -87,11 +123,20 @@ pub struct CacheStats {
     pub in_outage: bool,
 }
 
+/// What the directory answered for one address.
+type Answer = Result<Option<DirectoryEntry>, DirectoryError>;
+
 #[derive(Debug)]
 struct Slot {
-    /// `None`: no such user.
-    entry: Option<DirectoryEntry>,
+    /// `Ok(None)`: no such user; `Err`: a broken or ambiguous entry.
+    answer: Answer,
     expires: Instant,
+}
+
+impl Slot {
+    fn user(&self) -> Option<&DirectoryEntry> {
+        self.answer.as_ref().ok().and_then(Option::as_ref)
+    }
 }
 
 #[derive(Debug)]
@@ -107,6 +152,9 @@ struct State {
     /// (canonical alias, domain) → answer.
     slots: HashMap<(String, String), Slot>,
     outage: Option<Outage>,
+    /// Lookups being asked, by address: their answer once they have it.
+    in_flight: HashMap<(String, String), watch::Receiver<Option<Answer>>>,
+    peak_in_flight: usize,
 }
 
 /// A [`Directory`] with a cache in front: see the [module docs](self).
@@ -120,20 +168,45 @@ pub struct CachedDirectory<D> {
     errors: AtomicU64,
     stale_served: AtomicU64,
     outages: AtomicU64,
+    coalesced: AtomicU64,
+    busy: AtomicU64,
 }
 
-/// What the cache can say without asking the directory.
-enum Cached {
-    Answer(Option<DirectoryEntry>),
-    Stale(DirectoryEntry),
-    Error(DirectoryError),
-    Ask,
+/// What a lookup does next. Lives on the stack for one step: boxing the answer would
+/// cost every cache hit an allocation.
+#[allow(clippy::large_enum_variant)]
+enum Step {
+    /// Answered without asking.
+    Done(Answer),
+    /// Wait for the lookup of the same address in flight.
+    Wait(watch::Receiver<Option<Answer>>),
+    /// Ask the directory; the guard publishes the answer and ends the lookup.
+    Ask(watch::Sender<Option<Answer>>),
 }
+
+/// A lookup in flight: removed from the table when dropped (answered, or abandoned when
+/// the caller went away), after which its waiters see the answer or the sender gone.
+struct InFlight<'a, D: Directory> {
+    cache: &'a CachedDirectory<D>,
+    key: (String, String),
+    tx: watch::Sender<Option<Answer>>,
+}
+
+impl<D: Directory> Drop for InFlight<'_, D> {
+    fn drop(&mut self) {
+        self.cache.state().in_flight.remove(&self.key);
+    }
+}
+
+/// How many times a lookup waits for another one that was abandoned before it asks
+/// itself (or is answered `Busy`).
+const MAX_ROUNDS: usize = 3;
 
 impl<D: Directory> CachedDirectory<D> {
     /// `inner` behind a cache with `config` (a `max_entries` of 0 counts as 1).
     pub fn new(inner: D, mut config: CacheConfig) -> CachedDirectory<D> {
         config.max_entries = config.max_entries.max(1);
+        config.max_in_flight = config.max_in_flight.max(1);
         CachedDirectory {
             inner,
             config,
@@ -143,6 +216,8 @@ impl<D: Directory> CachedDirectory<D> {
             errors: AtomicU64::new(0),
             stale_served: AtomicU64::new(0),
             outages: AtomicU64::new(0),
+            coalesced: AtomicU64::new(0),
+            busy: AtomicU64::new(0),
         }
     }
 
@@ -160,27 +235,106 @@ impl<D: Directory> CachedDirectory<D> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// [`Directory::lookup`] at `now`.
-    pub async fn lookup_at(
+    /// [`Directory::lookup`] at `now`. Needs a Tokio runtime with time enabled (the
+    /// lookup is bounded by [`CacheConfig::lookup_timeout`]).
+    pub async fn lookup_at(&self, address: &Address, now: Instant) -> Answer {
+        let key = cache_key(address);
+        for _ in 0..MAX_ROUNDS {
+            match self.step(&key, now) {
+                Step::Done(answer) => return answer,
+                Step::Ask(tx) => {
+                    let guard = InFlight {
+                        cache: self,
+                        key,
+                        tx,
+                    };
+                    return self.ask(address, now, guard).await;
+                }
+                Step::Wait(mut rx) => {
+                    self.coalesced.fetch_add(1, Ordering::Relaxed);
+                    let waited = tokio::time::timeout(
+                        self.config.lookup_timeout,
+                        rx.wait_for(Option::is_some),
+                    )
+                    .await;
+                    match waited {
+                        Ok(Ok(answer)) => {
+                            if let Some(a) = &*answer {
+                                return a.clone();
+                            }
+                        }
+                        // The lookup waited on was abandoned (its caller went away): again.
+                        Ok(Err(_)) => {}
+                        Err(_) => return Err(self.timed_out()),
+                    }
+                }
+            }
+        }
+        self.busy.fetch_add(1, Ordering::Relaxed);
+        Err(self.busy_error())
+    }
+
+    /// What the cache can say at `now` without asking, else whom to wait for or the
+    /// right to ask (one lock, so two callers never both ask for one address).
+    fn step(&self, key: &(String, String), now: Instant) -> Step {
+        let mut state = self.state();
+        if let Some(slot) = state.slots.get(key)
+            && slot.expires > now
+        {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+            return Step::Done(slot.answer.clone());
+        }
+        if let Some(o) = &state.outage
+            && now < o.next_attempt
+        {
+            return Step::Done(match stale(&state, key, now, self.config.max_stale) {
+                Some(e) => {
+                    self.stale_served.fetch_add(1, Ordering::Relaxed);
+                    Ok(Some(e))
+                }
+                None => Err(o.error.clone()),
+            });
+        }
+        if let Some(rx) = state.in_flight.get(key) {
+            return Step::Wait(rx.clone());
+        }
+        if state.in_flight.len() >= self.config.max_in_flight {
+            self.busy.fetch_add(1, Ordering::Relaxed);
+            return Step::Done(Err(self.busy_error()));
+        }
+        let (tx, rx) = watch::channel(None);
+        state.in_flight.insert(key.clone(), rx);
+        state.peak_in_flight = state.peak_in_flight.max(state.in_flight.len());
+        self.misses.fetch_add(1, Ordering::Relaxed);
+        Step::Ask(tx)
+    }
+
+    /// Asks the directory (bounded by the lookup time-out), caches and publishes the
+    /// answer.
+    async fn ask(&self, address: &Address, now: Instant, guard: InFlight<'_, D>) -> Answer {
+        let answer = match tokio::time::timeout(
+            self.config.lookup_timeout,
+            self.inner.lookup(address),
+        )
+        .await
+        {
+            Ok(answer) => answer,
+            Err(_) => Err(self.timed_out()),
+        };
+        let answer = self.record(address, guard.key.clone(), now, answer);
+        guard.tx.send_replace(Some(answer.clone()));
+        drop(guard);
+        answer
+    }
+
+    /// Caches what the directory answered (or, for an outage, serves a stale user).
+    fn record(
         &self,
         address: &Address,
+        key: (String, String),
         now: Instant,
-    ) -> Result<Option<DirectoryEntry>, DirectoryError> {
-        let key = cache_key(address);
-        match self.cached(&key, now) {
-            Cached::Answer(a) => {
-                self.hits.fetch_add(1, Ordering::Relaxed);
-                return Ok(a);
-            }
-            Cached::Stale(e) => {
-                self.stale_served.fetch_add(1, Ordering::Relaxed);
-                return Ok(Some(e));
-            }
-            Cached::Error(e) => return Err(e),
-            Cached::Ask => {}
-        }
-        self.misses.fetch_add(1, Ordering::Relaxed);
-        let answer = self.inner.lookup(address).await;
+        answer: Answer,
+    ) -> Answer {
         let mut state = self.state();
         match answer {
             Ok(found) => {
@@ -190,7 +344,7 @@ impl<D: Directory> CachedDirectory<D> {
                 } else {
                     self.config.negative_ttl
                 };
-                self.insert(&mut state, key, found.clone(), now + ttl);
+                self.insert(&mut state, key, Ok(found.clone()), now + ttl);
                 Ok(found)
             }
             Err(e) if e.is_outage() => {
@@ -209,9 +363,33 @@ impl<D: Directory> CachedDirectory<D> {
                 }
             }
             Err(e) => {
+                // A broken or ambiguous entry: the directory answered, and will answer the
+                // same until someone fixes it; asked again after the negative TTL.
                 self.errors.fetch_add(1, Ordering::Relaxed);
+                self.end_outage(&mut state, now);
+                tracing::debug!(%address, error = %e, "directory entry not usable");
+                self.insert(
+                    &mut state,
+                    key,
+                    Err(e.clone()),
+                    now + self.config.negative_ttl,
+                );
                 Err(e)
             }
+        }
+    }
+
+    fn timed_out(&self) -> DirectoryError {
+        DirectoryError::Unavailable {
+            directory: self.inner.describe(),
+            reason: format!("no answer within {:?}", self.config.lookup_timeout),
+        }
+    }
+
+    fn busy_error(&self) -> DirectoryError {
+        DirectoryError::Busy {
+            directory: self.inner.describe(),
+            limit: self.config.max_in_flight,
         }
     }
 
@@ -223,9 +401,23 @@ impl<D: Directory> CachedDirectory<D> {
         match answer {
             Ok(entries) => {
                 self.end_outage(&mut state, now);
-                for e in entries.iter().take(self.config.max_entries) {
-                    let key = cache_key(&e.address);
-                    self.insert(&mut state, key, Some(e.clone()), now + self.config.ttl);
+                // An address listed twice is ambiguous, as its lookup would say.
+                let mut listed: HashMap<(String, String), (usize, &DirectoryEntry)> =
+                    HashMap::new();
+                for e in &entries {
+                    listed.entry(cache_key(&e.address)).or_insert((0, e)).0 += 1;
+                }
+                for (key, (count, e)) in listed.into_iter().take(self.config.max_entries) {
+                    if count == 1 {
+                        self.insert(&mut state, key, Ok(Some(e.clone())), now + self.config.ttl);
+                    } else {
+                        let ambiguous = DirectoryError::Ambiguous {
+                            address: e.address.to_string(),
+                            count,
+                        };
+                        let expires = now + self.config.negative_ttl;
+                        self.insert(&mut state, key, Err(ambiguous), expires);
+                    }
                 }
                 Ok(entries)
             }
@@ -254,6 +446,10 @@ impl<D: Directory> CachedDirectory<D> {
             errors: self.errors.load(Ordering::Relaxed),
             stale_served: self.stale_served.load(Ordering::Relaxed),
             outages: self.outages.load(Ordering::Relaxed),
+            coalesced: self.coalesced.load(Ordering::Relaxed),
+            busy: self.busy.load(Ordering::Relaxed),
+            in_flight: state.in_flight.len(),
+            peak_in_flight: state.peak_in_flight,
             entries: state.slots.len(),
             in_outage: state.outage.is_some(),
         }
@@ -299,44 +495,20 @@ impl<D: Directory> CachedDirectory<D> {
         self.len() == 0
     }
 
-    fn cached(&self, key: &(String, String), now: Instant) -> Cached {
-        let state = self.state();
-        if let Some(slot) = state.slots.get(key)
-            && slot.expires > now
-        {
-            return Cached::Answer(slot.entry.clone());
-        }
-        match &state.outage {
-            Some(o) if now < o.next_attempt => {
-                match stale(&state, key, now, self.config.max_stale) {
-                    Some(e) => Cached::Stale(e),
-                    None => Cached::Error(o.error.clone()),
-                }
-            }
-            _ => Cached::Ask,
-        }
-    }
-
-    fn insert(
-        &self,
-        state: &mut State,
-        key: (String, String),
-        entry: Option<DirectoryEntry>,
-        expires: Instant,
-    ) {
+    fn insert(&self, state: &mut State, key: (String, String), answer: Answer, expires: Instant) {
         if !state.slots.contains_key(&key) && state.slots.len() >= self.config.max_entries {
             // One pass, only when full: unknown addresses go first (a flood of made-up
             // names must not push real users out), then whatever expires soonest.
             let victim = state
                 .slots
                 .iter()
-                .min_by_key(|(_, s)| (s.entry.is_some(), s.expires))
+                .min_by_key(|(_, s)| (s.user().is_some(), s.expires))
                 .map(|(k, _)| k.clone());
             if let Some(v) = victim {
                 state.slots.remove(&v);
             }
         }
-        state.slots.insert(key, Slot { entry, expires });
+        state.slots.insert(key, Slot { answer, expires });
     }
 
     fn note_outage(&self, state: &mut State, error: &DirectoryError, now: Instant) {
@@ -350,7 +522,7 @@ impl<D: Directory> CachedDirectory<D> {
             }
             None => {
                 self.outages.fetch_add(1, Ordering::Relaxed);
-                let cached = state.slots.values().filter(|s| s.entry.is_some()).count();
+                let cached = state.slots.values().filter(|s| s.user().is_some()).count();
                 tracing::warn!(
                     directory = %self.inner.describe(),
                     %error,
@@ -390,7 +562,7 @@ fn stale(
     max_stale: Duration,
 ) -> Option<DirectoryEntry> {
     let slot = state.slots.get(key)?;
-    let entry = slot.entry.as_ref()?;
+    let entry = slot.user()?;
     (now < slot.expires + max_stale).then(|| entry.clone())
 }
 
@@ -490,11 +662,14 @@ mod tests {
             max_entries,
             max_stale: Duration::from_secs(600),
             retry_interval: Duration::from_secs(5),
+            max_in_flight: 4,
+            lookup_timeout: Duration::from_secs(30),
         }
     }
 
     fn block<F: Future>(f: F) -> F::Output {
         tokio::runtime::Builder::new_current_thread()
+            .enable_time()
             .build()
             .unwrap()
             .block_on(f)
@@ -642,5 +817,179 @@ mod tests {
         assert_eq!(cache.hits(), 1);
         cache.clear();
         assert!(cache.is_empty());
+        // An address listed twice is cached as the lookup would answer it: ambiguous.
+        backend.add("BOB");
+        block(async {
+            assert_eq!(cache.all_at(t0).await.unwrap().len(), 3);
+            let e = cache.lookup_at(&addr("bob"), t0).await.unwrap_err();
+            assert!(
+                matches!(e, DirectoryError::Ambiguous { count: 2, .. }),
+                "{e}"
+            );
+            assert!(cache.lookup_at(&addr("alice"), t0).await.unwrap().is_some());
+        });
+        assert_eq!(backend.asked.load(Ordering::Relaxed), 0);
+    }
+    /// A directory whose lookups wait until the test opens the gate, counting them; one
+    /// address is broken.
+    #[derive(Debug, Default)]
+    struct Gated {
+        open: std::sync::atomic::AtomicBool,
+        opened: tokio::sync::Notify,
+        asked: AtomicU64,
+    }
+
+    impl Gated {
+        fn open(&self) {
+            self.open.store(true, Ordering::SeqCst);
+            self.opened.notify_waiters();
+        }
+    }
+
+    impl Directory for Gated {
+        fn lookup<'a>(
+            &'a self,
+            address: &'a Address,
+        ) -> BoxFuture<'a, Result<Option<DirectoryEntry>, DirectoryError>> {
+            self.asked.fetch_add(1, Ordering::SeqCst);
+            Box::pin(async move {
+                while !self.open.load(Ordering::SeqCst) {
+                    let wait = self.opened.notified();
+                    if self.open.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    wait.await;
+                }
+                if address.alias() == "broken" {
+                    return Err(DirectoryError::Ambiguous {
+                        address: address.to_string(),
+                        count: 2,
+                    });
+                }
+                Ok(None)
+            })
+        }
+
+        fn all(&self) -> BoxFuture<'_, Result<Vec<DirectoryEntry>, DirectoryError>> {
+            Box::pin(async { Ok(Vec::new()) })
+        }
+
+        fn describe(&self) -> String {
+            "gated".into()
+        }
+    }
+
+    #[test]
+    fn lookups_in_flight_are_coalesced_and_bounded() {
+        let backend = Arc::new(Gated::default());
+        let cache = Arc::new(CachedDirectory::new(Arc::clone(&backend), config(100)));
+        let t0 = Instant::now();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_time()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let spawn = |name: String| {
+                let cache = Arc::clone(&cache);
+                tokio::spawn(async move { cache.lookup_at(&addr(&name), t0).await })
+            };
+            // Bounded wait until the spawned lookups have got as far as `ready` says.
+            let settle = |ready: &dyn Fn(&CacheStats) -> bool| {
+                let cache = Arc::clone(&cache);
+                let ok = (0..2000).any(|_| {
+                    if ready(&cache.stats()) {
+                        return true;
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                    false
+                });
+                assert!(ok, "{:?}", cache.stats());
+            };
+            // Ten lookups of one address, waiting on the directory: one request.
+            let mut tasks: Vec<_> = (0..10).map(|_| spawn("same".into())).collect();
+            settle(&|s| s.in_flight == 1 && s.coalesced == 9);
+            // Four more addresses with a limit of four: three asked, one refused.
+            tasks.extend((0..4).map(|i| spawn(format!("other{i}"))));
+            settle(&|s| s.in_flight == 4 && s.busy == 1);
+            // Refused at once, nothing asked.
+            let e = cache.lookup_at(&addr("late"), t0).await.unwrap_err();
+            assert!(matches!(e, DirectoryError::Busy { limit: 4, .. }), "{e}");
+            assert!(!e.is_outage());
+            assert_eq!(backend.asked.load(Ordering::SeqCst), 4);
+            backend.open();
+            let mut answers = Vec::new();
+            for t in tasks {
+                answers.push(t.await.unwrap());
+            }
+            let found = answers.iter().filter(|a| matches!(a, Ok(None))).count();
+            let busy = answers
+                .iter()
+                .filter(|a| matches!(a, Err(DirectoryError::Busy { .. })))
+                .count();
+            assert_eq!((found, busy), (13, 1), "{answers:?}");
+        });
+        let s = cache.stats();
+        assert_eq!((s.peak_in_flight, s.in_flight), (4, 0), "{s:?}");
+        assert_eq!((s.misses, s.coalesced, s.busy), (4, 9, 2), "{s:?}");
+        assert_eq!(backend.asked.load(Ordering::SeqCst), 4);
+    }
+
+    #[test]
+    fn a_lookup_without_an_answer_times_out_as_an_outage() {
+        let backend = Arc::new(Gated::default());
+        let mut c = config(100);
+        c.lookup_timeout = Duration::from_millis(50);
+        let cache = CachedDirectory::new(Arc::clone(&backend), c);
+        let t0 = Instant::now();
+        block(async {
+            let e = cache.lookup_at(&addr("alice"), t0).await.unwrap_err();
+            assert!(e.is_outage(), "{e}");
+            assert!(e.to_string().contains("no answer within"), "{e}");
+        });
+        assert!(cache.in_outage());
+        assert_eq!(cache.stats().in_flight, 0);
+    }
+
+    #[test]
+    fn an_abandoned_lookup_is_not_left_in_flight() {
+        let backend = Arc::new(Gated::default());
+        let cache = CachedDirectory::new(Arc::clone(&backend), config(100));
+        let t0 = Instant::now();
+        block(async {
+            // The caller goes away while the directory has not answered.
+            let r = tokio::time::timeout(
+                Duration::from_millis(20),
+                cache.lookup_at(&addr("alice"), t0),
+            )
+            .await;
+            assert!(r.is_err());
+            assert_eq!(cache.stats().in_flight, 0);
+            backend.open();
+            assert_eq!(cache.lookup_at(&addr("alice"), t0).await.unwrap(), None);
+        });
+    }
+
+    #[test]
+    fn a_broken_entry_is_remembered_for_the_negative_ttl() {
+        let backend = Arc::new(Gated::default());
+        backend.open();
+        let cache = CachedDirectory::new(Arc::clone(&backend), config(100));
+        let t0 = Instant::now();
+        block(async {
+            for s in [0, 5, 9] {
+                let e = cache
+                    .lookup_at(&addr("broken"), t0 + Duration::from_secs(s))
+                    .await
+                    .unwrap_err();
+                assert!(matches!(e, DirectoryError::Ambiguous { .. }), "{e}");
+            }
+            assert_eq!(backend.asked.load(Ordering::SeqCst), 1);
+            assert!(!cache.in_outage());
+            let _ = cache
+                .lookup_at(&addr("broken"), t0 + Duration::from_secs(10))
+                .await;
+            assert_eq!(backend.asked.load(Ordering::SeqCst), 2);
+        });
     }
 }

@@ -66,7 +66,9 @@ use rvp_resolve::Address;
 use crate::auth::UserDirectory;
 use crate::auth::digest::{DigestAccount, DigestUsers, Ha1};
 
-pub use cache::{CacheConfig, CacheStats, CachedDirectory};
+pub use cache::{
+    CacheConfig, CacheStats, CachedDirectory, DEFAULT_LOOKUP_TIMEOUT, DEFAULT_MAX_IN_FLIGHT,
+};
 pub use config::{AttributeMap, Backend, DirectoryConfig, LdapConfig, Secret};
 pub use file::FileDirectory;
 #[cfg(feature = "ldap")]
@@ -221,6 +223,15 @@ pub enum DirectoryError {
     /// The directory's configuration cannot be used (an unreadable password file...).
     #[error("directory configuration: {0}")]
     Config(String),
+    /// Too many lookups are in flight already ([`CacheConfig::max_in_flight`]): not
+    /// asked. Not an outage, and nothing is cached; the caller may try again.
+    #[error("directory {directory}: {limit} lookups already in flight; try again")]
+    Busy {
+        /// Which directory.
+        directory: String,
+        /// The limit.
+        limit: usize,
+    },
 }
 
 impl DirectoryError {
