@@ -13,6 +13,7 @@
 //! | `[log]` | `protocol_log`, `filter`, `format` (`text` or `json`) |
 //! | `[admin]` | `listen` (metrics and health checks; none by default), `max_connections`, `timeout` |
 //! | `[archive]` | `path` (the compliance archive of relayed NOTIFYs; off by default), `retention` |
+//! | `[tls]` | `listen` (a TLS listener; none by default), `certificate`, `private_key`, `peer_ca`, `outbound`, `handshake_timeout` ([`crate::tls`]) |
 //! | `[[users]]` | `alias`, `display_name`, `email`, `password` or `ha1`, `home`, `enabled` |
 //!
 //! Rules:
@@ -89,6 +90,9 @@ pub struct Config {
     /// `[directory]`: where the users come from (`[[users]]` or LDAP) and the cache in
     /// front of a remote directory ([`crate::directory`]).
     pub directory: crate::directory::DirectoryConfig,
+    /// `[tls]`: TLS towards servers that publish `_rvps._tcp`, and a TLS listener (off
+    /// by default) ([`crate::tls`]).
+    pub tls: crate::tls::TlsConfig,
     /// `[[users]]`: the directory of the IM domain.
     pub users: Vec<UserConfig>,
 }
@@ -579,6 +583,7 @@ impl Default for Config {
             admin: AdminConfig::default(),
             archive: ArchiveConfig::default(),
             directory: crate::directory::DirectoryConfig::default(),
+            tls: crate::tls::TlsConfig::default(),
             users: Vec::new(),
         }
     }
@@ -861,6 +866,7 @@ impl Config {
                 format!("{addr} is also in server.listen: give the admin listener its own port"),
             );
         }
+        self.tls.validate(&self.server.listen, a.listen)?;
         if l.max_headers > rvp_proto::codec::MAX_HEADERS_CAP {
             return bad(
                 "limits.max_headers",

@@ -243,8 +243,11 @@ fn parse_step(parser: &mut RequestParser, buf: &[u8]) -> Step {
             ));
         }
     };
-    let typed = match msg.view() {
-        Ok(v) => v.to_typed(),
+    // Typed once, leniently: the headers the reference leaves to the method (a malformed
+    // Call-Back, Notification-Type, Subscription-Id or Depth) are the engine's to answer
+    // (mostly 412), not this layer's 400.
+    let typed = match msg.typed_lenient() {
+        Ok(t) => t,
         Err(e) => return answer(text_response(StatusCode::BAD_REQUEST, e.to_string())),
     };
     let http = match msg.message().to_http() {

@@ -16,6 +16,7 @@
 //! | [`archive`] | compliance archive of relayed NOTIFYs: hash-chained segments, verify, retention |
 //! | [`directory`] | the users: `[[users]]` or LDAP (feature `ldap`), a cache with TTLs, outages served from it |
 //! | [`config`], [`log`] | TOML configuration, protocol log |
+//! | [`tls`] | `[tls]`: TLS to servers that publish `_rvps._tcp`, the TLS listener (feature `tls`) |
 //! | [`metrics`], [`admin`] | counters in the Prometheus text format; the admin listener (`/metrics`, `/healthz`, `/readyz`) and configuration reload |
 //!
 //! ```no_run
@@ -38,12 +39,13 @@
 //! | `cli` | on | the `rvp-server` binary: its command line (clap) and diagnostics on stderr (tracing-subscriber) |
 //! | `mimalloc` | on | the binary allocates with mimalloc; the library never sets a global allocator |
 //! | `dns` | on | DNS through hickory: `[resolve] nameserver` (call-backs on other servers, and believing other servers where their DNS points), [`resolve::ForeignResolver::new`]. Without it a configured nameserver is a configuration error; `[resolve] peers` still work |
+//! | `tls` | on | TLS (rustls on ring): NOTIFYs to domains that publish `_rvps._tcp` go over TLS, `[tls] listen` (a TLS listener). Without it the `[tls]` listener, certificate and CA keys are configuration errors and every NOTIFY goes over plain HTTP |
 //! | `ldap` | off | the LDAP directory backend (`[directory] backend = "ldap"`, `directory::LdapDirectory`, through ldap3, no TLS). Without it `backend = "ldap"` is a configuration error. This package's tests turn it on |
 //!
 //! An embedder of the library depends on
 //! `rvp-server = { version = "0.1", default-features = false }` (with
 //! `features = ["dns"]` to reach other servers by DNS) and builds none of clap,
-//! tracing-subscriber, mimalloc or hickory.
+//! tracing-subscriber, mimalloc, hickory or rustls (`features = ["tls"]` adds rustls).
 //!
 //! # Embedding: store and logging
 //!
@@ -136,4 +138,5 @@ pub mod resolve;
 pub mod router;
 pub mod service;
 pub mod shutdown;
+pub mod tls;
 pub mod trust;

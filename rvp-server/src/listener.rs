@@ -25,6 +25,13 @@
 //! * **Drain.** [`Server::serve`] returns after its stop future resolves and the drain
 //!   described in [`crate::shutdown`] is over: the semaphore doubles as the count of live
 //!   connections (all permits back = all connections gone).
+//! * **TLS listeners** (feature `tls`, [`Server::bind_tls`]): accept loops of their own
+//!   that share the semaphore, the per-address table and the handler with the plain ones.
+//!   A TLS connection takes its permit and slot at accept, like any other, then has
+//!   [`crate::tls::TlsAcceptor::handshake_timeout`] for its handshake; a failed or late
+//!   handshake is counted (`rvp_tls_handshakes_total`) and the connection closed. Beyond a
+//!   limit a TLS connection is closed without an answer (a plain `503` would be noise to
+//!   a TLS client). The [`Peer`] is the TCP source address, as on the plain listener.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -60,6 +67,9 @@ Content-Length: 42\r\n\r\ntoo many connections, try again in a while\n";
 #[derive(Debug)]
 pub struct Server<H> {
     listeners: Vec<TcpListener>,
+    /// TLS listeners and their acceptor ([`Server::bind_tls`]).
+    #[cfg(feature = "tls")]
+    tls: Option<(Vec<TcpListener>, crate::tls::TlsAcceptor)>,
     handler: Arc<H>,
     limits: ConnLimits,
     log: ProtocolLog,
@@ -192,6 +202,8 @@ impl<H: Handler> Server<H> {
     ) -> Server<H> {
         Server {
             listeners,
+            #[cfg(feature = "tls")]
+            tls: None,
             handler: Arc::new(handler),
             limits,
             log,
@@ -216,6 +228,38 @@ impl<H: Handler> Server<H> {
             .iter()
             .filter_map(|l| l.local_addr().ok())
             .collect()
+    }
+
+    /// Adds TLS listeners on `addrs` (all or nothing), served with `acceptor`; a second
+    /// call replaces the first's.
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub async fn bind_tls(
+        mut self,
+        addrs: &[SocketAddr],
+        acceptor: crate::tls::TlsAcceptor,
+    ) -> io::Result<Server<H>> {
+        let mut listeners = Vec::with_capacity(addrs.len());
+        for addr in addrs {
+            let l = TcpListener::bind(addr).await.map_err(|e| {
+                io::Error::new(e.kind(), format!("cannot listen for TLS on {addr}: {e}"))
+            })?;
+            listeners.push(l);
+        }
+        self.tls = Some((listeners, acceptor));
+        Ok(self)
+    }
+
+    /// The TLS listeners' addresses actually bound (empty without any).
+    pub fn tls_local_addrs(&self) -> Vec<SocketAddr> {
+        #[cfg(feature = "tls")]
+        if let Some((listeners, _)) = &self.tls {
+            return listeners
+                .iter()
+                .filter_map(|l| l.local_addr().ok())
+                .collect();
+        }
+        Vec::new()
     }
 
     /// The handler.
@@ -244,7 +288,14 @@ impl<H: Handler> Server<H> {
         });
         let mut accept_tasks = JoinSet::new();
         for listener in self.listeners {
-            accept_tasks.spawn(accept_loop(listener, Arc::clone(&shared)));
+            accept_tasks.spawn(accept_loop(listener, Arc::clone(&shared), Security::Plain));
+        }
+        #[cfg(feature = "tls")]
+        if let Some((listeners, acceptor)) = self.tls {
+            for listener in listeners {
+                let security = Security::Tls(acceptor.clone());
+                accept_tasks.spawn(accept_loop(listener, Arc::clone(&shared), security));
+            }
         }
         shared.metrics.set_accepting(true);
         stop.await;
@@ -271,7 +322,32 @@ impl<H: Handler> Server<H> {
     }
 }
 
-async fn accept_loop<H: Handler>(listener: TcpListener, shared: Arc<Shared<H>>) {
+/// What an accept loop's connections speak.
+#[derive(Debug, Clone)]
+enum Security {
+    /// HTTP on TCP.
+    Plain,
+    /// HTTP in TLS.
+    #[cfg(feature = "tls")]
+    Tls(crate::tls::TlsAcceptor),
+}
+
+impl Security {
+    /// Refuses a connection for load: the `503` on plain HTTP; on TLS, a close.
+    fn refuse_busy(&self, stream: TcpStream) {
+        match self {
+            Security::Plain => refuse_busy(stream),
+            #[cfg(feature = "tls")]
+            Security::Tls(_) => drop(stream),
+        }
+    }
+}
+
+async fn accept_loop<H: Handler>(
+    listener: TcpListener,
+    shared: Arc<Shared<H>>,
+    security: Security,
+) {
     let local = listener.local_addr().ok();
     let mut phase = shared.phase.clone();
     loop {
@@ -291,7 +367,7 @@ async fn accept_loop<H: Handler>(listener: TcpListener, shared: Arc<Shared<H>>) 
             shared.refused.fetch_add(1, Ordering::Relaxed);
             shared.metrics.refused_max_connections();
             tracing::debug!(peer = %addr, "connection limit reached: 503");
-            refuse_busy(stream);
+            security.refuse_busy(stream);
             continue;
         };
         let Some(slot) = shared.per_ip.try_take(addr.ip()) else {
@@ -299,27 +375,59 @@ async fn accept_loop<H: Handler>(listener: TcpListener, shared: Arc<Shared<H>>) 
             shared.refused_per_ip.fetch_add(1, Ordering::Relaxed);
             shared.metrics.refused_per_ip();
             tracing::debug!(peer = %addr, "per-address connection limit reached: 503");
-            refuse_busy(stream);
+            security.refuse_busy(stream);
             continue;
         };
         let _ = stream.set_nodelay(true);
         let id = ConnectionId(shared.next_id.fetch_add(1, Ordering::Relaxed));
         let peer = Peer::new(addr, local.unwrap_or(addr), id);
         let shared = Arc::clone(&shared);
+        let security = security.clone();
         shared.metrics.connection_opened();
         tokio::spawn(async move {
             let _permit = permit;
             let _slot = slot;
-            conn::serve_connection(
-                stream,
-                peer,
-                &*shared.handler,
-                &shared.limits,
-                &shared.log,
-                &shared.metrics,
-                shared.phase.clone(),
-            )
-            .await;
+            match security {
+                Security::Plain => {
+                    conn::serve_connection(
+                        stream,
+                        peer,
+                        &*shared.handler,
+                        &shared.limits,
+                        &shared.log,
+                        &shared.metrics,
+                        shared.phase.clone(),
+                    )
+                    .await;
+                }
+                #[cfg(feature = "tls")]
+                Security::Tls(acceptor) => {
+                    // The handshake ends early on shutdown (nothing was asked yet).
+                    let mut phase = shared.phase.clone();
+                    let accepted = tokio::select! {
+                        r = acceptor.accept(stream, &shared.metrics) => Some(r),
+                        () = phase.reached(Phase::Draining) => None,
+                    };
+                    match accepted {
+                        Some(Ok(tls)) => {
+                            conn::serve_connection(
+                                tls,
+                                peer,
+                                &*shared.handler,
+                                &shared.limits,
+                                &shared.log,
+                                &shared.metrics,
+                                shared.phase.clone(),
+                            )
+                            .await;
+                        }
+                        Some(Err(why)) => {
+                            tracing::debug!(peer = %peer.addr, connection = peer.connection.0, "{why}");
+                        }
+                        None => {}
+                    }
+                }
+            }
             shared.metrics.connection_closed();
         });
     }

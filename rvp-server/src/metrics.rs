@@ -161,11 +161,15 @@ pub enum NotifyResult {
     NotSent,
     /// Replaced by a newer presence update for the same watcher before it was sent.
     Superseded,
+    /// Not delivered: the TLS handshake with a server that publishes `_rvps._tcp` failed
+    /// (its certificate refused, or the handshake broke or timed out); never retried over
+    /// plain HTTP.
+    TlsFailed,
 }
 
 impl NotifyResult {
     /// Every result, in label order.
-    pub const ALL: [NotifyResult; 11] = [
+    pub const ALL: [NotifyResult; 12] = [
         NotifyResult::Delivered,
         NotifyResult::ErrorStatus,
         NotifyResult::Unreachable,
@@ -177,6 +181,7 @@ impl NotifyResult {
         NotifyResult::NotRoutable,
         NotifyResult::NotSent,
         NotifyResult::Superseded,
+        NotifyResult::TlsFailed,
     ];
 
     /// The label value.
@@ -193,6 +198,7 @@ impl NotifyResult {
             NotifyResult::NotRoutable => "not_routable",
             NotifyResult::NotSent => "not_sent",
             NotifyResult::Superseded => "superseded",
+            NotifyResult::TlsFailed => "tls_failed",
         }
     }
 
@@ -218,6 +224,7 @@ impl NotifyResult {
                 FailureReason::InvalidRequest(_) | FailureReason::ShuttingDown => {
                     NotifyResult::NotSent
                 }
+                FailureReason::Tls(_) => NotifyResult::TlsFailed,
             },
         }
     }
@@ -246,6 +253,8 @@ pub struct Metrics {
     callback_failures: AtomicU64,
     reloads_ok: AtomicU64,
     reloads_failed: AtomicU64,
+    /// `[direction][ok, failed]`.
+    tls_handshakes: [[AtomicU64; 2]; 2],
     accepting: AtomicBool,
     started: SystemTime,
 }
@@ -273,6 +282,7 @@ impl Metrics {
             callback_failures: AtomicU64::new(0),
             reloads_ok: AtomicU64::new(0),
             reloads_failed: AtomicU64::new(0),
+            tls_handshakes: Default::default(),
             accepting: AtomicBool::new(false),
             started: SystemTime::now(),
         }
@@ -361,6 +371,16 @@ impl Metrics {
         c.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// A TLS handshake finished: `ok`, or failed (or timed out).
+    pub fn tls_handshake(&self, direction: crate::tls::Direction, ok: bool) {
+        self.tls_handshakes[tls_index(direction)][usize::from(!ok)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// TLS handshakes so far in `direction` that succeeded (`ok`) or failed.
+    pub fn tls_handshakes(&self, direction: crate::tls::Direction, ok: bool) -> u64 {
+        self.tls_handshakes[tls_index(direction)][usize::from(!ok)].load(Ordering::Relaxed)
+    }
+
     /// Whether the listeners accept connections (set by the listener).
     pub fn set_accepting(&self, accepting: bool) {
         self.accepting.store(accepting, Ordering::Relaxed);
@@ -437,6 +457,17 @@ impl Metrics {
                 "rvp_config_reloads_total" => {
                     w.labelled(m.name, &[("result", "applied")], load(&self.reloads_ok));
                     w.labelled(m.name, &[("result", "refused")], load(&self.reloads_failed));
+                }
+                "rvp_tls_handshakes_total" => {
+                    for d in crate::tls::Direction::ALL {
+                        for (result, ok) in [("ok", true), ("failed", false)] {
+                            w.labelled(
+                                m.name,
+                                &[("direction", d.as_str()), ("result", result)],
+                                self.tls_handshakes(d, ok),
+                            );
+                        }
+                    }
                 }
                 "rvp_engine_up" => w.value(m.name, u64::from(gauges.engine.is_some())),
                 "rvp_online_users" => {
@@ -670,6 +701,12 @@ pub const METRICS: &[MetricInfo] = &[
         None,
     ),
     metric(
+        "rvp_tls_handshakes_total",
+        Kind::Counter,
+        "TLS handshakes: inbound on the [tls] listener, outbound with servers that publish _rvps._tcp; by result.",
+        None,
+    ),
+    metric(
         "rvp_callback_failures_total",
         Kind::Counter,
         "Deliveries counted against their call-back (towards policy.callback_failure_threshold).",
@@ -712,6 +749,13 @@ pub const METRICS: &[MetricInfo] = &[
         None,
     ),
 ];
+
+fn tls_index(direction: crate::tls::Direction) -> usize {
+    match direction {
+        crate::tls::Direction::Inbound => 0,
+        crate::tls::Direction::Outbound => 1,
+    }
+}
 
 /// Writes exposition lines.
 struct Writer(String);
@@ -817,6 +861,29 @@ mod tests {
         assert!(text.contains("rvp_engine_up 1\n"));
         assert!(text.contains("rvp_online_users 3\n"));
         assert!(text.contains("rvp_subscriptions 7\n"));
+    }
+
+    #[test]
+    fn tls_handshakes_are_counted_by_direction_and_result() {
+        use crate::tls::Direction;
+        let m = Metrics::new();
+        m.tls_handshake(Direction::Inbound, true);
+        m.tls_handshake(Direction::Outbound, false);
+        m.tls_handshake(Direction::Outbound, false);
+        assert_eq!(m.tls_handshakes(Direction::Inbound, true), 1);
+        assert_eq!(m.tls_handshakes(Direction::Inbound, false), 0);
+        assert_eq!(m.tls_handshakes(Direction::Outbound, false), 2);
+        let text = m.render(&Gauges::default());
+        assert!(text.contains("rvp_tls_handshakes_total{direction=\"inbound\",result=\"ok\"} 1\n"));
+        assert!(
+            text.contains("rvp_tls_handshakes_total{direction=\"outbound\",result=\"failed\"} 2\n")
+        );
+        assert_eq!(
+            NotifyResult::of(&DeliveryOutcome::Failed(FailureReason::Tls(
+                crate::delivery::TlsFailure::Timeout
+            ))),
+            NotifyResult::TlsFailed
+        );
     }
 
     #[test]

@@ -4,12 +4,23 @@
 //! §7.1 but starting from the URL host"):
 //!
 //! ```text
-//!  H is an IP literal ─────────────► H, port from the URL or 80
+//!  H is an IP literal ─────────────► H, port from the URL or 80 (plain HTTP)
+//!  H[:P], TLS on ([tls] outbound) ─► Resolver::tls_plan(H): _rvps._tcp.H SRV published?
+//!        yes ──► the first target T:P with an address, over TLS, certificate checked
+//!                against H (no plain HTTP, whatever happens next: PROTOCOL.md §7.6)
+//!        no record, only ".", or the query failed ──► on as below
 //!  H:P (a port in the URL) ────────► addresses of H (cached), port P
 //!  H ──► Resolver::plan(H): _rvp._tcp.H SRV targets T:P in RFC 2782 order,
 //!        else H's own address record, port 80 (cached for the DNS TTL)
 //!        ──► the first target with an address: addresses of T (cached), port P
 //! ```
+//!
+//! `_rvps._tcp.H` is asked for every host name, with or without a port in the URL (the
+//! domain says where its TLS endpoints are; a URL's port names a plain HTTP one), once per
+//! DNS TTL like the other answers. A query that fails (REFUSED, SERVFAIL, a time-out) is
+//! not cached and counts as "not published" (I: a domain whose DNS cannot answer for
+//! `_rvps._tcp` is reached as before); a published record whose targets have no address
+//! fails the delivery rather than falling back.
 //!
 //! Answers are cached for their DNS TTL (negative ones too), so a busy presence fan-out to
 //! another domain asks DNS once per TTL, not once per NOTIFY. A delivery that finds no
@@ -68,6 +79,8 @@ pub struct ForeignResolver<R = DnsSource> {
     resolver: Arc<Resolver<R>>,
     routes: Arc<Mutex<Routes>>,
     allow_special: bool,
+    /// Ask `_rvps._tcp` and reach the domains that publish it over TLS.
+    tls: bool,
     /// Host-name resolutions: [found an answer, failed] ([`ForeignResolver::lookups`]).
     lookups: Arc<[AtomicU64; 2]>,
 }
@@ -165,8 +178,19 @@ impl<R: Resolve + Send + Sync + 'static> ForeignResolver<R> {
             resolver: Arc::new(Resolver::new(source)),
             routes: Arc::default(),
             allow_special: false,
+            tls: false,
             lookups: Arc::default(),
         }
+    }
+
+    /// Reaches the domains that publish `_rvps._tcp` over TLS ([`Destination::with_tls`];
+    /// PROTOCOL.md §7.6). Off by default: `_rvps._tcp` is then never asked. The server
+    /// turns it on when it has a TLS client (`[tls] outbound = "when-published"`, the
+    /// default, with the `tls` feature): the deliverer must have one
+    /// ([`Deliverer::with_tls`]), or such deliveries fail.
+    pub fn tls_when_published(mut self, on: bool) -> Self {
+        self.tls = on;
+        self
     }
 
     /// Lets deliveries go to loopback and the other [special destinations]
@@ -240,6 +264,16 @@ impl<R: Resolve + Send + Sync + 'static> ForeignResolver<R> {
     async fn server_addresses_uncounted(&self, host: &str) -> Result<Vec<IpAddr>, ResolveError> {
         let mut out = Vec::new();
         let mut failure = None;
+        // A domain's TLS endpoints are its servers too (they send from there as well).
+        if self.tls
+            && let Ok(Some(plan)) = self.resolver.tls_plan(host).await
+        {
+            for target in plan.targets() {
+                if let Ok(ips) = self.resolver.addresses(&target.host).await {
+                    out.extend(ips);
+                }
+            }
+        }
         match self.resolver.plan(host).await {
             Ok(plan) => {
                 for target in plan.targets() {
@@ -313,6 +347,87 @@ impl<R: Resolve + Send + Sync + 'static> ForeignResolver<R> {
         }))
     }
 
+    /// Where to connect over TLS for the host `host` of a call-back: `Ok(None)` when it
+    /// does not publish `_rvps._tcp` (or TLS is off here, or `host` is an IP literal, or
+    /// the query failed); else the first of its TLS endpoints with an address, an error
+    /// when none has one. See the [module docs](self).
+    pub async fn tls_address(&self, host: &str) -> Result<Option<SocketAddr>, ResolveError> {
+        if !self.tls || host.parse::<IpAddr>().is_ok() {
+            return Ok(None);
+        }
+        let plan = match self.resolver.tls_plan(host).await {
+            Ok(Some(plan)) => plan,
+            Ok(None) => return Ok(None),
+            Err(e) => {
+                tracing::debug!(%host, "no usable _rvps._tcp answer ({e}): plain HTTP");
+                return Ok(None);
+            }
+        };
+        let mut last = None;
+        for target in plan.targets() {
+            match self.resolver.addresses(&target.host).await {
+                Ok(ips) if !ips.is_empty() => {
+                    return Ok(Some(SocketAddr::new(ips[0], target.port)));
+                }
+                Ok(_) => {}
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or(ResolveError::NoAddress {
+            host: host.to_owned(),
+        }))
+    }
+
+    /// The destination of a call-back at `authority` (`host[:port]`) with request-target
+    /// `target`: over TLS when the host publishes `_rvps._tcp`, else as before. `None`
+    /// (logged) when there is none.
+    pub async fn destination(&self, authority: &str, target: &str) -> Option<Destination> {
+        let (host, port) = split_authority(authority)?;
+        let (addr, tls_name) = match self.tls_address(host).await {
+            Ok(Some(addr)) => {
+                self.count(true);
+                (Ok(addr), Some(host))
+            }
+            Ok(None) => (self.address(host, port).await, None),
+            Err(e) => {
+                self.count(false);
+                (Err(e), Some(host))
+            }
+        };
+        let via = if tls_name.is_some() { " (TLS)" } else { "" };
+        match addr {
+            Ok(addr) if !self.allow_special && is_special_destination(addr.ip()) => {
+                tracing::warn!(
+                    callback = %authority,
+                    %addr,
+                    "call-back not delivered: DNS points it{via} at a loopback, link-local \
+                     or unspecified address ([resolve] allow_loopback is off)"
+                );
+                None
+            }
+            Ok(addr) => {
+                let dest = Destination::new(addr, authority, target).ok()?;
+                match tls_name {
+                    None => Some(dest),
+                    Some(name) => match dest.with_tls(name) {
+                        Ok(d) => Some(d),
+                        Err(e) => {
+                            tracing::warn!(callback = %authority, "call-back not delivered{via}: {e}");
+                            None
+                        }
+                    },
+                }
+            }
+            Err(e) => {
+                tracing::warn!(
+                    callback = %authority,
+                    "call-back not delivered, its server{via} was not found: {e}"
+                );
+                None
+            }
+        }
+    }
+
     /// Looks the delivery's host up and queues it, in a task of its own (the engine task
     /// never waits for DNS); reports a failure on `failures` when it cannot be routed.
     pub fn deliver(
@@ -325,34 +440,18 @@ impl<R: Resolve + Send + Sync + 'static> ForeignResolver<R> {
             resolver: Arc::clone(&self.resolver),
             routes: Arc::clone(&self.routes),
             allow_special: self.allow_special,
+            tls: self.tls,
             lookups: Arc::clone(&self.lookups),
         };
         tokio::spawn(async move {
             let (authority, target) = d.destination();
-            let routed = match split_authority(authority) {
-                Some((host, port)) => match me.address(host, port).await {
-                    Ok(addr) if !me.allow_special && is_special_destination(addr.ip()) => {
-                        tracing::warn!(
-                            callback = %d.callback(),
-                            %addr,
-                            "call-back not delivered: DNS points it at a loopback, link-local \
-                             or unspecified address ([resolve] allow_loopback is off)"
-                        );
-                        None
-                    }
-                    Ok(addr) => {
-                        if host.parse::<IpAddr>().is_err() {
-                            me.remember(d.id().seq(), host);
-                        }
-                        Destination::new(addr, authority, target).ok()
-                    }
-                    Err(e) => {
-                        tracing::warn!(callback = %d.callback(), "call-back not delivered, its server was not found: {e}");
-                        None
-                    }
-                },
-                None => None,
-            };
+            let routed = me.destination(authority, target).await;
+            if routed.is_some()
+                && let Some((host, _)) = split_authority(authority)
+                && host.parse::<IpAddr>().is_err()
+            {
+                me.remember(d.id().seq(), host);
+            }
             match routed {
                 Some(dest) => {
                     deliverer.submit(notification_for(&d, dest));
@@ -439,6 +538,103 @@ mod tests {
         f.outcome(8, true); // reported once only; the second is ignored
         f.address("acme.test", None).await.unwrap();
         assert!(f.resolver().source().queries() > before);
+    }
+
+    #[tokio::test]
+    async fn domains_that_publish_rvps_are_reached_over_tls_only() {
+        let dns = || {
+            StaticResolver::new()
+                .with_srv(
+                    "_rvps._tcp.secure.test",
+                    vec![SrvRecord::new(0, 0, 8443, "tls.secure.test.")],
+                    TTL,
+                )
+                .with_srv(
+                    "_rvp._tcp.secure.test",
+                    vec![SrvRecord::new(0, 0, 80, "plain.secure.test.")],
+                    TTL,
+                )
+                .with_ip("tls.secure.test", vec![ip("192.0.2.10")], TTL)
+                .with_ip("plain.secure.test", vec![ip("192.0.2.11")], TTL)
+                .with_ip("plain.test", vec![ip("192.0.2.8")], TTL)
+                // Published, but its target has no address: no plain fallback.
+                .with_srv(
+                    "_rvps._tcp.broken.test",
+                    vec![SrvRecord::new(0, 0, 443, "nowhere.test.")],
+                    TTL,
+                )
+                .with_ip("broken.test", vec![ip("192.0.2.9")], TTL)
+                // Published, pointing at this host.
+                .with_srv(
+                    "_rvps._tcp.local.test",
+                    vec![SrvRecord::new(0, 0, 443, "lo.local.test.")],
+                    TTL,
+                )
+                .with_ip("lo.local.test", vec![ip("127.0.0.1")], TTL)
+                .with_negative_ttl(TTL)
+        };
+        let target = "/instmsg/aliases/x";
+        let f = ForeignResolver::with_source(dns()).tls_when_published(true);
+        let d = f.destination("secure.test", target).await.unwrap();
+        assert_eq!(d.addr(), "192.0.2.10:8443".parse().unwrap());
+        assert_eq!(d.tls_name(), Some("secure.test"));
+        assert_eq!(d.host(), "secure.test");
+        assert_eq!(d.target(), target);
+        // A port in the URL names a plain HTTP endpoint: the published TLS one wins.
+        let d = f.destination("secure.test:81", target).await.unwrap();
+        assert_eq!(d.addr(), "192.0.2.10:8443".parse().unwrap());
+        assert_eq!(d.tls_name(), Some("secure.test"));
+        assert_eq!(d.host(), "secure.test:81");
+        // Not published: plain HTTP as before.
+        let d = f.destination("plain.test", target).await.unwrap();
+        assert_eq!(
+            (d.addr(), d.tls_name()),
+            ("192.0.2.8:80".parse().unwrap(), None)
+        );
+        let d = f.destination("192.0.2.5:90", target).await.unwrap();
+        assert_eq!(
+            (d.addr(), d.tls_name()),
+            ("192.0.2.5:90".parse().unwrap(), None)
+        );
+        // Published without an address: not delivered at all (192.0.2.9 is never used).
+        assert!(f.destination("broken.test", target).await.is_none());
+        assert!(matches!(
+            f.tls_address("broken.test").await,
+            Err(ResolveError::NoAddress { .. })
+        ));
+        // A TLS endpoint on this host is refused like any other such answer...
+        assert!(f.destination("local.test", target).await.is_none());
+        // ... unless allowed.
+        let lo = ForeignResolver::with_source(dns())
+            .tls_when_published(true)
+            .allow_loopback(true);
+        let d = lo.destination("local.test", target).await.unwrap();
+        assert_eq!(d.addr(), "127.0.0.1:443".parse().unwrap());
+        // The TLS endpoints' addresses are the domain's servers too.
+        let ips = f.server_addresses("secure.test").await.unwrap();
+        assert!(ips.contains(&ip("192.0.2.10")) && ips.contains(&ip("192.0.2.11")));
+
+        // TLS off: _rvps._tcp is never asked, everything goes plain.
+        let off = ForeignResolver::with_source(dns());
+        let d = off.destination("secure.test", target).await.unwrap();
+        assert_eq!(
+            (d.addr(), d.tls_name()),
+            ("192.0.2.11:80".parse().unwrap(), None)
+        );
+        let d = off.destination("broken.test", target).await.unwrap();
+        assert_eq!(
+            (d.addr(), d.tls_name()),
+            ("192.0.2.9:80".parse().unwrap(), None)
+        );
+        assert_eq!(off.tls_address("secure.test").await, Ok(None));
+        assert!(
+            !off.server_addresses("secure.test")
+                .await
+                .unwrap()
+                .contains(&ip("192.0.2.10"))
+        );
+        // Exactly the _rvp._tcp and address queries: 3 names, 2 of them with SRV + A.
+        assert_eq!(off.resolver().source().queries(), 5);
     }
 
     #[test]

@@ -1,16 +1,88 @@
-//! One NOTIFY exchange over TCP: connect (or reuse), write the exact bytes, read the answer
-//! with `rvp_proto`'s response parser (Content-Length or close-delimited, bare LF).
+//! One NOTIFY exchange over TCP, or TLS on TCP for a destination with a TLS name: connect
+//! (or reuse), write the exact bytes, read the answer with `rvp_proto`'s response parser
+//! (Content-Length or close-delimited, bare LF).
 
 use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use bytes::BytesMut;
 use http::StatusCode;
 use rvp_proto::codec::{ResponseParser, Status};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
-use tokio::time::timeout;
+use tokio::time::{Instant, timeout, timeout_at};
 
-use super::{DeliveryConfig, Destination, FailureReason};
+use super::{DeliveryConfig, Destination, FailureReason, TlsFailure};
+
+/// The TLS client of a deliverer (a type that has no values without the `tls` feature).
+#[cfg(feature = "tls")]
+pub(crate) type TlsClient = crate::tls::TlsClient;
+/// The TLS client of a deliverer (a type that has no values without the `tls` feature).
+#[cfg(not(feature = "tls"))]
+pub(crate) type TlsClient = std::convert::Infallible;
+
+/// The byte stream to a destination.
+#[derive(Debug)]
+enum Stream {
+    Plain(TcpStream),
+    #[cfg(feature = "tls")]
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl Stream {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Stream::Plain(s) => s,
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.get_ref().0,
+        }
+    }
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => Pin::new(&mut **s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => Pin::new(&mut **s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => Pin::new(&mut **s).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => Pin::new(&mut **s).poll_shutdown(cx),
+        }
+    }
+}
 
 /// Bytes read per `read` call.
 const READ_CHUNK: usize = 4096;
@@ -18,15 +90,17 @@ const READ_CHUNK: usize = 4096;
 /// An open connection to a destination that may carry the next NOTIFY.
 #[derive(Debug)]
 pub(crate) struct Conn {
-    stream: TcpStream,
+    stream: Stream,
     buf: BytesMut,
 }
 
 impl Conn {
-    /// Whether the peer is still there: no EOF, no error, no unsolicited bytes.
+    /// Whether the peer is still there: no EOF, no error, no unsolicited bytes. On TLS the
+    /// probe reads the TCP socket under the TLS layer: any byte there (an alert, a
+    /// close_notify) makes the connection one to drop, so consuming it harms nothing.
     fn is_reusable(&self) -> bool {
         let mut probe = [0u8; 1];
-        matches!(self.stream.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+        matches!(self.stream.tcp().try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
     }
 }
 
@@ -39,18 +113,69 @@ enum Attempt {
     Failed(FailureReason),
 }
 
-async fn connect(dest: &Destination, config: &DeliveryConfig) -> Result<Conn, FailureReason> {
-    let stream = match timeout(config.connect_timeout, TcpStream::connect(dest.addr())).await {
+/// A new connection: TCP, then (for a TLS destination) the handshake, both within one
+/// [`DeliveryConfig::connect_timeout`]. A TLS failure is final: no plain HTTP instead.
+async fn connect(
+    dest: &Destination,
+    config: &DeliveryConfig,
+    tls: Option<&TlsClient>,
+) -> Result<Conn, FailureReason> {
+    let deadline = Instant::now() + config.connect_timeout;
+    let tcp = match timeout_at(deadline, TcpStream::connect(dest.addr())).await {
         Err(_) => return Err(FailureReason::ConnectTimeout),
         Ok(Err(e)) => return Err(FailureReason::Connect(e.kind())),
         Ok(Ok(s)) => s,
     };
     // Small requests, one at a time: do not wait for Nagle.
-    let _ = stream.set_nodelay(true);
+    let _ = tcp.set_nodelay(true);
+    let stream = match dest.tls_name() {
+        None => Stream::Plain(tcp),
+        Some(name) => {
+            let handshake = match tls {
+                None => Err(TlsFailure::Unavailable),
+                Some(client) => tls_handshake(client, tcp, name, deadline).await,
+            };
+            match handshake {
+                Ok(s) => s,
+                Err(why) => {
+                    tracing::warn!(
+                        destination = %dest,
+                        addr = %dest.addr(),
+                        "NOTIFY not delivered: TLS with the call-back's server failed ({why});                          not sent over plain HTTP"
+                    );
+                    return Err(FailureReason::Tls(why));
+                }
+            }
+        }
+    };
     Ok(Conn {
         stream,
         buf: BytesMut::with_capacity(READ_CHUNK),
     })
+}
+
+#[cfg(feature = "tls")]
+async fn tls_handshake(
+    client: &TlsClient,
+    tcp: TcpStream,
+    name: &str,
+    deadline: Instant,
+) -> Result<Stream, TlsFailure> {
+    match timeout_at(deadline, client.connect(tcp, name)).await {
+        Err(_) => Err(TlsFailure::Timeout),
+        Ok(Err(why)) => Err(why),
+        Ok(Ok(s)) => Ok(Stream::Tls(Box::new(s))),
+    }
+}
+
+#[cfg(not(feature = "tls"))]
+async fn tls_handshake(
+    client: &TlsClient,
+    _tcp: TcpStream,
+    _name: &str,
+    _deadline: Instant,
+) -> Result<Stream, TlsFailure> {
+    match *client {}
 }
 
 /// Sends `request` to `dest`, reusing `conn` when it is still open, and leaves a reusable
@@ -60,6 +185,7 @@ pub(crate) async fn exchange(
     dest: &Destination,
     request: &[u8],
     config: &DeliveryConfig,
+    tls: Option<&TlsClient>,
 ) -> Result<StatusCode, FailureReason> {
     let reused = conn.take().filter(Conn::is_reusable);
     if let Some(c) = reused {
@@ -72,7 +198,7 @@ pub(crate) async fn exchange(
             Attempt::StaleConnection => {}
         }
     }
-    let c = connect(dest, config).await?;
+    let c = connect(dest, config, tls).await?;
     match attempt(c, request, config, false).await {
         Attempt::Done(status, keep) => {
             *conn = keep;
@@ -130,6 +256,8 @@ async fn write_and_read(
         got_bytes: false,
     };
     c.stream.write_all(request).await.map_err(io_err)?;
+    // TLS buffers what it encrypts: push it out (a no-op on TCP).
+    c.stream.flush().await.map_err(io_err)?;
     c.buf.clear();
     let mut parser = ResponseParser::new(config.response_limits);
     let mut eof = false;

@@ -40,6 +40,8 @@ pub struct Destination {
     addr: SocketAddr,
     host: Arc<str>,
     target: Arc<str>,
+    /// Reached over TLS, the certificate checked against this name.
+    tls: Option<Arc<str>>,
 }
 
 fn valid_field(value: &str) -> bool {
@@ -66,7 +68,52 @@ impl Destination {
             addr,
             host: host.into(),
             target: target.into(),
+            tls: None,
         })
+    }
+
+    /// The same destination reached over TLS, the server's certificate checked against
+    /// `server_name` (the call-back's IM domain, PROTOCOL.md §7.6). The name is part of the
+    /// destination: NOTIFYs to one address under two names never share a connection.
+    ///
+    /// ```
+    /// use rvp_server::delivery::Destination;
+    ///
+    /// let plain = Destination::new("192.0.2.7:443".parse()?, "acme.test", "/instmsg/aliases/x")?;
+    /// let tls = plain.clone().with_tls("ACME.test")?;
+    /// assert_eq!(tls.tls_name(), Some("acme.test"));
+    /// assert_ne!(plain, tls);
+    /// assert_eq!(tls.to_string(), "https://acme.test/instmsg/aliases/x");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_tls(mut self, server_name: &str) -> Result<Destination, DestinationError> {
+        let name = server_name
+            .strip_suffix('.')
+            .unwrap_or(server_name)
+            .to_ascii_lowercase();
+        let is_dns_name = !name.is_empty()
+            && name.len() <= 253
+            && name.split('.').all(|l| {
+                !l.is_empty()
+                    && l.len() <= 63
+                    && !l.starts_with('-')
+                    && !l.ends_with('-')
+                    && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            })
+            && name.parse::<IpAddr>().is_err();
+        if !is_dns_name {
+            return Err(DestinationError::InvalidField {
+                field: "tls name",
+                value: server_name.to_owned(),
+            });
+        }
+        self.tls = Some(name.into());
+        Ok(self)
+    }
+
+    /// The name the server's certificate is checked against, when reached over TLS.
+    pub fn tls_name(&self) -> Option<&str> {
+        self.tls.as_deref()
     }
 
     /// The destination of a client's local node: its IP and port, `Host: ip:port`,
@@ -121,18 +168,23 @@ impl fmt::Debug for Destination {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "Destination({} {} via {})",
+            "Destination({} {} via {}",
             self.host, self.target, self.addr
-        )
+        )?;
+        match &self.tls {
+            Some(name) => write!(f, ", TLS as {name})"),
+            None => f.write_str(")"),
+        }
     }
 }
 
 impl fmt::Display for Destination {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
         if &*self.target == "/" {
-            write!(f, "http://{}", self.host)
+            write!(f, "{scheme}://{}", self.host)
         } else {
-            write!(f, "http://{}{}", self.host, self.target)
+            write!(f, "{scheme}://{}{}", self.host, self.target)
         }
     }
 }
@@ -169,5 +221,21 @@ mod tests {
         assert!(Destination::new(addr, "h\r\nX: y", "/").is_err());
         let d = Destination::new(addr, "im.example.com", "/instmsg/aliases/bob").unwrap();
         assert_eq!(d.to_string(), "http://im.example.com/instmsg/aliases/bob");
+        assert_eq!(d.tls_name(), None);
+        // TLS names are DNS names (a certificate is checked against them).
+        let t = d.clone().with_tls("Example.COM.").unwrap();
+        assert_eq!(t.tls_name(), Some("example.com"));
+        assert!(format!("{t:?}").contains("TLS as example.com"));
+        for bad in [
+            "",
+            "192.0.2.1",
+            "a b",
+            "a..b",
+            "-",
+            "x_y.test",
+            &"a".repeat(64),
+        ] {
+            assert!(d.clone().with_tls(bad).is_err(), "{bad:?}");
+        }
     }
 }

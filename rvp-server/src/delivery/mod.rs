@@ -40,6 +40,13 @@
 //!   otherwise each NOTIFY gets its own connection. A kept connection that turns out to be
 //!   closed before any answer byte arrives is replaced once by a fresh one (a transport
 //!   retry, not a delivery retry).
+//! * **TLS** (feature `tls`): a [`Destination`] with a TLS name ([`Destination::with_tls`],
+//!   set by [`crate::resolve`] for a domain that publishes `_rvps._tcp`) is reached over
+//!   TLS through the deliverer's [`crate::tls::TlsClient`] ([`Deliverer::with_tls`]), the
+//!   certificate checked against that name. The TLS name is part of the destination, so a
+//!   kept connection is only ever reused for the same address *and* name. A failed
+//!   handshake fails the NOTIFY ([`FailureReason::Tls`], logged at `warn`); nothing is
+//!   ever sent over plain HTTP instead.
 //!
 //! Outcomes are reports, not decisions: the engine keeps the §6.5 acknowledgement tables
 //! and the §5.7 failure accounting.
@@ -82,6 +89,29 @@ use tokio::runtime::Handle;
 use tokio::sync::{Notify, mpsc};
 
 pub use destination::{Destination, DestinationError};
+
+/// Why a NOTIFY to a TLS destination failed before any byte of it was sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TlsFailure {
+    /// The server's certificate was refused: not signed by a trusted CA, not valid for
+    /// the domain, expired...
+    #[error("the server's certificate was refused: {0}")]
+    Certificate(String),
+    /// The handshake failed otherwise (protocol error, the server closed).
+    #[error("TLS handshake failed: {0}")]
+    Handshake(String),
+    /// The handshake did not finish within [`DeliveryConfig::connect_timeout`].
+    #[error("the TLS handshake timed out")]
+    Timeout,
+    /// The TLS name is not a DNS name a certificate can be checked against.
+    #[error("{0:?} is not a name a certificate can be checked against")]
+    InvalidName(String),
+    /// This deliverer has no TLS client: built without the `tls` feature, or
+    /// [`Deliverer::with_tls`] was not called.
+    #[error("this server cannot speak TLS")]
+    Unavailable,
+}
 
 use queue::{Pushed, Queue};
 
@@ -302,6 +332,9 @@ pub enum FailureReason {
     /// [`Deliverer::close`] was called.
     #[error("the deliverer is shutting down")]
     ShuttingDown,
+    /// The destination asks for TLS and it failed (never retried over plain HTTP).
+    #[error("TLS with the call-back's server failed: {0}")]
+    Tls(TlsFailure),
 }
 
 /// What happened to one notification.
@@ -375,6 +408,9 @@ struct Shared<I> {
     lanes: Mutex<HashMap<Destination, Arc<Lane<I>>>>,
     closed: std::sync::atomic::AtomicBool,
     runtime: Handle,
+    /// How TLS destinations are reached ([`Deliverer::with_tls`]).
+    #[cfg(feature = "tls")]
+    tls: std::sync::OnceLock<Arc<crate::tls::TlsClient>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -447,8 +483,20 @@ impl<I: Send + 'static> Deliverer<I> {
                 lanes: Mutex::new(HashMap::new()),
                 closed: std::sync::atomic::AtomicBool::new(false),
                 runtime,
+                #[cfg(feature = "tls")]
+                tls: std::sync::OnceLock::new(),
             }),
         }
+    }
+
+    /// Reaches TLS destinations ([`Destination::with_tls`]) through `client`. Set once,
+    /// before the first submission; a second call is ignored. Without it such
+    /// destinations fail with [`TlsFailure::Unavailable`].
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub fn with_tls(self, client: Arc<crate::tls::TlsClient>) -> Self {
+        let _ = self.shared.tls.set(client);
+        self
     }
 
     /// The configuration.
@@ -616,7 +664,11 @@ impl<I: Send + 'static> Worker<I> {
             Ok(r) => r,
             Err(e) => return DeliveryOutcome::Failed(FailureReason::InvalidRequest(e)),
         };
-        match conn::exchange(&mut self.conn, &self.destination, &request, config).await {
+        #[cfg(feature = "tls")]
+        let tls = self.shared.tls.get().map(|c| &**c);
+        #[cfg(not(feature = "tls"))]
+        let tls = None;
+        match conn::exchange(&mut self.conn, &self.destination, &request, config, tls).await {
             Ok(status) => DeliveryOutcome::Answered(status),
             Err(why) => DeliveryOutcome::Failed(why),
         }
