@@ -186,7 +186,7 @@ pub fn srv_name(domain: &str) -> String {
 }
 
 /// The SRV owner name that says `domain`'s RVP servers speak TLS: `_rvps._tcp.<domain>`
-/// (PROTOCOL.md §7.6, our convention (I); Exchange 2000 IM had no TLS). Its records name
+/// (PROTOCOL.md §7.6, our convention (R); Exchange 2000 IM had no TLS). Its records name
 /// the TLS endpoints (port 443 unless a record says otherwise), and a server that finds
 /// one reaches the domain's call-backs only over TLS, checking the certificate against
 /// the domain.

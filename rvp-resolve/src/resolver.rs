@@ -68,7 +68,7 @@ pub enum TargetSource {
     /// A server named in the configuration.
     Manual,
     /// An `_rvps._tcp` SRV record: a TLS endpoint of the domain ([`Resolver::tls_plan`],
-    /// our convention (I)).
+    /// our convention (R)).
     TlsSrv,
 }
 
@@ -444,7 +444,7 @@ impl<R: Resolve> Resolver<R> {
     /// (not cached), as for [`Resolver::plan`]; answers are cached for their TTL beside
     /// the `_rvp._tcp` ones, and [`Resolver::forget`] drops both. A domain with a
     /// configured server ([`ResolverConfig::manual_server`], a domain override) asks no
-    /// DNS and has none. PROTOCOL.md §7.6, our convention (I).
+    /// DNS and has none. PROTOCOL.md §7.6, our convention (R).
     pub async fn tls_plan(&self, domain: &str) -> Result<Option<Plan>, ResolveError> {
         self.tls_plan_at(domain, Instant::now()).await
     }

@@ -18,7 +18,7 @@
 //! `_rvps._tcp.H` is asked for every host name, with or without a port in the URL (the
 //! domain says where its TLS endpoints are; a URL's port names a plain HTTP one), once per
 //! DNS TTL like the other answers. A query that fails (REFUSED, SERVFAIL, a time-out) is
-//! not cached and counts as "not published" (I: a domain whose DNS cannot answer for
+//! not cached and counts as "not published" (R: a domain whose DNS cannot answer for
 //! `_rvps._tcp` is reached as before); a published record whose targets have no address
 //! fails the delivery rather than falling back.
 //!

@@ -13,7 +13,7 @@
 //!    └─ no (no record, ".", a failed query) ─► plain HTTP, as before
 //! ```
 //!
-//! * **When TLS is used towards a server** (PROTOCOL.md §7.6, our convention (I)): the
+//! * **When TLS is used towards a server** (PROTOCOL.md §7.6, our convention (R)): the
 //!   call-back's host `D` (the IM domain in its logical URL) publishes `_rvps._tcp.D` SRV
 //!   records. Their targets and ports (443 is the conventional port) are where to connect,
 //!   in RFC 2782 order; the certificate must be valid for `D` itself — not for the SRV
