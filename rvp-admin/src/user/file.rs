@@ -292,6 +292,41 @@ enabled = true # bob is back\n\
         assert!(e.to_string().contains("would not be valid"), "{e}");
     }
 
+    proptest::proptest! {
+        /// Whatever the comments and values around it, an edit changes the one key and
+        /// keeps every comment; the server reads the result with the change and nothing
+        /// else changed.
+        #[test]
+        fn edits_keep_comments_and_values(
+            comment in "[ -~]{0,40}",
+            name in "\\PC{0,30}",
+            other in "[a-z][a-z0-9]{0,10}",
+            on in proptest::prelude::any::<bool>(),
+            had_key in proptest::prelude::any::<bool>(),
+        ) {
+            proptest::prop_assume!(other != "zed");
+            let mut text = format!("#{comment}\n[[users]]\nalias = \"{other}\"\n\n# {comment}\n[[users]]\n\
+                 alias = \"zed\" #{comment}\n");
+            let dn = Value::from(name.as_str()).to_string();
+            text.push_str(&format!("display_name = {dn}\n"));
+            if had_key {
+                text.push_str(&format!("enabled = {} #{comment}\n", !on));
+            }
+            let before = Config::from_toml_str(&text, "t").unwrap();
+            let (new, origin) =
+                edit_text(&text, &addr("zed"), &Edit::Enabled(on), "t").unwrap();
+            proptest::prop_assert_eq!(origin, "users[1]");
+            let after = Config::from_toml_str(&new, "t").unwrap();
+            let mut expected = before.clone();
+            if had_key || !on {
+                expected.users[1].enabled = Some(on);
+            }
+            proptest::prop_assert_eq!(&after.users, &expected.users);
+            proptest::prop_assert_eq!(new.matches(&format!("#{comment}")).count(),
+                text.matches(&format!("#{comment}")).count());
+        }
+    }
+
     #[test]
     fn files_are_replaced_with_their_permissions() {
         use std::os::unix::fs::PermissionsExt;

@@ -30,7 +30,7 @@ use clap::{Args, Subcommand};
 use rvp_resolve::Address;
 use rvp_server::auth::{Ha1, LibrvpCompat};
 use rvp_server::config::Config;
-use rvp_server::directory::ldap::UserChange;
+use rvp_server::directory::ldap::{MAX_HA1_VALUES, UserChange};
 use rvp_server::directory::{
     Backend, Credentials, DigestHa1, Directory, DirectoryEntry, DirectoryError, FileDirectory,
     LdapDirectory,
@@ -290,6 +290,13 @@ async fn run_async(
         } => {
             let (config, store) = load(&target)?;
             let address = user_address(&user, &config)?;
+            if usernames.len() >= MAX_HA1_VALUES {
+                return Err(UserError::Invalid(format!(
+                    "{} --username forms: an entry holds at most {MAX_HA1_VALUES} HA1s, one \
+                     of them over the alias",
+                    usernames.len()
+                )));
+            }
             for form in &usernames {
                 password::check_username(form, &address).map_err(UserError::Invalid)?;
             }
