@@ -249,7 +249,7 @@ xmlns:r='http://schemas.microsoft.com/rvp/'><d:prop><r:state/><d:displayname/></
         let mut n = 0;
         bencher.bench_local(|| {
             n += 1;
-            e.handle_request(t0, RequestId(n), &caller, &req);
+            e.handle_http(t0, RequestId(n), &caller, &req);
             out.clear();
             while let Some(o) = e.poll_output() {
                 if let Output::Respond(a) = o {

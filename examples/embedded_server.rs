@@ -101,7 +101,7 @@ pub async fn run(
                     next_id += 1;
                     waiting.insert(RequestId(next_id), answer);
                     let caller = Caller::from_request(&req, None, Some(source));
-                    engine.handle_request(Instant::now(), RequestId(next_id), &caller, &req);
+                    engine.handle_http(Instant::now(), RequestId(next_id), &caller, &req);
                 }
                 Input::Delivered(id, outcome) => engine.handle_delivery_result(Instant::now(), id, outcome),
             },

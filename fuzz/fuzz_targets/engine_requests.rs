@@ -33,7 +33,7 @@ fuzz_target!(|data: &[u8]| {
         let me = format!("http://localhost/instmsg/aliases/{who}");
         let auth = (n % 3 == 0).then_some((me.as_str(), CredentialKind::Digest));
         let caller = Caller::from_request(&req, auth, None);
-        engine.handle_request(now, RequestId(n), &caller, &req);
+        engine.handle_http(now, RequestId(n), &caller, &req);
         let mut answers = 0;
         while let Some(out) = engine.poll_output() {
             match out {

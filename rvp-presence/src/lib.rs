@@ -8,11 +8,13 @@
 //!
 //! ```text
 //!  request bytes (socket)
-//!     │ rvp_proto::codec::decode_request ─► http::Request<Bytes> (body shared, not copied)
-//!     │ Caller::from_request(&req, authenticated identity, source IP)
+//!     │ rvp_proto RequestParser ─► RequestHead::typed_lenient() ─► TypedRequest (typed once)
+//!     │ Caller::from_rvp_headers(&req.rvp, authenticated identity, source IP)
 //!     ▼
-//!  Engine::handle_request(now, RequestId, &caller, &req)        ── method layer ([`method`])
-//!     │  501/405 · request-target → node (404) · headers · XML body (400 names the element)
+//!  Engine::handle_request(now, RequestId, &caller, &req, &body) ── method layer ([`method`])
+//!     │  (Engine::handle_http: the same for an http::Request, typed by TypedRequest::from_http)
+//!     │  501/405 · request-target → node (404) · headers the lenient typing left to the
+//!     │  method (412) · XML body (400 names the element)
 //!     │  one module per method: subscribe unsubscribe subscriptions propfind proppatch
 //!     │                         notify acl
 //!     ▼
@@ -75,9 +77,9 @@
 //!
 //! ```
 //! use std::time::Instant;
-//! use bytes::BytesMut;
+//! use bytes::Bytes;
 //! use rvp_presence::{Caller, DirectoryProperties, Engine, NodeKey, Output, Policy, RequestId};
-//! use rvp_proto::codec::{decode_request, RequestParser};
+//! use rvp_proto::codec::{RequestParser, Status};
 //! use rvp_proto::xml::{MultiStatus, Notification, XmlBody};
 //! use rvp_proto::{CredentialKind, PresenceState};
 //!
@@ -88,16 +90,21 @@
 //!     engine.register_principal(key, DirectoryProperties::new(name, &format!("{alias}@localhost")))?;
 //! }
 //!
-//! // What a server does per request: frame, build the caller, handle, write the outputs.
+//! // What a server does per request: frame, type the head once, build the caller, handle,
+//! // write the outputs.
 //! let mut n = 0;
 //! let mut send = |engine: &mut Engine, who: &str, head: &str, body: &str| {
 //!     let wire = format!("{head}\r\nHost: localhost\r\nRVP-From-Principal: http://localhost/instmsg/aliases/{who}\r\nContent-Length: {}\r\n\r\n{body}", body.len());
-//!     let mut buf = BytesMut::from(wire.as_bytes());
-//!     let req = decode_request(&mut RequestParser::default(), &mut buf)?.expect("complete");
+//!     let mut parser = RequestParser::default();
+//!     let Status::Complete(msg) = parser.parse(wire.as_bytes())? else {
+//!         panic!("complete");
+//!     };
+//!     let req = msg.head().typed_lenient()?;
+//!     let body = Bytes::copy_from_slice(msg.body());
 //!     let me = format!("http://localhost/instmsg/aliases/{who}");
-//!     let caller = Caller::from_request(&req, Some((&me, CredentialKind::Digest)), None);
+//!     let caller = Caller::from_rvp_headers(&req.rvp, Some((&me, CredentialKind::Digest)), None);
 //!     n += 1;
-//!     engine.handle_request(t0, RequestId(n), &caller, &req);
+//!     engine.handle_request(t0, RequestId(n), &caller, &req, &body);
 //!     let (mut response, mut notifies) = (Vec::new(), Vec::new());
 //!     while let Some(output) = engine.poll_output() {
 //!         match output {

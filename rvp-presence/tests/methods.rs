@@ -650,7 +650,7 @@ fn notify_im_example_2_6_a_is_relayed_as_2_6_c() {
     let bytes = ex_2_6_a("DeepOr", 1);
     let req = request(&bytes);
     let caller = caller(&bytes, SELF);
-    t.e.handle_request(t.t0, RequestId(99), &caller, &req);
+    t.e.handle_http(t.t0, RequestId(99), &caller, &req);
     let (answers, deliveries) = drain(&mut t.e);
     assert!(answers.is_empty(), "DeepOr waits for the client");
     assert_eq!(deliveries.len(), 1);
@@ -768,7 +768,7 @@ fn deep_acknowledgements_through_the_wire() {
             .replace("198.176.154.132:1234", "198.176.154.133:1234");
         t.send(0, Some(BRUCE), second.as_bytes());
         let bytes = ex_2_6_a(ack, 1);
-        t.e.handle_request(t.t0, RequestId(7), &caller(&bytes, SELF), &request(&bytes));
+        t.e.handle_http(t.t0, RequestId(7), &caller(&bytes, SELF), &request(&bytes));
         let (answers, deliveries) = drain(&mut t.e);
         assert!(answers.is_empty() && deliveries.len() == 2, "{ack}");
         let mut heard = Vec::new();

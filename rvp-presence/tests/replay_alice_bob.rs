@@ -243,7 +243,7 @@ fn replay(file: &str, policy: Policy) -> Counts {
                 );
                 let id = RequestId(counts.requests as u64);
                 acl_write = req.method() == "ACL" && !req.body().is_empty();
-                e.handle_request(now, id, &caller, &req);
+                e.handle_http(now, id, &caller, &req);
                 by_peer.entry(p.to_owned()).or_default().push_back(Pending {
                     id,
                     method: req.method().as_str().to_owned(),

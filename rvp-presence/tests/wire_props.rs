@@ -498,7 +498,7 @@ fn run(ops: &[Op]) {
                 );
                 next += 1;
                 pending.insert(RequestId(next));
-                e.handle_request(now, RequestId(next), &who, &req);
+                e.handle_http(now, RequestId(next), &who, &req);
             }
             Op::Advance(secs) => {
                 now += Duration::from_secs(u64::from(*secs));
@@ -609,7 +609,7 @@ fn arbitrary_request_bytes_never_panic() {
         let mut buf = BytesMut::from(&bytes[..]);
         if let Ok(Some(req)) = decode_request(&mut RequestParser::default(), &mut buf) {
             let who = Caller::from_request(&req, None, None);
-            e.handle_request(t0, RequestId(1), &who, &req);
+            e.handle_http(t0, RequestId(1), &who, &req);
             e.handle_timeout(t0 + Duration::from_secs(3600));
             let mut answers = 0;
             while let Some(o) = e.poll_output() {

@@ -585,3 +585,65 @@ async fn the_protocol_log_names_the_principal() {
     );
     assert!(has(" bob PROPFIND /instmsg/aliases/alice 207 "), "{all:#?}");
 }
+
+/// Issue 10: a header the reference leaves to the method gets the method's status over
+/// real TCP, the same the engine gives on its own (`rvp-presence`'s tests), whichever layer
+/// sees it first; other malformed RVP headers stay `400`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn header_statuses_are_the_engines_whichever_layer_sees_them() {
+    let server = TestServer::start(|_| {}).await;
+    let alice = server.client("alice");
+    let cb = Callback::start(200).await;
+    let cases: [(Req, u16); 7] = [
+        // Malformed Call-Back: treated as missing, 412 (PROTOCOL.md §2.1 table).
+        (
+            Req::new("SUBSCRIBE", &path("alice"))
+                .header("Notification-Type", "pragma/notify")
+                .header("Subscription-Lifetime", "600")
+                .header("Call-Back", "not-a-url"),
+            412,
+        ),
+        // Unknown (extension) Notification-Type: 412.
+        (
+            Req::new("SUBSCRIBE", &path("alice"))
+                .header("Notification-Type", "x-unknown/kind")
+                .header("Subscription-Lifetime", "600")
+                .header("Call-Back", &cb.url()),
+            412,
+        ),
+        // Malformed Notification-Type: 412 as well.
+        (
+            Req::new("SUBSCRIBE", &path("alice"))
+                .header("Notification-Type", "a b")
+                .header("Subscription-Lifetime", "600")
+                .header("Call-Back", &cb.url()),
+            412,
+        ),
+        // A Subscription-Id that is not one of ours, malformed or repeated: 412.
+        (
+            Req::new("UNSUBSCRIBE", &path("alice")).header("Subscription-Id", "a b"),
+            412,
+        ),
+        (
+            Req::new("UNSUBSCRIBE", &path("alice"))
+                .header("Subscription-Id", "5")
+                .header("Subscription-Id", "6"),
+            412,
+        ),
+        // No Subscription-Id at all on UNSUBSCRIBE: 400.
+        (Req::new("UNSUBSCRIBE", &path("alice")), 400),
+        // Other RVP headers stay strict: 400.
+        (
+            Req::new("SUBSCRIBE", &path("alice"))
+                .header("Notification-Type", "pragma/notify")
+                .header("Subscription-Lifetime", "soon")
+                .header("Call-Back", &cb.url()),
+            400,
+        ),
+    ];
+    for (req, status) in cases {
+        let r = alice.send(&req).await;
+        assert_eq!(r.status, status, "{} {:?}: {r:?}", req.method, req.headers);
+    }
+    server.stop().await;
+}

@@ -1,13 +1,13 @@
-//! The method layer: an RVP request as HTTP in, one HTTP response and the NOTIFYs to
-//! send out (PROTOCOL.md §2, §9.1).
+//! The method layer: an RVP request, typed once by `rvp-proto`, in; one HTTP response and
+//! the NOTIFYs to send out (PROTOCOL.md §2, §9.1).
 //!
 //! ```text
-//!  bytes ─► rvp_proto::codec::decode_request ─► http::Request<Bytes>
-//!                                                   │  Caller::from_request(&req, auth, ip)
+//!  bytes ─► rvp_proto RequestParser ─► RequestHead::typed_lenient() ─► TypedRequest + body
+//!                                                   │  Caller::from_rvp_headers(&req.rvp, auth, ip)
 //!                                                   ▼
-//!            Engine::handle_request(now, RequestId, &caller, &req)
-//!              method class (501/405) → request-target (400) → node (404)
-//!              → headers → typed operation, one module per method:
+//!            Engine::handle_request(now, RequestId, &caller, &req, &body)
+//!              method class (501/405) → identity (401/403) → node (404)
+//!              → headers left to the method (412) → typed operation, one module per method:
 //!                subscribe  unsubscribe  subscriptions  propfind  proppatch  notify  acl
 //!                                                   │
 //!            Engine::poll_output() ◄────────────────┘
@@ -22,7 +22,8 @@
 //! Header rules (PROTOCOL.md §2, §9.5):
 //!
 //! * A malformed or unusable `Call-Back`, `Notification-Type`, `Subscription-Id` or
-//!   `Depth` is treated as a missing one, which these methods answer with `412`
+//!   `Depth` is treated as a missing one (`rvp-proto`'s lenient typing leaves it out and
+//!   lists it in [`TypedRequest::unusable`]), which these methods answer with `412`
 //!   (`Subscription-Id` on UNSUBSCRIBE: missing → `400`, present but not one of ours →
 //!   `412`). Any other malformed or repeated RVP header → `400` naming it.
 //! * Bodies are accepted with or without `Content-Type` (librvp sends ACL writes without
@@ -34,8 +35,6 @@
 //!   status code); `400 credentials not specified` and `500 hop count exceeded` carry
 //!   their reason phrases on the status line.
 
-use crate::engine::Form;
-
 mod acl;
 pub(crate) mod notify;
 pub(crate) mod propfind;
@@ -44,14 +43,13 @@ pub(crate) mod subscribe;
 mod subscriptions;
 mod unsubscribe;
 
-use std::borrow::Cow;
 use std::net::IpAddr;
 use std::time::Instant;
 
 use bytes::{BufMut, Bytes};
 use http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
-use rvp_proto::codec::ReasonPhrase;
-use rvp_proto::header::{FromPrincipal, HeaderError, RvpHeaders};
+use rvp_proto::codec::{ParseError, ReasonPhrase, TypedRequest};
+use rvp_proto::header::{FromPrincipal, RvpHeaders};
 use rvp_proto::url::{NodePath, RequestTarget};
 use rvp_proto::xml::{XmlBody, XmlError};
 use rvp_proto::{CredentialKind, Method, MethodClass};
@@ -63,7 +61,7 @@ pub use proppatch::StatePatch;
 pub use subscribe::SubscribeParams;
 
 use crate::caller::Caller;
-use crate::engine::{Answer, Engine, Refusal, RequestId, Response};
+use crate::engine::{Answer, Engine, Form, Refusal, RequestId, Response};
 use crate::principal::{NodeKey, PrincipalId};
 
 /// `Subscription-Id` (lower-case, as the `http` crate stores names).
@@ -73,58 +71,13 @@ const SUBSCRIPTION_LIFETIME: HeaderName = HeaderName::from_static("subscription-
 const TEXT_XML: HeaderValue = HeaderValue::from_static("text/xml");
 const TEXT_PLAIN: HeaderValue = HeaderValue::from_static("text/plain");
 
-/// The RVP headers of a request, typed leniently: headers whose malformation maps to a
-/// protocol status other than `400` are remembered as unusable instead of failing.
-#[derive(Debug)]
-pub(crate) struct RequestHeaders {
-    pub(crate) rvp: RvpHeaders,
-    pub(crate) target: RequestTarget,
-    /// Present but malformed or repeated: `Call-Back`, `Notification-Type`,
-    /// `Subscription-Id`, `Depth`.
-    unusable: Vec<&'static str>,
-}
-
-impl RequestHeaders {
-    fn from_request(req: &http::Request<Bytes>) -> Result<RequestHeaders, Refusal> {
-        let mut rvp = RvpHeaders::default();
-        let mut unusable = Vec::new();
-        for (name, value) in req.headers() {
-            if let Err(e) = rvp.add(name.as_str(), value.as_bytes()) {
-                match e.header() {
-                    h @ ("Call-Back" | "Notification-Type" | "Subscription-Id" | "Depth") => {
-                        unusable.push(h);
-                    }
-                    _ => return Err(header_refusal(&e)),
-                }
-            }
-        }
-        let host = match req.headers().get(http::header::HOST) {
-            Some(h) => Some(h.to_str().map_err(|_| bad("malformed Host header"))?),
-            None => None,
-        };
-        let uri = req.uri();
-        let raw_target: Cow<'_, str> = if uri.scheme().is_some() {
-            Cow::Owned(uri.to_string())
-        } else {
-            Cow::Borrowed(uri.path_and_query().map_or("/", |p| p.as_str()))
-        };
-        let target = rvp_proto::url::parse_target(&raw_target, host)
-            .map_err(|e| bad(&format!("malformed request-target or Host: {e}")))?;
-        Ok(RequestHeaders {
-            rvp,
-            target,
-            unusable,
-        })
+/// The `400` for a request that does not type: the header at fault, or the target.
+fn parse_refusal(e: &ParseError) -> Refusal {
+    match e {
+        ParseError::Header(h) => Refusal::BadRequest(h.to_string().into()),
+        ParseError::Target(t) => bad(&format!("malformed request-target or Host: {t}")),
+        other => bad(&other.to_string()),
     }
-
-    /// Whether `header` was present but unusable.
-    pub(crate) fn is_unusable(&self, header: &str) -> bool {
-        self.unusable.contains(&header)
-    }
-}
-
-fn header_refusal(e: &HeaderError) -> Refusal {
-    Refusal::BadRequest(e.to_string().into())
 }
 
 /// A `400` refusal with this text.
@@ -148,27 +101,55 @@ pub(crate) fn is_blank(body: &[u8]) -> bool {
 }
 
 impl Engine {
-    /// Handles one RVP request (PROTOCOL.md §2): classifies the method (`501`/`405`),
-    /// resolves the request-target to a registered principal (logical, physical and
-    /// `/aliases/` forms; `404` otherwise), types the headers and the XML body and runs
-    /// the method. Queues exactly one [`Answer`] for `request` (see
+    /// Handles one RVP request (PROTOCOL.md §2), typed once by `rvp-proto` in the lenient
+    /// mode ([`RequestHead::typed_lenient`](rvp_proto::codec::RequestHead::typed_lenient)
+    /// or [`TypedRequest::from_http`]): classifies the method (`501`/`405`), checks the
+    /// caller's identity, resolves the request-target to a registered principal (logical,
+    /// physical and `/aliases/` forms; `404` otherwise), and runs the method, which answers
+    /// the headers the lenient typing left to it (PROTOCOL.md §2: mostly `412`) and types
+    /// the XML body. Queues exactly one [`Answer`] for `request` (see
     /// [`Engine::poll_output`]); a NOTIFY also queues its deliveries.
     ///
-    /// `req` is what [`rvp_proto::codec::decode_request`] gives: its `Bytes` body is
-    /// shared, not copied, by relayed NOTIFYs. `caller` says who is asking (see
-    /// [`Caller::from_request`]).
+    /// `body` is shared, not copied, by relayed NOTIFYs. `caller` says who is asking (see
+    /// [`Caller::from_rvp_headers`]).
     pub fn handle_request(
+        &mut self,
+        now: Instant,
+        request: RequestId,
+        caller: &Caller,
+        req: &TypedRequest,
+        body: &Bytes,
+    ) {
+        self.advance(now);
+        if let Err(refusal) = self.dispatch(now, request, caller, req, body) {
+            self.next_form = None;
+            self.refuse(request, refusal);
+        }
+    }
+
+    /// [`Engine::handle_request`] for a request held as an [`http::Request`] (tests,
+    /// embedders on an HTTP stack): typed with [`TypedRequest::from_http`], the same
+    /// lenient typing a parsed head gets; a request that does not type is answered `400`
+    /// naming what is malformed (after the method's own `501`/`405`).
+    pub fn handle_http(
         &mut self,
         now: Instant,
         request: RequestId,
         caller: &Caller,
         req: &http::Request<Bytes>,
     ) {
+        let token = req.method().as_str();
+        let refusal = match MethodClass::classify(token.as_bytes()) {
+            MethodClass::Rvp(_) => match TypedRequest::from_http(req) {
+                Ok(typed) => return self.handle_request(now, request, caller, &typed, req.body()),
+                Err(e) => parse_refusal(&e),
+            },
+            MethodClass::NotAllowed => Refusal::MethodNotAllowed(token.into()),
+            _ => Refusal::NotImplemented(token.into()),
+        };
         self.advance(now);
-        if let Err(refusal) = self.dispatch(now, request, caller, req) {
-            self.next_form = None;
-            self.refuse(request, refusal);
-        }
+        self.next_form = None;
+        self.refuse(request, refusal);
     }
 
     fn dispatch(
@@ -176,17 +157,16 @@ impl Engine {
         now: Instant,
         request: RequestId,
         caller: &Caller,
-        req: &http::Request<Bytes>,
+        req: &TypedRequest,
+        body: &Bytes,
     ) -> Result<(), Refusal> {
-        let token = req.method().as_str();
-        let method = match MethodClass::classify(token.as_bytes()) {
+        let method = match req.method {
             MethodClass::Rvp(m) => m,
-            MethodClass::NotAllowed => return Err(Refusal::MethodNotAllowed(token.into())),
-            _ => return Err(Refusal::NotImplemented(token.into())),
+            MethodClass::NotAllowed => return Err(Refusal::MethodNotAllowed("COPY/MOVE".into())),
+            _ => return Err(Refusal::NotImplemented("not an RVP method".into())),
         };
-        let head = RequestHeaders::from_request(req)?;
         self.check_identity(caller)?;
-        let node = self.resolve(&head.target).ok_or(Refusal::NotFound)?;
+        let node = self.resolve(&req.target).ok_or(Refusal::NotFound)?;
         let key = self
             .directory()
             .get(node)
@@ -198,8 +178,8 @@ impl Engine {
             caller,
             node,
             key: &key,
-            head: &head,
-            body: req.body(),
+            head: req,
+            body,
         };
         match method {
             Method::Subscribe => subscribe::handle(self, &cx),
@@ -209,7 +189,7 @@ impl Engine {
             Method::Proppatch => proppatch::handle(self, &cx),
             Method::Notify => notify::handle(self, &cx),
             Method::Acl => acl::handle(self, &cx),
-            _ => Err(Refusal::NotImplemented(token.into())),
+            _ => Err(Refusal::NotImplemented(method.as_str().into())),
         }
     }
 
@@ -237,7 +217,7 @@ pub(crate) struct Cx<'a> {
     pub(crate) caller: &'a Caller,
     pub(crate) node: PrincipalId,
     pub(crate) key: &'a NodeKey,
-    pub(crate) head: &'a RequestHeaders,
+    pub(crate) head: &'a TypedRequest,
     pub(crate) body: &'a Bytes,
 }
 
@@ -429,8 +409,8 @@ mod tests {
             .header("subscription-id", "a b")
             .body(Bytes::new())
             .unwrap();
-        let h = RequestHeaders::from_request(&req).unwrap();
-        assert!(h.is_unusable("Call-Back") && h.is_unusable("Subscription-Id"));
+        let h = TypedRequest::from_http(&req).unwrap();
+        assert!(h.unusable.contains("Call-Back") && h.unusable.contains("Subscription-Id"));
         assert!(h.rvp.call_back.is_none());
         let req = http::Request::builder()
             .method("NOTIFY")
@@ -438,7 +418,8 @@ mod tests {
             .header("rvp-hop-count", "x")
             .body(Bytes::new())
             .unwrap();
-        let e = RequestHeaders::from_request(&req).unwrap_err();
+        let e = parse_refusal(&TypedRequest::from_http(&req).unwrap_err());
+        assert_eq!(e.status(), http::StatusCode::BAD_REQUEST);
         assert!(e.to_string().contains("RVP-Hop-Count"), "{e}");
     }
 }

@@ -19,7 +19,7 @@ use super::{Cx, Form, is_blank, parse_body};
 use crate::engine::{Engine, NodeProperties, Refusal, Response as Answered};
 
 pub(super) fn handle(e: &mut Engine, cx: &Cx<'_>) -> Result<(), Refusal> {
-    let depth = if cx.head.is_unusable("Depth") {
+    let depth = if cx.head.unusable.contains("Depth") {
         Some("unusable")
     } else {
         cx.head.rvp.depth.map(|d| d.as_str())

@@ -30,7 +30,7 @@ pub(crate) fn kind_of(t: Option<&NotificationType>) -> Option<SubscriptionKind> 
 /// The `Subscription-Id` of a request: `Ok(None)` when absent, `412` when present but not
 /// one this engine could have minted.
 pub(crate) fn subscription_id(cx: &Cx<'_>) -> Result<Option<SubscriptionId>, Refusal> {
-    if cx.head.is_unusable("Subscription-Id") {
+    if cx.head.unusable.contains("Subscription-Id") {
         return Err(Refusal::UnknownSubscription);
     }
     match &cx.head.rvp.subscription_id {
@@ -44,12 +44,12 @@ pub(crate) fn subscription_id(cx: &Cx<'_>) -> Result<Option<SubscriptionId>, Ref
 pub(super) fn handle(e: &mut Engine, cx: &Cx<'_>) -> Result<(), Refusal> {
     let h = &cx.head.rvp;
     let renew = subscription_id(cx)?;
-    let kind = if cx.head.is_unusable("Notification-Type") {
+    let kind = if cx.head.unusable.contains("Notification-Type") {
         None
     } else {
         kind_of(h.notification_type.as_ref())
     };
-    let callback = if cx.head.is_unusable("Call-Back") {
+    let callback = if cx.head.unusable.contains("Call-Back") {
         None
     } else {
         h.call_back.as_ref().map(|c| c.0.to_string())

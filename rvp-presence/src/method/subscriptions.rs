@@ -17,7 +17,7 @@ use super::subscribe::kind_of;
 use crate::engine::{Engine, Refusal, SubscriptionEntry};
 
 pub(super) fn handle(e: &mut Engine, cx: &Cx<'_>) -> Result<(), Refusal> {
-    let kind = if cx.head.is_unusable("Notification-Type") {
+    let kind = if cx.head.unusable.contains("Notification-Type") {
         None
     } else {
         kind_of(cx.head.rvp.notification_type.as_ref())

@@ -80,7 +80,7 @@ pub fn send(
     bytes: &[u8],
 ) -> (http::Response<Bytes>, Answer, Vec<Delivery>) {
     let req = request(bytes);
-    e.handle_request(now, RequestId(id), caller, &req);
+    e.handle_http(now, RequestId(id), caller, &req);
     let (mut answers, deliveries) = drain(e);
     assert_eq!(answers.len(), 1, "exactly one answer: {answers:?}");
     let a = answers.remove(0);

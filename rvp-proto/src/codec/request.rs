@@ -8,7 +8,7 @@ use super::head::{self, Headers};
 use super::limits::MAX_HEADERS_CAP;
 use super::scan::{self, Field, OnHeader};
 use super::{Limits, ParseError, Status};
-use crate::header::{FastAdd, RvpHeaders, RvpHeadersRef};
+use crate::header::{FastAdd, HeaderError, RvpField, RvpHeaderSet, RvpHeaders, RvpHeadersRef};
 use crate::method::{Method, MethodClass};
 use crate::url::{NodePathRef, RequestTarget, RequestTargetRef, fast_target_ref, parse_target_ref};
 
@@ -346,6 +346,19 @@ impl<'p, 'b> TypedParsedRequest<'p, 'b> {
         self.view.as_ref().map_err(Clone::clone)
     }
 
+    /// The head typed in the lenient mode ([`RequestHead::typed_lenient`]): the typed view
+    /// made while scanning when it succeeded, else the lenient typing of the head (only
+    /// a message with a malformed header pays for a second pass).
+    pub fn typed_lenient(&self) -> Result<TypedRequest, ParseError> {
+        match &self.view {
+            Ok(view) => Ok(view.to_typed()),
+            Err(ParseError::Header(e)) if is_decided_by_method(e) => {
+                self.message.head.typed_lenient()
+            }
+            Err(e) => Err(e.clone()),
+        }
+    }
+
     /// The message and the typed head (or its error), by value.
     pub fn into_parts(self) -> (ParsedRequest<'p, 'b>, Result<RequestView<'b>, ParseError>) {
         (self.message, self.view)
@@ -469,6 +482,37 @@ impl<'p, 'b> RequestHead<'p, 'b> {
         Ok(self.view()?.to_typed())
     }
 
+    /// Types the head as [`RequestHead::typed`] does, in the lenient mode PROTOCOL.md §2
+    /// gives the methods: a malformed or repeated `Call-Back`, `Notification-Type`,
+    /// `Subscription-Id` or `Depth` is left absent and listed in
+    /// [`TypedRequest::unusable`] (the method answers it, mostly `412`); anything else
+    /// malformed is an error (`400`). This is what a server hands its presence engine.
+    pub fn typed_lenient(&self) -> Result<TypedRequest, ParseError> {
+        let host = match self.host {
+            Some(h) => Some(std::str::from_utf8(h).map_err(|_| {
+                ParseError::Target(crate::url::UrlError::InvalidHost(
+                    String::from_utf8_lossy(h).into_owned(),
+                ))
+            })?),
+            None => None,
+        };
+        let target = crate::url::parse_target(self.target, host)?;
+        let mut rvp = RvpHeaders::default();
+        let mut unusable = RvpHeaderSet::default();
+        for (name, value) in self.headers.iter_raw() {
+            // Header names are tokens (ASCII) once framed; a non-UTF-8 name is no RVP header.
+            if let Ok(name) = std::str::from_utf8(name) {
+                rvp.add_lenient(name, value, &mut unusable)?;
+            }
+        }
+        Ok(TypedRequest {
+            method: self.method_class(),
+            target,
+            rvp,
+            unusable,
+        })
+    }
+
     fn http_parts(&self) -> Result<http::request::Parts, ParseError> {
         let method = http::Method::from_bytes(self.method.as_bytes())
             .map_err(|_| ParseError::Http(format!("invalid method {:?}", self.method)))?;
@@ -499,6 +543,48 @@ pub struct TypedRequest {
     pub target: RequestTarget,
     /// Every RVP header.
     pub rvp: RvpHeaders,
+    /// RVP headers present but unusable, left out of `rvp` (only from the lenient typing,
+    /// [`RequestHead::typed_lenient`]; always empty from the strict one).
+    pub unusable: RvpHeaderSet,
+}
+
+impl TypedRequest {
+    /// Types an [`http::Request`] the way [`RequestHead::typed_lenient`] types a parsed
+    /// head: for embedders (and tests) that hold requests as `http` values. The
+    /// request-target is the URI (absolute or origin form) with the `Host` header.
+    pub fn from_http<B>(req: &http::Request<B>) -> Result<TypedRequest, ParseError> {
+        let host = match req.headers().get(http::header::HOST) {
+            Some(h) => Some(h.to_str().map_err(|_| {
+                ParseError::Target(crate::url::UrlError::InvalidHost(
+                    String::from_utf8_lossy(h.as_bytes()).into_owned(),
+                ))
+            })?),
+            None => None,
+        };
+        let uri = req.uri();
+        let raw_target = if uri.scheme().is_some() {
+            std::borrow::Cow::Owned(uri.to_string())
+        } else {
+            std::borrow::Cow::Borrowed(uri.path_and_query().map_or("/", |p| p.as_str()))
+        };
+        let target = crate::url::parse_target(&raw_target, host)?;
+        let mut rvp = RvpHeaders::default();
+        let mut unusable = RvpHeaderSet::default();
+        for (name, value) in req.headers() {
+            rvp.add_lenient(name.as_str(), value.as_bytes(), &mut unusable)?;
+        }
+        Ok(TypedRequest {
+            method: MethodClass::classify(req.method().as_str().as_bytes()),
+            target,
+            rvp,
+            unusable,
+        })
+    }
+}
+
+/// Whether a header error is one the lenient mode leaves to the method.
+fn is_decided_by_method(e: &HeaderError) -> bool {
+    RvpField::from_name(e.header().as_bytes()).is_some_and(RvpField::decided_by_method)
 }
 
 /// A request head typed without allocating, borrowed from the buffer (see
@@ -521,6 +607,7 @@ impl RequestView<'_> {
             method: self.method,
             target: self.target.to_request_target(),
             rvp: self.rvp.to_rvp_headers(),
+            unusable: RvpHeaderSet::default(),
         }
     }
 }
@@ -763,5 +850,55 @@ mod tests {
         assert_eq!(&buf[..], b"!");
         assert!(decode_request(&mut p, &mut buf).unwrap().is_none());
         assert_eq!(&buf[..], b"!");
+    }
+
+    /// The lenient mode (PROTOCOL.md §2): the four headers a method decides are left
+    /// absent and listed; any other malformed RVP header is still an error; the scanning
+    /// path, the head path and the `http` path agree.
+    #[test]
+    fn lenient_typing_leaves_method_headers_to_the_method() {
+        let cases: [(&[u8], &[&str]); 4] = [
+            (b"SUBSCRIBE /instmsg/aliases/bob HTTP/1.1\r\nHost: h\r\nCall-Back: not-a-url\r\nNotification-Type: pragma/notify\r\nContent-Length: 0\r\n\r\n", &["Call-Back"]),
+            (b"UNSUBSCRIBE /instmsg/aliases/bob HTTP/1.1\r\nHost: h\r\nSubscription-Id: 5\r\nSubscription-Id: 6\r\nContent-Length: 0\r\n\r\n", &["Subscription-Id"]),
+            (b"PROPFIND /instmsg/aliases/bob HTTP/1.1\r\nHost: h\r\nDepth: 7\r\nNotification-Type: a b\r\nContent-Length: 0\r\n\r\n", &["Notification-Type", "Depth"]),
+            (b"SUBSCRIBE /instmsg/aliases/bob HTTP/1.1\r\nHost: h\r\nCall-Back: http://10.0.0.1:81\r\nContent-Length: 0\r\n\r\n", &[]),
+        ];
+        for (wire, bad) in cases {
+            let mut p = RequestParser::new(Limits::default());
+            let msg = complete(&mut p, wire);
+            let lenient = msg.head().typed_lenient().unwrap();
+            assert_eq!(lenient.unusable.iter().collect::<Vec<_>>(), bad);
+            assert_eq!(lenient.rvp.call_back.is_some(), bad.is_empty());
+            assert_eq!(msg.head().typed().is_ok(), bad.is_empty());
+            // The scanning parser gives the same, falling back only when needed.
+            let mut p2 = RequestParser::new(Limits::default());
+            let Status::Complete(scanned) = p2.parse_typed(wire).unwrap() else {
+                panic!("complete")
+            };
+            assert_eq!(scanned.typed_lenient().unwrap(), lenient);
+            // And an `http` request of the same message types the same.
+            let http = msg.to_http().unwrap();
+            assert_eq!(TypedRequest::from_http(&http).unwrap(), lenient);
+        }
+    }
+
+    #[test]
+    fn lenient_typing_keeps_other_headers_strict() {
+        for wire in [
+            &b"NOTIFY /instmsg/aliases/bob HTTP/1.1\r\nHost: h\r\nRVP-Hop-Count: 0\r\nContent-Length: 0\r\n\r\n"[..],
+            b"NOTIFY /instmsg/aliases/bob HTTP/1.1\r\nHost: h\r\nRVP-Ack-Type: Sometimes\r\nContent-Length: 0\r\n\r\n",
+            b"NOTIFY /instmsg/aliases/bob HTTP/1.1\r\nHost: h\r\nRVP-From-Principal: a b\r\nContent-Length: 0\r\n\r\n",
+            b"SUBSCRIBE /instmsg/aliases/bob HTTP/1.1\r\nHost: h\r\nSubscription-Lifetime: soon\r\nContent-Length: 0\r\n\r\n",
+            b"SUBSCRIBE /instmsg/aliases/bob?x HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n",
+        ] {
+            let mut p = RequestParser::new(Limits::default());
+            let msg = complete(&mut p, wire);
+            assert!(msg.head().typed_lenient().is_err(), "{:?}", String::from_utf8_lossy(wire));
+            let mut p2 = RequestParser::new(Limits::default());
+            let Status::Complete(scanned) = p2.parse_typed(wire).unwrap() else {
+                panic!("complete")
+            };
+            assert!(scanned.typed_lenient().is_err());
+        }
     }
 }

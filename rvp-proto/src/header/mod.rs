@@ -199,6 +199,6 @@ pub use hop_count::HopCount;
 pub use notification_type::NotificationType;
 pub use notifications_version::NotificationsVersion;
 pub(crate) use set::{FastAdd, RvpField, name_eq};
-pub use set::{RvpHeaders, RvpHeadersRef};
+pub use set::{RvpHeaderSet, RvpHeaders, RvpHeadersRef};
 pub use subscription_id::{MintedSubscriptionId, SubscriptionId, SubscriptionIdRef};
 pub use subscription_lifetime::SubscriptionLifetime;

@@ -225,17 +225,7 @@ pub(crate) enum RvpField {
 impl RvpField {
     /// Every field, in the order of [`RvpHeaders`]'s fields.
     #[cfg(test)]
-    pub(crate) const ALL: [RvpField; 9] = [
-        RvpField::NotificationsVersion,
-        RvpField::FromPrincipal,
-        RvpField::CallBack,
-        RvpField::NotificationType,
-        RvpField::SubscriptionId,
-        RvpField::SubscriptionLifetime,
-        RvpField::AckType,
-        RvpField::HopCount,
-        RvpField::Depth,
-    ];
+    pub(crate) const ALL: [RvpField; 9] = ALL_FIELDS;
 
     /// The RVP header called `name` (case-insensitive), if it is one. The one table from
     /// header names to fields: every typing path ([`RvpHeaders::add`],
@@ -255,6 +245,22 @@ impl RvpField {
             5 if name_eq(name, b"depth") => RvpField::Depth,
             _ => return None,
         })
+    }
+
+    /// Whether a malformed or repeated value of this header is for the method to answer
+    /// (PROTOCOL.md §2: treated as missing) rather than a `400` of the message.
+    pub(crate) fn decided_by_method(self) -> bool {
+        matches!(
+            self,
+            RvpField::CallBack
+                | RvpField::NotificationType
+                | RvpField::SubscriptionId
+                | RvpField::Depth
+        )
+    }
+
+    fn bit(self) -> u16 {
+        1 << (self as u16)
     }
 
     /// The canonical spelling of the field's header name ([`RvpHeader::NAME`]).
@@ -371,6 +377,50 @@ impl RvpHeaders {
         Ok(true)
     }
 
+    /// [`RvpHeaders::add`] in the lenient mode of PROTOCOL.md §2 (where the reference lets
+    /// the method decide): a malformed or repeated `Call-Back`, `Notification-Type`,
+    /// `Subscription-Id` or `Depth` does not fail the message; the header is left absent
+    /// and recorded in `unusable`, and the method answers as the reference says (`412`
+    /// for most). Any other malformed or repeated RVP header is still an error.
+    pub fn add_lenient(
+        &mut self,
+        name: &str,
+        value: &[u8],
+        unusable: &mut RvpHeaderSet,
+    ) -> Result<bool, HeaderError> {
+        let Some(field) = RvpField::from_name(name.as_bytes()) else {
+            return Ok(false);
+        };
+        if unusable.contains_field(field) {
+            return Ok(true);
+        }
+        match self.add(name, value) {
+            Ok(known) => Ok(known),
+            Err(_) if field.decided_by_method() => {
+                // The first of two copies may have been typed: neither counts.
+                unusable.insert_field(field);
+                self.clear(field);
+                Ok(true)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Removes the header `field`.
+    fn clear(&mut self, field: RvpField) {
+        match field {
+            RvpField::NotificationsVersion => self.notifications_version = None,
+            RvpField::FromPrincipal => self.from_principal = None,
+            RvpField::CallBack => self.call_back = None,
+            RvpField::NotificationType => self.notification_type = None,
+            RvpField::SubscriptionId => self.subscription_id = None,
+            RvpField::SubscriptionLifetime => self.subscription_lifetime = None,
+            RvpField::AckType => self.ack_type = None,
+            RvpField::HopCount => self.hop_count = None,
+            RvpField::Depth => self.depth = None,
+        }
+    }
+
     /// Collects the RVP headers of a header map.
     pub fn from_map(map: &HeaderMap) -> Result<RvpHeaders, HeaderError> {
         let mut h = RvpHeaders::default();
@@ -408,3 +458,69 @@ impl RvpHeaders {
         put(&self.depth, map);
     }
 }
+
+/// A set of RVP header names: the headers a leniently typed request found present but
+/// unusable (see [`RvpHeaders::add_lenient`]).
+///
+/// ```
+/// use rvp_proto::header::{RvpHeaderSet, RvpHeaders};
+///
+/// let mut rvp = RvpHeaders::default();
+/// let mut unusable = RvpHeaderSet::default();
+/// rvp.add_lenient("Call-Back", b"not-a-url", &mut unusable)?;
+/// assert!(rvp.call_back.is_none());
+/// assert!(unusable.contains("call-back"));
+/// assert_eq!(unusable.iter().collect::<Vec<_>>(), ["Call-Back"]);
+/// // Other RVP headers stay strict.
+/// assert!(rvp.add_lenient("RVP-Hop-Count", b"0", &mut unusable).is_err());
+/// # Ok::<(), rvp_proto::header::HeaderError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct RvpHeaderSet(u16);
+
+impl RvpHeaderSet {
+    /// Whether the RVP header called `name` (case-insensitive) is in the set.
+    pub fn contains(&self, name: &str) -> bool {
+        RvpField::from_name(name.as_bytes()).is_some_and(|f| self.contains_field(f))
+    }
+
+    /// Adds the RVP header called `name`; `false` when `name` is not an RVP header.
+    pub fn insert(&mut self, name: &str) -> bool {
+        RvpField::from_name(name.as_bytes())
+            .map(|f| self.insert_field(f))
+            .is_some()
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0 == 0
+    }
+
+    /// The canonical names in the set, in [`RvpHeaders`] field order.
+    pub fn iter(&self) -> impl Iterator<Item = &'static str> + '_ {
+        ALL_FIELDS
+            .into_iter()
+            .filter(|f| self.contains_field(*f))
+            .map(RvpField::name)
+    }
+
+    pub(crate) fn contains_field(&self, field: RvpField) -> bool {
+        self.0 & field.bit() != 0
+    }
+
+    pub(crate) fn insert_field(&mut self, field: RvpField) {
+        self.0 |= field.bit();
+    }
+}
+
+const ALL_FIELDS: [RvpField; 9] = [
+    RvpField::NotificationsVersion,
+    RvpField::FromPrincipal,
+    RvpField::CallBack,
+    RvpField::NotificationType,
+    RvpField::SubscriptionId,
+    RvpField::SubscriptionLifetime,
+    RvpField::AckType,
+    RvpField::HopCount,
+    RvpField::Depth,
+];

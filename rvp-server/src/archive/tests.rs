@@ -541,7 +541,7 @@ fn relayed_notifies_become_one_entry_each() {
     let mut handle = |e: &mut Engine, caller: &Caller, r: http::Request<Bytes>| {
         let before = e.pending_outputs();
         id += 1;
-        e.handle_request(now, RequestId(id), caller, &r);
+        e.handle_http(now, RequestId(id), caller, &r);
         let entry = relayed_entry(e, e.pending_outputs() - before, UNIX_EPOCH);
         while e.poll_output().is_some() {}
         entry
