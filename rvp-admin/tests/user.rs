@@ -368,6 +368,85 @@ async fn file_backend_bad_input_has_its_own_exit_status() {
     assert!(out.contains("librvp:       librvp cannot sign on"), "{out}");
 }
 
+/// `passwd` without `--password-stdin` asks on the terminal, twice: run under a
+/// pseudo-terminal (util-linux `script`, in every Debian; a failure under `CI=true` when
+/// missing). Bounded: the child is killed after 20 s.
+#[test]
+fn passwd_asks_twice_on_the_terminal() {
+    let Ok(script) = which("script") else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but util-linux `script` is missing"
+        );
+        let _ = writeln!(
+            std::io::stderr(),
+            "\n*** SKIPPING passwd_asks_twice_on_the_terminal: no `script` (util-linux) ***"
+        );
+        return;
+    };
+    let dir = TempDir::new("admin-user-tty");
+    let path = file_config(dir.path());
+    let on_tty = |input: &str| -> (i32, String) {
+        let mut child = Command::new(&script)
+            .args(["-qec"])
+            .arg(format!(
+                "{ADMIN} user passwd alice --config {}",
+                path.display()
+            ))
+            .arg("/dev/null")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let _ = child.stdin.take().unwrap().write_all(input.as_bytes());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while child.try_wait().unwrap().is_none() {
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("rvp-admin under `script` did not finish in 20 s");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, out) = on_tty("Tty-pass1\nTty-pass2\n");
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("New password for alice@localhost: "), "{out}");
+    assert!(
+        out.contains("the two passwords differ; nothing was changed"),
+        "{out}"
+    );
+    assert!(
+        std::fs::read_to_string(&path)
+            .unwrap()
+            .contains("password = \"alice-pw\"")
+    );
+    let (code, out) = on_tty("Tty-pass1\nTty-pass1\n");
+    assert_eq!(code, 0, "{out}");
+    let ha1 = Ha1::from_password("alice", "localhost", "Tty-pass1").to_hex();
+    assert!(
+        std::fs::read_to_string(&path)
+            .unwrap()
+            .contains(&format!("ha1 = \"{ha1}\""))
+    );
+}
+
+/// A program on `PATH`.
+fn which(program: &str) -> Result<PathBuf, ()> {
+    std::env::var_os("PATH")
+        .and_then(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join(program))
+                .find(|p| p.is_file())
+        })
+        .ok_or(())
+}
+
 /// The LDAP tests: a real slapd.
 mod ldap {
     use super::*;
