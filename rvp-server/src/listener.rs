@@ -612,6 +612,119 @@ mod tests {
         assert_eq!(report.refused_busy, 0, "{report:?}");
     }
 
+    /// The TLS listener: the same per-address limit as the plain one (shared), a bounded
+    /// handshake, refusals closed without a plain-text answer, and real TLS clients served.
+    #[cfg(feature = "tls")]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn tls_listener_shares_the_limits_and_bounds_the_handshake() {
+        use crate::tls::{Direction, TlsAcceptor};
+        use std::sync::Arc as StdArc;
+        use tokio_rustls::rustls;
+
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign];
+        let ca =
+            rcgen::CertifiedIssuer::self_signed(ca_params, rcgen::KeyPair::generate().unwrap())
+                .unwrap();
+        let leaf_key = rcgen::KeyPair::generate().unwrap();
+        let leaf = rcgen::CertificateParams::new(vec!["im.test".to_owned()])
+            .unwrap()
+            .signed_by(&leaf_key, &ca)
+            .unwrap();
+        let key = rustls_pki_types::PrivateKeyDer::try_from(leaf_key.serialize_der()).unwrap();
+        let acceptor =
+            TlsAcceptor::new(vec![leaf.der().clone()], key, Duration::from_millis(300)).unwrap();
+
+        let limits = ConnLimits {
+            max_connections: 16,
+            max_connections_per_ip: 1,
+            ..ConnLimits::default()
+        };
+        let server = Server::bind(
+            &[SocketAddr::from(([127, 0, 0, 1], 0))],
+            Ok200,
+            limits,
+            ProtocolLog::off(),
+        )
+        .await
+        .unwrap()
+        .bind_tls(&[SocketAddr::from(([127, 0, 0, 1], 0))], acceptor)
+        .await
+        .unwrap();
+        let plain = server.local_addrs()[0];
+        let tls = server.tls_local_addrs()[0];
+        assert_ne!(plain, tls);
+        let metrics = StdArc::clone(server.metrics());
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(server.serve(async move {
+            let _ = stop_rx.await;
+        }));
+
+        // A connection that never starts its handshake is closed once the time-out is
+        // over, and counted.
+        let mut silent = connect_from([127, 0, 0, 2], tls).await;
+        assert!(closed(&mut silent).await);
+        for _ in 0..400 {
+            if metrics.tls_handshakes(Direction::Inbound, false) == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        assert_eq!(metrics.tls_handshakes(Direction::Inbound, false), 1);
+
+        // 127.0.0.3 holds its one place on the plain listener: its TLS connection is
+        // closed without a byte (a plain 503 would be noise to a TLS client).
+        let mut held = connect_from([127, 0, 0, 3], plain).await;
+        assert_eq!(status_of_request(&mut held).await, Some(200));
+        let mut refused = connect_from([127, 0, 0, 3], tls).await;
+        let mut got = Vec::new();
+        tokio::time::timeout(WAIT, refused.read_to_end(&mut got))
+            .await
+            .expect("closed in time")
+            .unwrap();
+        assert!(got.is_empty(), "{got:?}");
+
+        // A TLS client from another address is served.
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(ca.der().clone()).unwrap();
+        #[allow(deprecated)] // ring (crate::tls says why)
+        let provider = StdArc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let tcp = connect_from([127, 0, 0, 4], tls).await;
+        let name = rustls::pki_types::ServerName::try_from("im.test").unwrap();
+        let mut client = tokio_rustls::TlsConnector::from(StdArc::new(config))
+            .connect(name, tcp)
+            .await
+            .unwrap();
+        client
+            .write_all(b"ACL /x HTTP/1.1\r\nHost: im.test\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = Vec::new();
+        let _ = tokio::time::timeout(WAIT, client.read_to_end(&mut answer))
+            .await
+            .expect("answered in time");
+        assert!(
+            answer.starts_with(b"HTTP/1.1 200"),
+            "{:?}",
+            String::from_utf8_lossy(&answer)
+        );
+        assert_eq!(metrics.tls_handshakes(Direction::Inbound, true), 1);
+
+        drop((held, refused, client));
+        let _ = stop_tx.send(());
+        let report = tokio::time::timeout(WAIT, task)
+            .await
+            .expect("server stops")
+            .unwrap();
+        assert_eq!(report.refused_per_ip, 1, "{report:?}");
+    }
+
     #[test]
     fn per_ip_table_counts_canonical_addresses_and_forgets_closed_ones() {
         let table = Arc::new(PerIp::new(2));

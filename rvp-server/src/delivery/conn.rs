@@ -120,6 +120,15 @@ async fn connect(
     config: &DeliveryConfig,
     tls: Option<&TlsClient>,
 ) -> Result<Conn, FailureReason> {
+    if dest.tls_name().is_some() && tls.is_none() {
+        // Not even a TCP connection: nothing may go there in the clear.
+        tracing::warn!(
+            destination = %dest,
+            "NOTIFY not delivered: the call-back's server asks for TLS and this server has \
+             no TLS client"
+        );
+        return Err(FailureReason::Tls(TlsFailure::Unavailable));
+    }
     let deadline = Instant::now() + config.connect_timeout;
     let tcp = match timeout_at(deadline, TcpStream::connect(dest.addr())).await {
         Err(_) => return Err(FailureReason::ConnectTimeout),

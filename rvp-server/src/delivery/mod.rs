@@ -731,4 +731,147 @@ mod tests {
             None
         );
     }
+
+    /// A TLS destination and a deliverer without a TLS client: refused before any
+    /// connection is made (nothing may reach it in the clear).
+    #[tokio::test]
+    async fn a_tls_destination_without_a_tls_client_gets_no_connection() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let dest = Destination::new(addr, "peer.test", "/instmsg/aliases/x")
+            .unwrap()
+            .with_tls("peer.test")
+            .unwrap();
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let d = Deliverer::new(DeliveryConfig::default(), tx);
+        d.submit(Notification::message(1u8, dest, "peer.test", Bytes::new()));
+        let r = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            r.outcome,
+            DeliveryOutcome::Failed(FailureReason::Tls(TlsFailure::Unavailable))
+        );
+        // Nobody connected (a connection would be waiting in the backlog).
+        let accepted = tokio::time::timeout(Duration::from_millis(100), listener.accept()).await;
+        assert!(accepted.is_err(), "a connection was made");
+    }
+
+    /// NOTIFYs over TLS: one handshake for several NOTIFYs (the connection is kept), the
+    /// certificate checked against the destination's TLS name.
+    #[cfg(feature = "tls")]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn tls_notifies_share_one_handshake_and_check_the_name() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
+        use crate::metrics::Metrics;
+        use crate::tls::{Direction, TlsAcceptor, TlsClient};
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        // A throw-away CA and a certificate for peer.test.
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign];
+        let ca =
+            rcgen::CertifiedIssuer::self_signed(ca_params, rcgen::KeyPair::generate().unwrap())
+                .unwrap();
+        let leaf_key = rcgen::KeyPair::generate().unwrap();
+        let leaf = rcgen::CertificateParams::new(vec!["peer.test".to_owned()])
+            .unwrap()
+            .signed_by(&leaf_key, &ca)
+            .unwrap();
+        let key = rustls_pki_types::PrivateKeyDer::try_from(leaf_key.serialize_der()).unwrap();
+        let acceptor =
+            TlsAcceptor::new(vec![leaf.der().clone()], key, Duration::from_secs(5)).unwrap();
+
+        // The peer: answers every NOTIFY 200, keep-alive; counts TLS sessions.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let sessions = Arc::new(AtomicUsize::new(0));
+        let server_metrics = Arc::new(Metrics::new());
+        let (s2, m2) = (Arc::clone(&sessions), Arc::clone(&server_metrics));
+        let server = tokio::spawn(async move {
+            for _ in 0..16 {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    return;
+                };
+                let (acceptor, sessions, metrics) =
+                    (acceptor.clone(), Arc::clone(&s2), Arc::clone(&m2));
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(tcp, &metrics).await else {
+                        return;
+                    };
+                    sessions.fetch_add(1, Ordering::SeqCst);
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    for _ in 0..64 {
+                        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                            let len: usize = head
+                                .lines()
+                                .find_map(|l| l.strip_prefix("content-length:"))
+                                .and_then(|v| v.trim().parse().ok())
+                                .unwrap_or(0);
+                            if buf.len() >= end + 4 + len {
+                                buf.drain(..end + 4 + len);
+                                let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+                                if tls.write_all(ok).await.is_err() || tls.flush().await.is_err() {
+                                    return;
+                                }
+                                continue;
+                            }
+                        }
+                        match tls.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                });
+            }
+        });
+
+        let client_metrics = Arc::new(Metrics::new());
+        let client = TlsClient::with_roots(vec![ca.der().clone()])
+            .unwrap()
+            .with_metrics(Arc::clone(&client_metrics));
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let d = Deliverer::new(DeliveryConfig::default(), tx).with_tls(Arc::new(client));
+        let plain = Destination::new(addr, "peer.test", "/instmsg/aliases/x").unwrap();
+        let good = plain.clone().with_tls("peer.test").unwrap();
+        let mut next = async || {
+            tokio::time::timeout(Duration::from_secs(10), rx.recv())
+                .await
+                .unwrap()
+                .unwrap()
+                .outcome
+        };
+        for id in 0..3u8 {
+            d.submit(Notification::message(
+                id,
+                good.clone(),
+                "peer.test",
+                Bytes::from_static(b"<x/>"),
+            ));
+            assert_eq!(next().await, DeliveryOutcome::Answered(StatusCode::OK));
+        }
+        assert_eq!(client_metrics.tls_handshakes(Direction::Outbound, true), 1);
+        assert_eq!(
+            sessions.load(Ordering::SeqCst),
+            1,
+            "one kept TLS connection"
+        );
+        // The same address under another name is another lane, and that name fails.
+        let wrong = plain.with_tls("other.test").unwrap();
+        d.submit(Notification::message(9, wrong, "peer.test", Bytes::new()));
+        match next().await {
+            DeliveryOutcome::Failed(FailureReason::Tls(TlsFailure::Certificate(why))) => {
+                assert!(why.contains("not valid for name"), "{why}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(client_metrics.tls_handshakes(Direction::Outbound, false), 1);
+        assert_eq!(sessions.load(Ordering::SeqCst), 1);
+        server.abort();
+    }
 }
