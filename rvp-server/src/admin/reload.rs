@@ -27,7 +27,7 @@
 //! What needs a restart and is reported (and logged) as ignored: `[server]` (listen
 //! addresses, domain, storage), `[auth]` (realm, `require_auth`: baked into the
 //! registered ACLs and every client's HA1), `[limits]`, `[resolve]`, `[log]`, `[admin]`,
-//! and `policy.delivery_timeout` / `policy.delivery_connect_timeout` (the outbound
+//! `[tls]` (its files are read at start-up), and `policy.delivery_timeout` / `policy.delivery_connect_timeout` (the outbound
 //! client's settings; the engine keeps the running values so the two never disagree).
 
 use std::path::Path;
@@ -272,6 +272,7 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<String> {
         "admin",
         "router",
         "directory",
+        "tls",
     ] {
         match (a.get(table), b.get(table)) {
             (Some(toml::Value::Table(x)), Some(toml::Value::Table(y))) => {
@@ -339,5 +340,8 @@ mod tests {
         moved.users[0].home = Some("im1.example.org".into());
         assert_eq!(restart_only_changes(&new, &moved), ["users[].home"]);
         assert!(restart_only_changes(&old, &old).is_empty());
+        // TLS files and settings are read at start-up.
+        let tls = Config::from_toml_str("[tls]\noutbound = \"never\"\n", "x").unwrap();
+        assert_eq!(restart_only_changes(&old, &tls), ["tls.outbound"]);
     }
 }
