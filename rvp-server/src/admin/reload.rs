@@ -27,8 +27,9 @@
 //! What needs a restart and is reported (and logged) as ignored: `[server]` (listen
 //! addresses, domain, storage), `[auth]` (realm, `require_auth`: baked into the
 //! registered ACLs and every client's HA1), `[limits]`, `[resolve]`, `[log]`, `[admin]`,
-//! `[tls]` (its files are read at start-up), and `policy.delivery_timeout` / `policy.delivery_connect_timeout` (the outbound
-//! client's settings; the engine keeps the running values so the two never disagree).
+//! `[tls]` (its files are read at start-up), and `policy.delivery_timeout` /
+//! `policy.delivery_connect_timeout` (the outbound client's settings; the engine keeps the
+//! running values so the two never disagree).
 
 use std::path::Path;
 use std::sync::Arc;
