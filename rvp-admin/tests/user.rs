@@ -489,6 +489,15 @@ rvpIMAddress: carol@localhost
 rvpIMHomeServer: im1.example.org
 rvpDigestHA1: CORP\\carol:localhost:CAROL_CORP_HA1
 
+dn: uid=dave,ou=people,dc=example,dc=org
+objectClass: inetOrgPerson
+objectClass: rvpUser
+uid: dave
+cn: Dave
+sn: D
+rvpIMAddress: dave@localhost
+rvpDigestHA1: not-an-ha1
+
 dn: ou=exchange,dc=example,dc=org
 objectClass: organizationalUnit
 ou: exchange
@@ -593,7 +602,8 @@ msExchIMMetaPhysicalURL: http://localhost/instmsg/aliases/bruceb
                 .any(|l| l.starts_with("carol@localhost") && l.contains("im1.example.org")),
             "{out}"
         );
-        assert!(out.contains("(2 users)"), "{out}");
+        // dave's entry cannot be read: left out of the listing, as the server does.
+        assert!(out.contains("(2 users)") && !out.contains("dave"), "{out}");
         let (code, out, _) = admin_async(&["user", "show", "carol", "--config", config], "").await;
         assert_eq!(code, 0, "{out}");
         assert!(
@@ -696,6 +706,26 @@ msExchIMMetaPhysicalURL: http://localhost/instmsg/aliases/bruceb
         )
         .await;
         assert_eq!(code, 0, "{out}{err}");
+
+        // An entry whose HA1 cannot be read: show says why, passwd repairs it.
+        let (code, _, err) = admin_async(&["user", "show", "dave", "--config", config], "").await;
+        assert_eq!(code, 1, "{err}");
+        assert!(err.contains("attribute rvpDigestHA1: not an HA1"), "{err}");
+        let (code, out, err) = run(
+            with_root(&["user", "passwd", "dave", "--password-stdin"]),
+            "dave-New1\n",
+        )
+        .await;
+        assert_eq!(code, 0, "{out}{err}");
+        assert!(err.contains("the stored HA1s cannot be read"), "{err}");
+        let found = slapd.search(
+            "ou=people,dc=example,dc=org",
+            "(uid=dave)",
+            &["rvpDigestHA1"],
+        );
+        let ha1 = Ha1::from_password("dave", "localhost", "dave-New1").to_hex();
+        assert!(found.contains(&format!("rvpDigestHA1: {ha1}\n")), "{found}");
+        assert!(!found.contains("not-an-ha1"), "{found}");
 
         // The server, reading this directory, signs alice on with the new password only.
         let server = TestServer::start_config(&Config::from_file(&path).unwrap()).await;

@@ -226,6 +226,46 @@ impl Store {
     }
 }
 
+impl Store {
+    /// The entry `passwd` replaces the HA1s of. An LDAP entry whose stored HA1s cannot be
+    /// read (a malformed value) is taken as the address alone, with a warning, so that
+    /// `passwd` can repair it.
+    async fn get_for_passwd(
+        &self,
+        address: &Address,
+        err: &mut dyn Write,
+    ) -> Result<DirectoryEntry, UserError> {
+        let Store::Ldap(d) = self else {
+            return self.get(address).await;
+        };
+        match d.lookup(address).await {
+            Err(DirectoryError::InvalidEntry {
+                entry,
+                attribute,
+                reason,
+            }) if !attribute.is_empty()
+                && attribute.eq_ignore_ascii_case(&d.config().attributes.ha1) =>
+            {
+                writeln!(
+                    err,
+                    "warning: {}: the stored HA1s cannot be read ({}: {}); they are replaced",
+                    printable(&entry),
+                    printable(&attribute),
+                    printable(&reason)
+                )
+                .map_err(output)?;
+                DirectoryEntry::new(address.clone(), entry).map_err(UserError::from)
+            }
+            Err(e) => Err(e.into()),
+            Ok(None) => Err(UserError::NoSuchUser {
+                address: address.to_string(),
+                directory: self.describe(),
+            }),
+            Ok(Some(e)) => Ok(e),
+        }
+    }
+}
+
 /// Runs a `user` command; what it did goes to `out`, warnings to `err`.
 pub(crate) fn run(
     command: UserCommand,
@@ -307,7 +347,7 @@ async fn run_async(
                         .into(),
                 ));
             }
-            let entry = store.get(&address).await?;
+            let entry = store.get_for_passwd(&address, err).await?;
             let password = if password_stdin {
                 password::read_line(std::io::stdin().lock())?
             } else {
