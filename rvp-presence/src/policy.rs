@@ -151,6 +151,21 @@ pub enum PolicyError {
     TooLong(&'static str),
 }
 
+impl PolicyError {
+    /// The field at fault (`lease_min`, `send_to_denied_status`): for a configuration
+    /// layer that names the key its user wrote.
+    pub fn field(&self) -> &'static str {
+        match self {
+            PolicyError::MinAboveMax { name, .. } => match *name {
+                "lease" => "lease_min",
+                _ => "subscription_lifetime_min",
+            },
+            PolicyError::Zero(f) | PolicyError::TooLong(f) => f,
+            PolicyError::SendToDeniedStatus(_) => "send_to_denied_status",
+        }
+    }
+}
+
 impl Policy {
     /// Checks that the policy is coherent: minima ≤ maxima, no zero limit.
     pub fn validate(&self) -> Result<(), PolicyError> {
@@ -247,6 +262,30 @@ fn clamp_secs(requested: u32, min: Duration, max: Duration) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    type Breaker = fn(&mut Policy);
+
+    #[test]
+    fn errors_name_the_field_at_fault() {
+        let cases: [(Breaker, &str); 5] = [
+            (|p| p.lease_min = p.lease_max * 2, "lease_min"),
+            (
+                |p| p.subscription_lifetime_min = p.subscription_lifetime_max * 2,
+                "subscription_lifetime_min",
+            ),
+            (|p| p.max_hops = 0, "max_hops"),
+            (|p| p.lease_max = Duration::from_secs(1 << 33), "lease_max"),
+            (
+                |p| p.send_to_denied_status = StatusCode::OK,
+                "send_to_denied_status",
+            ),
+        ];
+        for (break_it, field) in cases {
+            let mut p = Policy::default();
+            break_it(&mut p);
+            assert_eq!(p.validate().map_err(|e| e.field()), Err(field));
+        }
+    }
 
     #[test]
     fn defaults_are_the_reference_values() {

@@ -47,6 +47,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use toml::de::{DeTable, DeValue};
 
 use crate::conn::ConnLimits;
 use crate::store::SyncMode;
@@ -716,61 +717,20 @@ impl Config {
         if self.auth.nonce_lifetime.is_zero() {
             return bad("auth.nonce_lifetime", "must not be zero".into());
         }
+        // The engine's own rules (minima <= maxima, no zero limit, lifetimes that fit the
+        // header, the denied-sender status), reported under the key the file uses.
         let p = &self.policy;
-        if p.subscription_lifetime_min > p.subscription_lifetime_max {
-            return bad(
-                "policy.subscription_lifetime_min",
-                "is larger than policy.subscription_lifetime_max".into(),
-            );
-        }
-        if p.lease_min > p.lease_max {
-            return bad("policy.lease_min", "is larger than policy.lease_max".into());
-        }
-        for (key, zero) in [
-            (
-                "policy.subscription_lifetime_min",
-                p.subscription_lifetime_min.is_zero(),
-            ),
-            ("policy.lease_min", p.lease_min.is_zero()),
-            ("policy.unleased_timeout", p.unleased_timeout.is_zero()),
-            ("policy.max_hops", p.max_hops == 0),
-            ("policy.delivery_timeout", p.delivery_timeout.is_zero()),
-            (
-                "policy.delivery_connect_timeout",
-                p.delivery_connect_timeout.is_zero(),
-            ),
-            (
-                "policy.callback_failure_threshold",
-                p.callback_failure_threshold == 0,
-            ),
-            (
-                "policy.max_views_per_principal",
-                p.max_views_per_principal == 0,
-            ),
-            (
-                "policy.max_subscriptions_per_node",
-                p.max_subscriptions_per_node == 0,
-            ),
-            ("policy.max_acl_entries", p.max_acl_entries == 0),
-            (
-                "policy.subscriber_quota_per_node",
-                p.subscriber_quota_per_node == 0,
-            ),
-            ("policy.subscriber_quota", p.subscriber_quota == 0),
-            (
-                "policy.max_deliveries_per_change",
-                p.max_deliveries_per_change == 0,
-            ),
-        ] {
-            if zero {
-                return bad(key, "must not be zero".into());
-            }
-        }
         if ![403, 404, 412].contains(&p.send_to_denied_status) {
             return bad(
                 "policy.send_to_denied_status",
                 format!("must be 403, 404 or 412, not {}", p.send_to_denied_status),
             );
+        }
+        if let Err(e) = p.engine_policy(self.auth.require_auth).validate() {
+            return bad(&format!("policy.{}", e.field()), e.to_string());
+        }
+        if p.delivery_connect_timeout.is_zero() {
+            return bad("policy.delivery_connect_timeout", "must not be zero".into());
         }
         #[cfg(not(feature = "dns"))]
         if let Some(ns) = self.resolve.nameserver {
@@ -934,64 +894,84 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
-/// The table a header line opens: `[limits]` → `limits`, `[[users]]` → `users` (array).
-fn table_header(line: &str) -> Option<(String, bool)> {
-    let t = line.trim();
-    let t = t.split_once('#').map_or(t, |(a, _)| a).trim_end();
-    if let Some(inner) = t.strip_prefix("[[").and_then(|r| r.strip_suffix("]]")) {
-        Some((inner.trim().to_owned(), true))
-    } else {
-        t.strip_prefix('[')
-            .and_then(|r| r.strip_suffix(']'))
-            .map(|inner| (inner.trim().to_owned(), false))
+/// The dotted key (`limits.max_body_bytes`, `users[1].alias`) whose key or value holds
+/// `offset`, read from the spans of toml's own parser (the deepest one; a table header's
+/// own key for an offset in a header). `None` when the text does not parse as TOML or the
+/// offset is outside every key.
+fn key_at(text: &str, offset: usize) -> Option<String> {
+    let (doc, _) = DeTable::parse_recoverable(text);
+    let mut path = String::new();
+    key_in_table(doc.get_ref(), offset, &mut path).then_some(path)
+}
+
+fn key_in_table(table: &DeTable<'_>, offset: usize, path: &mut String) -> bool {
+    // A table's span may cover only its header (`[limits]`), so every table is searched,
+    // not only those whose span holds the offset.
+    for (key, value) in table {
+        let len = path.len();
+        if !path.is_empty() {
+            path.push('.');
+        }
+        path.push_str(key.get_ref());
+        if key.span().contains(&offset)
+            || key_in_value(value.get_ref(), offset, path)
+            || value.span().contains(&offset)
+        {
+            return true;
+        }
+        path.truncate(len);
+    }
+    false
+}
+
+fn key_in_value(value: &DeValue<'_>, offset: usize, path: &mut String) -> bool {
+    match value {
+        DeValue::Table(t) => key_in_table(t, offset, path),
+        DeValue::Array(items) => items.iter().enumerate().any(|(i, item)| {
+            let len = path.len();
+            path.push_str(&format!("[{i}]"));
+            if key_in_value(item.get_ref(), offset, path) || item.span().contains(&offset) {
+                return true;
+            }
+            path.truncate(len);
+            false
+        }),
+        _ => false,
     }
 }
 
-/// The dotted key whose line holds `offset` (`limits.max_body_bytes`, `users[1].alias`),
-/// found by walking the file's table headers. Good for the line-per-key layout of our
-/// documented format; `None` for anything cleverer.
-fn key_at(text: &str, offset: usize) -> Option<String> {
-    let (line_no, _) = line_col(text, offset);
-    let mut table: Option<String> = None;
-    let mut counts: std::collections::HashMap<String, usize> = Default::default();
-    for (i, line) in text.lines().enumerate() {
-        if let Some((name, array)) = table_header(line) {
-            if array {
-                let n = counts.entry(name.clone()).or_insert(0);
-                table = Some(format!("{name}[{n}]"));
-                *n += 1;
+/// The 1-based line where the dotted `key` (`server.domain`, `users[1].alias`) is set,
+/// from the spans of toml's own parser; `None` when the file does not set it.
+fn locate_key(text: &str, key: &str) -> Option<usize> {
+    let (doc, _) = DeTable::parse_recoverable(text);
+    let mut table = doc.get_ref();
+    let mut parts = key.split('.').peekable();
+    while let Some(part) = parts.next() {
+        let (name, index) = match part.split_once('[') {
+            Some((name, rest)) => (name, rest.strip_suffix(']')?.parse::<usize>().ok()),
+            None => (part, None),
+        };
+        let (k, v) = table.get_key_value(name)?;
+        let v = match (index, v.get_ref()) {
+            (Some(i), DeValue::Array(items)) => items.get(i)?,
+            (Some(_), _) => return None,
+            (None, _) => v,
+        };
+        if parts.peek().is_none() {
+            // The key's own line (a table's header line for a table).
+            let at = if index.is_some() {
+                v.span().start
             } else {
-                table = Some(name);
-            }
-            if i + 1 == line_no {
-                return table;
-            }
-            continue;
+                k.span().start
+            };
+            return Some(line_col(text, at).0);
         }
-        if i + 1 == line_no {
-            let key = line.split_once('=').map(|(k, _)| k.trim())?;
-            let key = key.trim_matches('"');
-            if key.is_empty() {
-                return table;
-            }
-            return Some(match table {
-                Some(t) => format!("{t}.{key}"),
-                None => key.to_owned(),
-            });
+        match v.get_ref() {
+            DeValue::Table(t) => table = t,
+            _ => return None,
         }
     }
     None
-}
-
-/// The 1-based line where the dotted `key` is set, when it appears in the file.
-fn locate_key(text: &str, key: &str) -> Option<usize> {
-    text.lines().enumerate().find_map(|(i, line)| {
-        let offset = line.as_ptr() as usize - text.as_ptr() as usize;
-        (key_at(text, offset).as_deref() == Some(key)
-            && table_header(line).is_none()
-            && line.contains('='))
-        .then_some(i + 1)
-    })
 }
 
 /// A duration as the configuration writes it: `"250ms"`, `"10s"`, `"5m"`, `"4h"`, `"90d"`
@@ -1181,7 +1161,11 @@ mod tests {
         assert_eq!((e.line(), e.key()), (Some(2), Some("limits.idle_timeout")));
         assert!(e.to_string().contains("invalid duration"), "{e}");
         let e = err("[server]\nlisten = [\"127.0.0.1\"]\n");
-        assert_eq!((e.line(), e.key()), (Some(2), Some("server.listen")), "{e}");
+        assert_eq!(
+            (e.line(), e.key()),
+            (Some(2), Some("server.listen[0]")),
+            "{e}"
+        );
         let e = err("[[users]]\nalias = \"a\"\n[[users]]\nalias = \"b\"\npasword = \"x\"\n");
         assert_eq!(
             (e.line(), e.key()),
@@ -1211,6 +1195,29 @@ mod tests {
         assert_eq!((e.line(), e.key()), (Some(2), Some("limits.max_headers")));
         let e = err("[policy]\nlease_min = \"2h\"\n");
         assert_eq!((e.line(), e.key()), (Some(2), Some("policy.lease_min")));
+        // The engine's own rules, reported under the file's key and line: a lifetime that
+        // does not fit Subscription-Lifetime's 32-bit seconds, a zero limit.
+        let e = err(
+            "[server]\ndomain = \"example.com\"\n[policy]\n# long\nsubscription_lifetime_max = \"60000d\"\n",
+        );
+        assert_eq!(
+            (e.line(), e.key()),
+            (Some(5), Some("policy.subscription_lifetime_max")),
+            "{e}"
+        );
+        assert!(e.to_string().contains("u32::MAX seconds"), "{e}");
+        let e = err("[policy]\nmax_hops = 0\n");
+        assert_eq!(
+            (e.line(), e.key()),
+            (Some(2), Some("policy.max_hops")),
+            "{e}"
+        );
+        let e = err("[policy]\nsend_to_denied_status = 200\n");
+        assert_eq!(
+            (e.line(), e.key()),
+            (Some(2), Some("policy.send_to_denied_status")),
+            "{e}"
+        );
         let e = err("[limits]\nmax_connections = 0\n");
         assert_eq!(
             e.to_string(),
