@@ -79,6 +79,12 @@ fn main() -> ExitCode {
         .as_ref()
         .map_or(DEFAULT_ORIGIN.to_owned(), |p| p.display().to_string());
     if cli.check_config {
+        // The [tls] files are read as the server would read them.
+        let metrics = std::sync::Arc::new(rvp_server::metrics::Metrics::new());
+        if let Err(e) = rvp_server::tls::ServerTls::from_config(&config.tls, &metrics) {
+            err(&format!("rvp-server: invalid configuration: {e}"));
+            return ExitCode::FAILURE;
+        }
         for w in config.librvp_warnings() {
             err(&format!("rvp-server: warning: {w}"));
         }
@@ -142,6 +148,7 @@ async fn run(config: Config, file: Option<PathBuf>, overrides: Overrides) -> Res
         .map_err(|e| e.to_string())?;
     let running = Running {
         addrs: server.local_addrs(),
+        tls: server.tls_addrs(),
         admin: server.admin_addr(),
         demo,
     };
@@ -248,6 +255,8 @@ async fn reload_on_hangup(
 struct Running {
     /// The addresses bound.
     addrs: Vec<SocketAddr>,
+    /// The TLS listener's addresses bound (`[tls] listen`).
+    tls: Vec<SocketAddr>,
     /// The admin listener's address, if any.
     admin: Option<SocketAddr>,
     /// The embedded demo configuration (its passwords are printed).
@@ -278,6 +287,9 @@ fn banner(config: &Config, running: &Running) -> String {
     );
     for a in &running.addrs {
         let _ = writeln!(s, "  listening on http://{a}/");
+    }
+    for a in &running.tls {
+        let _ = writeln!(s, "  listening on https://{a}/ (TLS)");
     }
     if let Some(a) = running.admin {
         let _ = writeln!(
@@ -422,6 +434,7 @@ mod tests {
     fn running(addrs: &[&str], demo: bool) -> Running {
         Running {
             addrs: addrs.iter().map(|a| a.parse().unwrap()).collect(),
+            tls: Vec::new(),
             admin: None,
             demo,
         }
@@ -435,6 +448,19 @@ mod tests {
         assert!(!colour(false, Some("1".into())));
         // An empty NO_COLOR does not count (no-color.org).
         assert!(colour(true, Some("".into())));
+    }
+
+    #[test]
+    fn banner_names_the_tls_listener() {
+        let config = Config::default();
+        let mut r = running(&["127.0.0.1:8080"], false);
+        assert!(!banner(&config, &r).contains("TLS"));
+        r.tls = vec!["0.0.0.0:443".parse().unwrap()];
+        let text = banner(&config, &r);
+        assert!(
+            text.contains("listening on https://0.0.0.0:443/ (TLS)"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -242,6 +242,20 @@ fn check_config_refuses_a_bad_file_naming_key_and_line() {
 }
 
 #[test]
+fn check_config_reads_the_tls_files() {
+    let bad = temp_file("not-a-ca.pem", "not PEM\n");
+    let config = temp_file(
+        "tls.toml",
+        &format!("[tls]\npeer_ca = {:?}\n", bad.display().to_string()),
+    );
+    let out = run(&["--check-config", "--config", config.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("tls.peer_ca"), "{stderr}");
+    assert!(stderr.contains("not-a-ca.pem"), "{stderr}");
+}
+
+#[test]
 fn help_version_and_default_config() {
     let out = run(&["--help"]);
     assert!(out.status.success());
