@@ -1,4 +1,0 @@
-//! Shared test support.
-#![allow(unreachable_pub)]
-
-pub mod dnsmasq;
