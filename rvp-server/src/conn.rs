@@ -47,18 +47,27 @@
 //!   complete and no body byte has arrived, `100 Continue` goes out before the wait for
 //!   the body (curl waits a second for it otherwise); a body over the limit is refused
 //!   from the head with `413` instead.
+//! * **Memory.** A connection waiting for its next request holds no buffer: the read and
+//!   write buffers are released before the wait and allocated again when bytes arrive
+//!   (read first into a scratch array on the stack, see `read_some`), and the handler's
+//!   future is boxed while a request runs, so an idle keep-alive connection costs its
+//!   small task and its socket (issue 12, G11).
 //! * **Errors that break framing** (the next message cannot be found) are answered and the
 //!   connection is closed with a short *lingering close*: write side shut, then unread input
 //!   discarded for at most [`LINGER_TIME`] / [`LINGER_BYTES`], so the client reads the 4xx
 //!   instead of a TCP reset.
 
+use std::io;
+use std::mem::MaybeUninit;
+use std::pin::Pin;
+use std::task::{Poll, ready};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
 use http::{HeaderValue, StatusCode};
 use rvp_proto::MethodClass;
 use rvp_proto::codec::{Limits, ParseError, RequestHead, RequestParser, Status, write_response};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::time::timeout_at;
 
 use crate::log::{LogEntry, ProtocolLog};
@@ -293,6 +302,32 @@ pub enum ConnEnd {
     Aborted,
 }
 
+/// Reads what the stream has into `buf`; `Ok(0)` at the end of the stream.
+///
+/// With spare room in `buf` this is a plain read. With none (a buffer released while the
+/// connection waited for its next request) the bytes land in a scratch array on the stack
+/// of the poll that finds them, not in the connection's task, and only then go into a
+/// buffer allocated for them: waiting costs no buffer. `poll_read` consumes nothing when it
+/// answers `Pending` (the `AsyncRead` contract), so the scratch array can be dropped
+/// between polls.
+async fn read_some<S: AsyncRead + Unpin>(stream: &mut S, buf: &mut BytesMut) -> io::Result<usize> {
+    if buf.capacity() > buf.len() {
+        return stream.read_buf(buf).await;
+    }
+    std::future::poll_fn(|cx| {
+        let mut scratch = [MaybeUninit::<u8>::uninit(); READ_CHUNK];
+        let mut read = ReadBuf::uninit(&mut scratch);
+        ready!(Pin::new(&mut *stream).poll_read(cx, &mut read))?;
+        let got = read.filled();
+        if !got.is_empty() {
+            buf.reserve(READ_CHUNK);
+            buf.extend_from_slice(got);
+        }
+        Poll::Ready(Ok(got.len()))
+    })
+    .await
+}
+
 /// Serves one accepted connection until it ends. Generic over the byte stream: TCP
 /// today, TLS or an in-memory pipe (tests) alike.
 pub(crate) async fn serve_connection<S, H>(
@@ -317,7 +352,7 @@ where
         method: None,
         phase,
         parser: RequestParser::new(limits.codec),
-        buf: BytesMut::with_capacity(READ_CHUNK),
+        buf: BytesMut::new(),
         out: BytesMut::new(),
         scanned: 0,
         head_done: None,
@@ -418,11 +453,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<'_, S> {
                     } else {
                         (String::new(), String::new())
                     };
+                    // Boxed: the handler's future (kilobytes) is then allocated while a
+                    // request is handled, not carried in every idle connection's task.
+                    let handling = Box::pin(handler.handle(self.peer, *request, received));
                     let handled = tokio::select! {
-                        r = tokio::time::timeout(
-                            self.limits.handler_timeout,
-                            handler.handle(self.peer, *request, received),
-                        ) => r.ok(),
+                        r = tokio::time::timeout(self.limits.handler_timeout, handling) => r.ok(),
                         () = self.phase.reached(Phase::Aborting) => return ConnEnd::Aborted,
                     };
                     let Some(response) = handled else {
@@ -545,7 +580,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<'_, S> {
         match response.extensions().get::<crate::router::RawResponse>() {
             // A home server's answer relayed by the router: its bytes, exactly.
             Some(raw) => self.out.extend_from_slice(&raw.0),
-            None => write_response(&response, &mut self.out),
+            None => {
+                // One allocation for the answer (the buffer is released while idle): its
+                // headers, the body, and room for the status line and the framing headers.
+                let headers: usize = response
+                    .headers()
+                    .iter()
+                    .map(|(n, v)| n.as_str().len() + v.len() + 4)
+                    .sum();
+                self.out.reserve(headers + response.body().len() + 128);
+                write_response(&response, &mut self.out);
+            }
         }
         if self.log.is_enabled() {
             let principal = response.extensions().get::<LogPrincipal>();
@@ -620,9 +665,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<'_, S> {
                 (start + l.header_read_timeout, false)
             }
         };
-        self.buf.reserve(READ_CHUNK);
         let empty = self.buf.is_empty();
-        let read = timeout_at(deadline.into(), self.stream.read_buf(&mut self.buf));
+        if empty {
+            // Nothing pending: wait holding no buffer at all (an idle keep-alive connection
+            // costs its task and socket, not 8 KiB of buffers).
+            self.buf = BytesMut::new();
+            self.out = BytesMut::new();
+        } else {
+            self.buf.reserve(READ_CHUNK);
+        }
+        let read = timeout_at(deadline.into(), read_some(&mut self.stream, &mut self.buf));
         // Between requests, shutdown closes the connection; inside one, only the abort does.
         let stop_at = if empty {
             Phase::Draining
@@ -811,6 +863,97 @@ mod tests {
                     .expect("connection ends");
             (out, end)
         })
+    }
+
+    /// Reads one whole answer from `client`.
+    async fn read_answer(client: &mut tokio::io::DuplexStream) -> Vec<u8> {
+        let mut got = Vec::new();
+        loop {
+            let mut p = rvp_proto::codec::ResponseParser::default();
+            if let Ok(Status::Complete(msg)) = p.parse(&got, false)
+                && msg.consumed() == got.len()
+            {
+                return got;
+            }
+            let mut chunk = [0u8; 512];
+            let n = client.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "the connection closed before answering");
+            got.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    /// An idle keep-alive connection holds no read or write buffer (issue 12, G11: its
+    /// memory is its task and socket); a request split across reads after the idle wait
+    /// is still put together and answered.
+    #[test]
+    fn an_idle_connection_holds_no_buffer() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (mut client, server) = tokio::io::duplex(64 * 1024);
+            let (_phase_tx, phase) = crate::shutdown::phase_channel();
+            let a: std::net::SocketAddr = ([127, 0, 0, 1], 1).into();
+            let limits = ConnLimits {
+                idle_timeout: Duration::from_secs(3600),
+                ..ConnLimits::default()
+            };
+            let (log, metrics, echo) = (ProtocolLog::off(), Metrics::new(), Echo::default());
+            let mut conn = Conn {
+                stream: server,
+                peer: Peer::new(a, a, crate::service::ConnectionId(1)),
+                limits: &limits,
+                log: &log,
+                metrics: &metrics,
+                method: None,
+                phase,
+                parser: RequestParser::new(limits.codec),
+                buf: BytesMut::new(),
+                out: BytesMut::new(),
+                scanned: 0,
+                head_done: None,
+                request_started: None,
+                continue_checked: false,
+                answered: 0,
+            };
+            let request = b"NOTIFY /instmsg/aliases/bob HTTP/1.1\r\nHost: localhost\r\n\
+                            Content-Length: 5\r\n\r\nhello";
+            {
+                let mut run = std::pin::pin!(conn.run(&echo));
+                for (n, parts) in [
+                    (1, vec![&request[..]]),
+                    (2, vec![&request[..20], &request[20..]]),
+                ] {
+                    for part in parts {
+                        client.write_all(part).await.unwrap();
+                        // The connection takes what has arrived, then waits for more.
+                        assert!(futures_poll_once(run.as_mut()).await.is_pending());
+                    }
+                    let answer = tokio::select! {
+                        biased;
+                        end = &mut run => panic!("the connection ended: {end:?}"),
+                        answer = read_answer(&mut client) => answer,
+                    };
+                    let body = format!("{n} NOTIFY /instmsg/aliases/bob 5");
+                    assert!(
+                        answer.ends_with(body.as_bytes()),
+                        "{}",
+                        String::from_utf8_lossy(&answer)
+                    );
+                    // Answered: back to waiting for the next request.
+                    assert!(futures_poll_once(run.as_mut()).await.is_pending());
+                }
+            }
+            // The loop was stopped while idle: nothing buffered, nothing allocated.
+            assert_eq!((conn.buf.capacity(), conn.out.capacity()), (0, 0));
+            assert_eq!(conn.answered, 2);
+        });
+    }
+
+    /// Polls `fut` once.
+    async fn futures_poll_once<F: Future + Unpin>(mut fut: F) -> Poll<F::Output> {
+        std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut fut).poll(cx))).await
     }
 
     fn split(wire: &[u8], cuts: &[usize]) -> Vec<Vec<u8>> {
