@@ -8,7 +8,7 @@
 //! rvp-admin check alice@example.org --nameserver IP:PORT       # SRV -> router -> home, in words
 //! rvp-admin check alice@example.org --server IP:PORT           # the same without DNS
 //! rvp-admin config check --config server.toml                   # valid? users librvp cannot sign on as
-//! rvp-admin user list|show|enable|disable|passwd [ALIAS] --config server.toml  # the directory's users
+//! rvp-admin user list|show|enable|disable|passwd|add|remove [ALIAS] --config server.toml  # users
 //! ```
 //!
 //! One subcommand per area (`archive` today), each with its own actions, so that later
@@ -79,7 +79,7 @@ enum Command {
     #[command(subcommand)]
     Config(ConfigCommand),
     /// The users of the server's directory (its [[users]], or LDAP): list, show, enable,
-    /// disable, set the password. Exit status 0 done, 1 the directory refused (or the
+    /// disable, set the password; add and remove (the file). Exit status 0 done, 1 the directory refused (or the
     /// file could not be written), 2 invalid input, 3 no such user, 4 the directory
     /// cannot be reached.
     #[command(subcommand)]

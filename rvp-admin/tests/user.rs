@@ -368,6 +368,95 @@ async fn file_backend_bad_input_has_its_own_exit_status() {
     assert!(out.contains("librvp:       librvp cannot sign on"), "{out}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_backend_add_then_remove() {
+    let dir = TempDir::new("admin-user-add");
+    let path = file_config(dir.path());
+    let config = path.to_str().unwrap();
+    let before = std::fs::read_to_string(&path).unwrap();
+
+    let (code, out, err) = admin_async(
+        &[
+            "user",
+            "add",
+            "carol",
+            "--display-name",
+            "Carol C",
+            "--email",
+            "carol@example.org",
+            "--config",
+            config,
+        ],
+        "",
+    )
+    .await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("carol@localhost added (users[2]"), "{out}");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        text.starts_with(&before),
+        "appended, the rest untouched:\n{text}"
+    );
+    let (code, _, err) = admin_async(
+        &[
+            "user",
+            "passwd",
+            "carol",
+            "--password-stdin",
+            "--config",
+            config,
+        ],
+        "Carol-pw9\n",
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let server = TestServer::start_config(&Config::from_file(&path).unwrap()).await;
+    assert_eq!(sign_in(&server, "carol", "Carol-pw9").await, 200);
+    let nobody = sign_in(&server, "nobody", "nobody-pw").await;
+    server.stop().await;
+
+    for (args, code, words) in [
+        (
+            vec!["user", "add", "Alice"],
+            2,
+            "Alice@localhost already exists (users[0]",
+        ),
+        (
+            vec!["user", "add", "dave", "--home", "not a host"],
+            2,
+            "would not be valid",
+        ),
+        (
+            vec!["user", "add", "dave", "--display-name", ""],
+            2,
+            "display name must be 1 to 256 bytes",
+        ),
+        (
+            vec!["user", "remove", "dave"],
+            3,
+            "no such user: dave@localhost",
+        ),
+    ] {
+        let mut args = args;
+        args.extend(["--config", config]);
+        let (got, out, err) = admin_async(&args, "").await;
+        assert_eq!(got, code, "{args:?}: {out}{err}");
+        assert!(err.contains(words), "{args:?}: {err}");
+    }
+
+    let (code, out, err) = admin_async(&["user", "remove", "carol", "--config", config], "").await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("carol@localhost removed (users[2]"), "{out}");
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        before,
+        "back to the original"
+    );
+    let server = TestServer::start_config(&Config::from_file(&path).unwrap()).await;
+    assert_eq!(sign_in(&server, "carol", "Carol-pw9").await, nobody);
+    server.stop().await;
+}
+
 /// `passwd` without `--password-stdin` asks on the terminal, twice: run under a
 /// pseudo-terminal (util-linux `script`, in every Debian; a failure under `CI=true` when
 /// missing). Bounded: the child is killed after 20 s.
@@ -806,6 +895,16 @@ msExchIMMetaPhysicalURL: http://localhost/instmsg/aliases/bruceb
         );
         let ha1 = Ha1::from_password("bruceb", "localhost", "bruce-New1").to_hex();
         assert!(found.contains(&format!("description: {ha1}")), "{found}");
+
+        // Entries are added and removed with the directory's own tools.
+        for what in ["add", "remove"] {
+            let (code, _, err) = admin_async(&["user", what, "zoe", "--config", config], "").await;
+            assert_eq!(code, 2, "{err}");
+            assert!(
+                err.contains("an LDAP directory's entries are created"),
+                "{err}"
+            );
+        }
 
         // No enabled attribute in this map: said in words, nothing changed.
         let (code, _, err) = admin_async(

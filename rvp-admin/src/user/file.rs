@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 
 use rvp_resolve::Address;
 use rvp_server::config::Config;
-use toml_edit::{DocumentMut, Item, TableLike, Value};
+use rvp_server::directory::FileDirectory;
+use toml_edit::{ArrayOfTables, DocumentMut, Item, Table, TableLike, Value, value};
 
 use super::UserError;
 
@@ -38,11 +39,41 @@ pub(crate) struct Edited {
     pub(crate) changed: bool,
 }
 
+/// A new `[[users]]` entry (`user add`); no credentials (`passwd` sets them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct NewUser {
+    /// `display_name`.
+    pub(crate) display_name: Option<String>,
+    /// `email`.
+    pub(crate) email: Option<String>,
+    /// `home`.
+    pub(crate) home: Option<String>,
+    /// `false`: written with `enabled = false`.
+    pub(crate) enabled: bool,
+}
+
 /// Applies `edit` to the `[[users]]` entry of `address` in the configuration `path`.
 pub(crate) fn edit(path: &Path, address: &Address, edit: &Edit) -> Result<Edited, UserError> {
+    apply(path, |text, origin| edit_text(text, address, edit, origin))
+}
+
+/// Adds a `[[users]]` entry for `address` to the configuration `path`.
+pub(crate) fn add(path: &Path, address: &Address, new: &NewUser) -> Result<Edited, UserError> {
+    apply(path, |text, origin| add_text(text, address, new, origin))
+}
+
+/// Removes the `[[users]]` entry of `address` from the configuration `path`.
+pub(crate) fn remove(path: &Path, address: &Address) -> Result<Edited, UserError> {
+    apply(path, |text, origin| remove_text(text, address, origin))
+}
+
+fn apply(
+    path: &Path,
+    change: impl FnOnce(&str, &str) -> Result<(String, String), UserError>,
+) -> Result<Edited, UserError> {
     let real = fs::canonicalize(path).map_err(|e| io_refused("cannot open", path, &e))?;
     let old = read_bounded(&real)?;
-    let (new, origin) = edit_text(&old, address, edit, &real.display().to_string())?;
+    let (new, origin) = change(&old, &real.display().to_string())?;
     let changed = new != old;
     if changed {
         write_atomically(&real, &new, &old)?;
@@ -74,9 +105,7 @@ pub(crate) fn edit_text(
     edit: &Edit,
     origin: &str,
 ) -> Result<(String, String), UserError> {
-    let mut doc: DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| {
-        UserError::Invalid(format!("{origin}: not TOML: {}", e.message()))
-    })?;
+    let mut doc = parse(text, origin)?;
     let no_such = || UserError::NoSuchUser {
         address: address.to_string(),
         directory: format!("the [[users]] of {origin}"),
@@ -118,12 +147,7 @@ pub(crate) fn edit_text(
     }
     let users_i = format!("users[{i}]");
     let new = doc.to_string();
-    // As the server will read it: valid, and saying what was asked.
-    let config = Config::from_toml_str(&new, origin).map_err(|e| {
-        UserError::Invalid(format!(
-            "{users_i}: the edited configuration would not be valid, nothing was written: {e}"
-        ))
-    })?;
+    let config = read_as_the_server(&new, origin, &users_i)?;
     let u = config
         .users
         .iter()
@@ -140,6 +164,153 @@ pub(crate) fn edit_text(
         )));
     }
     Ok((new, users_i))
+}
+
+/// `text` read as the server will read it (the configuration, then its `[[users]]` as
+/// the file directory), or why not: nothing is written then.
+fn read_as_the_server(text: &str, origin: &str, users_i: &str) -> Result<Config, UserError> {
+    let refused = |e: &dyn std::fmt::Display| {
+        UserError::Invalid(format!(
+            "{users_i}: the edited configuration would not be valid, nothing was written: {e}"
+        ))
+    };
+    let config = Config::from_toml_str(text, origin).map_err(|e| refused(&e))?;
+    FileDirectory::from_config(&config).map_err(|e| refused(&e))?;
+    Ok(config)
+}
+
+fn parse(text: &str, origin: &str) -> Result<DocumentMut, UserError> {
+    text.parse().map_err(|e: toml_edit::TomlError| {
+        UserError::Invalid(format!("{origin}: not TOML: {}", e.message()))
+    })
+}
+
+/// The configuration text with a `[[users]]` entry for `address` added at the end of the
+/// list, and its `users[i]`.
+pub(crate) fn add_text(
+    text: &str,
+    address: &Address,
+    new: &NewUser,
+    origin: &str,
+) -> Result<(String, String), UserError> {
+    let before =
+        Config::from_toml_str(text, origin).map_err(|e| UserError::Invalid(e.to_string()))?;
+    if let Some(i) = before
+        .users
+        .iter()
+        .position(|u| u.alias.eq_ignore_ascii_case(address.alias()))
+    {
+        return Err(UserError::Invalid(format!(
+            "{address} already exists (users[{i}] of {origin}); nothing was changed"
+        )));
+    }
+    let mut doc = parse(text, origin)?;
+    let mut t = Table::new();
+    t.insert("alias", value(address.alias()));
+    for (key, v) in [
+        ("display_name", &new.display_name),
+        ("email", &new.email),
+        ("home", &new.home),
+    ] {
+        if let Some(v) = v {
+            t.insert(key, value(v.as_str()));
+        }
+    }
+    if !new.enabled {
+        t.insert("enabled", value(false));
+    }
+    let i = match doc.get_mut("users") {
+        None => {
+            let mut a = ArrayOfTables::new();
+            a.push(t);
+            doc.insert("users", Item::ArrayOfTables(a));
+            0
+        }
+        Some(Item::ArrayOfTables(a)) => {
+            a.push(t);
+            a.len() - 1
+        }
+        Some(Item::Value(Value::Array(a))) => {
+            a.push(t.into_inline_table());
+            a.len() - 1
+        }
+        Some(_) => {
+            return Err(UserError::Invalid(format!(
+                "{origin}: `users` is not a list of [[users]] tables"
+            )));
+        }
+    };
+    let users_i = format!("users[{i}]");
+    let new_text = doc.to_string();
+    let config = read_as_the_server(&new_text, origin, &users_i)?;
+    let added = config.users.get(i).is_some_and(|u| {
+        u.alias == address.alias()
+            && u.display_name == new.display_name
+            && u.email == new.email
+            && u.home == new.home
+            && u.enabled.unwrap_or(true) == new.enabled
+            && u.password.is_none()
+            && u.ha1.is_none()
+    });
+    if !added || config.users.len() != before.users.len() + 1 {
+        return Err(UserError::Refused(format!(
+            "{users_i}: the edit did not take; nothing was written"
+        )));
+    }
+    Ok((new_text, users_i))
+}
+
+/// The configuration text without the `[[users]]` entry of `address` (its comments go
+/// with it), and the `users[i]` it was.
+pub(crate) fn remove_text(
+    text: &str,
+    address: &Address,
+    origin: &str,
+) -> Result<(String, String), UserError> {
+    let before =
+        Config::from_toml_str(text, origin).map_err(|e| UserError::Invalid(e.to_string()))?;
+    let i = before
+        .users
+        .iter()
+        .position(|u| u.alias.eq_ignore_ascii_case(address.alias()))
+        .ok_or_else(|| UserError::NoSuchUser {
+            address: address.to_string(),
+            directory: format!("the [[users]] of {origin}"),
+        })?;
+    let mut doc = parse(text, origin)?;
+    let alias_of = |t: &dyn TableLike| {
+        t.get("alias")
+            .and_then(Item::as_str)
+            .is_some_and(|a| a.eq_ignore_ascii_case(address.alias()))
+    };
+    let removed = match doc.get_mut("users") {
+        Some(Item::ArrayOfTables(a)) => {
+            let at = a.iter().position(|t| alias_of(t));
+            at.map(|at| a.remove(at)).is_some()
+        }
+        Some(Item::Value(Value::Array(a))) => {
+            let at = a
+                .iter()
+                .position(|v| v.as_inline_table().is_some_and(|t| alias_of(t)));
+            at.map(|at| a.remove(at)).is_some()
+        }
+        _ => false,
+    };
+    let users_i = format!("users[{i}]");
+    let new_text = doc.to_string();
+    let config = read_as_the_server(&new_text, origin, &users_i)?;
+    if !removed
+        || config.users.len() + 1 != before.users.len()
+        || config
+            .users
+            .iter()
+            .any(|u| u.alias.eq_ignore_ascii_case(address.alias()))
+    {
+        return Err(UserError::Refused(format!(
+            "{users_i}: the edit did not take; nothing was written"
+        )));
+    }
+    Ok((new_text, users_i))
 }
 
 /// Sets `key` to `value`, keeping the comments and spacing around an existing value.
@@ -265,6 +436,48 @@ enabled = true # bob is back\n\
         // Enabling an entry without the key changes nothing.
         let (same, _) = edit_text(TEXT, &addr("alice"), &Edit::Enabled(true), "t.toml").unwrap();
         assert_eq!(same, TEXT);
+    }
+
+    #[test]
+    fn users_are_added_and_removed() {
+        let new = NewUser {
+            display_name: Some("Carol \"C\"".into()),
+            email: None,
+            home: Some("im1.example.org".into()),
+            enabled: false,
+        };
+        let (text, origin) = add_text(TEXT, &addr("carol"), &new, "t").unwrap();
+        assert_eq!(origin, "users[2]");
+        assert!(text.starts_with(TEXT), "appended:\n{text}");
+        let c = Config::from_toml_str(&text, "t").unwrap();
+        assert_eq!(c.users[2].display_name.as_deref(), Some("Carol \"C\""));
+        assert_eq!(c.users[2].enabled, Some(false));
+        let e = add_text(&text, &addr("CAROL"), &new, "t").unwrap_err();
+        assert!(e.to_string().contains("already exists (users[2]"), "{e}");
+        let bad = NewUser {
+            home: Some("not a host".into()),
+            ..new.clone()
+        };
+        let e = add_text(TEXT, &addr("dave"), &bad, "t").unwrap_err();
+        assert!(e.to_string().contains("would not be valid"), "{e}");
+        let (first, _) = add_text("[server]\n", &addr("zoe"), &new, "t").unwrap();
+        assert_eq!(Config::from_toml_str(&first, "t").unwrap().users.len(), 1);
+
+        let (text, origin) = remove_text(&text, &addr("Alice"), "t").unwrap();
+        assert_eq!(origin, "users[0]");
+        assert!(
+            !text.contains("Alice") && text.contains("bob is back"),
+            "{text}"
+        );
+        assert!(text.contains("# The server of im.example.org."), "{text}");
+        let e = remove_text(&text, &addr("alice"), "t").unwrap_err();
+        assert!(matches!(e, UserError::NoSuchUser { .. }), "{e}");
+        let inline = "users = [{ alias = \"zoe\" }, { alias = \"yan\" }]\n";
+        let (text, _) = remove_text(inline, &addr("zoe"), "t").unwrap();
+        let c = Config::from_toml_str(&text, "t").unwrap();
+        assert_eq!(c.users.len(), 1);
+        let (text, _) = add_text(&text, &addr("xi"), &new, "t").unwrap();
+        assert_eq!(Config::from_toml_str(&text, "t").unwrap().users.len(), 2);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! `rvp-admin user ...`: the users of the server's directory, as Exchange's Task Wizard
-//! managed them: list, show, enable, disable, set the password.
+//! managed them: list, show, enable, disable, set the password; add and remove (the
+//! `[[users]]` file only: LDAP entries are made with the directory's own tools).
 //!
 //! ```text
 //!   --config server.toml ─► [directory] backend
@@ -30,7 +31,9 @@ use clap::{Args, Subcommand};
 use rvp_resolve::Address;
 use rvp_server::auth::{Ha1, LibrvpCompat};
 use rvp_server::config::Config;
-use rvp_server::directory::ldap::{MAX_HA1_VALUES, UserChange};
+use rvp_server::directory::ldap::{
+    MAX_DISPLAY_NAME_LEN, MAX_EMAIL_LEN, MAX_HA1_VALUES, UserChange,
+};
 use rvp_server::directory::{
     Backend, Credentials, DigestHa1, Directory, DirectoryEntry, DirectoryError, FileDirectory,
     LdapDirectory,
@@ -95,6 +98,34 @@ pub(crate) enum UserCommand {
     /// Keep the user from signing in (the entry stays; the server answers as for a user
     /// it does not have).
     Disable {
+        /// `alias` or `alias@domain`.
+        user: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Add a user to the [[users]] file, without credentials (`passwd` sets them). An
+    /// LDAP directory's entries are created with its own tools.
+    Add {
+        /// `alias` or `alias@domain`.
+        user: String,
+        #[command(flatten)]
+        target: Target,
+        /// `d:displayname`, what watchers see.
+        #[arg(long, value_name = "NAME")]
+        display_name: Option<String>,
+        /// `r:email`.
+        #[arg(long, value_name = "ADDRESS")]
+        email: Option<String>,
+        /// The home server (`host` or `host:port`) when it is another server of the domain.
+        #[arg(long, value_name = "HOST")]
+        home: Option<String>,
+        /// Add it disabled (`enabled = false`).
+        #[arg(long)]
+        disabled: bool,
+    },
+    /// Remove a user from the [[users]] file (its entry and the comments above it). An
+    /// LDAP directory's entries are removed with its own tools.
+    Remove {
         /// `alias` or `alias@domain`.
         user: String,
         #[command(flatten)]
@@ -319,6 +350,66 @@ async fn run_async(
                 write_entry(&entry, &config, out).map_err(output)
             }
         }
+        UserCommand::Add {
+            user,
+            target,
+            display_name,
+            email,
+            home,
+            disabled,
+        } => {
+            let (config, store) = load(&target)?;
+            let address = user_address(&user, &config)?;
+            let Store::File(path, _) = &store else {
+                return Err(not_for_ldap("add"));
+            };
+            for (what, v, limit) in [
+                ("display name", &display_name, MAX_DISPLAY_NAME_LEN),
+                ("e-mail", &email, MAX_EMAIL_LEN),
+                ("home", &home, MAX_EMAIL_LEN),
+            ] {
+                if let Some(v) = v
+                    && (v.is_empty() || v.len() > limit || v.chars().any(char::is_control))
+                {
+                    return Err(UserError::Invalid(format!(
+                        "the {what} must be 1 to {limit} bytes without control characters"
+                    )));
+                }
+            }
+            let new = file::NewUser {
+                display_name,
+                email,
+                home,
+                enabled: !disabled,
+            };
+            let e = file::add(path, &address, &new)?;
+            writeln!(
+                out,
+                "{address} added ({} of {}), without credentials: set its password with \
+                 `rvp-admin user passwd {}`; a running server applies it when it reloads \
+                 (SIGHUP)",
+                e.origin,
+                e.path.display(),
+                address.alias()
+            )
+            .map_err(output)
+        }
+        UserCommand::Remove { user, target } => {
+            let (config, store) = load(&target)?;
+            let address = user_address(&user, &config)?;
+            let Store::File(path, _) = &store else {
+                return Err(not_for_ldap("remove"));
+            };
+            let e = file::remove(path, &address)?;
+            writeln!(
+                out,
+                "{address} removed ({} of {}); a running server stops accepting its sign-ins \
+                 when it reloads (SIGHUP)",
+                e.origin,
+                e.path.display()
+            )
+            .map_err(output)
+        }
         UserCommand::Enable { user, target } => set_enabled(&user, &target, true, out).await,
         UserCommand::Disable { user, target } => set_enabled(&user, &target, false, out).await,
         UserCommand::Passwd {
@@ -359,6 +450,14 @@ async fn run_async(
             .await
         }
     }
+}
+
+fn not_for_ldap(what: &str) -> UserError {
+    UserError::Invalid(format!(
+        "`user {what}` changes the [[users]] file; an LDAP directory's entries are created \
+         and removed with its own tools (the rvpUser class of contrib/ldap), and rvp-admin \
+         changes them afterwards"
+    ))
 }
 
 fn user_address(user: &str, config: &Config) -> Result<Address, UserError> {
