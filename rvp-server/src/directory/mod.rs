@@ -2,14 +2,16 @@
 //! prove who they are (PROTOCOL.md §1.3, §7.2, §8.1).
 //!
 //! ```text
-//!   alias@domain ──► Directory::lookup ──► Option<DirectoryEntry>
+//!   alias@domain ──► Directory::lookup ──► Option<DirectoryEntry>   (per request, for
+//!                                                      an LDAP directory: home/live.rs)
 //!                    Directory::all    ──► every entry (start-up registration)
 //!
 //!   FileDirectory ─── the [[users]] of the configuration (`home` optional)
 //!   LdapDirectory ─── an LDAP server (feature `ldap`): the `rvpUser` class of
 //!                     contrib/ldap/rvp.schema, or Exchange's msExchIM* attributes
-//!   CachedDirectory<D> ─ TTL + negative TTL, bounded, counted; a directory outage
-//!                        serves cached users (logged at warn once per outage)
+//!   CachedDirectory<D> ─ TTL + negative TTL, bounded, counted; lookups coalesced per
+//!                        address, at most max_in_flight at once, timed out; a directory
+//!                        outage serves cached users (logged at warn once per outage)
 //! ```
 //!
 //! A [`DirectoryEntry`] is what Exchange kept per IM user in Active Directory (its
