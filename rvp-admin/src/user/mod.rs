@@ -403,8 +403,9 @@ async fn run_async(
             let e = file::remove(path, &address)?;
             writeln!(
                 out,
-                "{address} removed ({} of {}); a running server stops accepting its sign-ins \
-                 when it reloads (SIGHUP)",
+                "{address} removed ({} of {}); a running server refuses its sign-ins from \
+                 its next reload (SIGHUP) and leaves it out of its presence directory from its \
+                 next start",
                 e.origin,
                 e.path.display()
             )
@@ -479,11 +480,16 @@ async fn set_enabled(
             let e = file::edit(path, &entry.address, &file::Edit::Enabled(on))?;
             if e.changed {
                 format!(
-                    "{} {word} ({} of {}); a running server applies it when it reloads \
-                     (SIGHUP)",
+                    "{} {word} ({} of {}); {}",
                     entry.address,
                     e.origin,
-                    e.path.display()
+                    e.path.display(),
+                    if on {
+                        "a running server accepts its sign-ins from its next reload (SIGHUP)"
+                    } else {
+                        "a running server refuses its sign-ins from its next reload (SIGHUP) \
+                         and leaves it out of its presence directory from its next start"
+                    }
                 )
             } else {
                 format!("{} was already {word}; nothing changed", entry.address)
