@@ -227,28 +227,8 @@ impl LiveUsers {
         }
     }
 
-    /// The address the request-target names in this domain, if it names a user of it:
-    /// an alias path (under this domain, this server, an address, or — on a home server
-    /// — any host, as the engine resolves it), or a physical path of this domain.
     fn target_address(&self, target: &RequestTarget) -> Option<Address> {
-        let alias = match &target.path {
-            NodePath::Alias(alias) => {
-                let ours = target.authority.as_deref().is_none_or(|a| {
-                    let host = a.rsplit_once(':').map_or(a, |(h, _)| h);
-                    self.role != Role::Router
-                        || host.eq_ignore_ascii_case(&self.domain)
-                        || host.eq_ignore_ascii_case(&self.host_name)
-                        || a.parse::<std::net::SocketAddr>().is_ok()
-                        || host.parse::<std::net::IpAddr>().is_ok()
-                });
-                ours.then_some(alias.as_str())?
-            }
-            NodePath::Local(logical) if logical.host().eq_ignore_ascii_case(&self.domain) => {
-                logical.alias()
-            }
-            _ => return None,
-        };
-        Address::new(alias, &self.domain).ok()
+        target_address(target, &self.domain, &self.host_name, self.role)
     }
 
     /// The address a Digest `Authorization` header's username names in this domain.
@@ -412,5 +392,87 @@ impl LiveUsers {
             }
             Err(_) => tracing::debug!("engine stopped: user not registered"),
         }
+    }
+}
+
+/// The address `target` names in IM domain `domain` (lower case), if it names a user of
+/// it: an alias path (under this domain, this server `host_name`, an address, or — on a
+/// home server — any host, as the engine resolves it), or a physical path of this domain.
+fn target_address(
+    target: &RequestTarget,
+    domain: &str,
+    host_name: &str,
+    role: Role,
+) -> Option<Address> {
+    let alias = match &target.path {
+        NodePath::Alias(alias) => {
+            let ours = target.authority.as_deref().is_none_or(|a| {
+                let host = a.rsplit_once(':').map_or(a, |(h, _)| h);
+                role != Role::Router
+                    || host.eq_ignore_ascii_case(domain)
+                    || host.eq_ignore_ascii_case(host_name)
+                    || a.parse::<std::net::SocketAddr>().is_ok()
+                    || host.parse::<std::net::IpAddr>().is_ok()
+            });
+            ours.then_some(alias.as_str())?
+        }
+        NodePath::Local(logical) if logical.host().eq_ignore_ascii_case(domain) => logical.alias(),
+        _ => return None,
+    };
+    Address::new(alias, domain).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn named(path: &str, host: Option<&str>, role: Role) -> Option<String> {
+        let target = rvp_proto::url::parse_target(path, host).unwrap();
+        target_address(&target, "im.example.org", "im0.example.org", role).map(|a| a.to_string())
+    }
+
+    #[test]
+    fn the_users_a_request_target_names() {
+        let alice = Some("alice@im.example.org".to_owned());
+        for role in [Role::Home, Role::Router, Role::Both] {
+            // Alias paths under the domain, this server, an address; physical paths.
+            assert_eq!(
+                named("/instmsg/aliases/Alice", Some("im.example.org"), role),
+                alice
+            );
+            assert_eq!(
+                named("/instmsg/aliases/alice", Some("im0.example.org:80"), role),
+                alice
+            );
+            assert_eq!(
+                named("/instmsg/aliases/alice", Some("127.0.0.1:8080"), role),
+                alice
+            );
+            assert_eq!(named("/instmsg/aliases/alice", None, role), alice);
+            assert_eq!(
+                named(
+                    "/instmsg/local/im.example.org/instmsg/aliases/alice",
+                    Some("im1.example.org"),
+                    role
+                ),
+                alice
+            );
+            // Another domain's physical path, the root, other paths: nobody of ours.
+            assert_eq!(
+                named(
+                    "/instmsg/local/other.example/instmsg/aliases/alice",
+                    Some("im0.example.org"),
+                    role
+                ),
+                None
+            );
+            assert_eq!(named("/", Some("im.example.org"), role), None);
+        }
+        // A logical URL of another domain: a router does not answer for it; a home server
+        // resolves alias paths whatever the host (as the engine does).
+        let other = "http://other.example/instmsg/aliases/alice";
+        assert_eq!(named(other, None, Role::Router), None);
+        assert_eq!(named(other, None, Role::Home), alice);
     }
 }
