@@ -11,8 +11,7 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr, clippy::expect_used)]
 
-#[path = "../rvp-resolve/tests/support/dnsmasq.rs"]
-mod dnsmasq;
+use rvp_interop::dnsmasq;
 
 use std::collections::HashMap;
 use std::future::Future;

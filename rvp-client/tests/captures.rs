@@ -19,8 +19,7 @@
     clippy::print_stderr
 )]
 
-#[path = "../../rvp-proto/tests/support/captures.rs"]
-mod captures;
+use rvp_interop::captures;
 
 use std::collections::HashMap;
 use std::time::Instant;

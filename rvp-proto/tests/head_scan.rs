@@ -10,11 +10,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
 
 use proptest::prelude::*;
 use rvp_proto::codec::{Limits, RequestParser, Status, scan_request_head};
-use support::captures::{capture_files, read_blocks};
+use rvp_interop::captures::{capture_files, read_blocks};
 
 /// A real NOTIFY sent by librvp (the benchmark fixture).
 const NOTIFY: &[u8] = include_bytes!("../../benches/fixtures/librvp-notify-typing.http");

@@ -13,9 +13,8 @@ use rvp_proto::xml::{
     StateValue, Subscriptions, XmlBody, XmlError,
 };
 
-mod support;
 
-use support::captures::{Framed, framed_messages};
+use rvp_interop::captures::{Framed, framed_messages};
 
 /// The XML bodies of every captured message (framed by the product parsers).
 fn bodies() -> Vec<Framed> {

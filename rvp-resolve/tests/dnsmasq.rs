@@ -5,7 +5,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
 
 use std::collections::HashSet;
 use std::net::IpAddr;
@@ -16,7 +15,7 @@ use rvp_resolve::{
     Address, Answer, HickoryResolver, LookupError, Resolve, ResolveError, Resolver, ResolverConfig,
     SrvRecord, TargetSource,
 };
-use support::dnsmasq::Dnsmasq;
+use rvp_interop::dnsmasq::Dnsmasq;
 
 /// TTL dnsmasq gives its local records in these tests (seconds).
 const LOCAL_TTL: u64 = 30;

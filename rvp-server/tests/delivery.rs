@@ -3,8 +3,7 @@
 //! answer, a stalled client, a refused port, garbage).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../../rvp-proto/tests/support/captures.rs"]
-mod captures;
+use rvp_interop::captures;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

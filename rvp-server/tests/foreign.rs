@@ -11,8 +11,7 @@
 
 mod support;
 
-#[path = "../../rvp-resolve/tests/support/dnsmasq.rs"]
-mod dnsmasq;
+use rvp_interop::dnsmasq;
 
 use std::time::Duration;
 

@@ -9,8 +9,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-#[path = "../../rvp-proto/tests/support/captures.rs"]
-mod captures;
+use rvp_interop::captures;
 mod support;
 
 use support::*;

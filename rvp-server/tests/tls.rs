@@ -18,8 +18,7 @@
 
 mod support;
 
-#[path = "../../rvp-resolve/tests/support/dnsmasq.rs"]
-mod dnsmasq;
+use rvp_interop::dnsmasq;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};

@@ -1,39 +1,43 @@
-//! Reader for the interop capture logs (`testdata/captures/*.wire.log`).
+//! Reader for the real-client capture logs (`testdata/captures/*.wire.log`), for every
+//! crate's tests, benches and fuzz seeds that replay them.
 //!
 //! Block format: a line `===== HH:MM:SS DIRECTION PEER =====`, then the raw bytes of what
 //! was sent (CRLF kept), then one `\n` added by the logger.
+//!
+//! The files are part of the repository; a missing or unreadable one panics (a broken
+//! checkout, not a condition to test).
 
-#![allow(dead_code, clippy::expect_used, clippy::panic)]
+#![allow(clippy::expect_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
 
 /// One block of a capture file.
 #[derive(Debug, Clone)]
-pub(crate) struct Block {
+pub struct Block {
     /// Line number (1-based) of the block header, for messages.
-    pub(crate) line: usize,
+    pub line: usize,
     /// `CLIENT->SERVER`, `SERVER->CLIENT`, `START`, `DROP`...
-    pub(crate) direction: String,
+    pub direction: String,
     /// The rest of the header line (peer address, `reply to ...`).
-    pub(crate) peer: String,
+    pub peer: String,
     /// The raw bytes, without the logger's trailing newline.
-    pub(crate) bytes: Vec<u8>,
+    pub bytes: Vec<u8>,
 }
 
 impl Block {
     /// Whether the block holds HTTP traffic (as opposed to a log note).
-    pub(crate) fn is_message(&self) -> bool {
+    pub fn is_message(&self) -> bool {
         self.direction == "CLIENT->SERVER" || self.direction == "SERVER->CLIENT"
     }
 
     /// Whether the block holds a response (starts with `HTTP/`).
-    pub(crate) fn is_response(&self) -> bool {
+    pub fn is_response(&self) -> bool {
         self.bytes.starts_with(b"HTTP/")
     }
 
     /// Whether the bytes were produced by a real client (requests from clients and their
     /// answers to our NOTIFYs).
-    pub(crate) fn is_real_client(&self) -> bool {
+    pub fn is_real_client(&self) -> bool {
         self.direction == "CLIENT->SERVER"
     }
 }
@@ -41,10 +45,10 @@ impl Block {
 /// The captures directory: `$RVP_CAPTURES_DIR`, else
 /// `$CARGO_MANIFEST_DIR/../testdata/captures`. Panics (fails the test loudly)
 /// when it does not exist.
-pub(crate) fn captures_dir() -> PathBuf {
+pub fn captures_dir() -> PathBuf {
     let dir = match std::env::var_os("RVP_CAPTURES_DIR") {
         Some(d) => PathBuf::from(d),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/captures"),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/captures"),
     };
     assert!(
         dir.is_dir(),
@@ -55,7 +59,7 @@ pub(crate) fn captures_dir() -> PathBuf {
 }
 
 /// Every `*.wire.log` file of the captures directory, sorted. Panics if there is none.
-pub(crate) fn capture_files() -> Vec<PathBuf> {
+pub fn capture_files() -> Vec<PathBuf> {
     let dir = captures_dir();
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .expect("read captures dir")
@@ -68,13 +72,13 @@ pub(crate) fn capture_files() -> Vec<PathBuf> {
 }
 
 /// Splits a capture file into blocks.
-pub(crate) fn read_blocks(path: &Path) -> Vec<Block> {
+pub fn read_blocks(path: &Path) -> Vec<Block> {
     let data = std::fs::read(path).expect("read capture file");
     split_blocks(&data)
 }
 
 /// Splits capture bytes into blocks.
-pub(crate) fn split_blocks(data: &[u8]) -> Vec<Block> {
+pub fn split_blocks(data: &[u8]) -> Vec<Block> {
     let mut blocks: Vec<Block> = Vec::new();
     let mut pos = 0;
     let mut line_no = 1;
@@ -114,24 +118,24 @@ pub(crate) fn split_blocks(data: &[u8]) -> Vec<Block> {
 
 /// One HTTP message of a capture, framed by the product parsers.
 #[derive(Debug, Clone)]
-pub(crate) struct Framed {
+pub struct Framed {
     /// The capture file's name.
-    pub(crate) file: String,
+    pub file: String,
     /// The block's header line (`===== 10:51:20 CLIENT->SERVER 127.0.0.1:40538 =====`).
-    pub(crate) header: String,
+    pub header: String,
     /// `CLIENT->SERVER` or `SERVER->CLIENT`.
-    pub(crate) direction: String,
+    pub direction: String,
     /// The start line (`NOTIFY / HTTP/1.1`, `HTTP/1.1 200 Successful`).
-    pub(crate) first_line: String,
+    pub first_line: String,
     /// The body, delimited by `Content-Length` (or by the end of the block for
     /// close-delimited responses).
-    pub(crate) body: Vec<u8>,
+    pub body: Vec<u8>,
 }
 
 /// Every HTTP message of every capture file, framed with [`rvp_proto::codec`]'s request
 /// and response parsers (so the framing under test is the product's). Panics, naming the
 /// block, when a message does not frame.
-pub(crate) fn framed_messages() -> Vec<Framed> {
+pub fn framed_messages() -> Vec<Framed> {
     use rvp_proto::codec::{RequestParser, ResponseParser, Status};
     let mut out = Vec::new();
     for path in capture_files() {

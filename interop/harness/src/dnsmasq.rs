@@ -1,32 +1,14 @@
-//! Test harness: a real dnsmasq on a free 127.0.0.1 port, killed on drop.
+//! A real dnsmasq on a free 127.0.0.1 port of the host, killed on drop: the DNS server of
+//! the tests and benchmarks that resolve through the network (rvp-resolve's hickory
+//! source, rvp-server's foreign call-backs and TLS peers). [`crate::dns`] is its
+//! counterpart on port 53 inside a network namespace, for librvp.
 //!
-//! Shared by the integration tests and the root benchmark (`#[path]` include).
 //! Under `CI=true` a missing dnsmasq is a failure; otherwise the caller skips loudly.
-
-#![allow(dead_code, unreachable_pub)]
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, UdpSocket};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// Where dnsmasq may live (it is in /usr/sbin, often outside a non-root PATH).
-/// `RVP_DNSMASQ=/path/to/dnsmasq` overrides the search (and, pointed at a missing file,
-/// simulates a machine without dnsmasq).
-fn find_dnsmasq() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("RVP_DNSMASQ") {
-        let p = PathBuf::from(p);
-        return p.is_file().then_some(p);
-    }
-    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect())
-        .unwrap_or_default();
-    dirs.extend(["/usr/sbin", "/sbin", "/usr/local/sbin"].map(PathBuf::from));
-    dirs.into_iter()
-        .map(|d| d.join("dnsmasq"))
-        .find(|p| p.is_file())
-}
 
 /// Whether the environment says we run in CI (then missing tools are failures).
 pub fn in_ci() -> bool {
@@ -34,6 +16,7 @@ pub fn in_ci() -> bool {
 }
 
 /// A running dnsmasq serving only the zones it is given.
+#[derive(Debug)]
 pub struct Dnsmasq {
     child: Child,
     /// The UDP/TCP address it listens on.
@@ -55,7 +38,7 @@ impl Dnsmasq {
     ///
     /// Retries a few times with a new port if the chosen one was taken meanwhile.
     pub fn start(args: &[String]) -> Result<Self, StartError> {
-        let bin = find_dnsmasq().ok_or(StartError::Missing)?;
+        let bin = crate::dns::dnsmasq_path().ok_or(StartError::Missing)?;
         let mut last = String::new();
         for _ in 0..5 {
             let port = free_udp_port().map_err(|e| StartError::Failed(e.to_string()))?;

@@ -46,8 +46,10 @@
 //! Beside librvp, [`slapd::Slapd`] starts a real OpenLDAP server with this repository's
 //! schemas, for the tests of the LDAP directory (rvp-server) and of `rvp-admin user`.
 
+pub mod captures;
 pub mod client;
 pub mod dns;
+pub mod dnsmasq;
 pub mod event;
 pub mod frontend;
 pub mod netns;
