@@ -155,19 +155,21 @@ wait_for() {
     die "$4 does not accept connections on $1:$2; see $DIR/$4.log"
 }
 
-# DNS: dnsmasq with exactly these records, and /etc/resolv.conf pointing at it (a bind
+# DNS: dnsmasq with exactly these records (staying the user it was started as: `--user=
+# --group=`, which a user namespace requires), and /etc/resolv.conf pointing at it (a bind
 # mount, seen only in this mount namespace).
 dnsmasq_bin="$(find_program dnsmasq)"
 "$dnsmasq_bin" --keep-in-foreground --no-resolv --no-hosts --no-poll --conf-file=/dev/null \
-    --pid-file --bind-interfaces --port=53 --listen-address="$DNS_IP" --user=root \
-    --log-queries --log-facility="$DIR/dnsmasq.log" \
+    --pid-file --bind-interfaces --port=53 --listen-address="$DNS_IP" --user= --group= \
+    --log-queries --log-facility="$DIR/dnsmasq.queries" \
     --srv-host="_rvp._tcp.$MAIL_DOMAIN,$IM_DOMAIN,80,0,0" \
     --host-record="$IM_DOMAIN,$ROUTER_IP" \
     --host-record="$HOME1,$HOME1_IP" \
     --host-record="$HOME2,$HOME2_IP" \
     --host-record="ldap.$MAIL_DOMAIN,$LDAP_IP" \
-    2>"$DIR/dnsmasq.stderr" &
+    2>"$DIR/dnsmasq.log" &
 PIDS+=($!)
+wait_for "$DNS_IP" 53 "${PIDS[-1]}" dnsmasq
 printf 'nameserver %s\n' "$DNS_IP" >"$DIR/resolv.conf"
 mount --bind "$DIR/resolv.conf" /etc/resolv.conf
 
