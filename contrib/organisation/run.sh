@@ -310,9 +310,15 @@ if [ ${#COMMAND[@]} -gt 0 ]; then
     exit "$status"
 fi
 say "Ctrl-C stops it."
+# The sleep is waited for (a trapped signal interrupts `wait`) and stopped with the rest.
 if [ -n "$FOR" ]; then
     sleep "$FOR" &
-    wait $!
+    PIDS+=($!)
+    wait "${PIDS[-1]}"
 else
-    while :; do sleep 3600 & wait $!; done
+    while :; do
+        sleep 3600 &
+        PIDS+=($!)
+        wait "${PIDS[-1]}"
+    done
 fi
