@@ -12,10 +12,8 @@
 mod support;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -23,18 +21,6 @@ use rvp_server::archive;
 use support::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_rvp-server");
-
-struct Proc {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn write_config(dir: &Path, sync: &str) -> PathBuf {
     let text = format!(
@@ -51,52 +37,17 @@ fn write_config(dir: &Path, sync: &str) -> PathBuf {
     path
 }
 
-fn spawn(config: &Path) -> Proc {
-    let mut child = Command::new(BIN)
-        .arg("--config")
-        .arg(config)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn rvp-server");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().take(200) {
-            let Ok(line) = line else { return };
-            if let Some(rest) = line.trim().strip_prefix("listening on http://") {
-                let _ = tx.send(rest.trim_end_matches('/').to_owned());
-            }
-        }
-    });
-    let addr = rx
-        .recv_timeout(WAIT)
-        .expect("the banner names the address")
-        .parse()
-        .unwrap();
-    Proc { child, addr }
+/// Starts the binary on `config`.
+fn spawn(config: &Path) -> ServerProcess {
+    ServerProcess::start(BIN, config)
 }
 
-fn kill_9(mut p: Proc) {
-    p.child.kill().unwrap(); // SIGKILL
-    p.child.wait().unwrap();
+fn kill_9(p: ServerProcess) {
+    p.kill_9();
 }
 
-fn terminate(mut p: Proc) {
-    let ok = Command::new("kill")
-        .args(["-TERM", &p.child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(ok.success());
-    let deadline = Instant::now() + WAIT * 2;
-    loop {
-        if let Some(status) = p.child.try_wait().unwrap() {
-            assert!(status.success(), "{status:?}");
-            return;
-        }
-        assert!(Instant::now() < deadline, "no stop on SIGTERM");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+fn terminate(p: ServerProcess) {
+    p.terminate();
 }
 
 /// The archive's records by body, after checking that it verifies.

@@ -7,66 +7,20 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
 use support::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_rvp-server");
 
-struct Proc {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn spawn(config: &Path) -> Proc {
-    let mut child = Command::new(BIN)
-        .arg("--config")
-        .arg(config)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn rvp-server");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().take(200) {
-            let Ok(line) = line else { return };
-            if let Some(rest) = line.trim().strip_prefix("listening on http://") {
-                let _ = tx.send(rest.trim_end_matches('/').to_owned());
-            }
-        }
-    });
-    let addr = rx.recv_timeout(WAIT).expect("an address").parse().unwrap();
-    Proc { child, addr }
+fn spawn(config: &Path) -> ServerProcess {
+    ServerProcess::start(BIN, config)
 }
 
 /// `systemctl stop`: SIGTERM, and the process ends cleanly (the store checkpointed).
-fn stop(mut p: Proc) {
-    let ok = Command::new("kill")
-        .args(["-TERM", &p.child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(ok.success());
-    let deadline = Instant::now() + WAIT * 2;
-    loop {
-        if let Some(status) = p.child.try_wait().unwrap() {
-            assert!(status.success(), "{status:?}");
-            return;
-        }
-        assert!(Instant::now() < deadline, "no stop on SIGTERM");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+fn stop(p: ServerProcess) {
+    p.terminate();
 }
 
 /// Runs a shell command line of the README (with the test's paths), which must succeed.

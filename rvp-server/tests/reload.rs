@@ -6,124 +6,13 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
 
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 const BIN: &str = env!("CARGO_BIN_EXE_rvp-server");
-
-/// The binary, its addresses and its standard error, line by line.
-struct Proc {
-    child: Child,
-    addr: SocketAddr,
-    admin: SocketAddr,
-    stderr: mpsc::Receiver<String>,
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Proc {
-    fn start(config: &Path) -> Proc {
-        let mut child = Command::new(BIN)
-            .arg("--config")
-            .arg(config)
-            .env_remove("RUST_LOG")
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn rvp-server");
-        let (tx, stderr) = mpsc::channel();
-        let err = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().take(100_000) {
-                let Ok(line) = line else { return };
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        let (atx, arx) = mpsc::channel();
-        let out = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            let (mut addr, mut admin) = (None, None);
-            for line in BufReader::new(out).lines().take(200) {
-                let Ok(line) = line else { return };
-                let line = line.trim().to_owned();
-                if let Some(rest) = line.strip_prefix("listening on http://") {
-                    addr = Some(rest.trim_end_matches('/').to_owned());
-                }
-                if let Some(rest) = line.strip_prefix("admin: metrics on http://") {
-                    admin = rest.split('/').next().map(str::to_owned);
-                }
-                if line.starts_with("State (") {
-                    let _ = atx.send((addr.clone(), admin.clone()));
-                }
-            }
-        });
-        let (addr, admin) = arx.recv_timeout(WAIT).expect("a banner in time");
-        Proc {
-            child,
-            addr: addr.expect("an address").parse().unwrap(),
-            admin: admin.expect("an admin address").parse().unwrap(),
-            stderr,
-        }
-    }
-
-    fn hangup(&self) {
-        let ok = Command::new("kill")
-            .args(["-HUP", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(ok.success());
-    }
-
-    /// Standard error up to the first line containing `what` (bounded), that line last.
-    fn stderr_until(&self, what: &str) -> Vec<String> {
-        let deadline = Instant::now() + WAIT;
-        let mut seen = Vec::new();
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            let Ok(line) = self.stderr.recv_timeout(left) else {
-                break;
-            };
-            let found = line.contains(what);
-            seen.push(line);
-            if found {
-                return seen;
-            }
-        }
-        panic!("{what:?} never on stderr; saw:\n{}", seen.join("\n"));
-    }
-
-    fn terminate(mut self) {
-        let ok = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(ok.success());
-        let deadline = Instant::now() + WAIT * 2;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                assert!(status.success(), "{status:?}");
-                return;
-            }
-            assert!(Instant::now() < deadline, "no stop on SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
 
 fn write_config(dir: &TempDir, users: &[(&str, &str)], policy: &str, extra: &str) -> String {
     let mut text = format!(
@@ -175,7 +64,7 @@ async fn sighup_reloads_users_and_policy_and_keeps_connections() {
         "",
     );
     let config = dir.path().join("server.toml");
-    let p = Proc::start(&config);
+    let p = ServerProcess::start(BIN, &config);
     let addr = p.addr;
 
     // Before: alice signs on; carol does not exist.
@@ -313,7 +202,7 @@ async fn sighup_reloads_users_and_policy_and_keeps_connections() {
     assert!(lines.last().unwrap().contains("twice"), "{lines:?}");
     assert_eq!(carol.propfind("alice").await.status, 207);
 
-    let text = scrape(p.admin).await;
+    let text = scrape(p.admin()).await;
     assert!(
         text.contains("rvp_config_reloads_total{result=\"applied\"} 1\n"),
         "{text}"

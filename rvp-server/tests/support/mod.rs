@@ -10,6 +10,8 @@
     missing_docs
 )]
 
+pub mod process;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -26,6 +28,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
+
+#[allow(unused_imports)] // not every test binary starts the process
+pub use process::ServerProcess;
 
 /// Bound on every single wait.
 pub const WAIT: Duration = Duration::from_secs(10);
