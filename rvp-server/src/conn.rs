@@ -716,9 +716,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<'_, S> {
         let _ = self.stream.shutdown().await;
         let deadline = tokio::time::Instant::now() + LINGER_TIME;
         let mut discarded = 0usize;
-        let mut scratch = [0u8; 4096];
+        // Read into the connection's buffer, not an array in this future: the array
+        // would sit in every connection's task, idle or not.
         while discarded < LINGER_BYTES {
-            match timeout_at(deadline, self.stream.read(&mut scratch)).await {
+            self.buf.clear();
+            self.buf.reserve(READ_CHUNK);
+            match timeout_at(deadline, self.stream.read_buf(&mut self.buf)).await {
                 Ok(Ok(n)) if n > 0 => discarded += n,
                 _ => break,
             }
@@ -949,6 +952,29 @@ mod tests {
             assert_eq!((conn.buf.capacity(), conn.out.capacity()), (0, 0));
             assert_eq!(conn.answered, 2);
         });
+    }
+
+    /// A connection's task stays small: nothing kilobytes-large lives across an await in
+    /// the connection loop (the handler's future is boxed, scratch space is on the heap or
+    /// the poll's stack). Every idle keep-alive connection carries this future.
+    #[test]
+    fn the_connection_future_is_small() {
+        fn size_of_future<F: Future>(_: &F) -> usize {
+            size_of::<F>()
+        }
+        let (_client, server) = tokio::io::duplex(64);
+        let (_phase_tx, phase) = crate::shutdown::phase_channel();
+        let a: std::net::SocketAddr = ([127, 0, 0, 1], 1).into();
+        let peer = Peer::new(a, a, crate::service::ConnectionId(1));
+        let (limits, log, metrics, echo) = (
+            ConnLimits::default(),
+            ProtocolLog::off(),
+            Metrics::new(),
+            Echo::default(),
+        );
+        let fut = serve_connection(server, peer, &echo, &limits, &log, &metrics, phase);
+        let size = size_of_future(&fut);
+        assert!(size <= 3072, "the connection future takes {size} bytes");
     }
 
     /// Polls `fut` once.
