@@ -509,7 +509,8 @@ mod imp {
         /// Given (the `peer_ca` bundle, or by the embedder).
         Given(Arc<ClientConfig>),
         /// The system's store, read at the first use.
-        System(OnceLock<Arc<ClientConfig>>),
+        /// The system's store, read at the first use (`None`: no client could be built).
+        System(OnceLock<Option<Arc<ClientConfig>>>),
     }
 
     /// The TLS side of NOTIFY delivery: the roots that other servers' certificates must
@@ -591,10 +592,10 @@ mod imp {
             self
         }
 
-        fn config(&self) -> Arc<ClientConfig> {
+        fn config(&self) -> Option<Arc<ClientConfig>> {
             match &self.roots {
-                Roots::Given(c) => Arc::clone(c),
-                Roots::System(once) => Arc::clone(once.get_or_init(system_config)),
+                Roots::Given(c) => Some(Arc::clone(c)),
+                Roots::System(once) => once.get_or_init(system_config).clone(),
             }
         }
 
@@ -605,9 +606,10 @@ mod imp {
             tcp: TcpStream,
             name: &str,
         ) -> Result<tokio_rustls::client::TlsStream<TcpStream>, TlsFailure> {
-            let result = match ServerName::try_from(name.to_owned()) {
-                Err(_) => Err(TlsFailure::InvalidName(name.to_owned())),
-                Ok(server_name) => tokio_rustls::TlsConnector::from(self.config())
+            let result = match (ServerName::try_from(name.to_owned()), self.config()) {
+                (Err(_), _) => Err(TlsFailure::InvalidName(name.to_owned())),
+                (_, None) => Err(TlsFailure::Unavailable),
+                (Ok(server_name), Some(config)) => tokio_rustls::TlsConnector::from(config)
                     .connect(server_name, tcp)
                     .await
                     .map_err(|e| failure_of(&e)),
@@ -620,8 +622,9 @@ mod imp {
     }
 
     /// The system's trust store as a client configuration (empty, with a warning, when
-    /// there is none).
-    fn system_config() -> Arc<ClientConfig> {
+    /// there is none; `None` when rustls refuses to build one, which its ring provider's
+    /// safe defaults never give).
+    fn system_config() -> Option<Arc<ClientConfig>> {
         let found = rustls_native_certs::load_native_certs();
         for e in found.errors.iter().take(4) {
             tracing::warn!("[tls] reading the system's trust store: {e}");
@@ -636,16 +639,9 @@ mod imp {
         } else {
             tracing::debug!(roots = added, "[tls] the system's trust store read");
         }
-        match client_config(store) {
-            Ok(c) => c,
-            // Unreachable with the ring provider's safe defaults; an empty store refuses
-            // every certificate, which is the safe answer anyway.
-            Err(e) => {
-                tracing::warn!("[tls] cannot build the TLS client: {e}");
-                #[allow(clippy::expect_used)]
-                client_config(RootCertStore::empty()).expect("rustls default configuration")
-            }
-        }
+        client_config(store)
+            .inspect_err(|e| tracing::warn!("[tls] cannot build the TLS client: {e}"))
+            .ok()
     }
 
     /// What a failed client handshake says.

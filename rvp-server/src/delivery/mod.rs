@@ -872,6 +872,25 @@ mod tests {
         }
         assert_eq!(client_metrics.tls_handshakes(Direction::Outbound, false), 1);
         assert_eq!(sessions.load(Ordering::SeqCst), 1);
+        // Trusting the system's store (read now, at the first handshake): the test CA is
+        // not in it, so the same server is refused.
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let system = Deliverer::new(DeliveryConfig::default(), tx)
+            .with_tls(Arc::new(TlsClient::system_roots()));
+        system.submit(Notification::message(10, good, "peer.test", Bytes::new()));
+        let outcome = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .unwrap()
+            .unwrap()
+            .outcome;
+        assert!(
+            matches!(
+                outcome,
+                DeliveryOutcome::Failed(FailureReason::Tls(TlsFailure::Certificate(_)))
+            ),
+            "{outcome:?}"
+        );
+        assert_eq!(sessions.load(Ordering::SeqCst), 1);
         server.abort();
     }
 }
