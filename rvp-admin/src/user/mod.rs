@@ -453,6 +453,16 @@ async fn run_async(
     }
 }
 
+/// When running servers see an LDAP change: they look users up per request, through
+/// their cache.
+fn ldap_delay(config: &Config) -> String {
+    format!(
+        "running servers see it at the first request naming the user once their cached \
+         entry is older than [directory] cache_ttl ({}s)",
+        config.directory.cache_ttl.as_secs()
+    )
+}
+
 fn not_for_ldap(what: &str) -> UserError {
     UserError::Invalid(format!(
         "`user {what}` changes the [[users]] file; an LDAP directory's entries are created \
@@ -507,10 +517,11 @@ async fn set_enabled(
                         directory: store.describe(),
                     })?;
                 format!(
-                    "{} {word} ({} = {} on {dn})",
+                    "{} {word} ({} = {} on {dn}); {}",
                     entry.address,
                     d.config().attributes.enabled,
-                    if on { "TRUE" } else { "FALSE" }
+                    if on { "TRUE" } else { "FALSE" },
+                    ldap_delay(&config)
                 )
             }
         }
@@ -613,10 +624,12 @@ async fn passwd(
                     directory: store.describe(),
                 })?;
             format!(
-                "password of {} set: Digest HA1s for {} in realm {realm:?} stored in {} of {dn}",
+                "password of {} set: Digest HA1s for {} in realm {realm:?} stored in {} of \
+                 {dn}; {}",
                 entry.address,
                 forms.join(", "),
-                d.config().attributes.ha1
+                d.config().attributes.ha1,
+                ldap_delay(config)
             )
         }
     };
