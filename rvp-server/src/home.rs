@@ -197,7 +197,8 @@ impl Core for PresenceCore {
 
     fn handle_request(&mut self, now: Instant, id: RequestId, request: PresenceRequest) {
         let before = self.engine.pending_outputs();
-        self.engine.handle_http(now, id, &request.caller, &request.http);
+        self.engine
+            .handle_http(now, id, &request.caller, &request.http);
         if let Some(archive) = &mut self.archive
             && request.http.method().as_str() == "NOTIFY"
         {
