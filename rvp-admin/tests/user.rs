@@ -6,7 +6,8 @@
 //!   and unknown users with their own exit status;
 //! * LDAP, against a real slapd started by the test (`rvp_interop::slapd`): list, show,
 //!   enable, disable and passwd on `rvpUser` entries and on Exchange-style ones, a sign-in
-//!   with the new password through the server's LDAP directory, a write the server's
+//!   with the new password through the server's LDAP directory, disable and enable while
+//!   that server runs (it looks users up per request), a write the server's
 //!   read-only account may not make, an unreachable directory.
 //!
 //! Under `CI=true` a missing slapd is a failure, never a silent skip.
@@ -632,7 +633,7 @@ msExchIMMetaPhysicalURL: http://localhost/instmsg/aliases/bruceb
         let text = format!(
             "[server]\nlisten = [\"127.0.0.1:0\"]\nstorage = {storage:?}\n\
              [log]\nprotocol_log = \"\"\n\
-             [directory]\nbackend = \"ldap\"\n\
+             [directory]\nbackend = \"ldap\"\ncache_ttl = \"1s\"\ncache_negative_ttl = \"1s\"\n\
              [directory.ldap]\nurl = {url:?}\nbind_dn = {SERVICE_DN:?}\n\
              bind_password_file = {secret:?}\ntimeout = \"3s\"\nconnect_timeout = \"3s\"\n{tree}",
             storage = dir.join("store.redb").display().to_string(),
@@ -820,6 +821,34 @@ msExchIMMetaPhysicalURL: http://localhost/instmsg/aliases/bruceb
         let server = TestServer::start_config(&Config::from_file(&path).unwrap()).await;
         assert_eq!(sign_in(&server, "alice", "alice-New1").await, 200);
         assert_eq!(sign_in(&server, "alice", "alice-old").await, 401);
+
+        // Disabled while the server runs: it looks users up per request (cache_ttl 1 s),
+        // so alice is soon answered as nobody is; enabled again, she signs on again.
+        // Bounded waits (100 x 100 ms), no timing asserted.
+        let nobody = sign_in(&server, "nobody", "nobody-pw").await;
+        assert_ne!(nobody, 200);
+        let (code, out, err) = run(with_root(&["user", "disable", "alice"]), "").await;
+        assert_eq!(code, 0, "{out}{err}");
+        assert!(out.contains("cache_ttl (1s)"), "{out}");
+        let mut status = 200;
+        for _ in 0..100 {
+            status = sign_in(&server, "alice", "alice-New1").await;
+            if status != 200 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(status, nobody, "disabled alice is answered as nobody");
+        let (code, _, _) = run(with_root(&["user", "enable", "alice"]), "").await;
+        assert_eq!(code, 0);
+        for _ in 0..100 {
+            status = sign_in(&server, "alice", "alice-New1").await;
+            if status == 200 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(status, 200, "enabled again");
         server.stop().await;
 
         // Nobody, and a bad name.
