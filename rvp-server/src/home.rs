@@ -949,8 +949,10 @@ impl HomeServer {
             Arc::clone(&metrics),
             config.clone(),
         );
-        let trust = ServerTrust::new(&config.server.domain, &config.resolve.peers, resolver);
-        let router = crate::router::from_entries(config, &entries);
+        let trust = ServerTrust::new(&config.server.domain, &config.resolve.peers, resolver.clone());
+        // A home server named in the directory but not in [router] homes is found in DNS
+        // (its A/AAAA records, through [resolve] nameserver).
+        let router = crate::router::from_entries(config, &entries).with_resolver(resolver);
         let mut service = RvpService::new(handle.clone(), Arc::clone(&auth))
             .with_trust(trust)
             .with_metrics(Arc::clone(&metrics))
