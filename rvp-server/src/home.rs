@@ -949,7 +949,11 @@ impl HomeServer {
             Arc::clone(&metrics),
             config.clone(),
         );
-        let trust = ServerTrust::new(&config.server.domain, &config.resolve.peers, resolver.clone());
+        let trust = ServerTrust::new(
+            &config.server.domain,
+            &config.resolve.peers,
+            resolver.clone(),
+        );
         // A home server named in the directory but not in [router] homes is found in DNS
         // (its A/AAAA records, through [resolve] nameserver).
         let router = crate::router::from_entries(config, &entries).with_resolver(resolver);
