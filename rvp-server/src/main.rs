@@ -312,7 +312,12 @@ fn banner(config: &Config, running: &Running) -> String {
             (None, _) if u.ha1.is_some() => "Digest HA1 set".into(),
             (None, _) => "no credentials".into(),
         };
-        let _ = writeln!(s, "  {}@{domain}  ({secret})", u.alias);
+        let state = if u.enabled == Some(false) {
+            ", disabled: cannot sign in"
+        } else {
+            ""
+        };
+        let _ = writeln!(s, "  {}@{domain}  ({secret}{state})", u.alias);
     }
     if config.users.is_empty() {
         let _ = writeln!(
@@ -325,16 +330,16 @@ fn banner(config: &Config, running: &Running) -> String {
     for w in &warnings {
         let _ = writeln!(s, "WARNING: {w}");
     }
-    // The example user: the first one librvp can sign on as, else the first one.
-    let example = config
-        .users
-        .iter()
+    // The example user: the first enabled one librvp can sign on as, else the first
+    // enabled one.
+    let enabled = || config.users.iter().filter(|u| u.enabled != Some(false));
+    let example = enabled()
         .find(|u| {
             !warnings
                 .iter()
                 .any(|w| w.starts_with(&format!("user {} ", u.alias)))
         })
-        .or_else(|| config.users.first());
+        .or_else(|| enabled().next());
     if let (Some(user), Some(&bound)) = (example, running.addrs.first()) {
         let alias = &user.alias;
         let addr = reachable(bound);

@@ -137,6 +137,7 @@ fn the_banner_describes_the_configuration_it_runs() {
         &format!(
             "[server]\nlisten = [\"127.0.0.1:0\"]\ndomain = \"example.test\"\nstorage = {:?}\n\
              [admin]\nlisten = \"127.0.0.1:0\"\n[log]\nprotocol_log = \"\"\n\
+             [[users]]\nalias = \"ann\"\npassword = \"anns-secret\"\nenabled = false\n\
              [[users]]\nalias = \"bob\"\npassword = \"bobs-secret\"\n",
             dir.join("state.redb").display().to_string()
         ),
@@ -149,6 +150,11 @@ fn the_banner_describes_the_configuration_it_runs() {
     assert!(!banner.contains("bobs-secret"), "{banner}");
     assert!(
         banner.contains("bob@example.test  (password set)"),
+        "{banner}"
+    );
+    // A user out of service is listed as such and never offered as the example.
+    assert!(
+        banner.contains("ann@example.test  (password set, disabled: cannot sign in)"),
         "{banner}"
     );
     assert!(banner.contains("sign in as bob@example.test"), "{banner}");

@@ -103,7 +103,9 @@ async fn sighup_reloads_users_and_policy_and_keeps_connections() {
             ("carol", "carol-pw"),
         ],
         "subscription_lifetime_max = \"2m\"",
-        "[limits]\nmax_pipelined = 8\n",
+        // erin is added out of service (`enabled = false`).
+        "[limits]\nmax_pipelined = 8\n\
+         [[users]]\nalias = \"erin\"\npassword = \"erin-pw\"\nenabled = false\n",
     );
     p.hangup();
     let lines = p.stderr_until("configuration reloaded");
@@ -125,6 +127,19 @@ async fn sighup_reloads_users_and_policy_and_keeps_connections() {
         .unwrap();
     let r = read_response(&mut kept, &mut buf).await.unwrap();
     assert_eq!(r.status, 207, "{r:?}");
+    // erin, added out of service, is nobody: no sign-in, nothing to watch.
+    assert_eq!(
+        client(addr, "erin", "erin-pw")
+            .login(&cb.url(), 60)
+            .await
+            .status,
+        401
+    );
+    let r = alice.watch("erin", 600).await;
+    assert_eq!(
+        r.status, 404,
+        "a disabled user added by a reload is watchable: {r:?}"
+    );
     // carol can sign in, under the new policy.
     let carol = client(addr, "carol", "carol-pw");
     let r = carol.login(&cb.url(), 14_400).await;

@@ -216,6 +216,11 @@ impl Reloader {
                 Some(o) if &o != u => report.updated.push(u.alias.clone()),
                 Some(_) => continue,
             }
+            // A user kept in the file but out of service is no principal (as at start-up):
+            // nobody can watch or message it.
+            if u.enabled == Some(false) {
+                continue;
+            }
             principals.push((key, user_properties(domain, u)));
         }
         for o in &old.users {
