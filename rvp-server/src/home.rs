@@ -102,13 +102,16 @@ pub enum ServerError {
     EngineTask(String),
 }
 
-/// One request for the engine: who asks, and the request itself.
+/// One request for the engine: who asks, and the request as the connection typed it
+/// (once, leniently: `RequestHead::typed_lenient`), with its body.
 #[derive(Debug)]
 pub struct PresenceRequest {
     /// The caller (asserted and authenticated identities, source IP).
     pub caller: Caller,
-    /// The request as received.
-    pub http: http::Request<Bytes>,
+    /// Method class, request-target and every RVP header, typed.
+    pub typed: rvp_proto::codec::TypedRequest,
+    /// The body (shared with the connection's buffer, not copied).
+    pub body: Bytes,
 }
 
 /// The presence engine and its store, as the engine task's [`Core`].
@@ -198,9 +201,9 @@ impl Core for PresenceCore {
     fn handle_request(&mut self, now: Instant, id: RequestId, request: PresenceRequest) {
         let before = self.engine.pending_outputs();
         self.engine
-            .handle_http(now, id, &request.caller, &request.http);
+            .handle_request(now, id, &request.caller, &request.typed, &request.body);
         if let Some(archive) = &mut self.archive
-            && request.http.method().as_str() == "NOTIFY"
+            && request.typed.method == rvp_proto::MethodClass::Rvp(rvp_proto::Method::Notify)
         {
             let added = self.engine.pending_outputs().saturating_sub(before);
             let time = std::time::SystemTime::now();
@@ -456,7 +459,8 @@ impl Handler for RvpService {
             .engine
             .call(PresenceRequest {
                 caller,
-                http: request.http,
+                body: request.body().clone(),
+                typed: request.typed,
             })
             .await;
         let mut res = match answer {

@@ -80,7 +80,7 @@ impl Request {
         let mut parser = rvp_proto::codec::RequestParser::default();
         let msg = parser.parse(wire).ok()?.complete()?;
         let method = msg.head().method()?;
-        let typed = msg.head().typed().ok()?;
+        let typed = msg.head().typed_lenient().ok()?;
         Some(Request {
             method,
             typed,
