@@ -330,17 +330,21 @@ async fn read_some<S: AsyncRead + Unpin>(stream: &mut S, buf: &mut BytesMut) -> 
 
 /// Serves one accepted connection until it ends. Generic over the byte stream: TCP
 /// today, TLS or an in-memory pipe (tests) alike.
-pub(crate) async fn serve_connection<S, H>(
+///
+/// Not an `async fn`: an `async fn` keeps its arguments in its future besides the
+/// connection it moves them into, so a TLS stream (over a kilobyte) would be held twice in
+/// every connection's task.
+pub(crate) fn serve_connection<'a, S, H>(
     stream: S,
     peer: Peer,
-    handler: &H,
-    limits: &ConnLimits,
-    log: &ProtocolLog,
-    metrics: &Metrics,
+    handler: &'a H,
+    limits: &'a ConnLimits,
+    log: &'a ProtocolLog,
+    metrics: &'a Metrics,
     phase: PhaseWatch,
-) -> ConnEnd
+) -> impl Future<Output = ConnEnd> + 'a
 where
-    S: AsyncRead + AsyncWrite + Unpin,
+    S: AsyncRead + AsyncWrite + Unpin + 'a,
     H: Handler,
 {
     let mut conn = Conn {
@@ -360,9 +364,11 @@ where
         continue_checked: false,
         answered: 0,
     };
-    let end = conn.run(handler).await;
-    tracing::debug!(peer = %peer.addr, connection = peer.connection.0, ?end, "connection closed");
-    end
+    async move {
+        let end = conn.run(handler).await;
+        tracing::debug!(peer = %peer.addr, connection = peer.connection.0, ?end, "connection closed");
+        end
+    }
 }
 
 struct Conn<'a, S> {
