@@ -427,25 +427,36 @@ fn identity_cost(rt: &tokio::runtime::Runtime, bin: &Path, dir: &Path) -> io::Re
          the server that requires it"
     );
     let servers = [
-        ("hyper", base.addr, Proof::None),
-        ("rvp assertion-only", assert.addr, Proof::None),
-        ("rvp Digest each", proof.addr, Proof::Digest),
+        ("hyper", &base, Proof::None),
+        ("rvp assertion-only", &assert, Proof::None),
+        ("rvp Digest each", &proof, Proof::Digest),
     ];
     let mut results = vec![[Vec::new(), Vec::new(), Vec::new()]; cases.len()];
+    // Server CPU time per answered request (user + system), which other load on the
+    // machine disturbs much less than requests/s.
+    let mut cpu_us = vec![[Vec::new(), Vec::new(), Vec::new()]; cases.len()];
     let mut invalid = vec![false; cases.len()];
     for round in 1..=rounds {
         for (ci, (method, templates)) in cases.iter().enumerate() {
-            for (si, (name, addr, proof)) in servers.iter().enumerate() {
+            for (si, (name, server, proof)) in servers.iter().enumerate() {
+                let cpu_before = server.cpu_time();
                 let r = rt.block_on(identity::run(
-                    *addr,
+                    server.addr,
                     connections,
                     seconds,
                     Arc::clone(templates),
                     *proof,
                 ))?;
+                let cpu = match (cpu_before, server.cpu_time()) {
+                    (Some(a), Some(b)) if r.requests > 0 => {
+                        (b - a).as_secs_f64() * 1e6 / r.requests as f64
+                    }
+                    _ => f64::NAN,
+                };
+                cpu_us[ci][si].push(cpu);
                 println!(
                     "   round {round} {method:<10} {name:<20} {:>9.0} req/s  p50 {:>7.2} ms  \
-                     p99 {:>7.2} ms  non-2xx {}",
+                     p99 {:>7.2} ms  non-2xx {}  server CPU {cpu:>5.1} us/req",
                     r.per_sec,
                     r.p50.as_secs_f64() * 1e3,
                     r.p99.as_secs_f64() * 1e3,
@@ -482,6 +493,20 @@ fn identity_cost(rt: &tokio::runtime::Runtime, bin: &Path, dir: &Path) -> io::Re
             ratio(1, 0),
             ratio(2, 1),
             if invalid[ci] { "INVALID" } else { "" }
+        );
+    }
+    println!(
+        "\n   method      server CPU per request, us (medians): hyper  assertion  Digest   \
+         Digest - assertion"
+    );
+    for (ci, (method, _)) in cases.iter().enumerate() {
+        let m = |si: usize| median(&cpu_us[ci][si]);
+        println!(
+            "   {method:<10} {:>43.1} {:>10.1} {:>7.1} {:>20.1}",
+            m(0),
+            m(1),
+            m(2),
+            m(2) - m(1)
         );
     }
     drop((assert, proof, base));

@@ -35,6 +35,19 @@ impl Drop for Proc {
 }
 
 impl Proc {
+    /// CPU time the process has used so far (user + system, from `/proc/<pid>/stat`);
+    /// `None` where that file cannot be read.
+    pub(crate) fn cpu_time(&self) -> Option<Duration> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).ok()?;
+        // Fields after the command name (which may hold spaces) are space-separated;
+        // utime and stime are fields 14 and 15, in clock ticks (100 per second on Linux).
+        let rest = &stat[stat.rfind(')')? + 2..];
+        let mut fields = rest.split(' ').skip(11);
+        let utime: u64 = fields.next()?.parse().ok()?;
+        let stime: u64 = fields.next()?.parse().ok()?;
+        Some(Duration::from_millis((utime + stime) * 10))
+    }
+
     /// Waits until `addr` accepts a connection; an error if the process exits first or
     /// after [`START_TIMEOUT`].
     fn wait_ready(mut self) -> io::Result<Proc> {
