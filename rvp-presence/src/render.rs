@@ -122,6 +122,26 @@ impl NotifyBody {
     }
 }
 
+impl NotifyBody {
+    /// The three parts as shared buffers: the rendered prefix and suffix are reference
+    /// counted (no copy); only the per-watcher middle, escaped, is a new (small) buffer.
+    pub(crate) fn chunks(&self, callback: &str) -> [Bytes; 3] {
+        match self {
+            NotifyBody::Relay { bytes, .. } => [bytes.clone(), Bytes::new(), Bytes::new()],
+            NotifyBody::PropChange(p) => {
+                let middle = p.to.as_deref().unwrap_or(callback).as_bytes();
+                let mut escaped = BytesMut::with_capacity(escaped_len_bytes(middle));
+                escape_bytes_into(&mut escaped, middle);
+                [
+                    p.shared.prefix.clone(),
+                    escaped.freeze(),
+                    p.shared.suffix.clone(),
+                ]
+            }
+        }
+    }
+}
+
 /// Whether XML escaping changes `s`. Character data is escaped as `rvp_proto::xml`'s
 /// writer escapes it (`<`, `>`, `&`; quotes are left alone), so that a spliced body is
 /// byte for byte the writer's rendering (URLs reaching here hold no control characters).

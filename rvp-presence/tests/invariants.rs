@@ -86,6 +86,13 @@ fn check_outputs(
                     "NOTIFY to an expired or cancelled subscription"
                 );
                 m.deliveries.push(d.id());
+                // The vectored parts are the body, and the NOTIFY written from them is
+                // the NOTIFY written from the body in one buffer.
+                prop_assert_eq!(d.body_chunks().concat(), d.body_bytes().to_vec());
+                prop_assert_eq!(
+                    d.body_chunks().iter().map(|c| c.len()).sum::<usize>(),
+                    d.body_len()
+                );
                 if let Some(to) = d.notification_to() {
                     let body = String::from_utf8(d.body_bytes().to_vec()).unwrap();
                     let from = between(&body, "<r:notification-from><r:contact><d:href>", "<");

@@ -45,7 +45,7 @@ use http::{HeaderValue, StatusCode};
 use rvp_presence::{
     Answer, Caller, Change, Delivery, DeliveryId, DirectoryProperties, Engine, Output,
 };
-use rvp_proto::header::{HopCount, MintedSubscriptionId};
+use rvp_proto::header::HopCount;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -54,7 +54,7 @@ use crate::auth::{AuthError, Authenticator, DigestConfig, Identity, NonceSecret,
 use crate::config::Config;
 use crate::delivery::{
     Deliverer, DeliveryConfig, DeliveryOutcome, DeliveryReport, Destination, FailureReason,
-    Notification,
+    Notification, NotificationBody,
 };
 use crate::engine::{self, CommitFailed, Core, CoreOutput, EngineHandle, RequestId};
 use crate::listener::{ServeReport, Server};
@@ -497,27 +497,19 @@ struct Dispatch {
 /// The NOTIFY for `d` to `destination`.
 pub fn notification_for(d: &Delivery, destination: Destination) -> Notification<DeliveryId> {
     let hop = HopCount::new(d.hop_count()).unwrap_or(HopCount::ORIGIN);
-    let sub = MintedSubscriptionId::new(d.subscription().get()).map(Into::into);
+    let sub: rvp_proto::header::SubscriptionId = d.subscription().into();
     let from = d.from_principal().clone();
-    match (d.relayed_body(), sub) {
-        (None, Some(sub)) => Notification::presence(d.id(), destination, from, sub, d.body_bytes())
+    // The body's parts as the engine holds them: a property change's shared rendering is
+    // not copied per watcher.
+    let body = NotificationBody::from_parts(d.body_chunks());
+    match d.relayed_body() {
+        None => Notification::presence(d.id(), destination, from, sub, body)
             .with_hop_count(hop)
             .with_coalesce_key(d.origin().get()),
-        (relayed, sub) => {
-            let body = relayed.cloned().unwrap_or_else(|| d.body_bytes());
-            let ack = match d.ack() {
-                rvp_presence::AckType::DeepOr => rvp_proto::header::AckType::DeepOr,
-                rvp_presence::AckType::DeepAnd => rvp_proto::header::AckType::DeepAnd,
-                _ => rvp_proto::header::AckType::SingleHop,
-            };
-            let mut n = Notification::message(d.id(), destination, from, body)
-                .with_hop_count(hop)
-                .with_ack_type(ack);
-            if let Some(s) = sub {
-                n = n.with_subscription_id(s);
-            }
-            n
-        }
+        Some(_) => Notification::message(d.id(), destination, from, body)
+            .with_hop_count(hop)
+            .with_ack_type(d.ack())
+            .with_subscription_id(sub),
     }
 }
 

@@ -144,6 +144,14 @@ impl Delivery {
         out.put_slice(c);
     }
 
+    /// The body in three parts, for a vectored write (see
+    /// [`write_notify_parts`](rvp_proto::codec::write_notify_parts)): the shared rendered
+    /// prefix and suffix of a property change (reference counted, not copied) around this
+    /// watcher's escaped part; a relay's body and two empty parts.
+    pub fn body_chunks(&self) -> [Bytes; 3] {
+        self.body.chunks(&self.callback)
+    }
+
     /// The body as one buffer (a reference-count increment for a relay).
     pub fn body_bytes(&self) -> Bytes {
         if let Some(b) = self.relayed_body() {

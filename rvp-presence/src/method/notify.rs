@@ -20,7 +20,7 @@ use std::time::Instant;
 use crate::engine::{Output, RequestId, Txn};
 
 use bytes::BufMut;
-use rvp_proto::codec::{NotifyHead, WriteError, write_notify};
+use rvp_proto::codec::{NotifyHead, WriteError, write_notify, write_notify_parts};
 use rvp_proto::header::{self, HopCount};
 
 use rvp_proto::xml::Notification;
@@ -104,7 +104,10 @@ impl Delivery {
             .with_subscription_id(&id);
         match self.relayed_body() {
             Some(body) => write_notify(out, &head.with_ack_type(self.ack()), body),
-            None => write_notify(out, &head, &self.body_bytes()),
+            None => {
+                let [a, b, c] = self.body_chunks();
+                write_notify_parts(out, &head, &[&a, &b, &c])
+            }
         }
     }
 

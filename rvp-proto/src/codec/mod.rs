@@ -82,7 +82,8 @@ pub use request::{
 };
 pub use response::{ParsedResponse, ResponseHead, ResponseParser, TypedResponse, decode_response};
 pub use write::{
-    NotifyHead, ReasonPhrase, WriteError, write_notify, write_request, write_response,
+    NotifyHead, ReasonPhrase, WriteError, write_notify, write_notify_parts, write_request,
+    write_response,
 };
 
 use crate::header::HeaderError;

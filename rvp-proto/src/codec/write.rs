@@ -262,6 +262,29 @@ pub fn write_notify(
     head: &NotifyHead<'_>,
     body: &[u8],
 ) -> Result<(), WriteError> {
+    write_notify_parts(out, head, &[body])
+}
+
+/// [`write_notify`] with the body in parts, written one after the other (`Content-Length`
+/// is their sum): the one NOTIFY writer, for bodies that are not in one buffer, such as a
+/// property change rendered once and spliced per watcher (`rvp-presence`), which then
+/// needs no per-watcher copy of the shared parts.
+///
+/// ```
+/// use rvp_proto::codec::{write_notify, write_notify_parts, NotifyHead};
+///
+/// let head = NotifyHead::new("/", "127.0.0.1:43663", "http://localhost/instmsg/aliases/bob");
+/// let (mut whole, mut parts) = (Vec::new(), Vec::new());
+/// write_notify(&mut whole, &head, b"<r:notification/>")?;
+/// write_notify_parts(&mut parts, &head, &[b"<r:notif", b"", b"ication/>"])?;
+/// assert_eq!(whole, parts);
+/// # Ok::<(), rvp_proto::codec::WriteError>(())
+/// ```
+pub fn write_notify_parts(
+    out: &mut impl BufMut,
+    head: &NotifyHead<'_>,
+    body: &[&[u8]],
+) -> Result<(), WriteError> {
     check_field(head.target, "target", false)?;
     check_field(head.host, "host", false)?;
     check_field(head.from_principal, "from_principal", false)?;
@@ -287,9 +310,11 @@ pub fn write_notify(
     out.put_slice(b"\r\nContent-Type: ");
     out.put_slice(head.content_type.as_bytes());
     out.put_slice(b"\r\nContent-Length: ");
-    put_len(out, body.len());
+    put_len(out, body.iter().map(|p| p.len()).sum());
     out.put_slice(b"\r\n\r\n");
-    out.put_slice(body);
+    for part in body {
+        out.put_slice(part);
+    }
     Ok(())
 }
 

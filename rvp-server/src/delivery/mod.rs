@@ -83,7 +83,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::StatusCode;
 use rvp_proto::ParseError;
-use rvp_proto::codec::{Limits, NotifyHead, WriteError, write_notify};
+use rvp_proto::codec::{Limits, NotifyHead, WriteError, write_notify_parts};
 use rvp_proto::header::{AckType, HopCount, SubscriptionId};
 use tokio::runtime::Handle;
 use tokio::sync::{Notify, mpsc};
@@ -201,7 +201,61 @@ pub struct Notification<I> {
     /// subscriptions are never merged, even to one call-back (PROTOCOL.md §2.1).
     pub coalesce_key: Option<u32>,
     /// The `text/xml` body, sent byte for byte.
-    pub body: Bytes,
+    pub body: NotificationBody,
+}
+
+/// A NOTIFY body in parts, written one after the other
+/// ([`write_notify_parts`](rvp_proto::codec::write_notify_parts)): a property change
+/// arrives as the engine rendered it once for every watcher (shared prefix and suffix
+/// around this watcher's part, `rvp_presence::Delivery::body_chunks`), so queueing one
+/// costs no copy of the shared parts; a relayed message is one part.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NotificationBody([Bytes; 3]);
+
+impl NotificationBody {
+    /// A body in three parts.
+    pub fn from_parts(parts: [Bytes; 3]) -> NotificationBody {
+        NotificationBody(parts)
+    }
+
+    /// Length in bytes (the `Content-Length`).
+    pub fn len(&self) -> usize {
+        self.0.iter().map(Bytes::len).sum()
+    }
+
+    /// Whether the body is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.iter().all(Bytes::is_empty)
+    }
+
+    /// The parts, in order.
+    pub fn parts(&self) -> [&[u8]; 3] {
+        [&self.0[0], &self.0[1], &self.0[2]]
+    }
+
+    /// The body in one buffer (a copy unless it is in one part already).
+    pub fn to_bytes(&self) -> Bytes {
+        match &self.0 {
+            [one, b, c] if b.is_empty() && c.is_empty() => one.clone(),
+            parts => Bytes::from(parts.concat()),
+        }
+    }
+}
+
+impl From<Bytes> for NotificationBody {
+    fn from(body: Bytes) -> NotificationBody {
+        NotificationBody([body, Bytes::new(), Bytes::new()])
+    }
+}
+
+impl PartialEq<[u8]> for NotificationBody {
+    fn eq(&self, other: &[u8]) -> bool {
+        let [a, b, c] = self.parts();
+        other.len() == self.len()
+            && other.starts_with(a)
+            && other[a.len()..].starts_with(b)
+            && other[a.len() + b.len()..] == *c
+    }
 }
 
 impl<I> Notification<I> {
@@ -212,7 +266,7 @@ impl<I> Notification<I> {
         destination: Destination,
         from_principal: impl Into<Arc<str>>,
         subscription_id: SubscriptionId,
-        body: Bytes,
+        body: impl Into<NotificationBody>,
     ) -> Notification<I> {
         Notification {
             id,
@@ -223,7 +277,7 @@ impl<I> Notification<I> {
             ack_type: Some(AckType::SingleHop),
             coalesce_key: subscription_id.as_str().parse().ok(),
             subscription_id: Some(subscription_id),
-            body,
+            body: body.into(),
         }
     }
 
@@ -233,7 +287,7 @@ impl<I> Notification<I> {
         id: I,
         destination: Destination,
         from_principal: impl Into<Arc<str>>,
-        body: Bytes,
+        body: impl Into<NotificationBody>,
     ) -> Notification<I> {
         Notification {
             id,
@@ -244,7 +298,7 @@ impl<I> Notification<I> {
             ack_type: None,
             subscription_id: None,
             coalesce_key: None,
-            body,
+            body: body.into(),
         }
     }
 
@@ -289,7 +343,7 @@ impl<I> Notification<I> {
             head = head.with_subscription_id(s);
         }
         let mut out = Vec::with_capacity(256 + self.body.len());
-        write_notify(&mut out, &head, &self.body)?;
+        write_notify_parts(&mut out, &head, &self.body.parts())?;
         Ok(out)
     }
 }
@@ -715,6 +769,28 @@ mod tests {
         let d = Destination::from_callback("http://127.0.0.1:4321").unwrap();
         let bad = Notification::message(2u8, d, "a b", Bytes::new());
         assert!(bad.to_request_bytes().is_err());
+    }
+
+    /// A body in parts is written as the same bytes as the body in one buffer, and its
+    /// length and equality are those of the whole.
+    #[test]
+    fn bodies_in_parts() {
+        let parts = NotificationBody::from_parts([
+            Bytes::from_static(b"<a>"),
+            Bytes::from_static(b"x&amp;y"),
+            Bytes::from_static(b"</a>"),
+        ]);
+        let whole = NotificationBody::from(Bytes::from_static(b"<a>x&amp;y</a>"));
+        assert_eq!(parts.len(), 14);
+        assert_eq!(parts.to_bytes(), whole.to_bytes());
+        assert!(parts == *b"<a>x&amp;y</a>".as_slice());
+        assert!(parts != *b"<a>x&amp;y</b>".as_slice() && parts != *b"<a>".as_slice());
+        let sub = SubscriptionId::new("9").unwrap();
+        let d = || Destination::from_callback("http://127.0.0.1:4321").unwrap();
+        let a = Notification::presence(1u8, d(), "localhost", sub.clone(), parts);
+        let b = Notification::presence(1u8, d(), "localhost", sub, whole);
+        assert_eq!(a.to_request_bytes().unwrap(), b.to_request_bytes().unwrap());
+        assert!(NotificationBody::default().is_empty());
     }
 
     #[test]
