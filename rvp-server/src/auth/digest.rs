@@ -535,13 +535,28 @@ fn response_over(
     nonce: &str,
     qop: Option<QopAuth<'_>>,
 ) -> String {
+    let digest = response_hex(ha1, &ha2_hex(method, uri), nonce, qop);
+    // Hex digits are ASCII.
+    digest.iter().map(|&b| char::from(b)).collect()
+}
+
+/// `HA2 = MD5(method ":" uri)` as 32 lower-case hex digits.
+fn ha2_hex(method: &str, uri: &str) -> [u8; 32] {
     let mut h2 = Md5::new();
     h2.update(method.as_bytes());
     h2.update(b":");
     h2.update(uri.as_bytes());
-    let ha2 = hex_string(&h2.finalize());
+    hex_array(&h2.finalize().into())
+}
+
+/// The request-digest as 32 lower-case hex digits, from `ha1` (binary, up to 16 bytes,
+/// hexed here) and HA2 already hexed. No allocation: the verifier's hot path.
+fn response_hex(ha1: &[u8], ha2: &[u8; 32], nonce: &str, qop: Option<QopAuth<'_>>) -> [u8; 32] {
+    let mut ha1_hex = [0u8; 32];
+    let ha1 = &ha1[..ha1.len().min(16)];
+    hex_into(ha1, &mut ha1_hex);
     let mut h = Md5::new();
-    h.update(hex_string(ha1).as_bytes());
+    h.update(&ha1_hex[..ha1.len() * 2]);
     h.update(b":");
     h.update(nonce.as_bytes());
     h.update(b":");
@@ -551,8 +566,8 @@ fn response_over(
         h.update(q.cnonce.as_bytes());
         h.update(b":auth:");
     }
-    h.update(ha2.as_bytes());
-    hex_string(&h.finalize())
+    h.update(ha2);
+    hex_array(&h.finalize().into())
 }
 
 /// The `qop=auth` inputs of a request-digest.
@@ -692,7 +707,9 @@ impl ReplayTable {
 #[derive(Debug)]
 pub struct DigestVerifier {
     config: DigestConfig,
-    secret: NonceSecret,
+    /// HMAC-SHA256 keyed with the [`NonceSecret`], the domain label already fed: cloned
+    /// for each tag (keying costs two SHA-256 blocks, a tag then two more).
+    mac: NonceMac,
     origin: Instant,
     counter: AtomicU64,
     replay: Mutex<ReplayTable>,
@@ -702,12 +719,32 @@ type HmacSha256 = Hmac<Sha256>;
 
 const NONCE_DOMAIN: &[u8] = b"rvp-server digest nonce v1";
 
+/// The keyed nonce MAC; its `Debug` output shows nothing of the key.
+#[derive(Clone)]
+struct NonceMac(HmacSha256);
+
+impl NonceMac {
+    fn new(secret: &NonceSecret) -> NonceMac {
+        // HMAC accepts keys of any length: `new_from_slice` cannot fail.
+        let mut mac = <HmacSha256 as Mac>::new_from_slice(&secret.0)
+            .unwrap_or_else(|_| <HmacSha256 as Mac>::new(&Default::default()));
+        mac.update(NONCE_DOMAIN);
+        NonceMac(mac)
+    }
+}
+
+impl fmt::Debug for NonceMac {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("NonceMac(..)")
+    }
+}
+
 impl DigestVerifier {
     /// A verifier whose nonce clock starts at `now`.
     pub fn new(config: DigestConfig, secret: NonceSecret, now: Instant) -> DigestVerifier {
         DigestVerifier {
             config,
-            secret,
+            mac: NonceMac::new(&secret),
             origin: now,
             counter: AtomicU64::new(1),
             replay: Mutex::new(ReplayTable::default()),
@@ -724,14 +761,11 @@ impl DigestVerifier {
     }
 
     fn tag(&self, payload: &[u8; 16]) -> [u8; 16] {
+        let mut mac = self.mac.0.clone();
+        mac.update(payload);
+        let full = mac.finalize().into_bytes();
         let mut tag = [0u8; 16];
-        // HMAC accepts keys of any length: this cannot fail.
-        if let Ok(mut mac) = HmacSha256::new_from_slice(&self.secret.0) {
-            mac.update(NONCE_DOMAIN);
-            mac.update(payload);
-            let full = mac.finalize().into_bytes();
-            tag.copy_from_slice(&full[..16]);
-        }
+        tag.copy_from_slice(&full[..16]);
         tag
     }
 
@@ -916,15 +950,22 @@ fn check_response(
     qop: Option<QopAuth<'_>>,
     response: &str,
 ) -> (bool, bool) {
-    let got = response.to_ascii_lowercase();
-    let standard = response_over(&ha1.0, method, uri, nonce, qop);
+    // The answer in lower case (hex digits; anything else cannot match).
+    let mut got = [0u8; 32];
+    let well_formed = response.len() == got.len();
+    if well_formed {
+        got.copy_from_slice(response.as_bytes());
+        got.make_ascii_lowercase();
+    }
+    let ha2 = ha2_hex(method, uri);
+    let standard = response_hex(&ha1.0, &ha2, nonce, qop);
     let (prefix, allowed) = match ha1.librvp_compatible() {
         LibrvpCompat::Truncated { zero_at } => (zero_at, true),
         _ => (ha1.0.len(), false),
     };
-    let short = response_over(&ha1.0[..prefix], method, uri, nonce, qop);
-    let standard_ok = ct_eq(standard.as_bytes(), got.as_bytes());
-    let short_ok = ct_eq(short.as_bytes(), got.as_bytes());
+    let short = response_hex(&ha1.0[..prefix], &ha2, nonce, qop);
+    let standard_ok = ct_eq(&standard, &got) & well_formed;
+    let short_ok = ct_eq(&short, &got) & well_formed;
     (standard_ok, short_ok & allowed)
 }
 
@@ -958,6 +999,23 @@ fn path_of(target: &str) -> &str {
 /// when one of them is in absolute form.
 fn uri_matches(uri: &str, target: &str) -> bool {
     uri == target || path_of(uri) == path_of(target)
+}
+
+/// Writes the lower-case hex of `bytes` into the start of `out` (which must hold twice
+/// as many bytes).
+fn hex_into(bytes: &[u8], out: &mut [u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for (pair, &b) in out.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = HEX[usize::from(b >> 4)];
+        pair[1] = HEX[usize::from(b & 0x0f)];
+    }
+}
+
+/// The lower-case hex of a 16-byte digest.
+fn hex_array(bytes: &[u8; 16]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    hex_into(bytes, &mut out);
+    out
 }
 
 fn hex_string(bytes: &[u8]) -> String {

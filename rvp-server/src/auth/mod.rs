@@ -167,8 +167,10 @@ impl Identity {
 
 #[derive(Debug, Clone)]
 enum Secret {
-    /// The password: HA1 is computed for whatever username form arrives.
-    Password(Box<str>),
+    /// The password: HA1 is computed for whatever username form arrives, except the
+    /// alias itself in the IM domain's realm (what librvp and most clients send), whose
+    /// HA1 is computed once here.
+    Password(Box<str>, Ha1),
     /// Precomputed HA1s, one per accepted username form (exact bytes).
     Ha1(Vec<(Box<str>, Ha1)>),
 }
@@ -219,7 +221,9 @@ impl UserDirectory {
     /// Adds (or replaces) a user with a password.
     pub fn add_password(&mut self, alias: &str, password: &str) -> Result<(), AuthError> {
         let key = Self::alias_key(alias)?;
-        self.users.insert(key, Secret::Password(password.into()));
+        let ha1 = Ha1::from_password(&key, &self.im_domain, password);
+        self.users
+            .insert(key, Secret::Password(password.into(), ha1));
         Ok(())
     }
 
@@ -244,7 +248,7 @@ impl UserDirectory {
                 list.retain(|(u, _)| &**u != username);
                 list.push((username.into(), ha1));
             }
-            Secret::Password(_) => *entry = Secret::Ha1(vec![(username.into(), ha1)]),
+            Secret::Password(..) => *entry = Secret::Ha1(vec![(username.into(), ha1)]),
         }
         Ok(())
     }
@@ -291,7 +295,12 @@ impl DigestUsers for UserDirectory {
     fn lookup(&self, username: &str, realm: &str) -> Option<DigestAccount> {
         let principal = self.principal_for(username)?;
         let ha1 = match self.users.get(principal.alias())? {
-            Secret::Password(p) => Ha1::from_password(username, realm, p),
+            Secret::Password(_, ha1)
+                if username == principal.alias() && realm == self.im_domain =>
+            {
+                ha1.clone()
+            }
+            Secret::Password(p, _) => Ha1::from_password(username, realm, p),
             Secret::Ha1(list) => list.iter().find(|(u, _)| &**u == username)?.1.clone(),
         };
         Some(DigestAccount { principal, ha1 })
@@ -433,6 +442,12 @@ mod tests {
             assert_eq!(acct.principal.to_string(), want, "{form}");
             assert_eq!(acct.ha1, Ha1::from_password(form, "localhost", "pw"));
         }
+        // The alias in the directory's realm has its HA1 computed once; another realm
+        // still gets the HA1 of that realm.
+        assert_eq!(
+            d.lookup("alice", "elsewhere").unwrap().ha1,
+            Ha1::from_password("alice", "elsewhere", "pw")
+        );
         assert!(d.lookup("bob", "localhost").is_none());
         d.restrict_domains(["corp"]);
         assert!(d.lookup("CORP\\alice", "localhost").is_some());
