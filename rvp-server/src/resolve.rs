@@ -43,8 +43,7 @@ use rvp_resolve::HickoryResolver;
 use rvp_resolve::{Answer, LookupError, Resolve, ResolveError, Resolver, SrvRecord};
 use tokio::sync::mpsc;
 
-use crate::delivery::{Deliverer, Destination};
-use crate::home::notification_for;
+use crate::delivery::{Deliverer, Destination, notification_for};
 
 /// The port RVP servers listen on when nothing says otherwise.
 pub const DEFAULT_PORT: u16 = 80;

@@ -45,9 +45,9 @@ use crate::auth::Authenticator;
 use crate::config::AdminConfig;
 use crate::delivery::Deliverer;
 use crate::engine::WeakEngineHandle;
-use crate::home::PresenceCore;
 use crate::log::ProtocolLog;
 use crate::metrics::{self, EngineGauges, Gauges, Metrics};
+use crate::presence::PresenceCore;
 use crate::resolve::ForeignResolver;
 
 pub use reload::{ReloadError, ReloadReport, Reloader};

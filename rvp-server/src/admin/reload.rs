@@ -40,8 +40,9 @@ use tokio::sync::Mutex;
 use crate::auth::Authenticator;
 use crate::config::{Config, ConfigError, UserConfig};
 use crate::engine::WeakEngineHandle;
-use crate::home::{PresenceCore, ServerError, user_directory, user_properties};
 use crate::metrics::Metrics;
+use crate::presence::PresenceCore;
+use crate::setup::{ServerError, user_directory, user_properties};
 
 /// Why a reload was refused. Nothing of it was applied.
 #[derive(Debug, thiserror::Error)]

@@ -205,7 +205,7 @@ pub struct Notification<I> {
 }
 
 /// A NOTIFY body in parts, written one after the other
-/// ([`write_notify_parts`](rvp_proto::codec::write_notify_parts)): a property change
+/// ([`rvp_proto::codec::write_notify_parts`]): a property change
 /// arrives as the engine rendered it once for every watcher (shared prefix and suffix
 /// around this watcher's part, `rvp_presence::Delivery::body_chunks`), so queueing one
 /// costs no copy of the shared parts; a relayed message is one part.
@@ -345,6 +345,31 @@ impl<I> Notification<I> {
         let mut out = Vec::with_capacity(256 + self.body.len());
         write_notify_parts(&mut out, &head, &self.body.parts())?;
         Ok(out)
+    }
+}
+
+/// The NOTIFY the presence engine asked for with `d`, to `destination` (where `d`'s
+/// call-back was found to be): a property change with its `Subscription-Id`, coalescing
+/// per watched subscription, or a relayed message with the received hop count and ack
+/// type.
+pub fn notification_for(
+    d: &rvp_presence::Delivery,
+    destination: Destination,
+) -> Notification<rvp_presence::DeliveryId> {
+    let hop = HopCount::new(d.hop_count()).unwrap_or(HopCount::ORIGIN);
+    let sub: SubscriptionId = d.subscription().into();
+    let from = d.from_principal().clone();
+    // The body's parts as the engine holds them: a property change's shared rendering is
+    // not copied per watcher.
+    let body = NotificationBody::from_parts(d.body_chunks());
+    match d.relayed_body() {
+        None => Notification::presence(d.id(), destination, from, sub, body)
+            .with_hop_count(hop)
+            .with_coalesce_key(d.origin().get()),
+        Some(_) => Notification::message(d.id(), destination, from, body)
+            .with_hop_count(hop)
+            .with_ack_type(d.ack())
+            .with_subscription_id(sub),
     }
 }
 

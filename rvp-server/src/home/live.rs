@@ -41,10 +41,10 @@ use http::{HeaderValue, StatusCode};
 use rvp_proto::url::{NodePath, RequestTarget, canonical_alias};
 use rvp_resolve::Address;
 
-use super::PresenceCore;
 use crate::auth::Authenticator;
 use crate::directory::{Directory, DirectoryEntry, DirectoryError, username_alias};
 use crate::engine::EngineHandle;
+use crate::presence::PresenceCore;
 use crate::router::{Role, Router};
 use crate::service::{Request, Response, text_response};
 
