@@ -225,7 +225,6 @@ pub struct Router {
     /// Kept-alive connections to home servers, by address.
     idle: std::sync::Mutex<HashMap<SocketAddr, Vec<TcpStream>>>,
     max_hops: u32,
-    #[cfg(feature = "dns")]
     resolver: Option<Arc<crate::resolve::ForeignResolver>>,
 }
 
@@ -251,7 +250,6 @@ impl Router {
             idle: std::sync::Mutex::default(),
             max_hops: 8,
             config,
-            #[cfg(feature = "dns")]
             resolver: None,
         }
     }
@@ -270,7 +268,6 @@ impl Router {
 
     /// Looks home servers up in DNS through `resolver` when `[router] homes` does not
     /// list them.
-    #[cfg(feature = "dns")]
     pub fn with_resolver(mut self, resolver: Option<Arc<crate::resolve::ForeignResolver>>) -> Self {
         self.resolver = resolver;
         self
@@ -376,7 +373,6 @@ impl Router {
         if let Ok(a) = home.parse::<SocketAddr>() {
             return Ok(a);
         }
-        #[cfg(feature = "dns")]
         if let Some(r) = &self.resolver {
             let (host, port) = crate::resolve::split_authority(home)
                 .ok_or_else(|| ProxyError::NoAddress(home.to_owned(), "bad host".into()))?;
