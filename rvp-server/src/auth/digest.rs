@@ -434,6 +434,8 @@ pub fn parse_authorization(value: &[u8]) -> Result<DigestParams<'_>, DigestError
             i += 1;
             let start = i;
             let mut owned: Option<String> = None;
+            // Byte by byte: `"` and `\` are ASCII, never part of a multi-byte character,
+            // so every slice boundary below falls between characters.
             loop {
                 match s.get(i) {
                     None => return Err(DigestError::Malformed("unterminated quoted string")),
@@ -449,11 +451,14 @@ pub fn parse_authorization(value: &[u8]) -> Result<DigestParams<'_>, DigestError
                         i += 1 + ch_len;
                     }
                     Some(_) => {
-                        let ch_len = text[i..].chars().next().map_or(1, char::len_utf8);
+                        let run = s[i..]
+                            .iter()
+                            .position(|&b| b == b'"' || b == b'\\')
+                            .unwrap_or(s.len() - i);
                         if let Some(buf) = owned.as_mut() {
-                            buf.push_str(&text[i..i + ch_len]);
+                            buf.push_str(&text[i..i + run]);
                         }
-                        i += ch_len;
+                        i += run;
                     }
                 }
             }
@@ -477,22 +482,38 @@ pub fn parse_authorization(value: &[u8]) -> Result<DigestParams<'_>, DigestError
         if i < s.len() && s[i] != b',' {
             return Err(DigestError::Malformed("expected ',' between parameters"));
         }
-        let slot = match name.to_ascii_lowercase().as_str() {
-            "username" => &mut params.username,
-            "realm" => &mut params.realm,
-            "nonce" => &mut params.nonce,
-            "uri" => &mut params.uri,
-            "response" => &mut params.response,
-            "algorithm" => &mut params.algorithm,
-            "qop" => &mut params.qop,
-            "nc" => &mut params.nc,
-            "cnonce" => &mut params.cnonce,
-            "opaque" => &mut params.opaque,
-            "userhash" => &mut params.userhash,
-            _ => continue,
+        // Compared without folding the name into a new String (one per parameter).
+        const NAMES: [&str; 11] = [
+            "username",
+            "realm",
+            "nonce",
+            "uri",
+            "response",
+            "algorithm",
+            "qop",
+            "nc",
+            "cnonce",
+            "opaque",
+            "userhash",
+        ];
+        let Some(known) = NAMES.iter().position(|n| n.eq_ignore_ascii_case(name)) else {
+            continue;
+        };
+        let slot = match known {
+            0 => &mut params.username,
+            1 => &mut params.realm,
+            2 => &mut params.nonce,
+            3 => &mut params.uri,
+            4 => &mut params.response,
+            5 => &mut params.algorithm,
+            6 => &mut params.qop,
+            7 => &mut params.nc,
+            8 => &mut params.cnonce,
+            9 => &mut params.opaque,
+            _ => &mut params.userhash,
         };
         if slot.is_some() {
-            return Err(DigestError::Duplicate(name.to_ascii_lowercase()));
+            return Err(DigestError::Duplicate(NAMES[known].to_owned()));
         }
         *slot = Some(value);
     }
