@@ -10,7 +10,10 @@
 //! * `<host_name>. A/AAAA <address>` — where it is, when an address is given or the
 //!   configuration listens on a specific one;
 //! * one `A` line per home server the configuration routes to (`[router.homes]`), so
-//!   that the `Location` of a `302` resolves for clients.
+//!   that the `Location` of a `302` resolves for clients;
+//! * with a `[tls] listen` address, `_rvps._tcp.<domain>. SRV 0 0 <port> <domain>.`: other
+//!   servers then deliver over TLS, checking the certificate against the domain
+//!   (PROTOCOL.md §7.6).
 
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
@@ -69,6 +72,17 @@ pub(crate) fn records(
         if let Some(ip) = ip {
             lines.push(address_line(host, ip, ttl));
         }
+    }
+    if let Some(tls) = config.tls.listen.first() {
+        lines.push(format!(
+            "; other servers deliver to {domain} over TLS on port {}: the certificate must be \
+             valid for {domain} (they check it against the domain, not the SRV target)",
+            tls.port()
+        ));
+        lines.push(format!(
+            "_rvps._tcp.{domain}. {ttl} IN SRV 0 0 {} {domain}.",
+            tls.port()
+        ));
     }
     for (home, at) in &config.router.homes {
         let name = home.rsplit_once(':').map_or(home.as_str(), |(h, _)| h);
@@ -153,5 +167,38 @@ mod tests {
                 .any(|l| l.contains("only librvp honours an SRV port"))
         );
         assert!(lines.iter().any(|l| l.contains("give one with --address")));
+    }
+
+    #[test]
+    fn a_tls_listener_is_published_as_rvps() {
+        let plain = Config::from_toml_str(
+            "[server]\nlisten = [\"0.0.0.0:80\"]\ndomain = \"im.example.org\"\n",
+            "test",
+        )
+        .unwrap();
+        assert!(
+            !records(&plain, None, None, 300)
+                .iter()
+                .any(|l| l.contains("_rvps"))
+        );
+        let dir = std::env::temp_dir().join(format!("rvp-admin-dns-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (cert, key) = (dir.join("c.pem"), dir.join("k.pem"));
+        std::fs::write(&cert, "x").unwrap();
+        std::fs::write(&key, "x").unwrap();
+        let tls = Config::from_toml_str(
+            &format!(
+                "[server]\nlisten = [\"0.0.0.0:80\"]\ndomain = \"im.example.org\"\n\
+                 [tls]\nlisten = [\"0.0.0.0:8443\"]\ncertificate = {cert:?}\nprivate_key = {key:?}\n"
+            ),
+            "test",
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+        let lines = records(&tls.unwrap(), None, None, 300);
+        assert!(
+            lines
+                .contains(&"_rvps._tcp.im.example.org. 300 IN SRV 0 0 8443 im.example.org.".into()),
+            "{lines:#?}"
+        );
     }
 }
