@@ -502,6 +502,44 @@ impl Metrics {
                 "rvp_protocol_log_dropped_lines_total" => {
                     w.value(m.name, gauges.log_lines_dropped);
                 }
+                "rvp_directory_cache_lookups_total" => {
+                    if let Some(c) = &gauges.directory_cache {
+                        for (result, n) in [
+                            ("hit", c.hits),
+                            ("miss", c.misses),
+                            ("coalesced", c.coalesced),
+                            ("busy", c.busy),
+                            ("stale", c.stale_served),
+                        ] {
+                            w.labelled(m.name, &[("result", result)], n);
+                        }
+                    }
+                }
+                "rvp_directory_errors_total" => {
+                    if let Some(c) = &gauges.directory_cache {
+                        w.value(m.name, c.errors);
+                    }
+                }
+                "rvp_directory_outages_total" => {
+                    if let Some(c) = &gauges.directory_cache {
+                        w.value(m.name, c.outages);
+                    }
+                }
+                "rvp_directory_outage" => {
+                    if let Some(c) = &gauges.directory_cache {
+                        w.value(m.name, u64::from(c.in_outage));
+                    }
+                }
+                "rvp_directory_cache_entries" => {
+                    if let Some(c) = &gauges.directory_cache {
+                        w.value(m.name, c.entries as u64);
+                    }
+                }
+                "rvp_directory_lookups_in_flight" => {
+                    if let Some(c) = &gauges.directory_cache {
+                        w.value(m.name, c.in_flight as u64);
+                    }
+                }
                 _ => {}
             }
         }
@@ -546,6 +584,9 @@ pub struct Gauges {
     pub dns_lookups_failed: u64,
     /// Protocol log lines dropped because the writer could not keep up.
     pub log_lines_dropped: u64,
+    /// The directory cache's counters, when the directory is read per request (LDAP);
+    /// `None`: the `rvp_directory_cache_*` series are left out.
+    pub directory_cache: Option<crate::directory::CacheStats>,
 }
 
 /// The Prometheus metric type.
@@ -731,6 +772,42 @@ pub const METRICS: &[MetricInfo] = &[
         Some("DS Hits/sec, DS Hits since startup"),
     ),
     metric(
+        "rvp_directory_cache_lookups_total",
+        Kind::Counter,
+        "Lookups of the directory read per request (LDAP), by how the cache answered: hit, miss (the directory was asked), coalesced (with a lookup in flight), busy (refused: [directory] lookups at their bound), stale (a user past its TTL served through an outage).",
+        None,
+    ),
+    metric(
+        "rvp_directory_errors_total",
+        Kind::Counter,
+        "Directory requests (lookups and listings) that failed.",
+        None,
+    ),
+    metric(
+        "rvp_directory_outages_total",
+        Kind::Counter,
+        "Directory outages begun (each logged once at warn).",
+        None,
+    ),
+    metric(
+        "rvp_directory_outage",
+        Kind::Gauge,
+        "1 while the directory is out (its last answer was an outage), else 0.",
+        None,
+    ),
+    metric(
+        "rvp_directory_cache_entries",
+        Kind::Gauge,
+        "Answers held by the directory cache.",
+        None,
+    ),
+    metric(
+        "rvp_directory_lookups_in_flight",
+        Kind::Gauge,
+        "Directory lookups in flight now.",
+        None,
+    ),
+    metric(
         "rvp_dns_lookups_total",
         Kind::Counter,
         "Host-name resolutions for other servers (answered from the TTL cache or by DNS), by result.",
@@ -804,6 +881,7 @@ mod tests {
     fn every_metric_has_help_and_type_and_distinct_names() {
         let text = Metrics::new().render(&Gauges {
             engine: Some(EngineGauges::default()),
+            directory_cache: Some(Default::default()),
             ..Gauges::default()
         });
         let mut names = std::collections::HashSet::new();
@@ -843,6 +921,36 @@ mod tests {
         assert!(text.contains("rvp_requests_total{method=\"ACL\",code=\"200\"} 1\n"));
         assert!(text.contains("rvp_requests_total{method=\"other\",code=\"501\"} 1\n"));
         assert!(!text.contains("code=\"404\""), "zero series are left out");
+    }
+
+    #[test]
+    fn directory_cache_series_only_with_a_cached_directory() {
+        let text = Metrics::new().render(&Gauges::default());
+        assert!(
+            !text.contains("\nrvp_directory_cache_lookups_total{"),
+            "{text}"
+        );
+        let stats = crate::directory::CacheStats {
+            hits: 7,
+            misses: 2,
+            busy: 1,
+            in_outage: true,
+            entries: 9,
+            ..Default::default()
+        };
+        let text = Metrics::new().render(&Gauges {
+            directory_cache: Some(stats),
+            ..Gauges::default()
+        });
+        for line in [
+            "rvp_directory_cache_lookups_total{result=\"hit\"} 7\n",
+            "rvp_directory_cache_lookups_total{result=\"miss\"} 2\n",
+            "rvp_directory_cache_lookups_total{result=\"busy\"} 1\n",
+            "rvp_directory_outage 1\n",
+            "rvp_directory_cache_entries 9\n",
+        ] {
+            assert!(text.contains(line), "{line}: {text}");
+        }
     }
 
     #[test]

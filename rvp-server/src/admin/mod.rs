@@ -122,6 +122,8 @@ pub(crate) struct Sources {
     pub(crate) deliverer: Deliverer<DeliveryId>,
     pub(crate) resolver: Option<Arc<ForeignResolver>>,
     pub(crate) log: ProtocolLog,
+    /// The directory read per request (LDAP), for its cache counters.
+    pub(crate) directory: Option<Arc<dyn crate::directory::Directory>>,
 }
 
 impl Sources {
@@ -159,6 +161,7 @@ impl Sources {
             dns_lookups_ok,
             dns_lookups_failed,
             log_lines_dropped: self.log.dropped(),
+            directory_cache: self.directory.as_ref().and_then(|d| d.cache_stats()),
         };
         self.metrics.render(&g)
     }

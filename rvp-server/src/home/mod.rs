@@ -213,6 +213,7 @@ impl HomeServer {
                     deliverer: deliverer.clone(),
                     resolver: resolver.clone(),
                     log: log.clone(),
+                    directory: live.clone(),
                 };
                 Some(
                     crate::admin::AdminServer::bind(addr, sources, config.admin.clone())
