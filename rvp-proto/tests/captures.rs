@@ -2,11 +2,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-
+use rvp_interop::captures::{Block, capture_files, read_blocks};
 use rvp_proto::codec::{RequestParser, ResponseParser, Status};
 use rvp_proto::header::{AckType, NotificationType};
 use rvp_proto::{Method, MethodClass};
-use rvp_interop::captures::{Block, capture_files, read_blocks};
 
 /// Parses every message of a block; returns how many.
 fn check_block(file: &str, b: &Block, req: &mut RequestParser, res: &mut ResponseParser) -> usize {

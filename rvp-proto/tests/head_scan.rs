@@ -10,10 +10,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-
 use proptest::prelude::*;
-use rvp_proto::codec::{Limits, RequestParser, Status, scan_request_head};
 use rvp_interop::captures::{capture_files, read_blocks};
+use rvp_proto::codec::{Limits, RequestParser, Status, scan_request_head};
 
 /// A real NOTIFY sent by librvp (the benchmark fixture).
 const NOTIFY: &[u8] = include_bytes!("../../benches/fixtures/librvp-notify-typing.http");

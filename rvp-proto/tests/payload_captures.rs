@@ -6,13 +6,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-
+use rvp_interop::captures::{capture_files, framed_messages};
 use rvp_proto::payload::{
     Join, Leave, Payload, SessionId, TextMessage, Typing, decode_double_utf8, encode_double_utf8,
     is_double_utf8,
 };
 use rvp_proto::xml::{Notification, XmlBody};
-use rvp_interop::captures::{capture_files, framed_messages};
 
 /// One `r:mime-data` found in a capture.
 struct Found {

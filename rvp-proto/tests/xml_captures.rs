@@ -13,7 +13,6 @@ use rvp_proto::xml::{
     StateValue, Subscriptions, XmlBody, XmlError,
 };
 
-
 use rvp_interop::captures::{Framed, framed_messages};
 
 /// The XML bodies of every captured message (framed by the product parsers).

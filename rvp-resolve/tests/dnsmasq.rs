@@ -5,17 +5,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-
 use std::collections::HashSet;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use rvp_interop::dnsmasq::Dnsmasq;
 use rvp_resolve::{
     Address, Answer, HickoryResolver, LookupError, Resolve, ResolveError, Resolver, ResolverConfig,
     SrvRecord, TargetSource,
 };
-use rvp_interop::dnsmasq::Dnsmasq;
 
 /// TTL dnsmasq gives its local records in these tests (seconds).
 const LOCAL_TTL: u64 = 30;
