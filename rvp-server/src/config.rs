@@ -41,13 +41,20 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use toml::de::{DeTable, DeValue};
+
+use crate::directory::{Backend, Directory, DirectoryError, FileDirectory};
+#[cfg(feature = "ldap")]
+use crate::directory::{CacheConfig, CachedDirectory, LdapDirectory};
+
+/// One `[[users]]` entry (the file directory's entry format).
+pub use crate::directory::UserConfig;
 
 use crate::conn::ConnLimits;
 use crate::store::SyncMode;
@@ -116,7 +123,7 @@ pub struct ServerConfig {
     pub storage_sync: SyncMode,
     /// How often the log is folded into the store (with `interval`: the most a power loss
     /// can lose). Default 1 s.
-    #[serde(with = "duration")]
+    #[serde(with = "crate::duration")]
     pub storage_checkpoint_interval: Duration,
     /// `home` (hosts users), `router` (hosts none: routes every request to the user's
     /// home server) or `both` (the default). See [`crate::router`].
@@ -148,7 +155,7 @@ pub struct AuthConfig {
     /// Digest realm; empty means the IM domain. Default empty.
     pub realm: String,
     /// Lifetime of a Digest nonce. Default 5 minutes.
-    #[serde(with = "duration")]
+    #[serde(with = "crate::duration")]
     pub nonce_lifetime: Duration,
 }
 
@@ -169,27 +176,27 @@ impl Default for AuthConfig {
 #[non_exhaustive]
 #[allow(missing_docs)] // each key is documented in default.toml and on the engine's Policy
 pub struct PolicyConfig {
-    #[serde(with = "duration")]
+    #[serde(with = "crate::duration")]
     pub subscription_lifetime_min: Duration,
-    #[serde(with = "duration")]
+    #[serde(with = "crate::duration")]
     pub subscription_lifetime_max: Duration,
-    #[serde(with = "duration")]
+    #[serde(with = "crate::duration")]
     pub subscription_grace: Duration,
-    #[serde(with = "duration")]
+    #[serde(with = "crate::duration")]
     pub lease_min: Duration,
-    #[serde(with = "duration")]
+    #[serde(with = "crate::duration")]
     pub lease_max: Duration,
-    #[serde(with = "duration")]
+    #[serde(with = "crate::duration")]
     pub lease_grace: Duration,
-    #[serde(with = "duration")]
+    #[serde(with = "crate::duration")]
     pub unleased_timeout: Duration,
     pub max_hops: u32,
-    #[serde(with = "duration")]
+    #[serde(with = "crate::duration")]
     pub delivery_timeout: Duration,
-    #[serde(with = "duration")]
+    #[serde(with = "crate::duration")]
     pub delivery_connect_timeout: Duration,
     pub callback_failure_threshold: u32,
-    #[serde(with = "duration")]
+    #[serde(with = "crate::duration")]
     pub callback_failure_window: Duration,
     pub bind_viewless_proppatch: bool,
     pub max_views_per_principal: usize,
@@ -292,17 +299,17 @@ impl Default for PolicyConfig {
 #[non_exhaustive]
 #[allow(missing_docs)] // documented on ConnLimits and in default.toml
 pub struct LimitsConfig {
-    #[serde(with = "duration")]
+    #[serde(with = "crate::duration")]
     pub header_read_timeout: Duration,
-    #[serde(with = "duration")]
+    #[serde(with = "crate::duration")]
     pub body_read_timeout: Duration,
-    #[serde(with = "duration")]
+    #[serde(with = "crate::duration")]
     pub idle_timeout: Duration,
-    #[serde(with = "duration")]
+    #[serde(with = "crate::duration")]
     pub write_timeout: Duration,
-    #[serde(with = "duration")]
+    #[serde(with = "crate::duration")]
     pub handler_timeout: Duration,
-    #[serde(with = "duration")]
+    #[serde(with = "crate::duration")]
     pub drain_timeout: Duration,
     pub max_head_bytes: usize,
     pub max_headers: usize,
@@ -412,7 +419,7 @@ pub struct AdminConfig {
     pub max_connections: usize,
     /// An admin connection must send its request and take its answer within this.
     /// Default 5 s.
-    #[serde(with = "duration")]
+    #[serde(with = "crate::duration")]
     pub timeout: Duration,
 }
 
@@ -449,7 +456,7 @@ pub struct ArchiveConfig {
     /// Whole segments whose records are all older than this are deleted (at start-up and
     /// hourly). Zero (the default): kept for ever. Else at least
     /// [`crate::archive::MIN_RETENTION`] (one day).
-    #[serde(with = "duration")]
+    #[serde(with = "crate::duration")]
     pub retention: Duration,
 }
 
@@ -457,50 +464,6 @@ impl ArchiveConfig {
     /// Whether the archive is on.
     pub fn enabled(&self) -> bool {
         !self.path.as_os_str().is_empty()
-    }
-}
-
-/// One `[[users]]` entry.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[non_exhaustive]
-pub struct UserConfig {
-    /// The alias: sign-in name `alias@domain`, node `/instmsg/aliases/<alias>`. Required.
-    pub alias: String,
-    /// `d:displayname`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub display_name: Option<String>,
-    /// `r:email`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub email: Option<String>,
-    /// Clear-text password (Digest needs the password or the HA1).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub password: Option<String>,
-    /// Digest HA1: 32 hex digits, MD5 of `user:realm:password`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ha1: Option<String>,
-    /// The host name (`host` or `host:port`) of the home server that holds this user, when
-    /// it is another server of the IM domain: requests for the user are then routed there
-    /// (see [`crate::router`]). Absent: this server.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub home: Option<String>,
-    /// `false`: the user is not served (it cannot sign in and is answered as a user the
-    /// directory does not hold), though its entry stays in the file. Absent: enabled.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub enabled: Option<bool>,
-}
-
-impl fmt::Debug for UserConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("UserConfig")
-            .field("alias", &self.alias)
-            .field("display_name", &self.display_name)
-            .field("email", &self.email)
-            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
-            .field("ha1", &self.ha1.as_ref().map(|_| "<redacted>"))
-            .field("home", &self.home)
-            .field("enabled", &self.enabled)
-            .finish()
     }
 }
 
@@ -674,6 +637,35 @@ impl Config {
             }
         }
         toml::to_string(&shown).unwrap_or_else(|e| format!("# cannot print the config: {e}\n"))
+    }
+
+    /// The users of the `[[users]]` file directory (`server.domain`, `server.host_name`).
+    pub fn file_directory(&self) -> Result<FileDirectory, DirectoryError> {
+        FileDirectory::from_users(&self.server.domain, &self.server.host_name, &self.users)
+    }
+
+    /// The directory this configuration describes: the `[[users]]` for `backend = "file"`; an LDAP
+    /// server behind a [`CachedDirectory`](crate::directory::CachedDirectory) for `backend = "ldap"`. Opening connects to
+    /// nothing (the first lookup or listing does); it reads the bind password file.
+    pub fn open_directory(&self) -> Result<Arc<dyn Directory>, DirectoryError> {
+        let config = self;
+        match config.directory.backend {
+            Backend::File => Ok(Arc::new(config.file_directory()?)),
+            #[cfg(feature = "ldap")]
+            Backend::Ldap => {
+                let ldap = config.directory.ldap.as_ref().ok_or_else(|| {
+                    DirectoryError::Config("backend \"ldap\" without [directory.ldap]".into())
+                })?;
+                Ok(Arc::new(CachedDirectory::new(
+                    LdapDirectory::new(ldap)?,
+                    CacheConfig::from(&config.directory),
+                )))
+            }
+            #[cfg(not(feature = "ldap"))]
+            Backend::Ldap => Err(DirectoryError::Config(
+                "backend \"ldap\": this rvp-server was built without the `ldap` feature".into(),
+            )),
+        }
     }
 
     /// The Digest realm in force (`auth.realm`, or the domain when empty).
@@ -977,74 +969,7 @@ fn locate_key(text: &str, key: &str) -> Option<usize> {
 /// A duration as the configuration writes it: `"250ms"`, `"10s"`, `"5m"`, `"4h"`, `"90d"`
 /// (an integer and a unit `ms`, `s`, `m` or `min`, `h`, `d`). `None` for anything else.
 pub fn parse_duration(text: &str) -> Option<Duration> {
-    duration::parse(text)
-}
-
-/// Durations in the config: `"250ms"`, `"10s"`, `"5m"`, `"4h"`, `"90d"` or an integer
-/// (seconds).
-pub(crate) mod duration {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer, de};
-
-    pub(crate) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&format(*d))
-    }
-
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Secs(u64),
-            Text(String),
-        }
-        match Raw::deserialize(d).map_err(|_| {
-            de::Error::custom(
-                "expected a duration such as \"250ms\", \"10s\", \"5m\", \"4h\", \"90d\"",
-            )
-        })? {
-            Raw::Secs(n) => Ok(Duration::from_secs(n)),
-            Raw::Text(t) => parse(&t).ok_or_else(|| {
-                de::Error::custom(format!(
-                    "invalid duration {t:?}: expected a number with a unit ms, s, m, h or d (\"10s\")"
-                ))
-            }),
-        }
-    }
-
-    pub(super) fn parse(t: &str) -> Option<Duration> {
-        let t = t.trim();
-        let split = t.find(|c: char| !c.is_ascii_digit())?;
-        let (num, unit) = t.split_at(split);
-        let n: u64 = num.parse().ok()?;
-        let secs = |k: u64| n.checked_mul(k).map(Duration::from_secs);
-        match unit.trim() {
-            "ms" => Some(Duration::from_millis(n)),
-            "s" => secs(1),
-            "m" | "min" => secs(60),
-            "h" => secs(3600),
-            "d" => secs(86_400),
-            _ => None,
-        }
-    }
-
-    pub(super) fn format(d: Duration) -> String {
-        let ms = d.as_millis();
-        if !ms.is_multiple_of(1000) {
-            format!("{ms}ms")
-        } else {
-            let s = d.as_secs();
-            if s != 0 && s.is_multiple_of(86_400) {
-                format!("{}d", s / 86_400)
-            } else if s != 0 && s.is_multiple_of(3600) {
-                format!("{}h", s / 3600)
-            } else if s != 0 && s.is_multiple_of(60) {
-                format!("{}m", s / 60)
-            } else {
-                format!("{s}s")
-            }
-        }
-    }
+    crate::duration::parse(text)
 }
 
 #[cfg(test)]
@@ -1089,11 +1014,11 @@ mod tests {
             ("5m", Duration::from_secs(300)),
             ("4h", Duration::from_secs(14_400)),
         ] {
-            assert_eq!(duration::parse(t), Some(d), "{t}");
-            assert_eq!(duration::parse(&duration::format(d)), Some(d));
+            assert_eq!(crate::duration::parse(t), Some(d), "{t}");
+            assert_eq!(crate::duration::parse(&crate::duration::format(d)), Some(d));
         }
         for t in ["", "s", "10", "10 parsecs", "-1s", "1.5s"] {
-            assert_eq!(duration::parse(t), None, "{t}");
+            assert_eq!(crate::duration::parse(t), None, "{t}");
         }
         let c = Config::from_toml_str("[limits]\nidle_timeout = 7\n", "x").unwrap();
         assert_eq!(c.limits.idle_timeout, Duration::from_secs(7));
@@ -1389,7 +1314,7 @@ mod tests {
         #[test]
         fn durations_print_and_parse_back(ms in 0u64..10_000_000_000) {
             let d = Duration::from_millis(ms);
-            proptest::prop_assert_eq!(duration::parse(&duration::format(d)), Some(d));
+            proptest::prop_assert_eq!(crate::duration::parse(&crate::duration::format(d)), Some(d));
         }
 
         #[test]

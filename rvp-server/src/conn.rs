@@ -583,7 +583,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<'_, S> {
         self.metrics
             .record_request(rvp_method, response.status().as_u16());
         let before = self.out.len();
-        match response.extensions().get::<crate::router::RawResponse>() {
+        match response.extensions().get::<crate::service::RawResponse>() {
             // A home server's answer relayed by the router: its bytes, exactly.
             Some(raw) => self.out.extend_from_slice(&raw.0),
             None => {

@@ -125,6 +125,7 @@ pub mod archive;
 pub mod auth;
 pub mod delivery;
 pub mod directory;
+pub(crate) mod duration;
 pub mod metrics;
 pub mod store;
 

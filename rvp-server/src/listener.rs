@@ -250,6 +250,19 @@ impl<H: Handler> Server<H> {
         Ok(self)
     }
 
+    /// This server with `tls`'s listener bound too (unchanged when `[tls] listen` has no
+    /// addresses, or without the `tls` feature).
+    pub async fn bind_server_tls(self, tls: &crate::tls::ServerTls) -> io::Result<Self> {
+        #[cfg(feature = "tls")]
+        if let Some((addrs, acceptor)) = tls.listener() {
+            let server = self.bind_tls(addrs, acceptor.clone()).await?;
+            tracing::info!(addrs = ?server.tls_local_addrs(), "TLS listener bound");
+            return Ok(server);
+        }
+        let _ = tls;
+        Ok(self)
+    }
+
     /// The TLS listeners' addresses actually bound (empty without any).
     pub fn tls_local_addrs(&self) -> Vec<SocketAddr> {
         #[cfg(feature = "tls")]
@@ -478,6 +491,25 @@ pub(crate) fn refuse(stream: TcpStream, answer: &'static [u8]) {
         })
         .await;
     });
+}
+
+/// Runs the whole stop sequence: serve until `stop` resolves, drain (see
+/// [`Server::serve`]), then run `flush` (persist storage,
+/// stop the engine task...). Returns the drain report and the flush result.
+pub async fn serve_then_flush<H, S, F, Fut, E>(
+    server: Server<H>,
+    stop: S,
+    flush: F,
+) -> (ServeReport, Result<(), E>)
+where
+    H: Handler,
+    S: Future<Output = ()> + Send,
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<(), E>>,
+{
+    let report = server.serve(stop).await;
+    let flushed = flush().await;
+    (report, flushed)
 }
 
 #[cfg(test)]

@@ -31,14 +31,13 @@
 //! assert!(text.contains("rvp_requests_total{method=\"SUBSCRIBE\",code=\"200\"} 1\n"));
 //! ```
 
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rvp_proto::Method;
 
 use crate::auth::{AuthError, DigestError};
-use crate::delivery::{DeliveryOutcome, FailureReason};
 
 /// The `Content-Type` of the exposition (Prometheus text format 0.0.4).
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -202,33 +201,6 @@ impl NotifyResult {
         }
     }
 
-    /// The result of a delivery report.
-    pub fn of(outcome: &DeliveryOutcome) -> NotifyResult {
-        match outcome {
-            DeliveryOutcome::Answered(s) if s.is_success() => NotifyResult::Delivered,
-            DeliveryOutcome::Answered(_) => NotifyResult::ErrorStatus,
-            DeliveryOutcome::Superseded => NotifyResult::Superseded,
-            DeliveryOutcome::Failed(reason) => match reason {
-                FailureReason::Connect(_) | FailureReason::ConnectTimeout => {
-                    NotifyResult::Unreachable
-                }
-                FailureReason::Io(_) | FailureReason::ConnectionClosed => {
-                    NotifyResult::ConnectionLost
-                }
-                FailureReason::ResponseTimeout => NotifyResult::Timeout,
-                FailureReason::BadResponse(_) => NotifyResult::BadAnswer,
-                FailureReason::QueueFull | FailureReason::TooManyDestinations => {
-                    NotifyResult::QueueFull
-                }
-                FailureReason::Expired => NotifyResult::Expired,
-                FailureReason::InvalidRequest(_) | FailureReason::ShuttingDown => {
-                    NotifyResult::NotSent
-                }
-                FailureReason::Tls(_) => NotifyResult::TlsFailed,
-            },
-        }
-    }
-
     fn index(self) -> usize {
         NotifyResult::ALL
             .iter()
@@ -372,12 +344,12 @@ impl Metrics {
     }
 
     /// A TLS handshake finished: `ok`, or failed (or timed out).
-    pub fn tls_handshake(&self, direction: crate::tls::Direction, ok: bool) {
+    pub fn tls_handshake(&self, direction: Direction, ok: bool) {
         self.tls_handshakes[tls_index(direction)][usize::from(!ok)].fetch_add(1, Ordering::Relaxed);
     }
 
     /// TLS handshakes so far in `direction` that succeeded (`ok`) or failed.
-    pub fn tls_handshakes(&self, direction: crate::tls::Direction, ok: bool) -> u64 {
+    pub fn tls_handshakes(&self, direction: Direction, ok: bool) -> u64 {
         self.tls_handshakes[tls_index(direction)][usize::from(!ok)].load(Ordering::Relaxed)
     }
 
@@ -459,7 +431,7 @@ impl Metrics {
                     w.labelled(m.name, &[("result", "refused")], load(&self.reloads_failed));
                 }
                 "rvp_tls_handshakes_total" => {
-                    for d in crate::tls::Direction::ALL {
+                    for d in Direction::ALL {
                         for (result, ok) in [("ok", true), ("failed", false)] {
                             w.labelled(
                                 m.name,
@@ -547,6 +519,35 @@ impl Metrics {
     }
 }
 
+/// A TLS handshake direction (`rvp_tls_handshakes_total{direction}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Direction {
+    /// A client (or another server) connected to our TLS listener.
+    Inbound,
+    /// We delivered a NOTIFY to another server over TLS.
+    Outbound,
+}
+
+impl Direction {
+    /// Both, in exposition order.
+    pub const ALL: [Direction; 2] = [Direction::Inbound, Direction::Outbound];
+
+    /// The label value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Direction::Inbound => "inbound",
+            Direction::Outbound => "outbound",
+        }
+    }
+}
+
+impl fmt::Display for Direction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What the engine task reported when probed at scrape time.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -586,7 +587,33 @@ pub struct Gauges {
     pub log_lines_dropped: u64,
     /// The directory cache's counters, when the directory is read per request (LDAP);
     /// `None`: the `rvp_directory_cache_*` series are left out.
-    pub directory_cache: Option<crate::directory::CacheStats>,
+    pub directory_cache: Option<DirectoryGauges>,
+}
+
+/// What the directory cache reports at scrape time (its `CacheStats`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DirectoryGauges {
+    /// Lookups answered from a fresh cached answer.
+    pub hits: u64,
+    /// Lookups that asked the directory.
+    pub misses: u64,
+    /// Lookups answered by another lookup of the same address in flight.
+    pub coalesced: u64,
+    /// Lookups refused at the in-flight bound.
+    pub busy: u64,
+    /// Lookups answered with a user past its TTL during an outage.
+    pub stale_served: u64,
+    /// Directory requests that failed.
+    pub errors: u64,
+    /// Outages begun.
+    pub outages: u64,
+    /// Whether the directory is out now.
+    pub in_outage: bool,
+    /// Answers cached now.
+    pub entries: usize,
+    /// Lookups in flight now.
+    pub in_flight: usize,
 }
 
 /// The Prometheus metric type.
@@ -827,10 +854,10 @@ pub const METRICS: &[MetricInfo] = &[
     ),
 ];
 
-fn tls_index(direction: crate::tls::Direction) -> usize {
+fn tls_index(direction: Direction) -> usize {
     match direction {
-        crate::tls::Direction::Inbound => 0,
-        crate::tls::Direction::Outbound => 1,
+        Direction::Inbound => 0,
+        Direction::Outbound => 1,
     }
 }
 
@@ -930,7 +957,7 @@ mod tests {
             !text.contains("\nrvp_directory_cache_lookups_total{"),
             "{text}"
         );
-        let stats = crate::directory::CacheStats {
+        let stats = DirectoryGauges {
             hits: 7,
             misses: 2,
             busy: 1,
@@ -973,7 +1000,7 @@ mod tests {
 
     #[test]
     fn tls_handshakes_are_counted_by_direction_and_result() {
-        use crate::tls::Direction;
+        use Direction;
         let m = Metrics::new();
         m.tls_handshake(Direction::Inbound, true);
         m.tls_handshake(Direction::Outbound, false);
@@ -985,12 +1012,6 @@ mod tests {
         assert!(text.contains("rvp_tls_handshakes_total{direction=\"inbound\",result=\"ok\"} 1\n"));
         assert!(
             text.contains("rvp_tls_handshakes_total{direction=\"outbound\",result=\"failed\"} 2\n")
-        );
-        assert_eq!(
-            NotifyResult::of(&DeliveryOutcome::Failed(FailureReason::Tls(
-                crate::delivery::TlsFailure::Timeout
-            ))),
-            NotifyResult::TlsFailed
         );
     }
 

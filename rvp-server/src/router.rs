@@ -151,7 +151,7 @@ pub struct RouterConfig {
     /// Most requests being proxied at once (Exchange's inbound queue: 1 024); more → 503.
     pub max_in_flight: usize,
     /// How long a proxied request may take in all (connect, send, answer).
-    #[serde(with = "crate::config::duration")]
+    #[serde(with = "crate::duration")]
     pub proxy_timeout: Duration,
     /// Largest answer relayed from a home server, in bytes.
     pub max_answer_bytes: usize,
@@ -567,10 +567,8 @@ pub fn client_ip(trusted: &[IpAddr], peer: IpAddr, forwarded_for: Option<&Header
         .unwrap_or(peer)
 }
 
-/// A response whose bytes are written exactly as held (a relayed answer): the connection
-/// writes these instead of rendering the `http::Response` it is attached to.
-#[derive(Debug, Clone)]
-pub struct RawResponse(pub Bytes);
+/// A relayed answer's bytes (defined with the connection seam that writes them).
+pub use crate::service::RawResponse;
 
 /// Answers a request for a user of another home server: a `302` inside, the proxied
 /// answer outside, `404` for nobody of ours, `500` past the hop limit, `503` when too many
@@ -617,27 +615,6 @@ pub async fn answer(
             })
         }
     }
-}
-
-/// The router for a configuration whose users are `entries` (the directory's): each
-/// user's `home` unless that is this server (`[server] host_name`).
-pub fn from_entries(
-    config: &crate::config::Config,
-    entries: &[crate::directory::DirectoryEntry],
-) -> Router {
-    Router::new(
-        config.server.role,
-        &config.server.domain,
-        entries.iter().filter(|e| e.enabled).map(|e| {
-            let home = e
-                .home
-                .clone()
-                .filter(|_| !e.is_homed_on(&config.server.host_name));
-            (e.alias().to_owned(), home)
-        }),
-        config.router.clone(),
-    )
-    .with_max_hops(config.policy.max_hops)
 }
 
 /// The status of a raw answer (`HTTP/1.1 302 ...`), `502` when it has none.

@@ -95,6 +95,11 @@ impl Request {
     }
 }
 
+/// A response whose bytes are written exactly as held (a relayed answer): the connection
+/// writes these instead of rendering the `http::Response` it is attached to.
+#[derive(Debug, Clone)]
+pub struct RawResponse(pub Bytes);
+
 /// The answer to a request. Serialised by the connection loop with
 /// [`rvp_proto::codec::write_response`] (which adds `Content-Length` and
 /// `RVP-Notifications-Version`).

@@ -78,7 +78,8 @@ pub fn durable_options(config: &Config) -> DurableOptions {
 /// The Digest users of a configuration's `[[users]]` that this server holds (see
 /// [`crate::directory::user_directory`]: enabled users homed here).
 pub fn user_directory(config: &Config) -> Result<UserDirectory, ServerError> {
-    let file = crate::directory::FileDirectory::from_config(config)
+    let file = config
+        .file_directory()
         .map_err(|e| ServerError::User(e.to_string()))?;
     crate::directory::user_directory(
         &config.server.domain,
@@ -124,7 +125,8 @@ pub fn fellow_servers(config: &Config) -> Vec<std::net::IpAddr> {
 pub async fn directory_entries(
     config: &Config,
 ) -> Result<Vec<crate::directory::DirectoryEntry>, ServerError> {
-    let directory = crate::directory::open(config)
+    let directory = config
+        .open_directory()
         .map_err(|e| ServerError::User(format!("[directory]: {e}")))?;
     entries_of(&*directory).await
 }
@@ -195,7 +197,29 @@ pub fn engine_with_users(
 /// A presence engine with the `[[users]]` of the configuration that this server holds
 /// registered (no store yet); see [`engine_with_users`].
 pub fn engine_for(config: &Config, now: Instant) -> Result<Engine, ServerError> {
-    let file = crate::directory::FileDirectory::from_config(config)
+    let file = config
+        .file_directory()
         .map_err(|e| ServerError::User(e.to_string()))?;
     engine_with_users(config, file.entries(), now)
+}
+
+/// The router for a configuration whose users are `entries` (the directory's): each
+/// user's `home` unless that is this server (`[server] host_name`).
+pub fn router_for(
+    config: &Config,
+    entries: &[crate::directory::DirectoryEntry],
+) -> crate::router::Router {
+    crate::router::Router::new(
+        config.server.role,
+        &config.server.domain,
+        entries.iter().filter(|e| e.enabled).map(|e| {
+            let home = e
+                .home
+                .clone()
+                .filter(|_| !e.is_homed_on(&config.server.host_name));
+            (e.alias().to_owned(), home)
+        }),
+        config.router.clone(),
+    )
+    .with_max_hops(config.policy.max_hops)
 }

@@ -16,8 +16,6 @@
 //! waking all of them is one send, and a connection that checks between requests sees the
 //! latest phase without any lock.
 
-use std::future::Future;
-
 use tokio::sync::watch;
 
 /// Where the server is in its life.
@@ -165,25 +163,6 @@ pub async fn signal() -> Signal {
         }
         Signal::Interrupt
     }
-}
-
-/// Runs the whole stop sequence: serve until `stop` resolves, drain (see
-/// [`Server::serve`](crate::listener::Server::serve)), then run `flush` (persist storage,
-/// stop the engine task...). Returns the drain report and the flush result.
-pub async fn serve_then_flush<H, S, F, Fut, E>(
-    server: crate::listener::Server<H>,
-    stop: S,
-    flush: F,
-) -> (crate::listener::ServeReport, Result<(), E>)
-where
-    H: crate::service::Handler,
-    S: Future<Output = ()> + Send,
-    F: FnOnce() -> Fut,
-    Fut: Future<Output = Result<(), E>>,
-{
-    let report = server.serve(stop).await;
-    let flushed = flush().await;
-    (report, flushed)
 }
 
 #[cfg(test)]

@@ -39,7 +39,6 @@
 //! `http/1.1`. The configuration types are always built; the handshakes need the `tls`
 //! feature (on by default).
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -76,7 +75,7 @@ pub struct TlsConfig {
     /// When NOTIFYs to other servers use TLS. Default `when-published`.
     pub outbound: Outbound,
     /// A client of the TLS listener must finish its handshake within this. Default 10 s.
-    #[serde(with = "crate::config::duration")]
+    #[serde(with = "crate::duration")]
     pub handshake_timeout: Duration,
 }
 
@@ -259,34 +258,31 @@ pub enum TlsError {
     },
 }
 
-/// A TLS handshake direction (`rvp_tls_handshakes_total{direction}`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Why a NOTIFY to a TLS destination failed before any byte of it was sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum Direction {
-    /// A client (or another server) connected to our TLS listener.
-    Inbound,
-    /// We delivered a NOTIFY to another server over TLS.
-    Outbound,
+pub enum TlsFailure {
+    /// The server's certificate was refused: not signed by a trusted CA, not valid for
+    /// the domain, expired...
+    #[error("the server's certificate was refused: {0}")]
+    Certificate(String),
+    /// The handshake failed otherwise (protocol error, the server closed).
+    #[error("TLS handshake failed: {0}")]
+    Handshake(String),
+    /// The handshake did not finish within [`DeliveryConfig::connect_timeout`](crate::delivery::DeliveryConfig::connect_timeout).
+    #[error("the TLS handshake timed out")]
+    Timeout,
+    /// The TLS name is not a DNS name a certificate can be checked against.
+    #[error("{0:?} is not a name a certificate can be checked against")]
+    InvalidName(String),
+    /// This deliverer has no TLS client: built without the `tls` feature, or
+    /// [`Deliverer::with_tls`](crate::delivery::Deliverer::with_tls) was not called.
+    #[error("this server cannot speak TLS")]
+    Unavailable,
 }
 
-impl Direction {
-    /// Both, in exposition order.
-    pub const ALL: [Direction; 2] = [Direction::Inbound, Direction::Outbound];
-
-    /// The label value.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Direction::Inbound => "inbound",
-            Direction::Outbound => "outbound",
-        }
-    }
-}
-
-impl fmt::Display for Direction {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// A TLS handshake direction (defined with the metrics that count it).
+pub use crate::metrics::Direction;
 
 #[cfg(feature = "tls")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
@@ -343,30 +339,18 @@ impl ServerTls {
         }
     }
 
-    /// `deliverer`, reaching TLS destinations with this client.
-    pub fn deliverer<I: Send + 'static>(
-        &self,
-        deliverer: crate::delivery::Deliverer<I>,
-    ) -> crate::delivery::Deliverer<I> {
-        #[cfg(feature = "tls")]
-        if let Some(c) = &self.client {
-            return deliverer.with_tls(std::sync::Arc::clone(c));
-        }
-        deliverer
+    /// The client for TLS deliveries, when there is one
+    /// ([`Deliverer::with_server_tls`](crate::delivery::Deliverer::with_server_tls)).
+    #[cfg(feature = "tls")]
+    pub(crate) fn client(&self) -> Option<&std::sync::Arc<TlsClient>> {
+        self.client.as_ref()
     }
 
-    /// `server` with the TLS listener bound (when `[tls] listen` has addresses).
-    pub async fn bind<H: crate::service::Handler>(
-        &self,
-        server: crate::listener::Server<H>,
-    ) -> std::io::Result<crate::listener::Server<H>> {
-        #[cfg(feature = "tls")]
-        if let Some((addrs, acceptor)) = &self.listener {
-            let server = server.bind_tls(addrs, acceptor.clone()).await?;
-            tracing::info!(addrs = ?server.tls_local_addrs(), "TLS listener bound");
-            return Ok(server);
-        }
-        Ok(server)
+    /// The TLS listener's addresses and acceptor, when `[tls] listen` has addresses
+    /// ([`Server::bind_server_tls`](crate::listener::Server::bind_server_tls)).
+    #[cfg(feature = "tls")]
+    pub(crate) fn listener(&self) -> Option<&(Vec<SocketAddr>, TlsAcceptor)> {
+        self.listener.as_ref()
     }
 }
 
@@ -383,8 +367,8 @@ mod imp {
     use rustls::{ClientConfig, RootCertStore, ServerConfig};
     use tokio::net::TcpStream;
 
+    use super::TlsFailure;
     use super::{Direction, TlsConfig, TlsError, is_empty_path};
-    use crate::delivery::TlsFailure;
     use crate::metrics::Metrics;
 
     const ALPN_HTTP11: &[u8] = b"http/1.1";

@@ -69,7 +69,7 @@ async fn file_backend_users_and_their_home() {
         "directory.toml",
     )
     .unwrap();
-    let d = directory::open(&config).unwrap();
+    let d = config.open_directory().unwrap();
     assert!(d.describe().contains("2 users"), "{}", d.describe());
     assert!(d.cache_stats().is_none(), "the file needs no cache");
 

@@ -16,7 +16,6 @@ use rvp_server::engine::{self, Core, CoreOutput, EngineHandle, RequestId};
 use rvp_server::listener::{ServeReport, Server};
 use rvp_server::log::ProtocolLog;
 use rvp_server::service::{Handler, LogPrincipal, Peer, Request, Response};
-use rvp_server::shutdown;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
@@ -608,7 +607,7 @@ async fn graceful_shutdown_finishes_the_request_in_flight_then_flushes() {
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let flushed = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&flushed);
-    let task = tokio::spawn(shutdown::serve_then_flush(
+    let task = tokio::spawn(rvp_server::listener::serve_then_flush(
         server,
         async move {
             let _ = stop_rx.await;

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use rvp_resolve::Address;
 use rvp_server::config::Config;
-use rvp_server::directory::FileDirectory;
+
 use toml_edit::{ArrayOfTables, DocumentMut, Item, Table, TableLike, Value, value};
 
 use super::UserError;
@@ -175,7 +175,7 @@ fn read_as_the_server(text: &str, origin: &str, users_i: &str) -> Result<Config,
         ))
     };
     let config = Config::from_toml_str(text, origin).map_err(|e| refused(&e))?;
-    FileDirectory::from_config(&config).map_err(|e| refused(&e))?;
+    config.file_directory().map_err(|e| refused(&e))?;
     Ok(config)
 }
 

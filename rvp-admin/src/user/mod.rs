@@ -224,10 +224,7 @@ impl Store {
                         target.config.display()
                     )));
                 }
-                Ok(Store::File(
-                    target.config.clone(),
-                    FileDirectory::from_config(config)?,
-                ))
+                Ok(Store::File(target.config.clone(), config.file_directory()?))
             }
         }
     }

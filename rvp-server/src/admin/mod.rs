@@ -161,7 +161,11 @@ impl Sources {
             dns_lookups_ok,
             dns_lookups_failed,
             log_lines_dropped: self.log.dropped(),
-            directory_cache: self.directory.as_ref().and_then(|d| d.cache_stats()),
+            directory_cache: self
+                .directory
+                .as_ref()
+                .and_then(|d| d.cache_stats())
+                .map(Into::into),
         };
         self.metrics.render(&g)
     }

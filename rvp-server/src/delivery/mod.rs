@@ -90,28 +90,8 @@ use tokio::sync::{Notify, mpsc};
 
 pub use destination::{Destination, DestinationError};
 
-/// Why a NOTIFY to a TLS destination failed before any byte of it was sent.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum TlsFailure {
-    /// The server's certificate was refused: not signed by a trusted CA, not valid for
-    /// the domain, expired...
-    #[error("the server's certificate was refused: {0}")]
-    Certificate(String),
-    /// The handshake failed otherwise (protocol error, the server closed).
-    #[error("TLS handshake failed: {0}")]
-    Handshake(String),
-    /// The handshake did not finish within [`DeliveryConfig::connect_timeout`].
-    #[error("the TLS handshake timed out")]
-    Timeout,
-    /// The TLS name is not a DNS name a certificate can be checked against.
-    #[error("{0:?} is not a name a certificate can be checked against")]
-    InvalidName(String),
-    /// This deliverer has no TLS client: built without the `tls` feature, or
-    /// [`Deliverer::with_tls`] was not called.
-    #[error("this server cannot speak TLS")]
-    Unavailable,
-}
+/// Why a NOTIFY to a TLS destination failed (defined beside the TLS client).
+pub use crate::tls::TlsFailure;
 
 use queue::{Pushed, Queue};
 
@@ -431,6 +411,34 @@ pub enum DeliveryOutcome {
 }
 
 impl DeliveryOutcome {
+    /// How `rvp_notify_outbound_total` counts this outcome.
+    pub fn notify_result(&self) -> crate::metrics::NotifyResult {
+        use crate::metrics::NotifyResult;
+        match self {
+            DeliveryOutcome::Answered(s) if s.is_success() => NotifyResult::Delivered,
+            DeliveryOutcome::Answered(_) => NotifyResult::ErrorStatus,
+            DeliveryOutcome::Superseded => NotifyResult::Superseded,
+            DeliveryOutcome::Failed(reason) => match reason {
+                FailureReason::Connect(_) | FailureReason::ConnectTimeout => {
+                    NotifyResult::Unreachable
+                }
+                FailureReason::Io(_) | FailureReason::ConnectionClosed => {
+                    NotifyResult::ConnectionLost
+                }
+                FailureReason::ResponseTimeout => NotifyResult::Timeout,
+                FailureReason::BadResponse(_) => NotifyResult::BadAnswer,
+                FailureReason::QueueFull | FailureReason::TooManyDestinations => {
+                    NotifyResult::QueueFull
+                }
+                FailureReason::Expired => NotifyResult::Expired,
+                FailureReason::InvalidRequest(_) | FailureReason::ShuttingDown => {
+                    NotifyResult::NotSent
+                }
+                FailureReason::Tls(_) => NotifyResult::TlsFailed,
+            },
+        }
+    }
+
     /// Whether the callback answered 2xx.
     pub fn is_success(&self) -> bool {
         matches!(self, DeliveryOutcome::Answered(s) if s.is_success())
@@ -575,6 +583,17 @@ impl<I: Send + 'static> Deliverer<I> {
     #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
     pub fn with_tls(self, client: Arc<crate::tls::TlsClient>) -> Self {
         let _ = self.shared.tls.set(client);
+        self
+    }
+
+    /// This deliverer reaching TLS destinations with `tls`'s client (unchanged when the
+    /// configuration has none, or without the `tls` feature).
+    pub fn with_server_tls(self, tls: &crate::tls::ServerTls) -> Self {
+        #[cfg(feature = "tls")]
+        if let Some(c) = tls.client() {
+            return self.with_tls(Arc::clone(c));
+        }
+        let _ = tls;
         self
     }
 
@@ -794,6 +813,14 @@ mod tests {
         let d = Destination::from_callback("http://127.0.0.1:4321").unwrap();
         let bad = Notification::message(2u8, d, "a b", Bytes::new());
         assert!(bad.to_request_bytes().is_err());
+    }
+
+    #[test]
+    fn a_tls_failure_counts_as_tls_failed() {
+        assert_eq!(
+            DeliveryOutcome::Failed(FailureReason::Tls(TlsFailure::Timeout)).notify_result(),
+            crate::metrics::NotifyResult::TlsFailed
+        );
     }
 
     /// A body in parts is written as the same bytes as the body in one buffer, and its

@@ -123,6 +123,23 @@ pub struct CacheStats {
     pub in_outage: bool,
 }
 
+impl From<CacheStats> for crate::metrics::DirectoryGauges {
+    fn from(c: CacheStats) -> Self {
+        crate::metrics::DirectoryGauges {
+            hits: c.hits,
+            misses: c.misses,
+            coalesced: c.coalesced,
+            busy: c.busy,
+            stale_served: c.stale_served,
+            errors: c.errors,
+            outages: c.outages,
+            in_outage: c.in_outage,
+            entries: c.entries,
+            in_flight: c.in_flight,
+        }
+    }
+}
+
 /// What the directory answered for one address.
 type Answer = Result<Option<DirectoryEntry>, DirectoryError>;
 

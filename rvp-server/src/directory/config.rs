@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 
-use crate::config::duration;
+use crate::duration;
 
 /// Default `cache_ttl`: a found user is asked again after 5 minutes.
 pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(300);

@@ -7,13 +7,58 @@
 //! works); an `ha1` is an HA1 over the alias in the server's realm, as before.
 
 use std::collections::HashMap;
+use std::fmt;
 
 use rvp_proto::url::{AuthorityRef, PhysicalUrl, canonical_alias};
 use rvp_resolve::Address;
 
 use super::{BoxFuture, Credentials, DigestHa1, Directory, DirectoryEntry, DirectoryError, Secret};
 use crate::auth::digest::Ha1;
-use crate::config::{Config, UserConfig};
+use serde::{Deserialize, Serialize};
+
+/// One `[[users]]` entry.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct UserConfig {
+    /// The alias: sign-in name `alias@domain`, node `/instmsg/aliases/<alias>`. Required.
+    pub alias: String,
+    /// `d:displayname`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// `r:email`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Clear-text password (Digest needs the password or the HA1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    /// Digest HA1: 32 hex digits, MD5 of `user:realm:password`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ha1: Option<String>,
+    /// The host name (`host` or `host:port`) of the home server that holds this user, when
+    /// it is another server of the IM domain: requests for the user are then routed there
+    /// (see [`crate::router`]). Absent: this server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub home: Option<String>,
+    /// `false`: the user is not served (it cannot sign in and is answered as a user the
+    /// directory does not hold), though its entry stays in the file. Absent: enabled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+}
+
+impl fmt::Debug for UserConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UserConfig")
+            .field("alias", &self.alias)
+            .field("display_name", &self.display_name)
+            .field("email", &self.email)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("ha1", &self.ha1.as_ref().map(|_| "<redacted>"))
+            .field("home", &self.home)
+            .field("enabled", &self.enabled)
+            .finish()
+    }
+}
 
 /// The `[[users]]` of a configuration, in their order, looked up by alias.
 #[derive(Debug, Clone)]
@@ -25,15 +70,6 @@ pub struct FileDirectory {
 }
 
 impl FileDirectory {
-    /// The users of `config` (`server.domain`, `server.host_name`, `[[users]]`).
-    pub fn from_config(config: &Config) -> Result<FileDirectory, DirectoryError> {
-        FileDirectory::from_users(
-            &config.server.domain,
-            &config.server.host_name,
-            &config.users,
-        )
-    }
-
     /// `users` of the IM domain `domain`, served by the server `host_name` unless their
     /// `home` says otherwise.
     pub fn from_users(
@@ -139,6 +175,7 @@ impl Directory for FileDirectory {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::config::Config;
 
     #[test]
     fn users_become_entries() {
@@ -152,7 +189,7 @@ mod tests {
             "x",
         )
         .unwrap();
-        let d = FileDirectory::from_config(&c).unwrap();
+        let d = c.file_directory().unwrap();
         assert_eq!(d.len(), 3);
         let alice = d
             .get(&Address::parse("ALICE@im.example.org").unwrap())
@@ -196,7 +233,7 @@ mod tests {
     fn a_bad_home_names_the_user() {
         let mut c = Config::from_toml_str("[[users]]\nalias = \"bob\"\n", "x").unwrap();
         c.users[0].home = Some("not a host".into());
-        let e = FileDirectory::from_config(&c).unwrap_err();
+        let e = c.file_directory().unwrap_err();
         assert!(
             matches!(&e, DirectoryError::InvalidEntry { entry, attribute, .. }
                 if entry == "users[0]" && attribute == "home"),

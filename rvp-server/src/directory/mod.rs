@@ -20,14 +20,14 @@
 //! name, e-mail and credentials (a password, or HA1s per username form).
 //!
 //! The backends are chosen by configuration (`[directory] backend`), so the server holds
-//! an `Arc<dyn Directory>` ([`open`]); the trait's methods return boxed futures for that.
+//! an `Arc<dyn Directory>` ([`Config::open_directory`](crate::config::Config::open_directory)); the trait's methods return boxed futures for that.
 //! Everything here is independent of the running server: [`user_directory`] builds the
 //! Digest [`UserDirectory`] from entries, and
 //! [`DirectoryEntry::digest`] verifies one looked-up user.
 //!
 //! ```
 //! use rvp_server::config::Config;
-//! use rvp_server::directory::{Directory, FileDirectory};
+//! use rvp_server::directory::Directory;
 //! use rvp_resolve::Address;
 //!
 //! # #[tokio::main(flavor = "current_thread")]
@@ -38,7 +38,7 @@
 //!      [[users]]\nalias = \"bob\"\npassword = \"pw\"\nhome = \"im1.example.org\"\n",
 //!     "example",
 //! )?;
-//! let directory = FileDirectory::from_config(&config)?;
+//! let directory = config.file_directory()?;
 //! let bob = directory.lookup(&Address::parse("Bob@im.example.org")?).await?.unwrap();
 //! assert!(!bob.is_homed_on("im0.example.org"));
 //! assert_eq!(
@@ -72,7 +72,7 @@ pub use cache::{
     CacheConfig, CacheStats, CachedDirectory, DEFAULT_LOOKUP_TIMEOUT, DEFAULT_MAX_IN_FLIGHT,
 };
 pub use config::{AttributeMap, Backend, DirectoryConfig, LdapConfig, Secret};
-pub use file::FileDirectory;
+pub use file::{FileDirectory, UserConfig};
 #[cfg(feature = "ldap")]
 #[cfg_attr(docsrs, doc(cfg(feature = "ldap")))]
 pub use ldap::LdapDirectory;
@@ -146,29 +146,6 @@ impl<D: Directory + ?Sized> Directory for Box<D> {
 
     fn cache_stats(&self) -> Option<CacheStats> {
         (**self).cache_stats()
-    }
-}
-
-/// The directory `config` describes: the `[[users]]` for `backend = "file"`; an LDAP
-/// server behind a [`CachedDirectory`] for `backend = "ldap"`. Opening connects to
-/// nothing (the first lookup or listing does); it reads the bind password file.
-pub fn open(config: &crate::config::Config) -> Result<Arc<dyn Directory>, DirectoryError> {
-    match config.directory.backend {
-        Backend::File => Ok(Arc::new(FileDirectory::from_config(config)?)),
-        #[cfg(feature = "ldap")]
-        Backend::Ldap => {
-            let ldap = config.directory.ldap.as_ref().ok_or_else(|| {
-                DirectoryError::Config("backend \"ldap\" without [directory.ldap]".into())
-            })?;
-            Ok(Arc::new(CachedDirectory::new(
-                LdapDirectory::new(ldap)?,
-                CacheConfig::from(&config.directory),
-            )))
-        }
-        #[cfg(not(feature = "ldap"))]
-        Backend::Ldap => Err(DirectoryError::Config(
-            "backend \"ldap\": this rvp-server was built without the `ldap` feature".into(),
-        )),
     }
 }
 

@@ -72,7 +72,7 @@ pub(super) async fn forward_reports(
         let event = tokio::select! {
             r = reports.recv() => match r {
                 Some(r) => {
-                    metrics.notify_result(NotifyResult::of(&r.outcome));
+                    metrics.notify_result(r.outcome.notify_result());
                     if let Some(f) = &foreign {
                         f.outcome(r.id.seq(), unreachable(&r.outcome));
                     }

@@ -93,7 +93,8 @@ impl HomeServer {
     /// directory, the directory read per request ([`live`]). The `[[users]]` of the file
     /// are read at start-up and on a reload.
     pub async fn start(config: &Config, log: ProtocolLog) -> Result<HomeServer, ServerError> {
-        let directory = crate::directory::open(config)
+        let directory = config
+            .open_directory()
             .map_err(|e| ServerError::User(format!("[directory]: {e}")))?;
         let live = (config.directory.backend != crate::directory::Backend::File)
             .then(|| Arc::clone(&directory));
@@ -175,7 +176,7 @@ impl HomeServer {
         let (failures_tx, failures_rx) = mpsc::unbounded_channel();
         let metrics = Arc::new(Metrics::new());
         let tls = crate::tls::ServerTls::from_config(&config.tls, &metrics)?;
-        let deliverer = tls.deliverer(Deliverer::new(delivery_config(config), reports_tx));
+        let deliverer = Deliverer::new(delivery_config(config), reports_tx).with_server_tls(&tls);
         let resolver = match config.resolve.nameserver {
             Some(ns) => Some(Arc::new(
                 crate::resolve::ForeignResolver::new(ns)
@@ -236,7 +237,7 @@ impl HomeServer {
         );
         // A home server named in the directory but not in [router] homes is found in DNS
         // (its A/AAAA records, through [resolve] nameserver).
-        let router = crate::router::from_entries(config, &entries).with_resolver(resolver);
+        let router = crate::setup::router_for(config, &entries).with_resolver(resolver);
         let mut service = RvpService::new(handle.clone(), Arc::clone(&auth))
             .with_trust(trust)
             .with_metrics(Arc::clone(&metrics))
@@ -262,7 +263,10 @@ impl HomeServer {
         .await
         .map_err(ServerError::Bind)?
         .with_metrics(Arc::clone(&metrics));
-        let server = tls.bind(server).await.map_err(ServerError::Bind)?;
+        let server = server
+            .bind_server_tls(&tls)
+            .await
+            .map_err(ServerError::Bind)?;
         Ok(HomeServer {
             server,
             engine: handle,
