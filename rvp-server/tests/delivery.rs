@@ -15,8 +15,8 @@ use http::StatusCode;
 use rvp_proto::codec::{RequestParser, Status};
 use rvp_proto::header::{AckType, HopCount, SubscriptionId};
 use rvp_server::delivery::{
-    Admission, Deliverer, DeliveryConfig, DeliveryOutcome, DeliveryReport, Destination,
-    FailureReason, Notification,
+    Admission, Deliverer, DeliveryConfig, DeliveryReport, Destination, FailureReason, Notification,
+    SendOutcome,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -224,7 +224,7 @@ async fn keep_alive_callback_gets_exact_request_on_one_connection() {
         );
         let r = report(&mut reports).await;
         assert_eq!(r.id, i);
-        assert_eq!(r.outcome, DeliveryOutcome::Answered(StatusCode::OK));
+        assert_eq!(r.outcome, SendOutcome::Answered(StatusCode::OK));
         let got = cb.next().await;
         assert_eq!(got.target, "/");
         assert_eq!(got.host, cb.addr.to_string());
@@ -251,7 +251,7 @@ async fn librvp_style_answer_without_content_length_then_close() {
             let r = report(&mut reports).await;
             assert_eq!(
                 (r.id, r.outcome),
-                (i, DeliveryOutcome::Answered(StatusCode::OK))
+                (i, SendOutcome::Answered(StatusCode::OK))
             );
             let got = cb.next().await;
             assert_eq!(got.conn, usize::try_from(i).unwrap());
@@ -318,7 +318,7 @@ async fn stalled_callback_times_out_without_delaying_others() {
     assert_eq!(third.id, 1);
     assert_eq!(
         third.outcome,
-        DeliveryOutcome::Failed(FailureReason::ResponseTimeout)
+        SendOutcome::Failed(FailureReason::ResponseTimeout)
     );
 }
 
@@ -334,7 +334,7 @@ async fn refused_connection_fails() {
     assert_eq!(r.id, 7);
     assert_eq!(
         r.outcome,
-        DeliveryOutcome::Failed(FailureReason::Connect(
+        SendOutcome::Failed(FailureReason::Connect(
             std::io::ErrorKind::ConnectionRefused
         ))
     );
@@ -342,20 +342,20 @@ async fn refused_connection_fails() {
 
 #[tokio::test]
 async fn non_2xx_garbage_and_silent_close() {
-    type Check = fn(&DeliveryOutcome) -> bool;
+    type Check = fn(&SendOutcome) -> bool;
     let cases: [(&[u8], Check); 4] = [
         (
             b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n",
-            |o| *o == DeliveryOutcome::Answered(StatusCode::INTERNAL_SERVER_ERROR),
+            |o| *o == SendOutcome::Answered(StatusCode::INTERNAL_SERVER_ERROR),
         ),
         (b"HTTP/1.1 404 Not Found\n\n", |o| {
-            *o == DeliveryOutcome::Answered(StatusCode::NOT_FOUND)
+            *o == SendOutcome::Answered(StatusCode::NOT_FOUND)
         }),
         (b"HELLO THERE\r\n\r\n", |o| {
-            matches!(o, DeliveryOutcome::Failed(FailureReason::BadResponse(_)))
+            matches!(o, SendOutcome::Failed(FailureReason::BadResponse(_)))
         }),
         (b"", |o| {
-            *o == DeliveryOutcome::Failed(FailureReason::ConnectionClosed)
+            *o == SendOutcome::Failed(FailureReason::ConnectionClosed)
         }),
     ];
     for (answer, check) in cases {
@@ -379,7 +379,7 @@ async fn oversized_answer_is_refused() {
     let r = report(&mut reports).await;
     assert!(matches!(
         r.outcome,
-        DeliveryOutcome::Failed(FailureReason::BadResponse(
+        SendOutcome::Failed(FailureReason::BadResponse(
             rvp_proto::ParseError::BodyTooLarge { .. }
         ))
     ));
@@ -408,7 +408,7 @@ async fn presence_updates_coalesce_to_the_latest() {
     // Four of them were superseded before being sent.
     for want in 1..=4 {
         let r = report(&mut reports).await;
-        assert_eq!((r.id, r.outcome), (want, DeliveryOutcome::Superseded));
+        assert_eq!((r.id, r.outcome), (want, SendOutcome::Superseded));
     }
     gate.add_permits(10);
     for want in [0, 5] {
@@ -485,7 +485,7 @@ async fn queue_overflow_fails_messages_at_once() {
     let r = report(&mut reports).await;
     assert_eq!(
         (r.id, r.outcome),
-        (4, DeliveryOutcome::Failed(FailureReason::QueueFull))
+        (4, SendOutcome::Failed(FailureReason::QueueFull))
     );
     // A presence update for a new subscription does not fit either...
     assert_eq!(
@@ -499,7 +499,7 @@ async fn queue_overflow_fails_messages_at_once() {
         let r = report(&mut reports).await;
         assert_eq!(
             r.outcome,
-            DeliveryOutcome::Failed(FailureReason::ResponseTimeout)
+            SendOutcome::Failed(FailureReason::ResponseTimeout)
         );
         rest.push(r.id);
     }
@@ -523,12 +523,12 @@ async fn waiting_messages_expire_behind_a_stalled_callback() {
     let r = report(&mut reports).await;
     assert_eq!(
         (r.id, r.outcome),
-        (0, DeliveryOutcome::Failed(FailureReason::ResponseTimeout))
+        (0, SendOutcome::Failed(FailureReason::ResponseTimeout))
     );
     let r = report(&mut reports).await;
     assert_eq!(
         (r.id, r.outcome),
-        (1, DeliveryOutcome::Failed(FailureReason::Expired))
+        (1, SendOutcome::Failed(FailureReason::Expired))
     );
     // Presence is not perishable: it is still sent (and times out at this callback).
     let r = report(&mut reports).await;
@@ -607,7 +607,7 @@ async fn close_refuses_new_and_fails_waiting() {
     let r = report(&mut reports).await;
     assert_eq!(
         (r.id, r.outcome),
-        (1, DeliveryOutcome::Failed(FailureReason::ShuttingDown))
+        (1, SendOutcome::Failed(FailureReason::ShuttingDown))
     );
     assert_eq!(
         d.submit(message(2, cb.destination(), "x")),
@@ -618,7 +618,7 @@ async fn close_refuses_new_and_fails_waiting() {
     let r = report(&mut reports).await;
     assert_eq!(
         (r.id, r.outcome),
-        (0, DeliveryOutcome::Failed(FailureReason::ResponseTimeout))
+        (0, SendOutcome::Failed(FailureReason::ResponseTimeout))
     );
 }
 
@@ -632,7 +632,7 @@ async fn kept_connection_dying_before_an_answer_is_retried_once() {
     let r = report(&mut reports).await;
     assert_eq!(
         (r.id, r.outcome),
-        (2, DeliveryOutcome::Answered(StatusCode::OK))
+        (2, SendOutcome::Answered(StatusCode::OK))
     );
     let seen: Vec<(usize, Vec<u8>)> = [cb.next().await, cb.next().await, cb.next().await]
         .into_iter()
@@ -673,7 +673,7 @@ async fn connect_timeout_when_the_backlog_is_full() {
     let r = report(&mut reports).await;
     assert_eq!(
         r.outcome,
-        DeliveryOutcome::Failed(FailureReason::ConnectTimeout)
+        SendOutcome::Failed(FailureReason::ConnectTimeout)
     );
     drop(listener);
 }

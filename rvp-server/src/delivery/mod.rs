@@ -24,7 +24,7 @@
 //!   flight), and at most [`DeliveryConfig::max_destinations`] destinations have a lane.
 //! * **Overflow**: a presence update for a subscription that already has one waiting
 //!   replaces it in place (the watcher only needs the latest state; the replaced one is
-//!   reported [`DeliveryOutcome::Superseded`]). Any other notification that does not fit
+//!   reported [`SendOutcome::Superseded`]). Any other notification that does not fit
 //!   is refused at once with [`FailureReason::QueueFull`] — for a message, the engine turns
 //!   that failure into `412` per its §6.5 table.
 //! * **Order**: one NOTIFY at a time per destination, in submission order. A presence
@@ -396,10 +396,12 @@ pub enum FailureReason {
     Tls(TlsFailure),
 }
 
-/// What happened to one notification.
+/// What happened when one NOTIFY was sent: the transport's detailed view (the status,
+/// why it failed). The presence engine's view of the same event is
+/// `rvp_presence::DeliveryOutcome`, which the home server derives from this one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum DeliveryOutcome {
+pub enum SendOutcome {
     /// The callback answered with this status (2xx is success; `500` means "left the
     /// conversation", §2.6).
     Answered(StatusCode),
@@ -410,15 +412,15 @@ pub enum DeliveryOutcome {
     Superseded,
 }
 
-impl DeliveryOutcome {
+impl SendOutcome {
     /// How `rvp_notify_outbound_total` counts this outcome.
     pub fn notify_result(&self) -> crate::metrics::NotifyResult {
         use crate::metrics::NotifyResult;
         match self {
-            DeliveryOutcome::Answered(s) if s.is_success() => NotifyResult::Delivered,
-            DeliveryOutcome::Answered(_) => NotifyResult::ErrorStatus,
-            DeliveryOutcome::Superseded => NotifyResult::Superseded,
-            DeliveryOutcome::Failed(reason) => match reason {
+            SendOutcome::Answered(s) if s.is_success() => NotifyResult::Delivered,
+            SendOutcome::Answered(_) => NotifyResult::ErrorStatus,
+            SendOutcome::Superseded => NotifyResult::Superseded,
+            SendOutcome::Failed(reason) => match reason {
                 FailureReason::Connect(_) | FailureReason::ConnectTimeout => {
                     NotifyResult::Unreachable
                 }
@@ -441,13 +443,13 @@ impl DeliveryOutcome {
 
     /// Whether the callback answered 2xx.
     pub fn is_success(&self) -> bool {
-        matches!(self, DeliveryOutcome::Answered(s) if s.is_success())
+        matches!(self, SendOutcome::Answered(s) if s.is_success())
     }
 
     /// The callback's status, if it answered.
     pub fn status(&self) -> Option<StatusCode> {
         match self {
-            DeliveryOutcome::Answered(s) => Some(*s),
+            SendOutcome::Answered(s) => Some(*s),
             _ => None,
         }
     }
@@ -462,7 +464,7 @@ pub struct DeliveryReport<I> {
     /// Where it was going.
     pub destination: Destination,
     /// What happened.
-    pub outcome: DeliveryOutcome,
+    pub outcome: SendOutcome,
 }
 
 /// What [`Deliverer::submit`] did with a notification. The outcome is always reported on
@@ -474,7 +476,7 @@ pub enum Admission {
     Queued,
     /// Replaced a waiting presence update for the same subscription.
     Replaced,
-    /// Refused; reported as [`DeliveryOutcome::Failed`] with this reason.
+    /// Refused; reported as [`SendOutcome::Failed`] with this reason.
     Refused(FailureReason),
 }
 
@@ -505,8 +507,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl<I> Shared<I> {
-    fn report(&self, id: I, destination: &Destination, outcome: DeliveryOutcome) {
-        if let DeliveryOutcome::Failed(why) = &outcome {
+    fn report(&self, id: I, destination: &Destination, outcome: SendOutcome) {
+        if let SendOutcome::Failed(why) = &outcome {
             tracing::debug!(%destination, reason = %why, "NOTIFY not delivered");
         }
         // A closed channel means the engine is gone: nothing left to tell.
@@ -638,7 +640,7 @@ impl<I: Send + 'static> Deliverer<I> {
         let admission = match pushed {
             Ok(Pushed::Queued) => Admission::Queued,
             Ok(Pushed::Replaced(old)) => {
-                shared.report(old, &destination, DeliveryOutcome::Superseded);
+                shared.report(old, &destination, SendOutcome::Superseded);
                 Admission::Replaced
             }
             Err((n, why)) => return self.refuse(n, why),
@@ -659,7 +661,7 @@ impl<I: Send + 'static> Deliverer<I> {
 
     fn refuse(&self, n: Notification<I>, why: FailureReason) -> Admission {
         self.shared
-            .report(n.id, &n.destination, DeliveryOutcome::Failed(why.clone()));
+            .report(n.id, &n.destination, SendOutcome::Failed(why.clone()));
         Admission::Refused(why)
     }
 }
@@ -700,7 +702,7 @@ impl<I: Send + 'static> Deliverer<I> {
                 self.shared.report(
                     n.id,
                     &dest,
-                    DeliveryOutcome::Failed(FailureReason::ShuttingDown),
+                    SendOutcome::Failed(FailureReason::ShuttingDown),
                 );
             }
             lane.wake.notify_one();
@@ -733,7 +735,7 @@ impl<I: Send + 'static> Worker<I> {
                 self.shared.report(
                     n.id,
                     &self.destination,
-                    DeliveryOutcome::Failed(FailureReason::Expired),
+                    SendOutcome::Failed(FailureReason::Expired),
                 );
             }
             match next {
@@ -757,18 +759,18 @@ impl<I: Send + 'static> Worker<I> {
         &mut self,
         request: Result<Vec<u8>, WriteError>,
         config: &DeliveryConfig,
-    ) -> DeliveryOutcome {
+    ) -> SendOutcome {
         let request = match request {
             Ok(r) => r,
-            Err(e) => return DeliveryOutcome::Failed(FailureReason::InvalidRequest(e)),
+            Err(e) => return SendOutcome::Failed(FailureReason::InvalidRequest(e)),
         };
         #[cfg(feature = "tls")]
         let tls = self.shared.tls.get().map(|c| &**c);
         #[cfg(not(feature = "tls"))]
         let tls = None;
         match conn::exchange(&mut self.conn, &self.destination, &request, config, tls).await {
-            Ok(status) => DeliveryOutcome::Answered(status),
-            Err(why) => DeliveryOutcome::Failed(why),
+            Ok(status) => SendOutcome::Answered(status),
+            Err(why) => SendOutcome::Failed(why),
         }
     }
 
@@ -818,7 +820,7 @@ mod tests {
     #[test]
     fn a_tls_failure_counts_as_tls_failed() {
         assert_eq!(
-            DeliveryOutcome::Failed(FailureReason::Tls(TlsFailure::Timeout)).notify_result(),
+            SendOutcome::Failed(FailureReason::Tls(TlsFailure::Timeout)).notify_result(),
             crate::metrics::NotifyResult::TlsFailed
         );
     }
@@ -847,17 +849,14 @@ mod tests {
 
     #[test]
     fn outcomes() {
-        assert!(DeliveryOutcome::Answered(StatusCode::OK).is_success());
-        assert!(!DeliveryOutcome::Answered(StatusCode::INTERNAL_SERVER_ERROR).is_success());
-        assert!(!DeliveryOutcome::Superseded.is_success());
+        assert!(SendOutcome::Answered(StatusCode::OK).is_success());
+        assert!(!SendOutcome::Answered(StatusCode::INTERNAL_SERVER_ERROR).is_success());
+        assert!(!SendOutcome::Superseded.is_success());
         assert_eq!(
-            DeliveryOutcome::Answered(StatusCode::ACCEPTED).status(),
+            SendOutcome::Answered(StatusCode::ACCEPTED).status(),
             Some(StatusCode::ACCEPTED)
         );
-        assert_eq!(
-            DeliveryOutcome::Failed(FailureReason::QueueFull).status(),
-            None
-        );
+        assert_eq!(SendOutcome::Failed(FailureReason::QueueFull).status(), None);
     }
 
     /// A TLS destination and a deliverer without a TLS client: refused before any
@@ -879,7 +878,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             r.outcome,
-            DeliveryOutcome::Failed(FailureReason::Tls(TlsFailure::Unavailable))
+            SendOutcome::Failed(FailureReason::Tls(TlsFailure::Unavailable))
         );
         // Nobody connected (a connection would be waiting in the backlog).
         let accepted = tokio::time::timeout(Duration::from_millis(100), listener.accept()).await;
@@ -981,7 +980,7 @@ mod tests {
                 "peer.test",
                 Bytes::from_static(b"<x/>"),
             ));
-            assert_eq!(next().await, DeliveryOutcome::Answered(StatusCode::OK));
+            assert_eq!(next().await, SendOutcome::Answered(StatusCode::OK));
         }
         assert_eq!(client_metrics.tls_handshakes(Direction::Outbound, true), 1);
         assert_eq!(
@@ -993,7 +992,7 @@ mod tests {
         let wrong = plain.with_tls("other.test").unwrap();
         d.submit(Notification::message(9, wrong, "peer.test", Bytes::new()));
         match next().await {
-            DeliveryOutcome::Failed(FailureReason::Tls(TlsFailure::Certificate(why))) => {
+            SendOutcome::Failed(FailureReason::Tls(TlsFailure::Certificate(why))) => {
                 assert!(why.contains("not valid for name"), "{why}");
             }
             other => panic!("{other:?}"),
@@ -1014,7 +1013,7 @@ mod tests {
         assert!(
             matches!(
                 outcome,
-                DeliveryOutcome::Failed(FailureReason::Tls(TlsFailure::Certificate(_)))
+                SendOutcome::Failed(FailureReason::Tls(TlsFailure::Certificate(_)))
             ),
             "{outcome:?}"
         );

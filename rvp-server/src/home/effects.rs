@@ -8,7 +8,7 @@ use rvp_presence::{Delivery, DeliveryId};
 use tokio::sync::mpsc;
 
 use crate::delivery::{
-    Deliverer, DeliveryOutcome, DeliveryReport, Destination, FailureReason, notification_for,
+    Deliverer, DeliveryReport, Destination, FailureReason, SendOutcome, notification_for,
 };
 use crate::engine;
 use crate::metrics::{Metrics, NotifyResult};
@@ -106,10 +106,10 @@ pub(super) async fn forward_reports(
 
 /// Whether a delivery found no server at its destination (PROTOCOL.md §7.1 step 5: a
 /// cached route is dropped "on any connection failure or `404`").
-pub(super) fn unreachable(outcome: &DeliveryOutcome) -> bool {
+pub(super) fn unreachable(outcome: &SendOutcome) -> bool {
     match outcome {
-        DeliveryOutcome::Answered(s) => *s == StatusCode::NOT_FOUND,
-        DeliveryOutcome::Failed(reason) => matches!(
+        SendOutcome::Answered(s) => *s == StatusCode::NOT_FOUND,
+        SendOutcome::Failed(reason) => matches!(
             reason,
             FailureReason::Connect(_)
                 | FailureReason::ConnectTimeout
@@ -127,11 +127,11 @@ pub(super) fn unreachable(outcome: &DeliveryOutcome) -> bool {
 /// too long, shutdown, an unwritable request) are [`rvp_presence::DeliveryOutcome::NotSent`]:
 /// they fail the sender's acknowledgement but are no evidence against the call-back, so a
 /// flood of NOTIFYs to a user cannot get the user's login subscription discarded.
-pub(super) fn engine_outcome(outcome: &DeliveryOutcome) -> Option<rvp_presence::DeliveryOutcome> {
+pub(super) fn engine_outcome(outcome: &SendOutcome) -> Option<rvp_presence::DeliveryOutcome> {
     use rvp_presence::DeliveryOutcome as Outcome;
     match outcome {
-        DeliveryOutcome::Answered(s) => Some(Outcome::from_status(*s)),
-        DeliveryOutcome::Failed(reason) => Some(match reason {
+        SendOutcome::Answered(s) => Some(Outcome::from_status(*s)),
+        SendOutcome::Failed(reason) => Some(match reason {
             FailureReason::QueueFull
             | FailureReason::TooManyDestinations
             | FailureReason::Expired
@@ -150,7 +150,7 @@ mod tests {
 
     #[test]
     fn connection_failures_and_404_mean_no_server_there() {
-        let failed = |r| unreachable(&DeliveryOutcome::Failed(r));
+        let failed = |r| unreachable(&SendOutcome::Failed(r));
         assert!(failed(FailureReason::Connect(
             std::io::ErrorKind::ConnectionRefused
         )));
@@ -158,19 +158,17 @@ mod tests {
         assert!(failed(FailureReason::ConnectionClosed));
         assert!(!failed(FailureReason::QueueFull));
         assert!(!failed(FailureReason::ResponseTimeout));
-        assert!(unreachable(&DeliveryOutcome::Answered(
-            StatusCode::NOT_FOUND
-        )));
-        assert!(!unreachable(&DeliveryOutcome::Answered(StatusCode::OK)));
-        assert!(!unreachable(&DeliveryOutcome::Answered(
+        assert!(unreachable(&SendOutcome::Answered(StatusCode::NOT_FOUND)));
+        assert!(!unreachable(&SendOutcome::Answered(StatusCode::OK)));
+        assert!(!unreachable(&SendOutcome::Answered(
             StatusCode::PRECONDITION_FAILED
         )));
-        assert!(!unreachable(&DeliveryOutcome::Superseded));
+        assert!(!unreachable(&SendOutcome::Superseded));
     }
 
     #[test]
     fn own_side_failures_are_not_held_against_the_call_back() {
-        let failed = |r| engine_outcome(&DeliveryOutcome::Failed(r));
+        let failed = |r| engine_outcome(&SendOutcome::Failed(r));
         for r in [
             FailureReason::QueueFull,
             FailureReason::TooManyDestinations,
@@ -188,11 +186,11 @@ mod tests {
             assert_eq!(failed(r.clone()), Some(Outcome::Failed), "{r:?}");
         }
         assert_eq!(
-            engine_outcome(&DeliveryOutcome::Answered(StatusCode::OK)),
+            engine_outcome(&SendOutcome::Answered(StatusCode::OK)),
             Some(Outcome::Delivered)
         );
         assert_eq!(
-            engine_outcome(&DeliveryOutcome::Answered(StatusCode::NOT_FOUND)),
+            engine_outcome(&SendOutcome::Answered(StatusCode::NOT_FOUND)),
             Some(Outcome::Failed)
         );
     }
