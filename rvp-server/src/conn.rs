@@ -145,9 +145,13 @@ impl Default for ConnLimits {
 enum Step {
     /// More bytes needed.
     Partial,
-    /// A request for the handler.
+    /// A request for the handler: typed; its bytes are the first `consumed` of the buffer
+    /// (split off, not copied, into the [`Request`]: [`Step::into_request`]).
     Rvp {
-        request: Box<Request>,
+        method: rvp_proto::Method,
+        typed: Box<rvp_proto::codec::TypedRequest>,
+        head_len: usize,
+        target: std::ops::Range<usize>,
         keep_alive: KeepAlive,
         consumed: usize,
     },
@@ -161,15 +165,6 @@ enum Step {
     },
     /// Framing broken: answer and close.
     Fatal { response: Response },
-}
-
-/// A request-target as the protocol log shows it: an origin-form target as received,
-/// without going through `Display`.
-fn log_target(uri: &http::Uri) -> String {
-    match (uri.scheme(), uri.path_and_query()) {
-        (None, Some(p)) => p.as_str().to_owned(),
-        _ => uri.to_string(),
-    }
 }
 
 /// What the client asked for about the connection.
@@ -259,17 +254,11 @@ fn parse_step(parser: &mut RequestParser, buf: &[u8]) -> Step {
         Ok(t) => t,
         Err(e) => return answer(text_response(StatusCode::BAD_REQUEST, e.to_string())),
     };
-    let http = match msg.message().to_http() {
-        Ok(h) => h,
-        Err(e) => return answer(text_response(StatusCode::BAD_REQUEST, e.to_string())),
-    };
     Step::Rvp {
-        request: Box::new(Request {
-            method,
-            typed,
-            http,
-            wire_len: consumed,
-        }),
+        method,
+        typed: Box::new(typed),
+        head_len: head.head_len(),
+        target: crate::service::range_in(buf, head.target().as_bytes()),
         keep_alive,
         consumed,
     }
@@ -406,6 +395,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<'_, S> {
                 return self.flush_then(ConnEnd::Draining).await;
             }
             let step = parse_step(&mut self.parser, &self.buf);
+            // What to drop from the buffer once answered (an RVP request's bytes have left
+            // it already).
+            let mut advance = usize::MAX;
             let (response, keep, consumed, method, target, received) = match step {
                 Step::Partial => {
                     self.continue_if_expected();
@@ -444,24 +436,32 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<'_, S> {
                     Instant::now(),
                 ),
                 Step::Rvp {
-                    request,
+                    method,
+                    typed,
+                    head_len,
+                    target,
                     keep_alive,
                     consumed,
                 } => {
                     let received = Instant::now();
+                    // The request's bytes leave the buffer as they are (no copy of the
+                    // body, no header map): the handler reads what it needs from them.
+                    let wire = self.buf.split_to(consumed).freeze();
+                    let request = Request::new(method, *typed, wire, head_len, target);
+                    advance = 0;
                     self.method = Some(request.method);
                     // Only the protocol log needs them as text.
                     let (method, target) = if self.log.is_enabled() {
                         (
                             request.method.as_str().to_owned(),
-                            log_target(request.http.uri()),
+                            request.target().to_owned(),
                         )
                     } else {
                         (String::new(), String::new())
                     };
                     // Boxed: the handler's future (kilobytes) is then allocated while a
                     // request is handled, not carried in every idle connection's task.
-                    let handling = Box::pin(handler.handle(self.peer, *request, received));
+                    let handling = Box::pin(handler.handle(self.peer, request, received));
                     let handled = tokio::select! {
                         r = tokio::time::timeout(self.limits.handler_timeout, handling) => r.ok(),
                         () = self.phase.reached(Phase::Aborting) => return ConnEnd::Aborted,
@@ -495,7 +495,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<'_, S> {
                 close,
                 explicit_keep,
             );
-            self.buf.advance(consumed);
+            self.buf.advance(advance.min(consumed));
             self.reset_request_state();
             self.answered += 1;
             batch += 1;
@@ -801,10 +801,14 @@ mod tests {
         }
         match step(b"NOTIFY / HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi") {
             Step::Rvp {
-                consumed, request, ..
+                consumed,
+                head_len,
+                target,
+                ..
             } => {
-                assert_eq!(consumed, request.wire_len);
-                assert_eq!(request.body().as_ref(), b"hi");
+                assert_eq!(consumed, 42);
+                assert_eq!(head_len, 40);
+                assert_eq!(target, 7..8);
             }
             _ => panic!("NOTIFY"),
         }
@@ -820,7 +824,7 @@ mod tests {
             Response::new(bytes::Bytes::from(format!(
                 "{n} {} {} {}",
                 r.method,
-                r.http.uri(),
+                r.target(),
                 r.body().len()
             )))
         }

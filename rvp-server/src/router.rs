@@ -318,7 +318,7 @@ impl Router {
 
     /// The client's address: the connection's, or the last `X-Forwarded-For` entry when
     /// the connection comes from a trusted proxy.
-    pub fn client_ip(&self, peer: IpAddr, forwarded_for: Option<&HeaderValue>) -> IpAddr {
+    pub fn client_ip(&self, peer: IpAddr, forwarded_for: Option<&[u8]>) -> IpAddr {
         client_ip(&self.config.trusted_proxies, peer, forwarded_for)
     }
 
@@ -556,12 +556,12 @@ fn says_close(answer: &[u8]) -> bool {
 /// The client's address behind `trusted` proxies: the connection's address `peer`, or,
 /// when `peer` is one of `trusted` (a router, a reverse proxy), the last address of its
 /// `X-Forwarded-For`.
-pub fn client_ip(trusted: &[IpAddr], peer: IpAddr, forwarded_for: Option<&HeaderValue>) -> IpAddr {
+pub fn client_ip(trusted: &[IpAddr], peer: IpAddr, forwarded_for: Option<&[u8]>) -> IpAddr {
     if !trusted.contains(&peer) {
         return peer;
     }
     forwarded_for
-        .and_then(|v| v.to_str().ok())
+        .and_then(|v| std::str::from_utf8(v).ok())
         .and_then(|v| v.rsplit(',').next())
         .and_then(|a| a.trim().parse().ok())
         .unwrap_or(peer)
@@ -580,7 +580,7 @@ pub async fn answer(
     request: &crate::service::Request,
 ) -> Option<crate::service::Response> {
     use crate::service::text_response;
-    let client = router.client_ip(peer, request.http.headers().get("x-forwarded-for"));
+    let client = router.client_ip(peer, request.header("x-forwarded-for"));
     match router.route(&request.typed.target, client) {
         Route::Local => None,
         Route::NotFound => Some(text_response(StatusCode::NOT_FOUND, NO_SUCH_USER)),
@@ -594,7 +594,10 @@ pub async fn answer(
                 }
                 return Some(res);
             }
-            Some(match router.proxy(&home, client, &request.http).await {
+            let Some(http) = request.to_http() else {
+                return Some(text_response(StatusCode::BAD_REQUEST, "malformed request"));
+            };
+            Some(match router.proxy(&home, client, &http).await {
                 None => text_response(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "too many requests being routed; try again",
@@ -827,10 +830,10 @@ mod tests {
     #[test]
     fn forwarded_for_only_from_trusted_proxies() {
         let r = router(Role::Both, &[]);
-        let xff = HeaderValue::from_static("198.51.100.1, 10.9.9.9");
-        assert_eq!(r.client_ip(ip("127.0.0.5"), Some(&xff)), ip("10.9.9.9"));
-        assert_eq!(r.client_ip(ip("127.0.0.6"), Some(&xff)), ip("127.0.0.6"));
-        let junk = HeaderValue::from_static("not an address");
-        assert_eq!(r.client_ip(ip("127.0.0.5"), Some(&junk)), ip("127.0.0.5"));
+        let xff: &[u8] = b"198.51.100.1, 10.9.9.9";
+        assert_eq!(r.client_ip(ip("127.0.0.5"), Some(xff)), ip("10.9.9.9"));
+        assert_eq!(r.client_ip(ip("127.0.0.6"), Some(xff)), ip("127.0.0.6"));
+        let junk: &[u8] = b"not an address";
+        assert_eq!(r.client_ip(ip("127.0.0.5"), Some(junk)), ip("127.0.0.5"));
     }
 }

@@ -67,13 +67,34 @@ pub struct Request {
     pub method: Method,
     /// Method, request-target and every RVP header, typed.
     pub typed: TypedRequest,
-    /// The whole request as received: method, target, version, all headers, body.
-    pub http: http::Request<Bytes>,
-    /// Bytes the request occupied on the wire (head and body).
-    pub wire_len: usize,
+    /// The whole request as received, head and body: the connection's buffer, shared, not
+    /// copied. Other headers are read from it when asked ([`Request::header`]).
+    wire: Bytes,
+    /// Where the head ends (the body starts).
+    head_len: usize,
+    /// The request-target as received (a range of `wire`).
+    target: std::ops::Range<usize>,
 }
 
 impl Request {
+    /// A request over `wire`, the bytes of exactly one request whose head `head` (of the
+    /// same bytes) was typed as `typed`.
+    pub(crate) fn new(
+        method: Method,
+        typed: TypedRequest,
+        wire: Bytes,
+        head_len: usize,
+        target: std::ops::Range<usize>,
+    ) -> Request {
+        Request {
+            method,
+            typed,
+            wire,
+            head_len,
+            target,
+        }
+    }
+
     /// Builds a request from raw bytes holding exactly one request (tests, replay tools).
     /// `None` if the bytes are not one complete, well-formed RVP request.
     pub fn from_wire(wire: &[u8]) -> Option<Request> {
@@ -81,18 +102,65 @@ impl Request {
         let msg = parser.parse(wire).ok()?.complete()?;
         let method = msg.head().method()?;
         let typed = msg.head().typed_lenient().ok()?;
-        Some(Request {
+        let target = range_in(wire, msg.head().target().as_bytes());
+        Some(Request::new(
             method,
             typed,
-            http: msg.to_http().ok()?,
-            wire_len: msg.consumed(),
-        })
+            Bytes::copy_from_slice(&wire[..msg.consumed()]),
+            msg.head().head_len(),
+            target,
+        ))
     }
 
     /// The body.
-    pub fn body(&self) -> &Bytes {
-        self.http.body()
+    pub fn body(&self) -> Bytes {
+        self.wire.slice(self.head_len..)
     }
+
+    /// The request-target exactly as received (what a Digest `uri` answers for).
+    pub fn target(&self) -> &str {
+        std::str::from_utf8(&self.wire[self.target.clone()]).unwrap_or("")
+    }
+
+    /// Bytes the request occupied on the wire (head and body).
+    pub fn wire_len(&self) -> usize {
+        self.wire.len()
+    }
+
+    /// The whole request as received.
+    pub fn wire(&self) -> &Bytes {
+        &self.wire
+    }
+
+    /// The value of the first header called `name` (ASCII case-insensitive), surrounding
+    /// whitespace removed. Read from the head when asked: the connection builds no header
+    /// map per request.
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        let head = &self.wire[..self.head_len];
+        head.split(|&b| b == b'\n').skip(1).find_map(|line| {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let colon = line.iter().position(|&b| b == b':')?;
+            line[..colon]
+                .eq_ignore_ascii_case(name.as_bytes())
+                .then(|| line[colon + 1..].trim_ascii())
+        })
+    }
+
+    /// The request as an [`http::Request`] (parsed again from the bytes): for the router's
+    /// proxying, which forwards every header.
+    pub fn to_http(&self) -> Option<http::Request<Bytes>> {
+        let mut parser = rvp_proto::codec::RequestParser::default();
+        let msg = parser.parse(&self.wire).ok()?.complete()?;
+        let parts = msg.to_http().ok()?.into_parts().0;
+        Some(http::Request::from_parts(parts, self.body()))
+    }
+}
+
+/// The range `part` (a sub-slice of `whole`) occupies in `whole`.
+pub(crate) fn range_in(whole: &[u8], part: &[u8]) -> std::ops::Range<usize> {
+    let start = (part.as_ptr() as usize).saturating_sub(whole.as_ptr() as usize);
+    let start = start.min(whole.len());
+    start..(start + part.len()).min(whole.len())
 }
 
 /// A response whose bytes are written exactly as held (a relayed answer): the connection
@@ -175,7 +243,7 @@ impl Handler for NotWired {
             format!(
                 "{} {}: no presence engine is wired into this listener",
                 request.method,
-                request.http.uri()
+                request.target()
             ),
         )
     }
@@ -185,6 +253,37 @@ impl Handler for NotWired {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    /// Headers are read from the bytes as received: case-insensitive names, trimmed
+    /// values, the first of two, bare-LF heads; the target is the raw request-target and
+    /// the body shares the bytes.
+    #[test]
+    fn headers_target_and_body_from_the_wire() {
+        let r = Request::from_wire(
+            b"NOTIFY http://Example.com/instmsg/aliases/bob HTTP/1.1\r\nHost: example.com\r\n\
+              authorization:   Digest username=\"a\"  \r\nX-Forwarded-For: 10.0.0.1\r\n\
+              X-Forwarded-For: 10.0.0.2\r\nContent-Length: 2\r\n\r\nhi",
+        )
+        .unwrap();
+        assert_eq!(
+            r.header("Authorization"),
+            Some(&b"Digest username=\"a\""[..])
+        );
+        assert_eq!(r.header("x-forwarded-for"), Some(&b"10.0.0.1"[..]));
+        assert_eq!(r.header("cookie"), None);
+        assert_eq!(r.target(), "http://Example.com/instmsg/aliases/bob");
+        assert_eq!(r.body().as_ref(), b"hi");
+        assert_eq!(r.wire_len(), r.wire().len());
+        let http = r.to_http().unwrap();
+        assert_eq!(http.headers().get_all("x-forwarded-for").iter().count(), 2);
+        assert_eq!(http.body().as_ref(), b"hi");
+        let lf = Request::from_wire(
+            b"PROPFIND /instmsg/aliases/bob HTTP/1.1\nHost: h\nDepth: 0\nContent-Length: 0\n\n",
+        )
+        .unwrap();
+        assert_eq!(lf.header("depth"), Some(&b"0"[..]));
+        assert_eq!(lf.target(), "/instmsg/aliases/bob");
+    }
 
     #[test]
     fn from_wire() {

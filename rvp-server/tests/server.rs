@@ -34,7 +34,7 @@ struct TestHandler {
 impl Handler for TestHandler {
     async fn handle(&self, _peer: Peer, request: Request, _now: Instant) -> Response {
         let n = self.count.fetch_add(1, Ordering::SeqCst) + 1;
-        let target = request.http.uri().path().to_owned();
+        let target = request.target().to_owned();
         if let Some(ms) = target.strip_prefix("/slow/") {
             let ms: u64 = ms.parse().unwrap_or(0);
             tokio::time::sleep(Duration::from_millis(ms)).await;

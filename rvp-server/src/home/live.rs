@@ -37,7 +37,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use http::{HeaderValue, StatusCode};
+use http::StatusCode;
 use rvp_proto::url::{NodePath, RequestTarget, canonical_alias};
 use rvp_resolve::Address;
 
@@ -196,9 +196,7 @@ impl LiveUsers {
             .filter(|l| l.host().eq_ignore_ascii_case(&self.domain))
             .and_then(|l| Address::new(l.alias(), &self.domain).ok());
         let username = request
-            .http
-            .headers()
-            .get(http::header::AUTHORIZATION)
+            .header("authorization")
             .and_then(|v| self.username_address(v));
         // One lookup per name: the three are often the same user.
         let same = |a: &Option<Address>, b: &Option<Address>| match (a, b) {
@@ -232,8 +230,8 @@ impl LiveUsers {
     }
 
     /// The address a Digest `Authorization` header's username names in this domain.
-    fn username_address(&self, value: &HeaderValue) -> Option<Address> {
-        let params = crate::auth::digest::parse_authorization(value.as_bytes()).ok()?;
+    fn username_address(&self, value: &[u8]) -> Option<Address> {
+        let params = crate::auth::digest::parse_authorization(value).ok()?;
         let username = params.username?;
         Address::new(username_alias(&username), &self.domain).ok()
     }

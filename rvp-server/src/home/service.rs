@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use http::{HeaderValue, StatusCode};
+use http::StatusCode;
 use rvp_presence::Caller;
 
 use crate::auth::{AuthError, Authenticator, Identity};
@@ -124,29 +124,25 @@ impl Handler for RvpService {
         {
             return routed;
         }
-        let authorization = request
-            .http
-            .headers()
-            .get(http::header::AUTHORIZATION)
-            .map(HeaderValue::as_bytes);
-        let target = request.http.uri().to_string();
-        let identity =
-            match self
-                .auth
-                .authenticate(now, request.method.as_str(), &target, authorization)
-            {
-                Ok(id) => id,
-                Err(e) => {
-                    self.metrics.auth_failure(AuthFailure::of(&e));
-                    tracing::debug!(peer = %peer.addr, "authentication refused: {e}");
-                    return self.unauthorized(now, Some(&e));
-                }
-            };
+        let authorization = request.header("authorization");
+        let identity = match self.auth.authenticate(
+            now,
+            request.method.as_str(),
+            request.target(),
+            authorization,
+        ) {
+            Ok(id) => id,
+            Err(e) => {
+                self.metrics.auth_failure(AuthFailure::of(&e));
+                tracing::debug!(peer = %peer.addr, "authentication refused: {e}");
+                return self.unauthorized(now, Some(&e));
+            }
+        };
         // The client: the connection, or whom a trusted router or proxy forwards.
         let client = crate::router::client_ip(
             &self.trusted_proxies,
             peer.addr.ip(),
-            request.http.headers().get("x-forwarded-for"),
+            request.header("x-forwarded-for"),
         );
         let principal = identity.principal().map(ToString::to_string);
         let mut proven = match (&principal, identity.credential_kind()) {
@@ -184,7 +180,7 @@ impl Handler for RvpService {
             .engine
             .call(PresenceRequest {
                 caller,
-                body: request.body().clone(),
+                body: request.body(),
                 typed: request.typed,
             })
             .await;
