@@ -113,44 +113,6 @@ async fn outside_clients_are_proxied_byte_for_byte() {
     home.stop().await;
 }
 
-/// A home server the directory names by host name only (`home = "home1.corp.test:<port>"`,
-/// not in `[router] homes`) is found in DNS through `[resolve] nameserver` (a real
-/// dnsmasq): outside clients are proxied to it; without a nameserver the router cannot
-/// reach it and says so (`502`).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn home_servers_are_found_in_dns() {
-    let Some(dns) = rvp_interop::dnsmasq::Dnsmasq::start_or_skip(
-        "home_servers_are_found_in_dns",
-        &["--host-record=home1.corp.test,127.0.0.1".into()],
-    ) else {
-        return;
-    };
-    let home = TestServer::start(|c| c.server.role = Role::Home).await;
-    let named = format!("home1.corp.test:{}", home.addr.port());
-    let outside = |c: &mut rvp_server::config::Config| {
-        c.server.role = Role::Router;
-        c.router.inside = vec!["10.0.0.0/8".parse().unwrap()];
-        for u in &mut c.users {
-            u.home = Some(named.clone());
-        }
-    };
-    let router = TestServer::start(|c| {
-        outside(c);
-        c.resolve.nameserver = Some(dns.addr);
-    })
-    .await;
-    let cb = Callback::start(200).await;
-    let r = router.client("alice").login(&cb.url(), 600).await;
-    assert_eq!(r.status, 200, "{r:?}");
-    router.stop().await;
-    // No nameserver: the name cannot be resolved, the router answers 502.
-    let blind = TestServer::start(outside).await;
-    let r = blind.client("alice").login(&cb.url(), 600).await;
-    assert_eq!(r.status, 502, "{r:?}");
-    blind.stop().await;
-    home.stop().await;
-}
-
 fn bob_via(router: &TestServer) -> Client {
     router.client("bob")
 }
