@@ -645,7 +645,7 @@ impl Config {
     }
 
     /// The directory this configuration describes: the `[[users]]` for `backend = "file"`; an LDAP
-    /// server behind a [`CachedDirectory`](crate::directory::CachedDirectory) for `backend = "ldap"`. Opening connects to
+    /// server behind a [`directory::CachedDirectory`](crate::directory::CachedDirectory) for `backend = "ldap"`. Opening connects to
     /// nothing (the first lookup or listing does); it reads the bind password file.
     pub fn open_directory(&self) -> Result<Arc<dyn Directory>, DirectoryError> {
         let config = self;
