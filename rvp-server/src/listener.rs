@@ -649,24 +649,11 @@ mod tests {
     #[cfg(feature = "tls")]
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn tls_listener_shares_the_limits_and_bounds_the_handshake() {
-        use crate::tls::{Direction, TlsAcceptor};
+        use crate::tls::Direction;
         use std::sync::Arc as StdArc;
         use tokio_rustls::rustls;
 
-        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        ca_params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign];
-        let ca =
-            rcgen::CertifiedIssuer::self_signed(ca_params, rcgen::KeyPair::generate().unwrap())
-                .unwrap();
-        let leaf_key = rcgen::KeyPair::generate().unwrap();
-        let leaf = rcgen::CertificateParams::new(vec!["im.test".to_owned()])
-            .unwrap()
-            .signed_by(&leaf_key, &ca)
-            .unwrap();
-        let key = rustls_pki_types::PrivateKeyDer::try_from(leaf_key.serialize_der()).unwrap();
-        let acceptor =
-            TlsAcceptor::new(vec![leaf.der().clone()], key, Duration::from_millis(300)).unwrap();
+        let (acceptor, ca) = crate::tls::test_acceptor("im.test", Duration::from_millis(300));
 
         let limits = ConnLimits {
             max_connections: 16,
@@ -719,7 +706,7 @@ mod tests {
 
         // A TLS client from another address is served.
         let mut roots = rustls::RootCertStore::empty();
-        roots.add(ca.der().clone()).unwrap();
+        roots.add(ca.clone()).unwrap();
         #[allow(deprecated)] // ring (crate::tls says why)
         let provider = StdArc::new(rustls::crypto::ring::default_provider());
         let config = rustls::ClientConfig::builder_with_provider(provider)

@@ -642,6 +642,29 @@ mod imp {
     }
 }
 
+/// A throw-away CA and a TLS acceptor whose certificate it signed for `name`: the unit
+/// tests' TLS peer (the integration tests make their own with the same crate, rcgen).
+#[cfg(all(test, feature = "tls"))]
+pub(crate) fn test_acceptor(
+    name: &str,
+    handshake_timeout: Duration,
+) -> (TlsAcceptor, rustls::pki_types::CertificateDer<'static>) {
+    #![allow(clippy::unwrap_used)]
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign];
+    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, rcgen::KeyPair::generate().unwrap())
+        .unwrap();
+    let leaf_key = rcgen::KeyPair::generate().unwrap();
+    let leaf = rcgen::CertificateParams::new(vec![name.to_owned()])
+        .unwrap()
+        .signed_by(&leaf_key, &ca)
+        .unwrap();
+    let key = rustls_pki_types::PrivateKeyDer::try_from(leaf_key.serialize_der()).unwrap();
+    let acceptor = TlsAcceptor::new(vec![leaf.der().clone()], key, handshake_timeout).unwrap();
+    (acceptor, ca.der().clone())
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

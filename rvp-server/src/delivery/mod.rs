@@ -893,24 +893,11 @@ mod tests {
         use std::sync::atomic::{AtomicUsize, Ordering};
 
         use crate::metrics::Metrics;
-        use crate::tls::{Direction, TlsAcceptor, TlsClient};
+        use crate::tls::{Direction, TlsClient};
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
         // A throw-away CA and a certificate for peer.test.
-        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        ca_params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign];
-        let ca =
-            rcgen::CertifiedIssuer::self_signed(ca_params, rcgen::KeyPair::generate().unwrap())
-                .unwrap();
-        let leaf_key = rcgen::KeyPair::generate().unwrap();
-        let leaf = rcgen::CertificateParams::new(vec!["peer.test".to_owned()])
-            .unwrap()
-            .signed_by(&leaf_key, &ca)
-            .unwrap();
-        let key = rustls_pki_types::PrivateKeyDer::try_from(leaf_key.serialize_der()).unwrap();
-        let acceptor =
-            TlsAcceptor::new(vec![leaf.der().clone()], key, Duration::from_secs(5)).unwrap();
+        let (acceptor, ca) = crate::tls::test_acceptor("peer.test", Duration::from_secs(5));
 
         // The peer: answers every NOTIFY 200, keep-alive; counts TLS sessions.
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -959,7 +946,7 @@ mod tests {
         });
 
         let client_metrics = Arc::new(Metrics::new());
-        let client = TlsClient::with_roots(vec![ca.der().clone()])
+        let client = TlsClient::with_roots(vec![ca.clone()])
             .unwrap()
             .with_metrics(Arc::clone(&client_metrics));
         let (tx, mut rx) = mpsc::unbounded_channel();
