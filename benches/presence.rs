@@ -84,7 +84,7 @@ fn engine_with(nodes: usize, subs: usize, watchers: usize, short: usize) -> (Eng
             RequestId(i as u64),
             caller,
             &keys[i % nodes],
-            SubscribeParams::new(SubscriptionKind::PropChange, url, lifetime),
+            SubscribeParams::new(SubscriptionKind::PropChange, url.parse().unwrap(), lifetime),
         );
         while e.poll_output().is_some() {}
     }
@@ -335,7 +335,7 @@ fn report_memory() {
                 RequestId(req),
                 &caller,
                 &keys[(i + j) % PRINCIPALS],
-                SubscribeParams::new(SubscriptionKind::PropChange, &url, 14_400),
+                SubscribeParams::new(SubscriptionKind::PropChange, url.parse().unwrap(), 14_400),
             );
             while e.poll_output().is_some() {}
         }

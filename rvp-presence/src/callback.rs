@@ -1,14 +1,18 @@
 //! Call-back addresses (PROTOCOL.md §1.4, §2.1): the shapes a `Call-Back` may take and
 //! the addresses a server must not be made to connect to.
 
+use std::net::IpAddr;
+
+use rvp_proto::header::CallBack;
+use rvp_proto::url::{NodeUrl, NodeUrlRef};
+
 use crate::principal::NodeKey;
 
 /// Whether `ip` is loopback, unspecified, link-local, multicast or broadcast: an address
 /// that names this host or nobody's server. An IP call-back on such an address is
 /// accepted only from a client on that very address (PROTOCOL.md §8.5), and a server
 /// should never deliver to one because another domain's DNS says so.
-pub fn is_special_address(ip: std::net::IpAddr) -> bool {
-    use std::net::IpAddr;
+pub fn is_special_address(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
             v4.is_loopback()
@@ -29,43 +33,30 @@ pub fn is_special_address(ip: std::net::IpAddr) -> bool {
     }
 }
 
-/// The IP address of an `http://<ip>[:port][/]` call-back.
-pub(crate) fn callback_ip(url: &str) -> Option<std::net::IpAddr> {
-    let rest = url.get(7..)?;
-    if !url.get(..7)?.eq_ignore_ascii_case("http://") {
-        return None;
-    }
-    let authority = rest.strip_suffix('/').unwrap_or(rest);
-    if authority.contains('/') {
-        return None;
-    }
-    parse_host_ip(strip_authority_port(authority))
-}
-
-pub(crate) fn strip_authority_port(authority: &str) -> &str {
-    if let Some(v6) = authority.strip_prefix('[') {
-        return v6.split(']').next().unwrap_or(v6);
-    }
-    match authority.rsplit_once(':') {
-        Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) => h,
-        _ => authority,
+/// The IP address of a local node named by address (`http://<ip>[:port]`), read with
+/// rvp-proto's parser from a URL still in text (a stored subscriber, which for an
+/// anonymous subscription is its call-back's text); `None` for any other URL.
+pub(crate) fn local_node_ip_of(url: &str) -> Option<IpAddr> {
+    match NodeUrlRef::parse(url).ok()? {
+        NodeUrlRef::LocalNode(a) => ip_literal(a.host()),
+        _ => None,
     }
 }
 
-pub(crate) fn parse_host_ip(host: &str) -> Option<std::net::IpAddr> {
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    host.parse().ok()
-}
-
-pub(crate) fn host_is_ip_literal(host: &str) -> bool {
-    parse_host_ip(host).is_some()
+/// `host` as an IP address, IPv6 literals with or without their brackets.
+pub(crate) fn ip_literal(host: &str) -> Option<IpAddr> {
+    host.strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host)
+        .parse()
+        .ok()
 }
 
 /// The three shapes a `Call-Back` may have (PROTOCOL.md §1.4, §2.1).
 #[derive(Debug)]
 pub(crate) enum CallBackForm {
     /// A client's local node by address: `http://<ip>[:port]`.
-    Ip(std::net::IpAddr),
+    Ip(IpAddr),
     /// A client's local node by host name: `http://<name>[:port]`.
     HostNode,
     /// A principal URL (logical or physical form).
@@ -73,30 +64,19 @@ pub(crate) enum CallBackForm {
 }
 
 impl CallBackForm {
-    /// `None` for anything else (other paths, other schemes): an invalid call-back.
-    pub(crate) fn of(url: &str) -> Option<CallBackForm> {
-        if !is_http_url(url) {
-            return None;
+    /// `None` for a URL that is neither a local node nor a principal (another path): not
+    /// a call-back.
+    pub(crate) fn of(callback: &CallBack) -> Option<CallBackForm> {
+        match callback.url() {
+            NodeUrl::LocalNode(l) => Some(match ip_literal(l.host()) {
+                Some(ip) => CallBackForm::Ip(ip),
+                None => CallBackForm::HostNode,
+            }),
+            NodeUrl::Logical(l) => NodeKey::new(l.host(), l.alias()).map(CallBackForm::Principal),
+            NodeUrl::Physical(p) => {
+                NodeKey::new(p.logical().host(), p.logical().alias()).map(CallBackForm::Principal)
+            }
+            _ => None,
         }
-        if let Some(key) = crate::principal::principal_key(url) {
-            return Some(CallBackForm::Principal(key));
-        }
-        let rest = &url[7..];
-        let authority = rest.strip_suffix('/').unwrap_or(rest);
-        if authority.is_empty() || authority.contains('/') {
-            return None;
-        }
-        Some(match callback_ip(url) {
-            Some(ip) => CallBackForm::Ip(ip),
-            None => CallBackForm::HostNode,
-        })
     }
-}
-
-pub(crate) fn is_http_url(s: &str) -> bool {
-    s.len() > 7
-        && s.as_bytes()[..7].eq_ignore_ascii_case(b"http://")
-        && !s
-            .bytes()
-            .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
 }

@@ -119,6 +119,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use rvp_proto::CredentialKind;
+use rvp_proto::header::CallBack;
 
 use crate::acl::Acl;
 use crate::lease::{LeasedState, ViewId};
@@ -134,8 +135,8 @@ pub struct SubscriptionRecord {
     pub node: NodeKey,
     /// `update/propchange` or `pragma/notify`.
     pub kind: SubscriptionKind,
-    /// The `Call-Back` URL (canonical).
-    pub callback: Arc<str>,
+    /// The `Call-Back`.
+    pub callback: Arc<CallBack>,
     /// The subscriber's principal URL.
     pub subscriber: Arc<str>,
     /// The credential kind the subscriber proved at SUBSCRIBE time, if any (used to

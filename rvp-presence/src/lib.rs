@@ -188,7 +188,7 @@
 //!     RequestId(1),
 //!     &Caller::asserted(watcher),
 //!     &bob,
-//!     SubscribeParams::new(SubscriptionKind::PropChange, watcher, 14_400),
+//!     SubscribeParams::new(SubscriptionKind::PropChange, watcher.parse().unwrap(), 14_400),
 //! );
 //! let Some(Output::Respond(answer)) = engine.poll_output() else { panic!("an answer") };
 //! assert_eq!(answer.response.status().as_u16(), 207);
@@ -205,7 +205,7 @@
 //!     }
 //! }
 //! assert_eq!(notifies.len(), 1);
-//! assert_eq!(&**notifies[0].callback(), watcher);
+//! assert_eq!(notifies[0].callback().as_str(), watcher);
 //! let body = String::from_utf8(notifies[0].body_bytes().to_vec())?;
 //! assert!(body.contains("<r:state><r:busy/></r:state>"));
 //!

@@ -14,6 +14,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use rvp_proto::url::NodeUrlRef;
+
 /// Index of a registered principal inside one engine (dense, never reused).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PrincipalId(pub(crate) u32);
@@ -286,25 +288,19 @@ impl Directory {
 }
 
 /// The node key a principal URL names: `http://<host>[:port]/instmsg/aliases/<alias>` or
-/// the physical `http://<home>/instmsg/local/<host>/instmsg/aliases/<alias>` (a trailing
-/// `/` tolerated). `None` for anything else (IP call-backs, bare hosts, other paths).
+/// the physical `http://<home>/instmsg/local/<host>/instmsg/aliases/<alias>`, read by
+/// rvp-proto's URL parser (escapes decoded, PROTOCOL.md §8.2) after trimming surrounding
+/// white space and one trailing `/` (which some clients append to a principal URL).
+/// `None` for anything else (IP call-backs, bare hosts, other paths).
 pub fn principal_key(url: &str) -> Option<NodeKey> {
     let url = url.trim();
-    let scheme_len = "http://".len();
-    if url.len() < scheme_len || !url.is_char_boundary(scheme_len) {
-        return None;
+    let url = url.strip_suffix('/').unwrap_or(url);
+    match NodeUrlRef::parse(url).ok()? {
+        NodeUrlRef::Logical { host, alias } | NodeUrlRef::Physical { host, alias, .. } => {
+            NodeKey::new(host.host(), &alias)
+        }
+        _ => None,
     }
-    if !url[..scheme_len].eq_ignore_ascii_case("http://") {
-        return None;
-    }
-    let rest = &url[scheme_len..];
-    let (host, path) = rest.split_at(rest.find('/')?);
-    let path = path.strip_suffix('/').unwrap_or(path);
-    if let Some(rest) = path.strip_prefix("/instmsg/local/") {
-        let (host, tail) = rest.split_once('/')?;
-        return NodeKey::new(host, tail.strip_prefix("instmsg/aliases/")?);
-    }
-    NodeKey::new(host, path.strip_prefix("/instmsg/aliases/")?)
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use rvp_proto::CredentialKind;
+use rvp_proto::header::CallBack;
 
 use crate::clock::Millis;
 use crate::intern::Interner;
@@ -65,7 +66,7 @@ pub(crate) struct Record {
     /// End of the announced lifetime (the record is removed `grace` later).
     pub(crate) expires_ms: Millis,
     first_failure_ms: Millis,
-    pub(crate) callback: Arc<str>,
+    pub(crate) callback: Arc<CallBack>,
     pub(crate) subscriber: Arc<str>,
     pub(crate) kind: SubscriptionKind,
     /// Credential kind the subscriber proved at SUBSCRIBE time, if any.
@@ -94,8 +95,8 @@ pub struct SubscriptionInfo {
     pub id: SubscriptionId,
     /// `update/propchange` or `pragma/notify`.
     pub kind: SubscriptionKind,
-    /// The `Call-Back` URL.
-    pub callback: Arc<str>,
+    /// The `Call-Back`.
+    pub callback: Arc<CallBack>,
     /// The subscriber's principal URL.
     pub subscriber: Arc<str>,
     /// Whole seconds left of the announced lifetime.
@@ -151,7 +152,7 @@ fn decrement<K: std::hash::Hash + Eq>(map: &mut IdMap<K, u32>, key: K) {
 pub(crate) struct NewSubscription<'a> {
     pub(crate) node: PrincipalId,
     pub(crate) kind: SubscriptionKind,
-    pub(crate) callback: &'a str,
+    pub(crate) callback: &'a CallBack,
     pub(crate) subscriber: &'a str,
     pub(crate) proof: Option<CredentialKind>,
     pub(crate) local_target: Option<PrincipalId>,
@@ -169,7 +170,8 @@ pub(crate) struct SubscriptionTable {
     /// Per node: the slots of its propchange and notify subscriptions.
     by_node: Vec<[BTreeSet<u32>; 2]>,
     timers: BTreeSet<(Millis, u32)>,
-    strings: Interner,
+    strings: Interner<str>,
+    callbacks: Interner<CallBack>,
     /// Counter of minted ids; the id is a keyed permutation of it ([`IdCipher`]).
     last_id: u32,
     cipher: IdCipher,
@@ -297,7 +299,7 @@ impl SubscriptionTable {
             granted_secs: new.granted_secs,
             expires_ms: new.expires_ms,
             first_failure_ms: NO_FAILURE,
-            callback: self.strings.intern(new.callback),
+            callback: self.callbacks.intern(new.callback),
             subscriber: self.strings.intern(new.subscriber),
             kind: new.kind,
             proof: new.proof,
@@ -428,7 +430,7 @@ impl SubscriptionTable {
             subscriber,
             ..
         } = rec;
-        self.strings.release(callback);
+        self.callbacks.release(callback);
         self.strings.release(subscriber);
         true
     }
@@ -516,11 +518,14 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
+    static W: std::sync::LazyLock<CallBack> =
+        std::sync::LazyLock::new(|| "http://h/instmsg/aliases/w".parse().unwrap());
+
     fn new(node: u32, kind: SubscriptionKind, expires: Millis) -> NewSubscription<'static> {
         NewSubscription {
             node: PrincipalId(node),
             kind,
-            callback: "http://h/instmsg/aliases/w",
+            callback: &W,
             subscriber: "http://h/instmsg/aliases/w",
             proof: None,
             local_target: None,
@@ -573,9 +578,9 @@ mod tests {
         t.expire(5000, 0, &mut out);
         assert_eq!(out, vec![a, c]);
         assert_eq!(t.len(), 1);
-        assert_eq!(t.strings.len(), 1);
+        assert_eq!((t.strings.len(), t.callbacks.len()), (1, 1));
         t.remove(d, 0);
-        assert_eq!(t.strings.len(), 0);
+        assert_eq!((t.strings.len(), t.callbacks.len()), (0, 0));
         assert_eq!(t.next_deadline(), None);
     }
 

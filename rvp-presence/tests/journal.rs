@@ -285,7 +285,7 @@ fn expiries_while_down() {
             RequestId(r),
             &Caller::asserted(&w),
             &key("bob"),
-            SubscribeParams::new(SubscriptionKind::PropChange, &w, life),
+            SubscribeParams::new(SubscriptionKind::PropChange, w.parse().unwrap(), life),
         );
     };
     watch(&mut e, "zed", 14_400, 1);
@@ -314,7 +314,7 @@ fn expiries_while_down() {
     let Some(Output::Deliver(d)) = r.poll_output() else {
         panic!("a NOTIFY to zed")
     };
-    assert_eq!(&**d.callback(), watcher("zed"));
+    assert_eq!(d.callback().as_str(), watcher("zed"));
     assert!(
         String::from_utf8(d.body_bytes().to_vec())
             .unwrap()
@@ -341,7 +341,7 @@ fn subscription_in_its_grace_survives() {
         RequestId(1),
         &me("bob"),
         &key("bob"),
-        SubscribeParams::new(SubscriptionKind::Notify, cb, 60),
+        SubscribeParams::new(SubscriptionKind::Notify, cb.parse().unwrap(), 60),
     );
     let mut store = Records::default();
     store.apply_all(e.take_changes());
@@ -384,7 +384,7 @@ fn ids_are_not_reused_across_restarts() {
         RequestId(1),
         &me("bob"),
         &key("bob"),
-        SubscribeParams::new(SubscriptionKind::Notify, cb, 600),
+        SubscribeParams::new(SubscriptionKind::Notify, cb.parse().unwrap(), 600),
     );
     e.proppatch_state(
         t0,
@@ -417,7 +417,7 @@ fn ids_are_not_reused_across_restarts() {
         RequestId(4),
         &me("bob"),
         &key("bob"),
-        SubscribeParams::new(SubscriptionKind::Notify, cb, 600),
+        SubscribeParams::new(SubscriptionKind::Notify, cb.parse().unwrap(), 600),
     );
     r.proppatch_state(
         t1,
@@ -521,7 +521,7 @@ fn records_of_unknown_principals_are_dropped() {
         RequestId(1),
         &me("bob"),
         &key("bob"),
-        SubscribeParams::new(SubscriptionKind::Notify, cb, 600),
+        SubscribeParams::new(SubscriptionKind::Notify, cb.parse().unwrap(), 600),
     );
     e.proppatch_state(
         t0,

@@ -59,7 +59,7 @@ fn build(principals: u32, per_principal: u32) -> (Engine, isize, usize) {
                 RequestId(req),
                 caller,
                 target,
-                SubscribeParams::new(SubscriptionKind::PropChange, own, 14_400),
+                SubscribeParams::new(SubscriptionKind::PropChange, own.parse().unwrap(), 14_400),
             );
             while e.poll_output().is_some() {}
         }

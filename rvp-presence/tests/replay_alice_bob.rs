@@ -258,7 +258,7 @@ fn replay(file: &str, policy: Policy) -> Counts {
                     .strip_prefix("callback ")
                     .and_then(|t| t.split(' ').next())
                     .expect("DROP names the call-back");
-                if let Some(i) = awaiting.iter().position(|d| &**d.callback() == cb) {
+                if let Some(i) = awaiting.iter().position(|d| d.callback().as_str() == cb) {
                     let d = awaiting.remove(i);
                     e.handle_delivery_result(now, d.id(), DeliveryOutcome::Failed);
                 } else {
@@ -273,7 +273,7 @@ fn replay(file: &str, policy: Policy) -> Counts {
                 // A client's answer to a NOTIFY: report it for the oldest delivery to it.
                 let cb = p.trim_start_matches("reply from ");
                 let res = frame_response(b.bytes);
-                if !awaiting.iter().any(|d| &**d.callback() == cb)
+                if !awaiting.iter().any(|d| d.callback().as_str() == cb)
                     && let Some(n) = unanswered.get_mut(cb).filter(|n| **n > 0)
                 {
                     *n -= 1;
@@ -281,7 +281,7 @@ fn replay(file: &str, policy: Policy) -> Counts {
                 }
                 let i = awaiting
                     .iter()
-                    .position(|d| &**d.callback() == cb)
+                    .position(|d| d.callback().as_str() == cb)
                     .unwrap_or_else(|| panic!("{file} @{at}s: no delivery awaits {cb}"));
                 let d = awaiting.remove(i);
                 e.handle_delivery_result(now, d.id(), DeliveryOutcome::from_status(res.status()));
@@ -349,7 +349,7 @@ fn replay(file: &str, policy: Policy) -> Counts {
                 // A NOTIFY the clients accepted: we must have produced the same one.
                 let theirs = frame_request(b.bytes);
                 let what = format!("{file} @{at}s NOTIFY to {cb}");
-                let Some(i) = sent.iter().position(|d| &**d.callback() == cb) else {
+                let Some(i) = sent.iter().position(|d| d.callback().as_str() == cb) else {
                     // The capture's server notified on every PROPPATCH; the engine only
                     // when the published value changes. A missing NOTIFY is acceptable
                     // only if it announces the value already published.

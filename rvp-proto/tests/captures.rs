@@ -102,7 +102,7 @@ fn typed_values_of_known_requests() {
         if t.rvp.notification_type == Some(NotificationType::Notify) {
             saw_login = true;
             assert!(matches!(
-                t.rvp.call_back.as_ref().unwrap().0,
+                t.rvp.call_back.as_ref().unwrap().url(),
                 rvp_proto::url::NodeUrl::LocalNode(_)
             ));
             assert_eq!(t.rvp.subscription_lifetime.unwrap().seconds(), 14000);

@@ -31,8 +31,8 @@ fn arb_rvp() -> impl Strategy<Value = RvpHeaders> {
             "[a-z]{1,8}\\.example\\.com".prop_map(|h| FromPrincipal::Host(h.into())),
         ]),
         proptest::option::of(prop_oneof![
-            arb_logical().prop_map(|l| CallBack(NodeUrl::Logical(l))),
-            (any::<[u8; 4]>(), 1u16..).prop_map(|(a, p)| CallBack(NodeUrl::LocalNode(
+            arb_logical().prop_map(|l| CallBack::new(NodeUrl::Logical(l))),
+            (any::<[u8; 4]>(), 1u16..).prop_map(|(a, p)| CallBack::new(NodeUrl::LocalNode(
                 LocalNodeUrl::new(&format!("{}.{}.{}.{}", a[0], a[1], a[2], a[3]), p).unwrap()
             ))),
         ]),

@@ -80,7 +80,7 @@ RVP-From-Principal: http://im.acme.com/instmsg/aliases/bruceb
         Some(SubscriptionLifetime(14400))
     );
     assert_eq!(t.rvp.notification_type, Some(NotificationType::Notify));
-    let NodeUrl::LocalNode(cb) = &t.rvp.call_back.as_ref().unwrap().0 else {
+    let NodeUrl::LocalNode(cb) = t.rvp.call_back.as_ref().unwrap().url() else {
         panic!()
     };
     assert_eq!((cb.host(), cb.port()), ("198.176.154.132", 1234));
@@ -125,7 +125,7 @@ Call-Back: http://172.16.6.148:48401
         Some(SubscriptionLifetime(14000))
     );
     assert_eq!(
-        t.rvp.call_back.unwrap().0.to_string(),
+        t.rvp.call_back.unwrap().url().to_string(),
         "http://172.16.6.148:48401"
     );
     assert_eq!(
@@ -155,7 +155,13 @@ RVP-From-Principal: http://im.acme.com/instmsg/aliases/bruceb
     );
     assert_eq!(t.rvp.notification_type, Some(NotificationType::Propchange));
     assert_eq!(
-        t.rvp.call_back.unwrap().0.logical().unwrap().to_string(),
+        t.rvp
+            .call_back
+            .unwrap()
+            .url()
+            .logical()
+            .unwrap()
+            .to_string(),
         "http://im.acme.com/instmsg/aliases/bruceb"
     );
     let r = res("HTTP/1.1 207 Multi-Status

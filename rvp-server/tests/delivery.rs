@@ -72,7 +72,7 @@ impl Drop for Fake {
 
 impl Fake {
     fn destination(&self) -> Destination {
-        Destination::from_callback(&format!("http://{}", self.addr)).unwrap()
+        Destination::from_callback(&format!("http://{}", self.addr).parse().unwrap()).unwrap()
     }
 
     async fn next(&mut self) -> Received {
@@ -328,7 +328,7 @@ async fn refused_connection_fails() {
     let addr = listener.local_addr().unwrap();
     drop(listener);
     let (d, mut reports) = deliverer(config());
-    let dest = Destination::from_callback(&format!("http://{addr}")).unwrap();
+    let dest = Destination::from_callback(&format!("http://{addr}").parse().unwrap()).unwrap();
     d.submit(message(7, dest, "x"));
     let r = report(&mut reports).await;
     assert_eq!(r.id, 7);
@@ -668,7 +668,7 @@ async fn connect_timeout_when_the_backlog_is_full() {
     let mut cfg = config();
     cfg.connect_timeout = Duration::from_millis(200);
     let (d, mut reports) = deliverer(cfg);
-    let dest = Destination::from_callback(&format!("http://{addr}")).unwrap();
+    let dest = Destination::from_callback(&format!("http://{addr}").parse().unwrap()).unwrap();
     d.submit(message(1, dest, "x"));
     let r = report(&mut reports).await;
     assert_eq!(

@@ -65,7 +65,7 @@ fn sample(t: Instant) -> Vec<Change> {
             id: SubscriptionId::new(7).unwrap(),
             node: key("bob"),
             kind: SubscriptionKind::PropChange,
-            callback: Arc::from(url("alice").as_str()),
+            callback: Arc::new(url("alice").parse().expect("a call-back")),
             subscriber: Arc::from(url("alice").as_str()),
             proof: Some(CredentialKind::Digest),
             granted_secs: 14_400,
@@ -274,7 +274,11 @@ fn engine_restored_from_the_store() {
         RequestId(1),
         &alice,
         &key("bob"),
-        SubscribeParams::new(SubscriptionKind::PropChange, &url("alice"), 3600),
+        SubscribeParams::new(
+            SubscriptionKind::PropChange,
+            url("alice").parse().unwrap(),
+            3600,
+        ),
     );
     e.proppatch_state(
         t0,
@@ -339,7 +343,11 @@ fn engine_restored_from_the_store() {
         RequestId(4),
         &alice,
         &key("carol"),
-        SubscribeParams::new(SubscriptionKind::PropChange, &url("alice"), 3600),
+        SubscribeParams::new(
+            SubscriptionKind::PropChange,
+            url("alice").parse().unwrap(),
+            3600,
+        ),
     );
     let Some(Output::Respond(a)) = r.poll_output() else {
         panic!("an answer")

@@ -63,7 +63,11 @@ fn batch(i: u32, now: Instant) -> Vec<Change> {
             id: SubscriptionId::new(i).unwrap(),
             node: node.clone(),
             kind: SubscriptionKind::Notify,
-            callback: Arc::from(format!("http://192.0.2.1:{}", 1000 + i % 50_000).as_str()),
+            callback: Arc::new(
+                format!("http://192.0.2.1:{}", 1000 + i % 50_000)
+                    .parse()
+                    .expect("a call-back"),
+            ),
             subscriber: Arc::from("http://im.example.com/instmsg/aliases/bob"),
             proof: None,
             granted_secs: 3600,

@@ -1,7 +1,7 @@
 //! Who may do what (PROTOCOL.md §8): proven identity, owner rights, ACL checks, and the
 //! properties a caller may read.
 
-use crate::callback::callback_ip;
+use crate::callback::local_node_ip_of;
 use crate::engine::{NodeProperties, Refusal};
 
 use rvp_proto::{CredentialKind, PresenceState, Right};
@@ -70,7 +70,7 @@ impl Engine {
         } else if proof.is_some() || self.directory.is_local_identity(subscriber) {
             proven
         } else {
-            match callback_ip(subscriber) {
+            match local_node_ip_of(subscriber) {
                 // An anonymous subscription names its IP call-back as subscriber.
                 Some(ip) => asserted() && caller.source() == Some(ip),
                 None => asserted(),

@@ -8,6 +8,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use http::StatusCode;
 use rvp_proto::{PresenceState, Right};
 
+use rvp_proto::header::CallBack;
 use rvp_proto::xml::PropName;
 
 use crate::acl::{Acl, AclError};
@@ -54,7 +55,7 @@ pub struct Delivery {
     /// The subscription whose event this is: the watch, also when the change is delivered
     /// through the watcher's login subscription (then `id.subscription` is the login).
     pub(crate) origin: SubscriptionId,
-    pub(crate) callback: Arc<str>,
+    pub(crate) callback: Arc<CallBack>,
     pub(crate) hop_count: u32,
     pub(crate) ack: AckType,
     pub(crate) body: NotifyBody,
@@ -80,8 +81,8 @@ impl Delivery {
         self.origin
     }
 
-    /// Where to send it (the subscription's `Call-Back`).
-    pub fn callback(&self) -> &Arc<str> {
+    /// Where to send it (the subscription's `Call-Back`, typed since its SUBSCRIBE).
+    pub fn callback(&self) -> &Arc<CallBack> {
         &self.callback
     }
 
@@ -114,7 +115,7 @@ impl Delivery {
     pub fn notification_to(&self) -> Option<&str> {
         match &self.body {
             NotifyBody::Relay { .. } => None,
-            NotifyBody::PropChange(p) => Some(p.to.as_deref().unwrap_or(&self.callback)),
+            NotifyBody::PropChange(p) => Some(p.to.as_deref().unwrap_or(&self.callback).as_str()),
         }
     }
 
@@ -122,7 +123,7 @@ impl Delivery {
     /// prefix, the watcher's URL and a shared suffix; a relay is its bytes and two empty
     /// parts. Write the middle part XML-escaped unless [`Delivery::middle_is_plain`].
     pub fn body_parts(&self) -> [&[u8]; 3] {
-        self.body.parts(&self.callback)
+        self.body.parts(self.callback.as_str())
     }
 
     /// Whether [`Delivery::body_parts`]' middle part can be written as is.
@@ -149,7 +150,7 @@ impl Delivery {
     /// prefix and suffix of a property change (reference counted, not copied) around this
     /// watcher's escaped part; a relay's body and two empty parts.
     pub fn body_chunks(&self) -> [Bytes; 3] {
-        self.body.chunks(&self.callback)
+        self.body.chunks(self.callback.as_str())
     }
 
     /// The body as one buffer (a reference-count increment for a relay).

@@ -271,7 +271,12 @@ impl Engine {
             }
             let expires_ms = self.clock.millis(rec.expires);
             let local_target = if rec.kind == SubscriptionKind::PropChange {
-                self.directory.lookup_url(&rec.callback)
+                match crate::callback::CallBackForm::of(&rec.callback) {
+                    Some(crate::callback::CallBackForm::Principal(key)) => {
+                        self.directory.lookup(&key)
+                    }
+                    _ => None,
+                }
             } else {
                 None
             };

@@ -21,7 +21,7 @@ use crate::engine::{Output, RequestId, Txn};
 
 use bytes::BufMut;
 use rvp_proto::codec::{NotifyHead, WriteError, write_notify, write_notify_parts};
-use rvp_proto::header::{self, HopCount};
+use rvp_proto::header::{self, CallBack, HopCount};
 
 use rvp_proto::xml::Notification;
 
@@ -73,20 +73,12 @@ fn check_sender(e: &Engine, cx: &Cx<'_>) -> Result<(), Refusal> {
 
 /// Splits an `http://authority[/path]` call-back into (authority, request-target): `/`
 /// for a client's local node (PROTOCOL.md §2.6-c).
-fn split_callback(url: &str) -> (&str, &str) {
-    let rest = url.get(7..).unwrap_or("");
-    match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    }
-}
-
 impl Delivery {
     /// Where to send the NOTIFY: the call-back's authority (`ip:port` of a client's local
     /// node, or a logical host to resolve) and the request-target (`/` for a local node,
     /// the node path for a logical call-back).
     pub fn destination(&self) -> (&str, &str) {
-        split_callback(self.callback())
+        self.callback().authority_and_target()
     }
 
     /// Writes the NOTIFY request (PROTOCOL.md §2.6-c, §2.6-d): `NOTIFY <target>`,
@@ -176,7 +168,7 @@ impl Engine {
             }
             return self.refuse(request, self.send_to_denied(e));
         }
-        let targets: Vec<(SubscriptionId, Arc<str>)> = self
+        let targets: Vec<(SubscriptionId, Arc<CallBack>)> = self
             .subs
             .on_node(n, SubscriptionKind::Notify)
             .map(|r| (r.id, r.callback.clone()))
@@ -257,23 +249,5 @@ impl Engine {
             }
             other => other,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn callbacks_split() {
-        assert_eq!(
-            split_callback("http://127.0.0.1:43663"),
-            ("127.0.0.1:43663", "/")
-        );
-        assert_eq!(
-            split_callback("http://im.acme.com/instmsg/aliases/bruceb"),
-            ("im.acme.com", "/instmsg/aliases/bruceb")
-        );
-        assert_eq!(split_callback("http://h/"), ("h", "/"));
     }
 }

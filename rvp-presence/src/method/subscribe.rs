@@ -1,18 +1,18 @@
 //! SUBSCRIBE (PROTOCOL.md §2.1): headers → [`SubscribeParams`]; the answer is `200` (login
 //! subscription, renewal) or `207` with the node's properties (presence subscription).
 
-use crate::caller::{Caller, canonical_principal};
+use crate::caller::Caller;
 use crate::clock::{duration_millis, secs_millis};
 use crate::principal::{NodeKey, PrincipalId};
 use crate::subscription::NewSubscription;
 use rvp_proto::Right;
 use std::time::Instant;
 
-use crate::callback::{CallBackForm, host_is_ip_literal, is_http_url, is_special_address};
+use crate::callback::{CallBackForm, ip_literal, is_special_address};
 use crate::engine::access::same_principal;
 use crate::engine::{RequestId, Response};
 
-use rvp_proto::header::NotificationType;
+use rvp_proto::header::{CallBack, NotificationType};
 
 use super::Cx;
 use crate::engine::{Engine, Refusal};
@@ -52,7 +52,7 @@ pub(super) fn handle(e: &mut Engine, cx: &Cx<'_>) -> Result<(), Refusal> {
     let callback = if cx.head.unusable.contains("Call-Back") {
         None
     } else {
-        h.call_back.as_ref().map(|c| c.0.to_string())
+        h.call_back.clone()
     };
     let params = SubscribeParams {
         kind,
@@ -71,7 +71,7 @@ pub struct SubscribeParams {
     /// `Notification-Type` (`None` when absent or unknown).
     pub kind: Option<SubscriptionKind>,
     /// `Call-Back`.
-    pub callback: Option<String>,
+    pub callback: Option<CallBack>,
     /// `Subscription-Lifetime` in seconds.
     pub lifetime_secs: Option<u32>,
     /// `Subscription-Id` (renewal).
@@ -80,10 +80,10 @@ pub struct SubscribeParams {
 
 impl SubscribeParams {
     /// A new subscription.
-    pub fn new(kind: SubscriptionKind, callback: &str, lifetime_secs: u32) -> SubscribeParams {
+    pub fn new(kind: SubscriptionKind, callback: CallBack, lifetime_secs: u32) -> SubscribeParams {
         SubscribeParams {
             kind: Some(kind),
-            callback: Some(callback.to_owned()),
+            callback: Some(callback),
             lifetime_secs: Some(lifetime_secs),
             renew: None,
         }
@@ -137,8 +137,8 @@ impl Engine {
             if params.kind.is_some_and(|k| k != rec.kind)
                 || params
                     .callback
-                    .as_deref()
-                    .is_some_and(|c| canonical_principal(c) != *rec.callback)
+                    .as_ref()
+                    .is_some_and(|c| *c != *rec.callback)
             {
                 return Err(Refusal::RenewalChanges);
             }
@@ -154,17 +154,12 @@ impl Engine {
             });
         }
         let kind = params.kind.ok_or(Refusal::MissingNotificationType)?;
-        let callback = params
-            .callback
-            .as_deref()
-            .map(canonical_principal)
-            .filter(|c| is_http_url(c))
-            .ok_or(Refusal::MissingCallBack)?;
+        let callback = params.callback.ok_or(Refusal::MissingCallBack)?;
         let lifetime = params.lifetime_secs.ok_or(Refusal::StaticSubscription)?;
         let form = CallBackForm::of(&callback).ok_or(Refusal::MissingCallBack)?;
         if let CallBackForm::Principal(key) = &form
             && !self.directory.is_local_host(key.host())
-            && host_is_ip_literal(key.host())
+            && ip_literal(key.host()).is_some()
         {
             // Another domain's principal is reached where its DNS points, never at an
             // address the subscriber picked.
@@ -181,7 +176,7 @@ impl Engine {
             self.check(caller, node, Right::ReceiveFrom)?;
         }
         let own_url = caller.principal().is_some_and(|p| {
-            same_principal(p, &callback)
+            same_principal(p, callback.as_str())
                 || self
                     .directory
                     .lookup_url(p)
@@ -209,7 +204,7 @@ impl Engine {
         }
         let subscriber = caller
             .principal()
-            .map_or_else(|| callback.clone(), |p| p.to_string());
+            .map_or_else(|| callback.as_str().to_owned(), |p| p.to_string());
         let owner = self.is_owner(caller, node);
         if !owner && self.subs.count_on(node) >= self.policy.max_subscriptions_per_node {
             return Err(Refusal::TooManySubscriptions);

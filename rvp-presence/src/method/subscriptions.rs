@@ -6,6 +6,7 @@ use crate::clock::remaining_secs;
 use crate::principal::NodeKey;
 use crate::subscription::SubscriptionKind;
 use rvp_proto::Right;
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::engine::{RequestId, Response};
@@ -63,7 +64,7 @@ impl Engine {
                 .map(|r| SubscriptionEntry {
                     id: r.id,
                     href: if owner {
-                        r.callback.clone()
+                        Arc::from(r.callback.as_str())
                     } else {
                         r.subscriber.clone()
                     },

@@ -220,7 +220,7 @@ pub fn apply(
                 req,
                 &me(PEOPLE[*who]),
                 &key(PEOPLE[*who]),
-                SubscribeParams::new(SubscriptionKind::Notify, &cb, *lifetime),
+                SubscribeParams::new(SubscriptionKind::Notify, cb.parse().unwrap(), *lifetime),
             );
             Applied::Request(req, None)
         }
@@ -237,7 +237,7 @@ pub fn apply(
                 req,
                 &Caller::asserted(&w),
                 &key(PEOPLE[*target]),
-                SubscribeParams::new(SubscriptionKind::PropChange, &w, *lifetime),
+                SubscribeParams::new(SubscriptionKind::PropChange, w.parse().unwrap(), *lifetime),
             );
             Applied::Request(req, None)
         }

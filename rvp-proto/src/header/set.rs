@@ -152,7 +152,10 @@ impl<'b> RvpHeadersRef<'b> {
                 .from_principal
                 .as_ref()
                 .map(FromPrincipalRef::to_from_principal),
-            call_back: self.call_back.as_ref().map(|u| CallBack(u.to_node_url())),
+            call_back: self
+                .call_back
+                .as_ref()
+                .map(|u| CallBack::new(u.to_node_url())),
             notification_type: self.notification_type.clone(),
             subscription_id: self.subscription_id.map(|s| s.to_subscription_id()),
             subscription_lifetime: self.subscription_lifetime,

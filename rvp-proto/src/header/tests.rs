@@ -125,7 +125,7 @@ fn values() {
         );
     }
     let cb = CallBack::decode(b"http://127.0.0.1:43663").unwrap();
-    assert!(matches!(cb.0, NodeUrl::LocalNode(_)));
+    assert!(matches!(cb.url(), NodeUrl::LocalNode(_)));
     let e = CallBack::decode(b"http://h/instmsg/aliases/%zz").unwrap_err();
     assert_eq!(e.header(), "Call-Back");
     assert!(

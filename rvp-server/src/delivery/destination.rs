@@ -4,15 +4,13 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use rvp_proto::url::{LocalNodeUrl, NodeUrl, UrlError};
+use rvp_proto::header::CallBack;
+use rvp_proto::url::{LocalNodeUrl, NodeUrl};
 
 /// Why a callback cannot be turned into a [`Destination`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum DestinationError {
-    /// The callback is not a URL we can parse.
-    #[error("callback is not a valid node URL: {0}")]
-    Url(#[from] UrlError),
     /// The callback is a logical, physical or other node URL: it must first be mapped to a
     /// principal's login callbacks or resolved to a server (rvp-resolve).
     #[error("callback {0:?} is not a local node (http://ip:port); resolve it first")]
@@ -130,21 +128,25 @@ impl Destination {
         Destination::new(SocketAddr::new(ip, url.port()), &url.authority(), "/")
     }
 
-    /// The destination of a `Call-Back` value that is a local node (`http://ip:port`).
+    /// The destination of a `Call-Back` that is a local node (`http://ip:port`): the
+    /// call-back is typed already (parsed once, at SUBSCRIBE), so this only reads it.
     ///
     /// ```
+    /// use rvp_proto::header::CallBack;
     /// use rvp_server::delivery::Destination;
     ///
-    /// let d = Destination::from_callback("http://127.0.0.1:43663/")?;
+    /// let cb: CallBack = "http://127.0.0.1:43663/".parse()?;
+    /// let d = Destination::from_callback(&cb)?;
     /// assert_eq!(d.host(), "127.0.0.1:43663");
     /// assert_eq!(d.target(), "/");
-    /// assert!(Destination::from_callback("http://localhost/instmsg/aliases/bob").is_err());
-    /// # Ok::<(), rvp_server::delivery::DestinationError>(())
+    /// let principal: CallBack = "http://localhost/instmsg/aliases/bob".parse()?;
+    /// assert!(Destination::from_callback(&principal).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn from_callback(callback: &str) -> Result<Destination, DestinationError> {
-        match NodeUrl::parse(callback)? {
-            NodeUrl::LocalNode(l) => Destination::local_node(&l),
-            _ => Err(DestinationError::NotLocalNode(callback.to_owned())),
+    pub fn from_callback(callback: &CallBack) -> Result<Destination, DestinationError> {
+        match callback.url() {
+            NodeUrl::LocalNode(l) => Destination::local_node(l),
+            _ => Err(DestinationError::NotLocalNode(callback.as_str().to_owned())),
         }
     }
 
@@ -196,25 +198,21 @@ mod tests {
 
     #[test]
     fn local_nodes() {
-        let d = Destination::from_callback("http://127.0.0.1:1234").unwrap();
+        let d = Destination::from_callback(&"http://127.0.0.1:1234".parse().unwrap()).unwrap();
         assert_eq!(d.addr(), "127.0.0.1:1234".parse().unwrap());
         assert_eq!(d.to_string(), "http://127.0.0.1:1234");
-        let d = Destination::from_callback("http://[::1]:99/").unwrap();
+        let d = Destination::from_callback(&"http://[::1]:99/".parse().unwrap()).unwrap();
         assert_eq!(d.addr(), "[::1]:99".parse().unwrap());
         assert_eq!(d.host(), "[::1]:99");
-        let d = Destination::from_callback("http://10.0.0.1").unwrap();
+        let d = Destination::from_callback(&"http://10.0.0.1".parse().unwrap()).unwrap();
         assert_eq!(d.host(), "10.0.0.1:80");
         assert_eq!(
-            Destination::from_callback("http://client.example:1234"),
+            Destination::from_callback(&"http://client.example:1234".parse().unwrap()),
             Err(DestinationError::NotIpLiteral("client.example".into()))
         );
         assert!(matches!(
-            Destination::from_callback("http://localhost/instmsg/aliases/bob"),
+            Destination::from_callback(&"http://localhost/instmsg/aliases/bob".parse().unwrap()),
             Err(DestinationError::NotLocalNode(_))
-        ));
-        assert!(matches!(
-            Destination::from_callback("ftp://x"),
-            Err(DestinationError::Url(_))
         ));
         let addr = "127.0.0.1:80".parse().unwrap();
         assert!(Destination::new(addr, "h", "/a b").is_err());

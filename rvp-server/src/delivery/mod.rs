@@ -59,7 +59,7 @@
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! let (reports_tx, mut reports) = mpsc::unbounded_channel();
 //! let deliverer = Deliverer::<u64>::new(DeliveryConfig::default(), reports_tx);
-//! let dest = Destination::from_callback("http://127.0.0.1:43663")?;
+//! let dest = Destination::from_callback(&"http://127.0.0.1:43663".parse().unwrap())?;
 //! deliverer.submit(Notification::message(
 //!     1,
 //!     dest,
@@ -798,7 +798,7 @@ mod tests {
 
     #[test]
     fn request_bytes() {
-        let d = Destination::from_callback("http://127.0.0.1:4321").unwrap();
+        let d = Destination::from_callback(&"http://127.0.0.1:4321".parse().unwrap()).unwrap();
         let n = Notification::presence(
             1u8,
             d,
@@ -812,7 +812,7 @@ mod tests {
              RVP-Ack-Type: SingleHop\r\nRVP-Hop-Count: 1\r\nSubscription-Id: 17\r\n\
              RVP-From-Principal: localhost\r\nContent-Type: text/xml\r\nContent-Length: 4\r\n\r\n<x/>"
         );
-        let d = Destination::from_callback("http://127.0.0.1:4321").unwrap();
+        let d = Destination::from_callback(&"http://127.0.0.1:4321".parse().unwrap()).unwrap();
         let bad = Notification::message(2u8, d, "a b", Bytes::new());
         assert!(bad.to_request_bytes().is_err());
     }
@@ -840,7 +840,7 @@ mod tests {
         assert!(parts == *b"<a>x&amp;y</a>".as_slice());
         assert!(parts != *b"<a>x&amp;y</b>".as_slice() && parts != *b"<a>".as_slice());
         let sub = SubscriptionId::new("9").unwrap();
-        let d = || Destination::from_callback("http://127.0.0.1:4321").unwrap();
+        let d = || Destination::from_callback(&"http://127.0.0.1:4321".parse().unwrap()).unwrap();
         let a = Notification::presence(1u8, d(), "localhost", sub.clone(), parts);
         let b = Notification::presence(1u8, d(), "localhost", sub, whole);
         assert_eq!(a.to_request_bytes().unwrap(), b.to_request_bytes().unwrap());

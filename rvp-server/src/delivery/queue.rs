@@ -138,7 +138,7 @@ mod tests {
     use crate::delivery::Destination;
 
     fn dest() -> Destination {
-        Destination::from_callback("http://127.0.0.1:9").unwrap()
+        Destination::from_callback(&"http://127.0.0.1:9".parse().unwrap()).unwrap()
     }
 
     fn presence(id: u32, sid: &str, body: &'static str) -> Notification<u32> {
