@@ -5,6 +5,36 @@ use std::sync::Arc;
 
 use rvp_proto::CredentialKind;
 
+use crate::principal::{NodeKey, principal_key};
+
+/// One identity a caller presents: its canonical text (what ACLs and logs see) and, for a
+/// principal URL, the node key it names — read once, when the caller is built, instead of
+/// at every comparison.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct Presented {
+    pub(crate) text: Arc<str>,
+    pub(crate) key: Option<NodeKey>,
+}
+
+impl Presented {
+    fn new(principal: &str) -> Presented {
+        let text: Arc<str> = canonical_principal(principal).into();
+        let key = principal_key(&text);
+        Presented { text, key }
+    }
+
+    /// Whether this identity and `other` (with its key, if already known) are the same
+    /// principal (PROTOCOL.md §8.2): equal node keys for principal URLs (host and alias
+    /// case-insensitive, logical or physical form), else equal canonical strings.
+    pub(crate) fn is(&self, other: &str, other_key: Option<&NodeKey>) -> bool {
+        match (&self.key, other_key) {
+            (Some(x), Some(y)) => x == y,
+            (None, None) => *self.text == canonical_principal(other),
+            _ => false,
+        }
+    }
+}
+
 /// The caller of one request, as established by the embedder (authentication happens
 /// outside the engine).
 ///
@@ -15,8 +45,8 @@ use rvp_proto::CredentialKind;
 /// without `RVP-From-Principal` presents only its proven identity.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Caller {
-    asserted: Option<Arc<str>>,
-    authenticated: Option<(Arc<str>, CredentialKind)>,
+    asserted: Option<Presented>,
+    authenticated: Option<(Presented, CredentialKind)>,
     source: Option<IpAddr>,
 }
 
@@ -24,7 +54,7 @@ impl Caller {
     /// An unauthenticated caller asserting `RVP-From-Principal: principal`.
     pub fn asserted(principal: &str) -> Caller {
         Caller {
-            asserted: Some(canonical_principal(principal).into()),
+            asserted: Some(Presented::new(principal)),
             authenticated: None,
             source: None,
         }
@@ -42,17 +72,16 @@ impl Caller {
     /// A caller authenticated as `principal` by `kind`, asserting nothing
     /// ([`Caller::with_asserted`] adds the `RVP-From-Principal` it sent).
     pub fn authenticated(principal: &str, kind: CredentialKind) -> Caller {
-        let p: Arc<str> = canonical_principal(principal).into();
         Caller {
             asserted: None,
-            authenticated: Some((p, kind)),
+            authenticated: Some((Presented::new(principal), kind)),
             source: None,
         }
     }
 
     /// Replaces the asserted principal (`RVP-From-Principal`).
     pub fn with_asserted(mut self, principal: &str) -> Caller {
-        self.asserted = Some(canonical_principal(principal).into());
+        self.asserted = Some(Presented::new(principal));
         self
     }
 
@@ -64,12 +93,27 @@ impl Caller {
 
     /// The asserted principal, canonical (`RVP-From-Principal`).
     pub fn asserted_principal(&self) -> Option<&Arc<str>> {
-        self.asserted.as_ref()
+        self.asserted.as_ref().map(|p| &p.text)
     }
 
     /// The authenticated principal and how it was proven.
     pub fn authenticated_principal(&self) -> Option<(&Arc<str>, CredentialKind)> {
-        self.authenticated.as_ref().map(|(p, k)| (p, *k))
+        self.authenticated.as_ref().map(|(p, k)| (&p.text, *k))
+    }
+
+    /// The asserted identity with its node key.
+    pub(crate) fn claimed(&self) -> Option<&Presented> {
+        self.asserted.as_ref()
+    }
+
+    /// The proven identity with its node key.
+    pub(crate) fn proven(&self) -> Option<&Presented> {
+        self.authenticated.as_ref().map(|(p, _)| p)
+    }
+
+    /// The identity the caller acts as, with its node key (see [`Caller::principal`]).
+    pub(crate) fn acting(&self) -> Option<&Presented> {
+        self.proven().or(self.asserted.as_ref())
     }
 
     /// The source IP address, if the embedder gave one.
@@ -85,18 +129,15 @@ impl Caller {
     /// The principal the caller acts as: the authenticated one if any, else the asserted
     /// one.
     pub fn principal(&self) -> Option<&Arc<str>> {
-        self.authenticated
-            .as_ref()
-            .map(|(p, _)| p)
-            .or(self.asserted.as_ref())
+        self.acting().map(|p| &p.text)
     }
 
     /// The (principal, credential kind) pairs presented for ACL evaluation.
     pub fn presented(&self) -> impl Iterator<Item = (&str, CredentialKind)> + Clone {
         self.asserted
             .iter()
-            .map(|p| (&**p, CredentialKind::Assertion))
-            .chain(self.authenticated.iter().map(|(p, k)| (&**p, *k)))
+            .map(|p| (&*p.text, CredentialKind::Assertion))
+            .chain(self.authenticated.iter().map(|(p, k)| (&*p.text, *k)))
     }
 }
 
@@ -116,6 +157,37 @@ mod tests {
         );
         assert_eq!(canonical_principal("im.example.com"), "im.example.com");
         assert_eq!(canonical_principal("http://H"), "http://h");
+    }
+
+    #[test]
+    fn identities_compare_by_node_key_once_read() {
+        let c = Caller::authenticated(
+            "http://IM.example.com/instmsg/aliases/O%27Neil",
+            CredentialKind::Digest,
+        );
+        let p = c.proven().expect("proven");
+        // Read once, when the caller was built.
+        assert_eq!(p.key.as_ref().map(NodeKey::alias), Some("o'neil"));
+        for same in [
+            "http://im.example.com/instmsg/aliases/o'neil",
+            "http://im.example.com:80/instmsg/aliases/O'NEIL",
+            "http://home1/instmsg/local/im.example.com/instmsg/aliases/o%27neil",
+        ] {
+            assert!(p.is(same, principal_key(same).as_ref()), "{same}");
+        }
+        for other in [
+            "http://evil.example/instmsg/aliases/o'neil",
+            "http://im.example.com/instmsg/aliases/oneil",
+            "im.example.com",
+        ] {
+            assert!(!p.is(other, principal_key(other).as_ref()), "{other}");
+        }
+        // Bare hosts (servers) compare as canonical text.
+        let server = Caller::asserted("im.example.com");
+        let s = server.claimed().expect("asserted");
+        assert!(s.key.is_none());
+        assert!(s.is("im.example.com", None));
+        assert!(!s.is("other.example.com", None));
     }
 
     #[test]

@@ -7,8 +7,8 @@ use crate::engine::{NodeProperties, Refusal};
 use rvp_proto::{CredentialKind, PresenceState, Right};
 
 use crate::acl::Acl;
-use crate::caller::{Caller, canonical_principal};
-use crate::principal::PrincipalId;
+use crate::caller::Caller;
+use crate::principal::{PrincipalId, principal_key};
 
 use super::Engine;
 
@@ -16,8 +16,9 @@ impl Engine {
     /// Whether the caller proved to be the node's owner.
     pub(crate) fn is_owner(&self, caller: &Caller, node: PrincipalId) -> bool {
         caller
-            .authenticated_principal()
-            .is_some_and(|(p, _)| self.directory.lookup_url(p) == Some(node))
+            .proven()
+            .and_then(|p| p.key.as_ref())
+            .is_some_and(|k| self.directory.lookup(k) == Some(node))
     }
 
     /// The proven-identity rule (PROTOCOL.md §8.1): unless the policy accepts assertions
@@ -29,14 +30,18 @@ impl Engine {
         if self.policy.owner_accepts_assertion {
             return Ok(());
         }
-        let Some(asserted) = caller.asserted_principal() else {
+        let Some(asserted) = caller.claimed() else {
             return Ok(());
         };
-        if !self.directory.is_local_identity(asserted) {
+        let local = match &asserted.key {
+            Some(key) => self.directory.is_local_host(key.host()),
+            None => self.directory.is_local_identity(&asserted.text),
+        };
+        if !local {
             return Ok(());
         }
-        match caller.authenticated_principal() {
-            Some((proven, _)) if same_principal(proven, asserted) => Ok(()),
+        match caller.proven() {
+            Some(proven) if proven.is(&asserted.text, asserted.key.as_ref()) => Ok(()),
             Some(_) => Err(Refusal::NotYourIdentity),
             None => Err(Refusal::IdentityNotProven),
         }
@@ -57,13 +62,14 @@ impl Engine {
         if self.is_owner(caller, node) {
             return Ok(());
         }
+        let key = principal_key(subscriber);
         let proven = caller
-            .authenticated_principal()
-            .is_some_and(|(p, _)| same_principal(p, subscriber));
+            .proven()
+            .is_some_and(|p| p.is(subscriber, key.as_ref()));
         let asserted = || {
             caller
-                .asserted_principal()
-                .is_some_and(|p| same_principal(p, subscriber))
+                .claimed()
+                .is_some_and(|p| p.is(subscriber, key.as_ref()))
         };
         let allowed = if self.policy.owner_accepts_assertion {
             proven || asserted()
@@ -160,18 +166,4 @@ pub(crate) fn sees_presence(acl: &Acl, rec: &crate::subscription::Record) -> boo
     let pairs =
         std::iter::once((sub, CredentialKind::Assertion)).chain(rec.proof.map(|k| (sub, k)));
     acl.evaluate(pairs, Right::Presence)
-}
-
-/// Whether two principal identities are the same (PROTOCOL.md §8.2): equal node keys for
-/// principal URLs (host and alias case-insensitive, logical or physical form), else equal
-/// canonical strings.
-pub(crate) fn same_principal(a: &str, b: &str) -> bool {
-    match (
-        crate::principal::principal_key(a),
-        crate::principal::principal_key(b),
-    ) {
-        (Some(x), Some(y)) => x == y,
-        (None, None) => canonical_principal(a) == canonical_principal(b),
-        _ => false,
-    }
 }

@@ -27,7 +27,6 @@ use rvp_proto::xml::Notification;
 
 use super::{Cx, bad, is_blank, parse_body};
 use crate::delivery::AckType;
-use crate::engine::access::same_principal;
 use crate::engine::{Delivery, Engine, Refusal};
 use crate::principal::principal_key;
 
@@ -50,7 +49,7 @@ pub(super) fn handle(e: &mut Engine, cx: &Cx<'_>) -> Result<(), Refusal> {
 /// server speaking as a bare host may send only for principals of its own domain. A body
 /// that is not an `r:notification` → `400`; a different sender → `403`, nothing relayed.
 fn check_sender(e: &Engine, cx: &Cx<'_>) -> Result<(), Refusal> {
-    let Some(sender) = cx.caller.principal() else {
+    let Some(sender) = cx.caller.acting() else {
         return Err(bad("NOTIFY without RVP-From-Principal"));
     };
     let from = match parse_body::<Notification>(e, cx.body)? {
@@ -59,10 +58,11 @@ fn check_sender(e: &Engine, cx: &Cx<'_>) -> Result<(), Refusal> {
         // Application XML carries no r:notification-from of ours to check.
         _ => return Ok(()),
     };
-    let ok = if sender.contains('/') {
-        same_principal(sender, &from)
+    let from_key = principal_key(&from);
+    let ok = if sender.text.contains('/') {
+        sender.is(&from, from_key.as_ref())
     } else {
-        principal_key(&from).is_some_and(|k| k.host().eq_ignore_ascii_case(sender))
+        from_key.is_some_and(|k| k.host().eq_ignore_ascii_case(&sender.text))
     };
     if ok {
         Ok(())
@@ -71,8 +71,6 @@ fn check_sender(e: &Engine, cx: &Cx<'_>) -> Result<(), Refusal> {
     }
 }
 
-/// Splits an `http://authority[/path]` call-back into (authority, request-target): `/`
-/// for a client's local node (PROTOCOL.md §2.6-c).
 impl Delivery {
     /// Where to send the NOTIFY: the call-back's authority (`ip:port` of a client's local
     /// node, or a logical host to resolve) and the request-target (`/` for a local node,

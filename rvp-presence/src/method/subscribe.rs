@@ -9,7 +9,6 @@ use rvp_proto::Right;
 use std::time::Instant;
 
 use crate::callback::{CallBackForm, ip_literal, is_special_address};
-use crate::engine::access::same_principal;
 use crate::engine::{RequestId, Response};
 
 use rvp_proto::header::{CallBack, NotificationType};
@@ -175,11 +174,15 @@ impl Engine {
         if kind == SubscriptionKind::Notify {
             self.check(caller, node, Right::ReceiveFrom)?;
         }
-        let own_url = caller.principal().is_some_and(|p| {
-            same_principal(p, callback.as_str())
-                || self
-                    .directory
-                    .lookup_url(p)
+        let callback_key = match &form {
+            CallBackForm::Principal(key) => Some(key),
+            _ => None,
+        };
+        let own_url = caller.acting().is_some_and(|p| {
+            p.is(callback.as_str(), callback_key)
+                || p.key
+                    .as_ref()
+                    .and_then(|k| self.directory.lookup(k))
                     .is_some_and(|id| Some(id) == local_target)
         });
         // An IP call-back must be the requesting connection's own address (the server
