@@ -7,7 +7,7 @@
 //! `poll_output`, and `handle_delivery_result`. Everything else is in its own room:
 //!
 //! ```text
-//!  engine/output.rs   what comes out: Output, Answer, Delivery, Response, Refusal
+//!  engine/output.rs   what comes out: Output, Answer, Delivery, Outcome, Refusal
 //!  engine/access.rs   who may do what: proven identity, owner rights, ACL checks
 //!  engine/fanout.rs   a published change → one propnotification per permitted watcher
 //!  engine/persist.rs  the journal of changes an embedder persists
@@ -37,7 +37,7 @@ pub(crate) mod persist;
 
 pub(crate) use output::Form;
 pub use output::{
-    Answer, Delivery, NodeProperties, Output, Refusal, RequestId, Response, SubscriptionEntry,
+    Answer, Delivery, NodeProperties, Outcome, Output, Refusal, RequestId, SubscriptionEntry,
 };
 
 #[derive(Debug)]
@@ -350,7 +350,7 @@ impl Engine {
         }
     }
 
-    pub(crate) fn respond(&mut self, request: RequestId, response: Response) {
+    pub(crate) fn respond(&mut self, request: RequestId, outcome: Outcome) {
         let form = match self.next_form.take() {
             Some((r, f)) if r == request => f,
             other => {
@@ -360,13 +360,13 @@ impl Engine {
         };
         self.out.push_back(Output::Respond(Box::new(Answer {
             request,
-            response,
+            outcome,
             form,
         })));
     }
 
     pub(crate) fn refuse(&mut self, request: RequestId, r: Refusal) {
-        self.respond(request, Response::Refused(r));
+        self.respond(request, Outcome::Refused(r));
     }
 
     pub(crate) fn node(&self, key: &NodeKey) -> Result<PrincipalId, Refusal> {
@@ -382,9 +382,9 @@ impl Engine {
 
     pub(crate) fn answer_verdict(&mut self, request: RequestId, v: AckVerdict) {
         let resp = match v {
-            AckVerdict::Delivered => Response::Notified,
-            AckVerdict::NotDeliverable => Response::Refused(Refusal::NotDeliverable),
-            AckVerdict::LeftConversation => Response::Refused(Refusal::LeftConversation),
+            AckVerdict::Delivered => Outcome::Notified,
+            AckVerdict::NotDeliverable => Outcome::Refused(Refusal::NotDeliverable),
+            AckVerdict::LeftConversation => Outcome::Refused(Refusal::LeftConversation),
         };
         self.respond(request, resp);
     }

@@ -171,7 +171,7 @@
 //! ```
 //! use std::time::{Duration, Instant};
 //! use rvp_presence::{
-//!     Caller, DirectoryProperties, Engine, NodeKey, Output, Policy, RequestId, Response,
+//!     Caller, DirectoryProperties, Engine, NodeKey, Output, Policy, RequestId, Outcome,
 //!     StatePatch, SubscribeParams, SubscriptionKind,
 //! };
 //! use rvp_proto::{CredentialKind, PresenceState};
@@ -191,7 +191,7 @@
 //!     SubscribeParams::new(SubscriptionKind::PropChange, watcher.parse().unwrap(), 14_400),
 //! );
 //! let Some(Output::Respond(answer)) = engine.poll_output() else { panic!("an answer") };
-//! assert_eq!(answer.response.status().as_u16(), 207);
+//! assert_eq!(answer.outcome.status().as_u16(), 207);
 //!
 //! // Bob (authenticated) goes busy for 20 minutes: one answer, one NOTIFY to alice.
 //! let me = Caller::authenticated("http://im.example.com/instmsg/aliases/bob", CredentialKind::Digest);
@@ -199,7 +199,7 @@
 //! let mut notifies = Vec::new();
 //! while let Some(output) = engine.poll_output() {
 //!     match output {
-//!         Output::Respond(a) => assert!(matches!(a.response, Response::StateSet { .. })),
+//!         Output::Respond(a) => assert!(matches!(a.outcome, Outcome::StateSet { .. })),
 //!         Output::Deliver(d) => notifies.push(d),
 //!         _ => {}
 //!     }
@@ -242,7 +242,7 @@ pub use callback::is_special_address;
 pub use caller::Caller;
 pub use delivery::{AckType, DeliveryId, DeliveryOutcome};
 pub use engine::{
-    Answer, Delivery, Engine, NodeProperties, Output, Refusal, RequestId, Response,
+    Answer, Delivery, Engine, NodeProperties, Outcome, Output, Refusal, RequestId,
     SubscriptionEntry,
 };
 pub use journal::{

@@ -18,7 +18,7 @@ use std::time::Duration;
 use common::H;
 use common::ops::{Applied, Known, Notifies, Op, apply, op};
 use proptest::prelude::*;
-use rvp_presence::{DeliveryId, Output, RequestId, Response, SubscriptionId, ViewId};
+use rvp_presence::{DeliveryId, Outcome, Output, RequestId, SubscriptionId, ViewId};
 use rvp_proto::{CredentialKind, Right};
 
 struct Model {
@@ -52,8 +52,8 @@ fn check_outputs(
             Output::Respond(a) => {
                 prop_assert!(m.asked.contains(&a.request), "answer to an unknown request");
                 *m.answers.entry(a.request).or_default() += 1;
-                match &a.response {
-                    Response::Subscribed {
+                match &a.outcome {
+                    Outcome::Subscribed {
                         id, lifetime_secs, ..
                     } => {
                         prop_assert!(id.get() < (1 << 31));
@@ -62,17 +62,17 @@ fn check_outputs(
                             .insert(*id, now + u64::from(*lifetime_secs) * 1000 + grace);
                         m.ever.push(*id);
                     }
-                    Response::Renewed { id, lifetime_secs } => {
+                    Outcome::Renewed { id, lifetime_secs } => {
                         prop_assert!(m.live.contains_key(id), "renewed a dead subscription");
                         m.live
                             .insert(*id, now + u64::from(*lifetime_secs) * 1000 + grace);
                     }
-                    Response::Unsubscribed => {
+                    Outcome::Unsubscribed => {
                         if let Some((_, Some(id))) = asked {
                             m.live.remove(&id);
                         }
                     }
-                    Response::StateSet { view, .. } => m.views.push(*view),
+                    Outcome::StateSet { view, .. } => m.views.push(*view),
                     _ => {}
                 }
             }

@@ -21,7 +21,7 @@ use common::{key, me, url};
 use proptest::prelude::*;
 use rvp_presence::{
     Ace, AcePrincipal, AckType, Acl, Caller, Change, DeliveryId, DirectoryProperties, Engine,
-    NotifyParams, Output, Policy, Records, RequestId, Response, RestoreError, StatePatch,
+    NotifyParams, Outcome, Output, Policy, Records, RequestId, RestoreError, StatePatch,
     SubscribeParams, SubscriptionId, SubscriptionKind, ViewId,
 };
 use rvp_proto::{CredentialSet, PresenceState, Right, RightSet};
@@ -56,8 +56,8 @@ fn normalize(e: &mut Engine) -> (Vec<Norm>, Vec<Norm>, Vec<rvp_presence::Deliver
     while let Some(o) = e.poll_output() {
         match o {
             Output::Respond(a) => {
-                let mut r = a.response.clone();
-                if let Response::Subscriptions(list) = &mut r {
+                let mut r = a.outcome.clone();
+                if let Outcome::Subscriptions(list) = &mut r {
                     list.sort_by_key(|s| s.id);
                 }
                 answers.push(Norm::Answer(a.request.0, format!("{r:?}")));
@@ -361,8 +361,8 @@ fn subscription_in_its_grace_survives() {
         panic!("an answer")
     };
     assert!(matches!(
-        a.response,
-        Response::Renewed {
+        a.outcome,
+        Outcome::Renewed {
             lifetime_secs: 600,
             ..
         }
@@ -395,9 +395,9 @@ fn ids_are_not_reused_across_restarts() {
     );
     let mut first = Vec::new();
     while let Some(Output::Respond(a)) = e.poll_output() {
-        first.push(a.response);
+        first.push(a.outcome);
     }
-    let (Response::Subscribed { id: sub, .. }, Response::StateSet { view, .. }) =
+    let (Outcome::Subscribed { id: sub, .. }, Outcome::StateSet { view, .. }) =
         (&first[0], &first[1])
     else {
         panic!("{first:?}")
@@ -429,10 +429,10 @@ fn ids_are_not_reused_across_restarts() {
     let mut second = Vec::new();
     while let Some(o) = r.poll_output() {
         if let Output::Respond(a) = o {
-            second.push(a.response);
+            second.push(a.outcome);
         }
     }
-    let (Response::Subscribed { id: sub2, .. }, Response::StateSet { view: view2, .. }) =
+    let (Outcome::Subscribed { id: sub2, .. }, Outcome::StateSet { view: view2, .. }) =
         (&second[0], &second[1])
     else {
         panic!("{second:?}")
@@ -478,7 +478,7 @@ fn a_denied_user_stays_denied() {
     let Some(Output::Respond(a)) = r.poll_output() else {
         panic!("an answer")
     };
-    let Response::Properties(p) = a.response else {
+    let Outcome::Properties(p) = a.outcome else {
         panic!("{a:?}")
     };
     assert_eq!(p.state, PresenceState::Offline);
@@ -494,7 +494,7 @@ fn a_denied_user_stays_denied() {
     };
     // send-to denied: answered as an offline recipient would be (Policy::
     // send_to_denied_status): 412 for a deep acknowledgement ...
-    assert_eq!(a.response.status().as_u16(), 412);
+    assert_eq!(a.outcome.status().as_u16(), 412);
     r.notify(
         t1,
         RequestId(5),
@@ -506,7 +506,7 @@ fn a_denied_user_stays_denied() {
         panic!("an answer")
     };
     // ... 200 for a single hop, and nothing is relayed.
-    assert_eq!(a.response.status().as_u16(), 200);
+    assert_eq!(a.outcome.status().as_u16(), 200);
     assert!(r.poll_output().is_none(), "nothing relayed to a blocker");
 }
 

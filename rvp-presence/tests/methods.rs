@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::StatusCode;
 use rvp_presence::{
-    Caller, DeliveryOutcome, DirectoryProperties, Engine, NodeKey, Policy, PrincipalId, RequestId,
-    Response,
+    Caller, DeliveryOutcome, DirectoryProperties, Engine, NodeKey, Outcome, Policy, PrincipalId,
+    RequestId,
 };
 use rvp_proto::xml::{
     AcePrincipal, Contact, MultiStatus, Notification, PropName, PropNotification, PropValue,
@@ -1004,7 +1004,7 @@ fn node_forms_resolve() {
         );
         let (res, a, _) = t.send(0, Some(STEVE), &bytes);
         assert_eq!(res.status(), 207, "{target}");
-        assert!(matches!(a.response, Response::Properties(_)));
+        assert!(matches!(a.outcome, Outcome::Properties(_)));
     }
     for target in [
         "/instmsg/aliases/nobody",

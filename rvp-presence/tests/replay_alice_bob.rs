@@ -297,7 +297,7 @@ fn replay(file: &str, policy: Policy) -> Counts {
                     panic!("{file} @{at}s: no answer yet for {}", pending.method)
                 });
                 let ours = wire::answer_response(&answer);
-                let what = format!("{file} @{at}s {} ({:?})", pending.method, answer.response);
+                let what = format!("{file} @{at}s {} ({:?})", pending.method, answer.outcome);
                 assert_eq!(ours.status(), theirs.status(), "{what}");
                 for h in ["subscription-id", "subscription-lifetime"] {
                     assert_eq!(

@@ -10,8 +10,8 @@ use bytes::Bytes;
 use common::{H, claim, ip, key, me, url};
 use http::StatusCode;
 use rvp_presence::{
-    Ace, AcePrincipal, AckType, DeliveryOutcome, NotifyParams, Policy, PropfindScope, Refusal,
-    Response, StatePatch, SubscribeParams, SubscriptionId, SubscriptionKind, ViewId,
+    Ace, AcePrincipal, AckType, DeliveryOutcome, NotifyParams, Outcome, Policy, PropfindScope,
+    Refusal, StatePatch, SubscribeParams, SubscriptionId, SubscriptionKind, ViewId,
 };
 use rvp_proto::{CredentialKind, CredentialSet, PresenceState as S, Right, RightSet};
 
@@ -23,16 +23,16 @@ fn with<T>(mut v: T, f: impl FnOnce(&mut T)) -> T {
     v
 }
 
-fn subscribed(r: &Response) -> SubscriptionId {
+fn subscribed(r: &Outcome) -> SubscriptionId {
     match r {
-        Response::Subscribed { id, .. } => *id,
+        Outcome::Subscribed { id, .. } => *id,
         other => panic!("expected Subscribed, got {other:?}"),
     }
 }
 
-fn refused(r: &Response) -> &Refusal {
+fn refused(r: &Outcome) -> &Refusal {
     match r {
-        Response::Refused(x) => x,
+        Outcome::Refused(x) => x,
         other => panic!("expected a refusal, got {other:?}"),
     }
 }
@@ -91,7 +91,7 @@ fn set_state(
     h.e.proppatch_state(now, req, &me(who).with_source(ip(1)), &key(who), p);
     let (r, d) = h.one();
     match r {
-        Response::StateSet { view, .. } => (view, d),
+        Outcome::StateSet { view, .. } => (view, d),
         other => panic!("expected StateSet, got {other:?}"),
     }
 }
@@ -123,7 +123,7 @@ fn login_subscription_is_200_with_clamped_lifetime() {
         SubscribeParams::new(NT, "http://192.0.2.10:1".parse().unwrap(), 99_999),
     );
     match h.one().0 {
-        Response::Subscribed {
+        Outcome::Subscribed {
             lifetime_secs,
             properties: None,
             ..
@@ -139,7 +139,7 @@ fn login_subscription_is_200_with_clamped_lifetime() {
         SubscribeParams::new(NT, "http://192.0.2.10:1".parse().unwrap(), 5),
     );
     match h.one().0 {
-        Response::Subscribed { lifetime_secs, .. } => assert_eq!(lifetime_secs, 60),
+        Outcome::Subscribed { lifetime_secs, .. } => assert_eq!(lifetime_secs, 60),
         other => panic!("{other:?}"),
     }
 }
@@ -159,7 +159,7 @@ fn propchange_subscription_is_207_with_properties() {
     let (r, _) = h.one();
     assert_eq!(r.status(), StatusCode::MULTI_STATUS);
     match r {
-        Response::Subscribed {
+        Outcome::Subscribed {
             properties: Some(p),
             ..
         } => {
@@ -373,7 +373,7 @@ fn renewal_and_grace() {
     );
     assert_eq!(
         h.one().0,
-        Response::Renewed {
+        Outcome::Renewed {
             id,
             lifetime_secs: 600
         }
@@ -481,7 +481,7 @@ fn unsubscribe_rules() {
     // The node owner may cancel.
     let (now, req) = (h.now, h.req());
     h.e.unsubscribe(now, req, &me("bob"), &key("bob"), Some(id));
-    assert_eq!(h.one().0, Response::Unsubscribed);
+    assert_eq!(h.one().0, Outcome::Unsubscribed);
     let (now, req) = (h.now, h.req());
     h.e.unsubscribe(now, req, &me("bob"), &key("bob"), Some(id));
     assert_eq!(refused(&h.one().0), &Refusal::UnknownSubscription);
@@ -493,7 +493,7 @@ fn unsubscribe_rules() {
     assert_eq!(refused(&h.one().0).status(), StatusCode::UNAUTHORIZED);
     let (now, req) = (h.now, h.req());
     h.e.unsubscribe(now, req, &me("alice"), &key("alice"), Some(l));
-    assert_eq!(h.one().0, Response::Unsubscribed);
+    assert_eq!(h.one().0, Outcome::Unsubscribed);
     // ... the same assertion for a principal of another domain, never another one.
     let w = watch_remote(&mut h, "w", "bob", 600);
     let (now, req) = (h.now, h.req());
@@ -501,7 +501,7 @@ fn unsubscribe_rules() {
     assert_eq!(refused(&h.one().0).status(), StatusCode::UNAUTHORIZED);
     let (now, req) = (h.now, h.req());
     h.e.unsubscribe(now, req, &remote("w"), &key("bob"), Some(w));
-    assert_eq!(h.one().0, Response::Unsubscribed);
+    assert_eq!(h.one().0, Outcome::Unsubscribed);
     let (_, d) = set_state(&mut h, "bob", S::Online, None);
     assert!(d.is_empty(), "no NOTIFY to a cancelled subscription");
 }
@@ -517,7 +517,7 @@ fn subscriptions_listing() {
     let req = h.req();
     h.e.subscriptions(now, req, &me("bob"), &key("bob"), Some(PC));
     match h.one().0 {
-        Response::Subscriptions(list) => {
+        Outcome::Subscriptions(list) => {
             assert_eq!(list.len(), 1);
             assert_eq!(list[0].id, w);
             assert_eq!(list[0].remaining_secs, 2_600);
@@ -527,7 +527,7 @@ fn subscriptions_listing() {
     let req = h.req();
     h.e.subscriptions(now, req, &me("bob"), &key("bob"), Some(NT));
     match h.one().0 {
-        Response::Subscriptions(list) => {
+        Outcome::Subscriptions(list) => {
             assert_eq!(list[0].id, l);
             assert_eq!(
                 &*list[0].href, "http://192.0.2.9:1234",
@@ -564,7 +564,7 @@ fn subscriptions_listing() {
     let req = h.req();
     h.e.subscriptions(now, req, &me("alice"), &key("bob"), Some(NT));
     match h.one().0 {
-        Response::Subscriptions(list) => assert_eq!(&*list[0].href, url("bob")),
+        Outcome::Subscriptions(list) => assert_eq!(&*list[0].href, url("bob")),
         other => panic!("{other:?}"),
     }
 }
@@ -585,7 +585,7 @@ fn propfind_and_presence_denied_reader() {
         PropfindScope::Named,
     );
     match h.one().0 {
-        Response::Properties(p) => assert_eq!(p.state, S::Busy),
+        Outcome::Properties(p) => assert_eq!(p.state, S::Busy),
         other => panic!("{other:?}"),
     }
     let (now, req) = (h.now, h.req());
@@ -611,7 +611,7 @@ fn propfind_and_presence_denied_reader() {
         PropfindScope::Enumerate,
     );
     match h.one().0 {
-        Response::Properties(p) => {
+        Outcome::Properties(p) => {
             assert_eq!(p.state, S::Offline, "indistinguishable from offline");
             assert!(p.directory.is_some());
         }
@@ -694,7 +694,7 @@ fn views_are_allocated_and_echoed() {
         StatePatch::leased(S::Away, 14_400).in_view(v1),
     );
     match h.one().0 {
-        Response::StateSet { state, .. } => assert_eq!(state.timeout_secs, 3_600),
+        Outcome::StateSet { state, .. } => assert_eq!(state.timeout_secs, 3_600),
         other => panic!("{other:?}"),
     }
 }
@@ -711,7 +711,7 @@ fn viewless_proppatch_binds_by_principal_and_source_ip() {
         &key("bob"),
         patch(S::Online),
     );
-    let Response::StateSet { view: a, .. } = h.one().0 else {
+    let Outcome::StateSet { view: a, .. } = h.one().0 else {
         panic!()
     };
     let (now, req) = (h.now, h.req());
@@ -723,7 +723,7 @@ fn viewless_proppatch_binds_by_principal_and_source_ip() {
         patch(S::Offline),
     );
     let (r, _) = h.one();
-    let Response::StateSet { view: b, .. } = r else {
+    let Outcome::StateSet { view: b, .. } = r else {
         panic!()
     };
     assert_eq!(a, b, "logout without view-id hits the same view");
@@ -736,7 +736,7 @@ fn viewless_proppatch_binds_by_principal_and_source_ip() {
         &key("bob"),
         patch(S::Online),
     );
-    let Response::StateSet { view: c, .. } = h.one().0 else {
+    let Outcome::StateSet { view: c, .. } = h.one().0 else {
         panic!()
     };
     assert_ne!(a, c, "another source IP is another presentity");
@@ -752,7 +752,7 @@ fn viewless_proppatch_binds_by_principal_and_source_ip() {
         &key("bob"),
         patch(S::Online),
     );
-    let Response::StateSet { view: a, .. } = h.one().0 else {
+    let Outcome::StateSet { view: a, .. } = h.one().0 else {
         panic!()
     };
     let (now, req) = (h.now, h.req());
@@ -763,7 +763,7 @@ fn viewless_proppatch_binds_by_principal_and_source_ip() {
         &key("bob"),
         patch(S::Offline),
     );
-    let Response::StateSet { view: b, .. } = h.one().0 else {
+    let Outcome::StateSet { view: b, .. } = h.one().0 else {
         panic!()
     };
     assert_ne!(a, b);
@@ -1010,7 +1010,7 @@ fn notify_single_hop_relays_untouched_and_answers_at_once() {
     notify(&mut h, "alice", "bob", 1, AckType::SingleHop, body);
     let (a, d) = h.drain();
     assert_eq!(a.len(), 1);
-    assert_eq!(a[0].response, Response::Notified);
+    assert_eq!(a[0].outcome, Outcome::Notified);
     assert_eq!(d.len(), 2, "only pragma/notify subscriptions get relays");
     for x in &d {
         assert!(x.subscription() == l1 || x.subscription() == l2);
@@ -1042,7 +1042,7 @@ fn notify_deep_or() {
     h.e.handle_delivery_result(now, d[0].id(), DeliveryOutcome::Failed);
     assert_eq!(h.e.pending_outputs(), 0);
     h.e.handle_delivery_result(now, d[1].id(), DeliveryOutcome::Delivered);
-    assert_eq!(h.one().0, Response::Notified);
+    assert_eq!(h.one().0, Outcome::Notified);
     // One 500 + one failure: 500.
     notify(&mut h, "alice", "bob", 1, AckType::DeepOr, b"x");
     let (_, d) = h.drain();
@@ -1053,7 +1053,7 @@ fn notify_deep_or() {
     notify(&mut h, "alice", "bob", 1, AckType::DeepOr, b"x");
     let (_, d) = h.drain();
     h.e.handle_delivery_result(now, d[1].id(), DeliveryOutcome::Delivered);
-    assert_eq!(h.one().0, Response::Notified);
+    assert_eq!(h.one().0, Outcome::Notified);
     h.e.handle_delivery_result(now, d[0].id(), DeliveryOutcome::Delivered);
     h.e.handle_delivery_result(now, d[0].id(), DeliveryOutcome::Delivered);
     assert_eq!(h.e.pending_outputs(), 0, "exactly one answer per request");
@@ -1072,7 +1072,7 @@ fn notify_deep_and_and_timeout() {
     h.e.handle_delivery_result(now, d[0].id(), DeliveryOutcome::Delivered);
     assert_eq!(h.e.pending_outputs(), 0);
     h.e.handle_delivery_result(now, d[1].id(), DeliveryOutcome::Delivered);
-    assert_eq!(h.one().0, Response::Notified);
+    assert_eq!(h.one().0, Outcome::Notified);
     notify(&mut h, "alice", "bob", 1, AckType::DeepAnd, b"x");
     let (_, d) = h.drain();
     h.e.handle_delivery_result(now, d[0].id(), DeliveryOutcome::Failed);
@@ -1103,7 +1103,7 @@ fn notify_hop_limit_and_send_to() {
     assert!(d.is_empty());
     notify(&mut h, "alice", "bob", 7, AckType::SingleHop, b"x");
     let (r, d) = h.one();
-    assert_eq!(r, Response::Notified);
+    assert_eq!(r, Outcome::Notified);
     assert_eq!(d[0].hop_count(), 8);
     // send-to denied.
     let (now, req) = (h.now, h.req());
@@ -1187,14 +1187,14 @@ fn send_to_denied_status_is_configurable() {
         );
         let (r, d) = h.one();
         if status == StatusCode::PRECONDITION_FAILED {
-            assert_eq!(r, Response::Notified);
+            assert_eq!(r, Outcome::Notified);
         } else {
             assert_eq!(refused(&r), &want, "{status}");
         }
         assert!(d.is_empty());
         // Other refusals are untouched: carol is not denied, and is still allowed.
         notify(&mut h, "carol", "bob", 1, AckType::SingleHop, b"x");
-        assert_eq!(h.one().0, Response::Notified);
+        assert_eq!(h.one().0, Outcome::Notified);
     }
 }
 
@@ -1302,7 +1302,7 @@ fn owner_needs_proof_unless_assertion_only_mode() {
             600,
         ),
     );
-    assert!(matches!(h.one().0, Response::Subscribed { .. }));
+    assert!(matches!(h.one().0, Outcome::Subscribed { .. }));
     let (now, req) = (h.now, h.req());
     h.e.proppatch_state(
         now,
@@ -1311,7 +1311,7 @@ fn owner_needs_proof_unless_assertion_only_mode() {
         &key("bob"),
         StatePatch::leased(S::Online, 600),
     );
-    assert!(matches!(h.one().0, Response::StateSet { .. }));
+    assert!(matches!(h.one().0, Outcome::StateSet { .. }));
     // ... but only for the owner: alice asserting cannot change bob's state.
     let (now, req) = (h.now, h.req());
     h.e.proppatch_state(
@@ -1409,7 +1409,7 @@ fn acl_read_write_and_owner_keeps_acl_rights() {
     h.e.acl_read(now, req, &me("bob"), &key("bob"));
     assert_eq!(
         h.one().0,
-        Response::Acl(rvp_presence::Acl::default_for(&url("bob")))
+        Outcome::Acl(rvp_presence::Acl::default_for(&url("bob")))
     );
     let (now, req) = (h.now, h.req());
     h.e.acl_read(now, req, &claim("bob"), &key("bob"));
@@ -1496,7 +1496,7 @@ fn presence_denied_watcher_sees_offline_and_gets_no_state() {
         SubscribeParams::new(PC, spy.parse().unwrap(), 14_400),
     );
     match h.one().0 {
-        Response::Subscribed {
+        Outcome::Subscribed {
             properties: Some(p),
             ..
         } => assert_eq!(p.state, S::Offline),
@@ -1651,7 +1651,7 @@ fn views_per_principal_limit_evicts_the_soonest_to_expire() {
             StatePatch::leased(s, timeout),
         );
         match h.one().0 {
-            Response::StateSet { view, .. } => view,
+            Outcome::StateSet { view, .. } => view,
             other => panic!("{other:?}"),
         }
     };

@@ -542,7 +542,7 @@ fn check_outputs(
                     a.request
                 );
                 let res = wire::answer_response(&a);
-                assert_eq!(res.status(), a.response.status());
+                assert_eq!(res.status(), a.outcome.status());
                 if let Some(id) = res.headers().get("subscription-id") {
                     issued.push(id.to_str().unwrap().to_owned());
                 }

@@ -310,7 +310,7 @@ fn engine_restored_from_the_store() {
     let mut sub_id = None;
     for _ in 0..covered {
         if let Some(Output::Respond(a)) = e.poll_output()
-            && let rvp_presence::Response::Subscribed { id, .. } = a.response
+            && let rvp_presence::Outcome::Subscribed { id, .. } = a.outcome
         {
             sub_id = Some(id);
         }
@@ -352,7 +352,7 @@ fn engine_restored_from_the_store() {
     let Some(Output::Respond(a)) = r.poll_output() else {
         panic!("an answer")
     };
-    let rvp_presence::Response::Subscribed { id, .. } = a.response else {
+    let rvp_presence::Outcome::Subscribed { id, .. } = a.outcome else {
         panic!("{a:?}")
     };
     assert!(id.get() > sub_id.get());

@@ -1,6 +1,6 @@
 //! What the engine gives back: the [`Output`]s of [`Engine::poll_output`](super::Engine::poll_output) —
 //! one [`Answer`] per request and the [`Delivery`]s of NOTIFYs — and the response model
-//! ([`Response`], [`Refusal`]) the operations answer with.
+//! ([`Outcome`], [`Refusal`]) the operations answer with.
 
 use std::sync::Arc;
 
@@ -31,7 +31,7 @@ pub struct Answer {
     /// The request answered.
     pub request: RequestId,
     /// What to answer.
-    pub response: Response,
+    pub outcome: Outcome,
     /// How the method layer asked the body to be shaped (PROPFIND property selection).
     pub(crate) form: Form,
 }
@@ -192,7 +192,7 @@ pub struct SubscriptionEntry {
 /// The successful or refused outcome of one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Response {
+pub enum Outcome {
     /// New subscription: `200` for `pragma/notify`, `207` with the node's properties for
     /// `update/propchange`.
     Subscribed {
@@ -244,18 +244,18 @@ pub enum Response {
     Refused(Refusal),
 }
 
-impl Response {
+impl Outcome {
     /// The HTTP status of the answer.
     pub fn status(&self) -> StatusCode {
         match self {
-            Response::Subscribed {
+            Outcome::Subscribed {
                 kind: SubscriptionKind::PropChange,
                 ..
             }
-            | Response::Properties(_)
-            | Response::PropPatchRefused { .. }
-            | Response::StateSet { .. } => StatusCode::MULTI_STATUS,
-            Response::Refused(r) => r.status(),
+            | Outcome::Properties(_)
+            | Outcome::PropPatchRefused { .. }
+            | Outcome::StateSet { .. } => StatusCode::MULTI_STATUS,
+            Outcome::Refused(r) => r.status(),
             _ => StatusCode::OK,
         }
     }

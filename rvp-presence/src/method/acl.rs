@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use crate::engine::access::sees_presence;
 use crate::engine::fanout::{FanOutRules, fan_out_states};
-use crate::engine::{RequestId, Response};
+use crate::engine::{Outcome, RequestId};
 
 use rvp_proto::xml::{Inheritance, RvpAcl, XmlBody, XmlError};
 
@@ -80,7 +80,7 @@ impl Engine {
         self.advance(now);
         let r = self.node(node).and_then(|n| {
             self.check(caller, n, Right::ReadAcl)?;
-            Ok(Response::Acl(self.nodes[n.0 as usize].acl.clone()))
+            Ok(Outcome::Acl(self.nodes[n.0 as usize].acl.clone()))
         });
         match r {
             Ok(resp) => self.respond(request, resp),
@@ -141,7 +141,7 @@ impl Engine {
             let stored = acl.clone();
             self.journal_acl(n);
             self.renotify_visibility(n, &before);
-            Ok(Response::Acl(stored))
+            Ok(Outcome::Acl(stored))
         });
         match r {
             Ok(resp) => self.respond(request, resp),

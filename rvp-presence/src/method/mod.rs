@@ -61,7 +61,7 @@ pub use proppatch::StatePatch;
 pub use subscribe::SubscribeParams;
 
 use crate::caller::Caller;
-use crate::engine::{Answer, Engine, Form, Refusal, RequestId, Response};
+use crate::engine::{Answer, Engine, Form, Outcome, Refusal, RequestId};
 use crate::principal::{NodeKey, PrincipalId};
 
 /// `Subscription-Id` (lower-case, as the `http` crate stores names).
@@ -303,10 +303,10 @@ impl Answer {
     /// is not the engine's business, PROTOCOL.md §2.8).
     pub fn to_http(&self) -> http::Response<Bytes> {
         let mut res = http::Response::new(Bytes::new());
-        *res.status_mut() = self.response.status();
+        *res.status_mut() = self.outcome.status();
         let headers = res.headers_mut();
-        let body: Option<Vec<u8>> = match &self.response {
-            Response::Subscribed {
+        let body: Option<Vec<u8>> = match &self.outcome {
+            Outcome::Subscribed {
                 id,
                 lifetime_secs,
                 properties,
@@ -318,21 +318,21 @@ impl Answer {
                     .as_ref()
                     .map(|p| propfind::multistatus(p, &Form::Full).to_bytes())
             }
-            Response::Renewed { id, lifetime_secs } => {
+            Outcome::Renewed { id, lifetime_secs } => {
                 headers.insert(SUBSCRIPTION_ID, HeaderValue::from(id.get()));
                 headers.insert(SUBSCRIPTION_LIFETIME, HeaderValue::from(*lifetime_secs));
                 None
             }
-            Response::Subscriptions(list) => Some(subscriptions::render(list).to_bytes()),
-            Response::Properties(p) => Some(propfind::multistatus(p, &self.form).to_bytes()),
-            Response::StateSet { href, view, state } => {
+            Outcome::Subscriptions(list) => Some(subscriptions::render(list).to_bytes()),
+            Outcome::Properties(p) => Some(propfind::multistatus(p, &self.form).to_bytes()),
+            Outcome::StateSet { href, view, state } => {
                 Some(proppatch::echo(href, *view, state).to_bytes())
             }
-            Response::PropPatchRefused { href, propstats } => {
+            Outcome::PropPatchRefused { href, propstats } => {
                 Some(proppatch::refused(href, propstats).to_bytes())
             }
-            Response::Acl(acl) => Some(acl_to_wire(acl).to_bytes()),
-            Response::Refused(r) => {
+            Outcome::Acl(acl) => Some(acl_to_wire(acl).to_bytes()),
+            Outcome::Refused(r) => {
                 if let Some(phrase) = r.reason_override().and_then(ReasonPhrase::new) {
                     res.extensions_mut().insert(phrase);
                 }

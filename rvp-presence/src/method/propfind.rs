@@ -16,7 +16,7 @@ use rvp_proto::xml::{
 };
 
 use super::{Cx, Form, is_blank, parse_body};
-use crate::engine::{Engine, NodeProperties, Refusal, Response as Answered};
+use crate::engine::{Engine, NodeProperties, Outcome, Refusal};
 
 pub(super) fn handle(e: &mut Engine, cx: &Cx<'_>) -> Result<(), Refusal> {
     let depth = if cx.head.unusable.contains("Depth") {
@@ -154,7 +154,7 @@ impl Engine {
             if scope == PropfindScope::Enumerate {
                 self.check(caller, n, Right::List)?;
             }
-            Ok(Answered::Properties(self.properties_for(caller, n)))
+            Ok(Outcome::Properties(self.properties_for(caller, n)))
         });
         match r {
             Ok(resp) => self.respond(request, resp),

@@ -25,7 +25,7 @@ use rvp_proto::xml::{
 };
 
 use super::{Cx, bad, is_blank, parse_body};
-use crate::engine::{Engine, Refusal, Response as Answered};
+use crate::engine::{Engine, Outcome, Refusal};
 use crate::lease::{LeasedState, ViewId};
 
 pub(super) fn handle(e: &mut Engine, cx: &Cx<'_>) -> Result<(), Refusal> {
@@ -64,7 +64,7 @@ pub(super) fn handle(e: &mut Engine, cx: &Cx<'_>) -> Result<(), Refusal> {
             )
             .collect();
         let href = e.logical_url(cx.node);
-        e.respond(cx.request, Answered::PropPatchRefused { href, propstats });
+        e.respond(cx.request, Outcome::PropPatchRefused { href, propstats });
         return Ok(());
     }
     let value = match state.map(|p| &p.value) {
@@ -200,7 +200,7 @@ impl Engine {
         caller: &Caller,
         node: PrincipalId,
         patch: StatePatch,
-    ) -> Answered {
+    ) -> Outcome {
         let granted = self
             .policy
             .grant_lease(patch.timeout_secs.unwrap_or_else(|| {
@@ -273,7 +273,7 @@ impl Engine {
         self.journal_view(node, view_id);
         self.journal.counters_changed();
         self.republish(node);
-        Answered::StateSet {
+        Outcome::StateSet {
             href: self.logical_url(node),
             view: view_id,
             state,

@@ -9,7 +9,7 @@ use rvp_proto::Right;
 use std::time::Instant;
 
 use crate::callback::{CallBackForm, ip_literal, is_special_address};
-use crate::engine::{RequestId, Response};
+use crate::engine::{Outcome, RequestId};
 
 use rvp_proto::header::{CallBack, NotificationType};
 
@@ -124,7 +124,7 @@ impl Engine {
         caller: &Caller,
         node: PrincipalId,
         params: SubscribeParams,
-    ) -> Result<Response, Refusal> {
+    ) -> Result<Outcome, Refusal> {
         let grace = duration_millis(self.policy.subscription_grace);
         if let Some(id) = params.renew {
             let rec = self
@@ -147,7 +147,7 @@ impl Engine {
             self.subs
                 .renew(id, granted, expires, expires + grace, grace);
             self.journal_subscription(id);
-            return Ok(Response::Renewed {
+            return Ok(Outcome::Renewed {
                 id,
                 lifetime_secs: granted,
             });
@@ -243,7 +243,7 @@ impl Engine {
         });
         self.journal_subscription(id);
         self.journal.counters_changed();
-        Ok(Response::Subscribed {
+        Ok(Outcome::Subscribed {
             id,
             kind,
             lifetime_secs: granted,

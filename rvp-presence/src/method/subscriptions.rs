@@ -9,7 +9,7 @@ use rvp_proto::Right;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::engine::{RequestId, Response};
+use crate::engine::{Outcome, RequestId};
 
 use rvp_proto::xml::{Subscription, Subscriptions};
 
@@ -72,7 +72,7 @@ impl Engine {
                     remaining_secs: remaining_secs(self.now, r.expires_ms),
                 })
                 .collect();
-            Ok(Response::Subscriptions(list))
+            Ok(Outcome::Subscriptions(list))
         });
         match r {
             Ok(resp) => self.respond(request, resp),

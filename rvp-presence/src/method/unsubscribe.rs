@@ -7,7 +7,7 @@ use crate::principal::NodeKey;
 use crate::subscription::SubscriptionId;
 use std::time::Instant;
 
-use crate::engine::{RequestId, Response};
+use crate::engine::{Outcome, RequestId};
 
 use super::Cx;
 use super::subscribe::subscription_id;
@@ -41,7 +41,7 @@ impl Engine {
             self.subs
                 .remove(id, duration_millis(self.policy.subscription_grace));
             self.journal.subscription_gone(id);
-            Ok(Response::Unsubscribed)
+            Ok(Outcome::Unsubscribed)
         });
         match r {
             Ok(resp) => self.respond(request, resp),

@@ -6,8 +6,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 use rvp_presence::{
-    Answer, Caller, Delivery, DirectoryProperties, Engine, NodeKey, Output, Policy, PrincipalId,
-    RequestId, Response,
+    Answer, Caller, Delivery, DirectoryProperties, Engine, NodeKey, Outcome, Output, Policy,
+    PrincipalId, RequestId,
 };
 use rvp_proto::CredentialKind;
 
@@ -105,9 +105,9 @@ impl H {
     }
 
     /// The single answer queued (panics otherwise), plus deliveries.
-    pub fn one(&mut self) -> (Response, Vec<Delivery>) {
+    pub fn one(&mut self) -> (Outcome, Vec<Delivery>) {
         let (a, d) = self.drain();
         assert_eq!(a.len(), 1, "exactly one answer expected, got {a:?}");
-        (a.into_iter().next().unwrap().response, d)
+        (a.into_iter().next().unwrap().outcome, d)
     }
 }
