@@ -49,6 +49,8 @@ for log in sorted(captures.glob("*.wire.log")):
         root = re.search(rb"<(?:\w+:)?([\w-]+)[\s>]", body.split(b"?>", 1)[-1])
         if root and root.group(1) in ROOTS:
             put("xml_bodies", bytes([ROOTS.index(root.group(1))]) + body)
+            # xml_fast: first byte even = default limits.
+            put("xml_fast", b"\0" + body)
         for cdata in re.findall(rb"<!\[CDATA\[(.*?)\]\]>", body, re.S):
             put("payload", cdata)
 # auth_header structured mode (odd first byte; see the target's docs): valid librvp-style

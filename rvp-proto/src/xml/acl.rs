@@ -2,8 +2,8 @@
 
 use crate::rights::{CredentialKind, CredentialSet, Right, RightSet};
 
-use super::read::{Elem, Ns, Reader};
-use super::{XmlBody, XmlError, XmlLimits, write};
+use super::read::{Elem, Ns, Reader, parse_body, parse_mode};
+use super::{ParseMode, XmlBody, XmlError, XmlLimits, write};
 
 /// `a:inheritance`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -286,45 +286,11 @@ impl XmlBody for RvpAcl {
     const ROOT: &'static str = "a:rvpacl";
 
     fn parse_with(input: &[u8], limits: &XmlLimits) -> Result<Self, XmlError> {
-        let mut r = Reader::new(input, limits)?;
-        let root = r.root(Ns::Acl, "rvpacl", Self::ROOT)?;
-        let mut acl = None;
-        while let Some(e) = r.next_child(&root, Self::ROOT)? {
-            if !e.is(Ns::Acl, "acl") {
-                r.skip(&e)?;
-                continue;
-            }
-            let mut this = RvpAcl::default();
-            while let Some(c) = r.next_child(&e, "a:acl")? {
-                match (c.ns, c.local) {
-                    (Ns::Acl, "inheritance") => {
-                        if this
-                            .inheritance
-                            .replace(read_inheritance(&mut r, &c)?)
-                            .is_some()
-                        {
-                            return Err(XmlError::Duplicate {
-                                parent: "a:acl",
-                                child: "a:inheritance",
-                            });
-                        }
-                    }
-                    (Ns::Acl, "ace") => this.aces.push(read_ace(&mut r, &c)?),
-                    _ => r.skip(&c)?,
-                }
-            }
-            if acl.replace(this).is_some() {
-                return Err(XmlError::Duplicate {
-                    parent: Self::ROOT,
-                    child: "a:acl",
-                });
-            }
-        }
-        r.finish(Self::ROOT)?;
-        acl.ok_or(XmlError::Missing {
-            parent: Self::ROOT,
-            child: "a:acl",
-        })
+        parse_body(input, limits, read_document)
+    }
+
+    fn parse_mode(input: &[u8], limits: &XmlLimits, mode: ParseMode) -> Result<Self, XmlError> {
+        parse_mode(input, limits, mode, read_document)
     }
 
     fn write(&self, out: &mut Vec<u8>) {
@@ -346,6 +312,45 @@ impl XmlBody for RvpAcl {
 /// Whether `name` is one of the WebDAV ACL rights RVP does not support.
 pub fn is_unsupported_right(name: &str) -> bool {
     UNSUPPORTED_RIGHTS.contains(&name)
+}
+
+/// The whole document, over either event source.
+fn read_document(r: &mut Reader<'_>) -> Result<RvpAcl, XmlError> {
+    const ROOT: &str = <RvpAcl as XmlBody>::ROOT;
+    let root = r.root(Ns::Acl, "rvpacl", ROOT)?;
+    let mut acl = None;
+    while let Some(e) = r.next_child(&root, ROOT)? {
+        if !e.is(Ns::Acl, "acl") {
+            r.skip(&e)?;
+            continue;
+        }
+        let mut this = RvpAcl::default();
+        while let Some(c) = r.next_child(&e, "a:acl")? {
+            match (c.ns, c.local) {
+                (Ns::Acl, "inheritance") => {
+                    if this.inheritance.replace(read_inheritance(r, &c)?).is_some() {
+                        return Err(XmlError::Duplicate {
+                            parent: "a:acl",
+                            child: "a:inheritance",
+                        });
+                    }
+                }
+                (Ns::Acl, "ace") => this.aces.push(read_ace(r, &c)?),
+                _ => r.skip(&c)?,
+            }
+        }
+        if acl.replace(this).is_some() {
+            return Err(XmlError::Duplicate {
+                parent: ROOT,
+                child: "a:acl",
+            });
+        }
+    }
+    r.finish(ROOT)?;
+    acl.ok_or(XmlError::Missing {
+        parent: ROOT,
+        child: "a:acl",
+    })
 }
 
 #[cfg(test)]

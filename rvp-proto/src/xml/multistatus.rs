@@ -6,8 +6,8 @@ use std::fmt;
 use http::StatusCode;
 
 use super::property::{Property, read_props, write_props};
-use super::read::{Elem, Ns, Reader, trim};
-use super::{XmlBody, XmlError, XmlLimits, write};
+use super::read::{Elem, Ns, Reader, parse_body, parse_mode, trim};
+use super::{ParseMode, XmlBody, XmlError, XmlLimits, write};
 use crate::status::reason_phrase;
 
 /// The text of `d:status`: `HTTP/1.1 <code> <reason>`.
@@ -174,18 +174,11 @@ impl XmlBody for MultiStatus {
     const ROOT: &'static str = "d:multistatus";
 
     fn parse_with(input: &[u8], limits: &XmlLimits) -> Result<Self, XmlError> {
-        let mut r = Reader::new(input, limits)?;
-        let root = r.root(Ns::Dav, "multistatus", Self::ROOT)?;
-        let mut responses = Vec::new();
-        while let Some(e) = r.next_child(&root, Self::ROOT)? {
-            if e.is(Ns::Dav, "response") {
-                responses.push(read_response(&mut r, &e)?);
-            } else {
-                r.skip(&e)?;
-            }
-        }
-        r.finish(Self::ROOT)?;
-        Ok(MultiStatus { responses })
+        parse_body(input, limits, read_document)
+    }
+
+    fn parse_mode(input: &[u8], limits: &XmlLimits, mode: ParseMode) -> Result<Self, XmlError> {
+        parse_mode(input, limits, mode, read_document)
     }
 
     fn write(&self, out: &mut Vec<u8>) {
@@ -203,6 +196,22 @@ impl XmlBody for MultiStatus {
         }
         write::end(out, Self::ROOT);
     }
+}
+
+/// The whole document, over either event source.
+fn read_document(r: &mut Reader<'_>) -> Result<MultiStatus, XmlError> {
+    const ROOT: &str = <MultiStatus as XmlBody>::ROOT;
+    let root = r.root(Ns::Dav, "multistatus", ROOT)?;
+    let mut responses = Vec::new();
+    while let Some(e) = r.next_child(&root, ROOT)? {
+        if e.is(Ns::Dav, "response") {
+            responses.push(read_response(r, &e)?);
+        } else {
+            r.skip(&e)?;
+        }
+    }
+    r.finish(ROOT)?;
+    Ok(MultiStatus { responses })
 }
 
 #[cfg(test)]

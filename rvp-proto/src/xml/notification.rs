@@ -5,8 +5,8 @@ use std::hash::{Hash, Hasher};
 use std::ops::Range;
 
 use super::propertyupdate::PropertyUpdate;
-use super::read::{Elem, Ns, Reader};
-use super::{XmlBody, XmlError, XmlLimits, write};
+use super::read::{Elem, Ns, Reader, parse_body, parse_mode};
+use super::{ParseMode, XmlBody, XmlError, XmlLimits, write};
 
 /// `r:contact`: who sends or receives.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -292,38 +292,11 @@ impl XmlBody for Notification {
     const ROOT: &'static str = "r:notification";
 
     fn parse_with(input: &[u8], limits: &XmlLimits) -> Result<Self, XmlError> {
-        let mut r = Reader::new(input, limits)?;
-        let root = r.root(Ns::Rvp, "notification", Self::ROOT)?;
-        let parsed = match r.next_child(&root, Self::ROOT)? {
-            None => {
-                // No child element: keep whatever text there is.
-                let raw = r.raw_consumed(&root, Self::ROOT)?;
-                r.finish(Self::ROOT)?;
-                return Ok(Notification::Application(raw.to_owned()));
-            }
-            Some(c) if c.is(Ns::Rvp, "message") => {
-                Some(Notification::Message(read_message(&mut r, &c)?))
-            }
-            Some(c) if c.is(Ns::Rvp, "propnotification") => Some(Notification::PropNotification(
-                read_propnotification(&mut r, &c)?,
-            )),
-            Some(c) => {
-                r.skip(&c)?;
-                None
-            }
-        };
-        let result = match (parsed, r.next_child(&root, Self::ROOT)?) {
-            (Some(n), None) => n,
-            (None, None) => {
-                Notification::Application(r.raw_consumed(&root, Self::ROOT)?.to_owned())
-            }
-            (_, Some(extra)) => {
-                r.skip(&extra)?;
-                Notification::Application(r.raw_rest(&root, Self::ROOT)?.to_owned())
-            }
-        };
-        r.finish(Self::ROOT)?;
-        Ok(result)
+        parse_body(input, limits, read_document)
+    }
+
+    fn parse_mode(input: &[u8], limits: &XmlLimits, mode: ParseMode) -> Result<Self, XmlError> {
+        parse_mode(input, limits, mode, read_document)
     }
 
     fn write(&self, out: &mut Vec<u8>) {
@@ -363,6 +336,38 @@ impl XmlBody for Notification {
         }
         write::end(out, Self::ROOT);
     }
+}
+
+/// The whole document, over either event source.
+fn read_document(r: &mut Reader<'_>) -> Result<Notification, XmlError> {
+    const ROOT: &str = <Notification as XmlBody>::ROOT;
+    let root = r.root(Ns::Rvp, "notification", ROOT)?;
+    let parsed = match r.next_child(&root, ROOT)? {
+        None => {
+            // No child element: keep whatever text there is.
+            let raw = r.raw_consumed(&root, ROOT)?;
+            r.finish(ROOT)?;
+            return Ok(Notification::Application(raw.to_owned()));
+        }
+        Some(c) if c.is(Ns::Rvp, "message") => Some(Notification::Message(read_message(r, &c)?)),
+        Some(c) if c.is(Ns::Rvp, "propnotification") => Some(Notification::PropNotification(
+            read_propnotification(r, &c)?,
+        )),
+        Some(c) => {
+            r.skip(&c)?;
+            None
+        }
+    };
+    let result = match (parsed, r.next_child(&root, ROOT)?) {
+        (Some(n), None) => n,
+        (None, None) => Notification::Application(r.raw_consumed(&root, ROOT)?.to_owned()),
+        (_, Some(extra)) => {
+            r.skip(&extra)?;
+            Notification::Application(r.raw_rest(&root, ROOT)?.to_owned())
+        }
+    };
+    r.finish(ROOT)?;
+    Ok(result)
 }
 
 #[cfg(test)]

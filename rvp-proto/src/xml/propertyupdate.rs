@@ -2,8 +2,8 @@
 //! (PROTOCOL.md §2.5, §2.6-d).
 
 use super::property::{PropName, Property, read_props, write_props};
-use super::read::{Elem, Ns, Reader};
-use super::{XmlBody, XmlError, XmlLimits, write};
+use super::read::{Elem, Ns, Reader, parse_body, parse_mode};
+use super::{ParseMode, XmlBody, XmlError, XmlLimits, write};
 
 /// A property update: properties to set and (not used by RVP, kept for the engine to refuse
 /// per property) names to remove.
@@ -101,11 +101,11 @@ impl XmlBody for PropertyUpdate {
     const ROOT: &'static str = "d:propertyupdate";
 
     fn parse_with(input: &[u8], limits: &XmlLimits) -> Result<Self, XmlError> {
-        let mut r = Reader::new(input, limits)?;
-        let root = r.root(Ns::Dav, "propertyupdate", Self::ROOT)?;
-        let update = PropertyUpdate::read(&mut r, &root)?;
-        r.finish(Self::ROOT)?;
-        Ok(update)
+        parse_body(input, limits, read_document)
+    }
+
+    fn parse_mode(input: &[u8], limits: &XmlLimits, mode: ParseMode) -> Result<Self, XmlError> {
+        parse_mode(input, limits, mode, read_document)
     }
 
     fn write(&self, out: &mut Vec<u8>) {
@@ -113,6 +113,15 @@ impl XmlBody for PropertyUpdate {
         self.write_inner(out);
         write::end(out, Self::ROOT);
     }
+}
+
+/// The whole document, over either event source.
+fn read_document(r: &mut Reader<'_>) -> Result<PropertyUpdate, XmlError> {
+    const ROOT: &str = <PropertyUpdate as XmlBody>::ROOT;
+    let root = r.root(Ns::Dav, "propertyupdate", ROOT)?;
+    let update = PropertyUpdate::read(r, &root)?;
+    r.finish(ROOT)?;
+    Ok(update)
 }
 
 #[cfg(test)]

@@ -1,8 +1,8 @@
 //! `d:propfind`, the body of PROPFIND (PROTOCOL.md §2.4).
 
 use super::property::PropName;
-use super::read::{Ns, Reader};
-use super::{XmlBody, XmlError, XmlLimits, write};
+use super::read::{Ns, Reader, parse_body, parse_mode};
+use super::{ParseMode, XmlBody, XmlError, XmlLimits, write};
 
 /// What a PROPFIND asks for.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -19,44 +19,11 @@ impl XmlBody for PropFind {
     const ROOT: &'static str = "d:propfind";
 
     fn parse_with(input: &[u8], limits: &XmlLimits) -> Result<Self, XmlError> {
-        let mut r = Reader::new(input, limits)?;
-        let root = r.root(Ns::Dav, "propfind", Self::ROOT)?;
-        let mut found: Option<PropFind> = None;
-        while let Some(e) = r.next_child(&root, Self::ROOT)? {
-            let this = match (e.ns, e.local) {
-                (Ns::Dav, "prop") => {
-                    let mut names = Vec::new();
-                    while let Some(p) = r.next_child(&e, "d:prop")? {
-                        names.push(PropName::from_elem(&p));
-                        r.skip(&p)?;
-                    }
-                    PropFind::Prop(names)
-                }
-                (Ns::Dav, "allprop") => {
-                    r.skip(&e)?;
-                    PropFind::AllProp
-                }
-                (Ns::Dav, "propname") => {
-                    r.skip(&e)?;
-                    PropFind::PropName
-                }
-                _ => {
-                    r.skip(&e)?;
-                    continue;
-                }
-            };
-            if found.replace(this).is_some() {
-                return Err(XmlError::Duplicate {
-                    parent: Self::ROOT,
-                    child: "d:prop, d:allprop or d:propname",
-                });
-            }
-        }
-        r.finish(Self::ROOT)?;
-        found.ok_or(XmlError::Missing {
-            parent: Self::ROOT,
-            child: "d:prop, d:allprop or d:propname",
-        })
+        parse_body(input, limits, read_document)
+    }
+
+    fn parse_mode(input: &[u8], limits: &XmlLimits, mode: ParseMode) -> Result<Self, XmlError> {
+        parse_mode(input, limits, mode, read_document)
     }
 
     fn write(&self, out: &mut Vec<u8>) {
@@ -75,6 +42,48 @@ impl XmlBody for PropFind {
         }
         write::end(out, Self::ROOT);
     }
+}
+
+/// The whole document, over either event source.
+fn read_document(r: &mut Reader<'_>) -> Result<PropFind, XmlError> {
+    const ROOT: &str = <PropFind as XmlBody>::ROOT;
+    let root = r.root(Ns::Dav, "propfind", ROOT)?;
+    let mut found: Option<PropFind> = None;
+    while let Some(e) = r.next_child(&root, ROOT)? {
+        let this = match (e.ns, e.local) {
+            (Ns::Dav, "prop") => {
+                let mut names = Vec::new();
+                while let Some(p) = r.next_child(&e, "d:prop")? {
+                    names.push(PropName::from_elem(&p));
+                    r.skip(&p)?;
+                }
+                PropFind::Prop(names)
+            }
+            (Ns::Dav, "allprop") => {
+                r.skip(&e)?;
+                PropFind::AllProp
+            }
+            (Ns::Dav, "propname") => {
+                r.skip(&e)?;
+                PropFind::PropName
+            }
+            _ => {
+                r.skip(&e)?;
+                continue;
+            }
+        };
+        if found.replace(this).is_some() {
+            return Err(XmlError::Duplicate {
+                parent: ROOT,
+                child: "d:prop, d:allprop or d:propname",
+            });
+        }
+    }
+    r.finish(ROOT)?;
+    found.ok_or(XmlError::Missing {
+        parent: ROOT,
+        child: "d:prop, d:allprop or d:propname",
+    })
 }
 
 #[cfg(test)]

@@ -1,6 +1,11 @@
-//! Shared reading machinery: a namespace-resolving pull reader over quick-xml that knows our
-//! three namespaces, enforces [`XmlLimits`], refuses DOCTYPE, concatenates text, CDATA and
+//! Shared reading machinery: a namespace-resolving pull reader that knows our three
+//! namespaces, enforces [`XmlLimits`], refuses DOCTYPE, concatenates text, CDATA and
 //! references, trims text values and can hand out the raw source of an element's content.
+//!
+//! Events come from quick-xml, or first from the [fast tokenizer](super::fast) when the
+//! body is parsed with [`parse_body`]: a body's reading function runs over the fast
+//! tokenizer, and only if that fails (the tokenizer declined, or the body is wrong) runs
+//! again over quick-xml, whose answer stands.
 
 use std::borrow::Cow;
 use std::ops::Range;
@@ -9,7 +14,34 @@ use quick_xml::events::Event;
 use quick_xml::name::{Namespace, ResolveResult};
 use quick_xml::reader::NsReader;
 
-use super::{ACL_NS, DAV_NS, RVP_NS, XmlError, XmlLimits};
+use super::fast::{Fast, Token};
+use super::{ACL_NS, DAV_NS, ParseMode, RVP_NS, XmlError, XmlLimits};
+
+/// Parses `input` with `read`: over the fast tokenizer first, and if that gives no value,
+/// over quick-xml, whose result (value or error) is returned. `read` must be a function
+/// of the events alone (every body's reader is), so both runs agree whenever the fast one
+/// succeeds.
+pub(crate) fn parse_body<T>(
+    input: &[u8],
+    limits: &XmlLimits,
+    read: fn(&mut Reader<'_>) -> Result<T, XmlError>,
+) -> Result<T, XmlError> {
+    if let Ok(value) = parse_mode(input, limits, ParseMode::Fast, read) {
+        return Ok(value);
+    }
+    parse_mode(input, limits, ParseMode::Full, read)
+}
+
+/// Parses `input` with `read` over one event source only.
+pub(crate) fn parse_mode<T>(
+    input: &[u8],
+    limits: &XmlLimits,
+    mode: ParseMode,
+    read: fn(&mut Reader<'_>) -> Result<T, XmlError>,
+) -> Result<T, XmlError> {
+    let mut r = Reader::with_mode(input, limits, mode)?;
+    read(&mut r)
+}
 
 /// The namespace of an element, reduced to what RVP cares about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,12 +123,36 @@ pub(crate) enum Content<'i> {
     Mixed(&'i str),
 }
 
+/// Where the events come from.
+enum Source<'i> {
+    /// quick-xml.
+    Full(Box<NsReader<&'i [u8]>>),
+    /// The fast tokenizer.
+    Fast(Fast<'i>),
+}
+
+impl Source<'_> {
+    fn buffer_position(&self) -> u64 {
+        match self {
+            Source::Full(r) => r.buffer_position(),
+            Source::Fast(f) => f.position() as u64,
+        }
+    }
+
+    fn error_position(&self) -> u64 {
+        match self {
+            Source::Full(r) => r.error_position(),
+            Source::Fast(f) => f.position() as u64,
+        }
+    }
+}
+
 /// The reader.
 pub(crate) struct Reader<'i> {
     input: &'i str,
     /// Length of a skipped byte-order mark: added to ranges reported to callers.
     base: usize,
-    inner: NsReader<&'i [u8]>,
+    inner: Source<'i>,
     limits: XmlLimits,
     depth: usize,
     elements: usize,
@@ -132,8 +188,18 @@ fn pos(p: u64) -> usize {
 }
 
 impl<'i> Reader<'i> {
-    /// Checks size and encoding and sets up the reader.
+    /// Checks size and encoding and sets up the reader over quick-xml.
+    #[cfg(test)]
     pub(crate) fn new(input: &'i [u8], limits: &XmlLimits) -> Result<Self, XmlError> {
+        Self::with_mode(input, limits, ParseMode::Full)
+    }
+
+    /// Checks size and encoding and sets up the reader over the given event source.
+    pub(crate) fn with_mode(
+        input: &'i [u8],
+        limits: &XmlLimits,
+        mode: ParseMode,
+    ) -> Result<Self, XmlError> {
         if input.len() > limits.max_input_bytes {
             return Err(XmlError::TooLarge {
                 size: input.len(),
@@ -160,7 +226,10 @@ impl<'i> Reader<'i> {
         Ok(Reader {
             input,
             base,
-            inner: NsReader::from_str(input),
+            inner: match mode {
+                ParseMode::Full => Source::Full(Box::new(NsReader::from_str(input))),
+                ParseMode::Fast => Source::Fast(Fast::new(input)),
+            },
             limits: *limits,
             depth: 0,
             elements: 0,
@@ -183,10 +252,83 @@ impl<'i> Reader<'i> {
     }
 
     fn next_piece(&mut self) -> Result<Piece<'i>, XmlError> {
+        match &mut self.inner {
+            Source::Fast(_) => self.next_piece_fast(),
+            Source::Full(_) => self.next_piece_full(),
+        }
+    }
+
+    /// The limits every start tag counts against, then the piece.
+    fn start_piece(
+        &mut self,
+        ns: Ns,
+        other_ns: Option<Box<str>>,
+        local: &'i str,
+        empty: bool,
+    ) -> Result<Piece<'i>, XmlError> {
+        self.elements += 1;
+        if self.elements > self.limits.max_elements {
+            return Err(XmlError::TooManyElements {
+                limit: self.limits.max_elements,
+            });
+        }
+        if self.depth + 1 > self.limits.max_depth {
+            return Err(XmlError::TooDeep {
+                limit: self.limits.max_depth,
+            });
+        }
+        if !empty {
+            self.depth += 1;
+        }
+        Ok(Piece::Start(Elem {
+            ns,
+            local,
+            other_ns,
+            empty,
+            content_start: pos(self.inner.buffer_position()),
+        }))
+    }
+
+    fn next_piece_fast(&mut self) -> Result<Piece<'i>, XmlError> {
+        let Source::Fast(fast) = &mut self.inner else {
+            return Err(self.syntax("not the fast tokenizer".into()));
+        };
+        let token = fast.next().map_err(|_| XmlError::Syntax {
+            position: fast.position() as u64,
+            message: "left to the full parser".into(),
+        })?;
+        // Like quick-xml's loop below: the start of the event returned, after whatever
+        // comments and processing instructions were skipped.
+        self.event_start = fast.token_start();
+        match token {
+            Token::Start { qname, uri, empty } => {
+                let local = qname.split_once(':').map_or(qname, |(_, l)| l);
+                let (ns, other_ns) = match uri {
+                    None => (Ns::None, None),
+                    Some(uri) => match classify(uri) {
+                        Ns::Other => (Ns::Other, Some(Box::from(uri))),
+                        ns => (ns, None),
+                    },
+                };
+                self.start_piece(ns, other_ns, local, empty)
+            }
+            Token::End => {
+                self.depth = self.depth.saturating_sub(1);
+                Ok(Piece::End)
+            }
+            Token::Text(t) => Ok(Piece::Text(t)),
+            Token::Eof => Ok(Piece::Eof),
+        }
+    }
+
+    fn next_piece_full(&mut self) -> Result<Piece<'i>, XmlError> {
         loop {
             let start = pos(self.inner.buffer_position());
             self.event_start = start;
-            let event = match self.inner.read_event() {
+            let Source::Full(inner) = &mut self.inner else {
+                return Err(self.syntax("not quick-xml".into()));
+            };
+            let event = match inner.read_event() {
                 Ok(event) => event,
                 Err(e) => return Err(self.syntax(e.to_string())),
             };
@@ -206,7 +348,10 @@ impl<'i> Reader<'i> {
                     if !is_ncname(prefix) || !is_ncname(local) {
                         return Err(self.syntax(format!("invalid element name <{qname}>")));
                     }
-                    let (ns, other_ns) = match self.inner.resolver().resolve_element(e.name()).0 {
+                    let Source::Full(inner) = &self.inner else {
+                        return Err(self.syntax("not quick-xml".into()));
+                    };
+                    let (ns, other_ns) = match inner.resolver().resolve_element(e.name()).0 {
                         ResolveResult::Bound(Namespace(uri)) => {
                             // The resolver hands out the attribute value still escaped.
                             let uri = quick_xml::escape::unescape(uri)
@@ -221,27 +366,7 @@ impl<'i> Reader<'i> {
                             return Err(XmlError::UnboundPrefix(qname.into()));
                         }
                     };
-                    self.elements += 1;
-                    if self.elements > self.limits.max_elements {
-                        return Err(XmlError::TooManyElements {
-                            limit: self.limits.max_elements,
-                        });
-                    }
-                    if self.depth + 1 > self.limits.max_depth {
-                        return Err(XmlError::TooDeep {
-                            limit: self.limits.max_depth,
-                        });
-                    }
-                    if !empty {
-                        self.depth += 1;
-                    }
-                    return Ok(Piece::Start(Elem {
-                        ns,
-                        local,
-                        other_ns,
-                        empty,
-                        content_start: pos(self.inner.buffer_position()),
-                    }));
+                    return self.start_piece(ns, other_ns, local, empty);
                 }
                 Event::End(_) => {
                     self.depth = self.depth.saturating_sub(1);

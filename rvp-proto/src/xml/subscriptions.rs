@@ -1,7 +1,7 @@
 //! `r:subscriptions`, the body of a SUBSCRIPTIONS answer (PROTOCOL.md §2.3).
 
-use super::read::{Elem, Ns, Reader};
-use super::{XmlBody, XmlError, XmlLimits, write};
+use super::read::{Elem, Ns, Reader, parse_body, parse_mode};
+use super::{ParseMode, XmlBody, XmlError, XmlLimits, write};
 
 /// One `r:subscription`. Children are read in any order; `d:` is accepted for the
 /// `subscription*` elements and `r:` for `principal`/`rvp-principal` (PROTOCOL.md §4.2, §4.3).
@@ -96,18 +96,11 @@ impl XmlBody for Subscriptions {
     const ROOT: &'static str = "r:subscriptions";
 
     fn parse_with(input: &[u8], limits: &XmlLimits) -> Result<Self, XmlError> {
-        let mut r = Reader::new(input, limits)?;
-        let root = r.root_any(Self::ROOT, |e| rvp_or_dav(e, "subscriptions"))?;
-        let mut subscriptions = Vec::new();
-        while let Some(e) = r.next_child(&root, Self::ROOT)? {
-            if rvp_or_dav(&e, "subscription") {
-                subscriptions.push(read_subscription(&mut r, &e)?);
-            } else {
-                r.skip(&e)?;
-            }
-        }
-        r.finish(Self::ROOT)?;
-        Ok(Subscriptions { subscriptions })
+        parse_body(input, limits, read_document)
+    }
+
+    fn parse_mode(input: &[u8], limits: &XmlLimits, mode: ParseMode) -> Result<Self, XmlError> {
+        parse_mode(input, limits, mode, read_document)
     }
 
     fn write(&self, out: &mut Vec<u8>) {
@@ -130,6 +123,22 @@ impl XmlBody for Subscriptions {
         }
         write::end(out, Self::ROOT);
     }
+}
+
+/// The whole document, over either event source.
+fn read_document(r: &mut Reader<'_>) -> Result<Subscriptions, XmlError> {
+    const ROOT: &str = <Subscriptions as XmlBody>::ROOT;
+    let root = r.root_any(ROOT, |e| rvp_or_dav(e, "subscriptions"))?;
+    let mut subscriptions = Vec::new();
+    while let Some(e) = r.next_child(&root, ROOT)? {
+        if rvp_or_dav(&e, "subscription") {
+            subscriptions.push(read_subscription(r, &e)?);
+        } else {
+            r.skip(&e)?;
+        }
+    }
+    r.finish(ROOT)?;
+    Ok(Subscriptions { subscriptions })
 }
 
 #[cfg(test)]
