@@ -43,7 +43,7 @@ use rvp_resolve::HickoryResolver;
 use rvp_resolve::{Answer, LookupError, Resolve, ResolveError, Resolver, SrvRecord};
 use tokio::sync::mpsc;
 
-use crate::delivery::{Deliverer, Destination, notification_for};
+use crate::delivery::{Deliverer, Destination, outbound_notify_for};
 
 /// The port RVP servers listen on when nothing says otherwise.
 pub const DEFAULT_PORT: u16 = 80;
@@ -453,7 +453,7 @@ impl<R: Resolve + Send + Sync + 'static> ForeignResolver<R> {
             }
             match routed {
                 Some(dest) => {
-                    deliverer.submit(notification_for(&d, dest));
+                    deliverer.submit(outbound_notify_for(&d, dest));
                 }
                 None => {
                     let _ = failures.send(d.id());

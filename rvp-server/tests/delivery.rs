@@ -15,8 +15,8 @@ use http::StatusCode;
 use rvp_proto::codec::{RequestParser, Status};
 use rvp_proto::header::{AckType, HopCount, SubscriptionId};
 use rvp_server::delivery::{
-    Admission, Deliverer, DeliveryConfig, DeliveryReport, Destination, FailureReason, Notification,
-    SendOutcome,
+    Admission, Deliverer, DeliveryConfig, DeliveryReport, Destination, FailureReason,
+    OutboundNotify, SendOutcome,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -192,8 +192,8 @@ async fn report(rx: &mut Reports) -> DeliveryReport<u32> {
         .expect("deliverer gone")
 }
 
-fn message(id: u32, dest: Destination, body: &str) -> Notification<u32> {
-    Notification::message(
+fn message(id: u32, dest: Destination, body: &str) -> OutboundNotify<u32> {
+    OutboundNotify::message(
         id,
         dest,
         "http://localhost/instmsg/aliases/alice",
@@ -203,8 +203,8 @@ fn message(id: u32, dest: Destination, body: &str) -> Notification<u32> {
     .with_hop_count(HopCount::ORIGIN.next())
 }
 
-fn presence(id: u32, dest: Destination, sid: &str, state: &str) -> Notification<u32> {
-    Notification::presence(
+fn presence(id: u32, dest: Destination, sid: &str, state: &str) -> OutboundNotify<u32> {
+    OutboundNotify::presence(
         id,
         dest,
         "localhost",

@@ -1,7 +1,7 @@
 //! Callback delivery: the outbound NOTIFY client (PROTOCOL.md §2.6, §5.7, §6.5).
 //!
 //! ```text
-//!  engine task ── Deliverer::submit(Notification { id, destination, kind, .. })
+//!  engine task ── Deliverer::submit(OutboundNotify { id, destination, kind, .. })
 //!                      │  (never blocks, never awaits)
 //!                      ▼
 //!        one lane per Destination (http://ip:port → NOTIFY / , Host: ip:port)
@@ -53,14 +53,14 @@
 //!
 //! ```no_run
 //! use bytes::Bytes;
-//! use rvp_server::delivery::{Deliverer, DeliveryConfig, Destination, Notification};
+//! use rvp_server::delivery::{Deliverer, DeliveryConfig, Destination, OutboundNotify};
 //! use tokio::sync::mpsc;
 //!
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! let (reports_tx, mut reports) = mpsc::unbounded_channel();
 //! let deliverer = Deliverer::<u64>::new(DeliveryConfig::default(), reports_tx);
 //! let dest = Destination::from_callback(&"http://127.0.0.1:43663".parse().unwrap())?;
-//! deliverer.submit(Notification::message(
+//! deliverer.submit(OutboundNotify::message(
 //!     1,
 //!     dest,
 //!     "http://localhost/instmsg/aliases/bob",
@@ -150,17 +150,19 @@ impl Default for DeliveryConfig {
 #[non_exhaustive]
 pub enum NotifyKind {
     /// A property change (`r:propnotification`): coalesced per
-    /// [`Notification::coalesce_key`] (the watch it reports on).
+    /// [`OutboundNotify::coalesce_key`] (the watch it reports on).
     Presence,
     /// An instant message, typing or invitation (`r:message`) or any other relayed
     /// notification: never reordered, never coalesced, never retried.
     Message,
 }
 
-/// One NOTIFY to send. `I` is the engine's delivery id, handed back in the report.
+/// One NOTIFY request to send (its `r:notification` body, if it has one, is
+/// [`rvp_proto::xml::Notification`]). `I` is the engine's delivery id, handed back in the
+/// report.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct Notification<I> {
+pub struct OutboundNotify<I> {
     /// Reported back with the outcome.
     pub id: I,
     /// Where it goes.
@@ -238,7 +240,7 @@ impl PartialEq<[u8]> for NotificationBody {
     }
 }
 
-impl<I> Notification<I> {
+impl<I> OutboundNotify<I> {
     /// A property-change notification for subscription `subscription_id`: hop count 1,
     /// `RVP-Ack-Type: SingleHop` (PROTOCOL.md §5.5).
     pub fn presence(
@@ -247,8 +249,8 @@ impl<I> Notification<I> {
         from_principal: impl Into<Arc<str>>,
         subscription_id: SubscriptionId,
         body: impl Into<NotificationBody>,
-    ) -> Notification<I> {
-        Notification {
+    ) -> OutboundNotify<I> {
+        OutboundNotify {
             id,
             destination,
             kind: NotifyKind::Presence,
@@ -268,8 +270,8 @@ impl<I> Notification<I> {
         destination: Destination,
         from_principal: impl Into<Arc<str>>,
         body: impl Into<NotificationBody>,
-    ) -> Notification<I> {
-        Notification {
+    ) -> OutboundNotify<I> {
+        OutboundNotify {
             id,
             destination,
             kind: NotifyKind::Message,
@@ -301,7 +303,7 @@ impl<I> Notification<I> {
     }
 
     /// Sets the key under which presence updates coalesce (default: the
-    /// `Subscription-Id` of [`Notification::presence`]).
+    /// `Subscription-Id` of [`OutboundNotify::presence`]).
     pub fn with_coalesce_key(mut self, key: u32) -> Self {
         self.coalesce_key = Some(key);
         self
@@ -332,10 +334,10 @@ impl<I> Notification<I> {
 /// call-back was found to be): a property change with its `Subscription-Id`, coalescing
 /// per watched subscription, or a relayed message with the received hop count and ack
 /// type.
-pub fn notification_for(
+pub fn outbound_notify_for(
     d: &rvp_presence::Delivery,
     destination: Destination,
-) -> Notification<rvp_presence::DeliveryId> {
+) -> OutboundNotify<rvp_presence::DeliveryId> {
     let hop = HopCount::new(d.hop_count()).unwrap_or(HopCount::ORIGIN);
     let sub: SubscriptionId = d.subscription().into();
     let from = d.from_principal().clone();
@@ -343,10 +345,10 @@ pub fn notification_for(
     // not copied per watcher.
     let body = NotificationBody::from_parts(d.body_chunks());
     match d.relayed_body() {
-        None => Notification::presence(d.id(), destination, from, sub, body)
+        None => OutboundNotify::presence(d.id(), destination, from, sub, body)
             .with_hop_count(hop)
             .with_coalesce_key(d.origin().get()),
-        Some(_) => Notification::message(d.id(), destination, from, body)
+        Some(_) => OutboundNotify::message(d.id(), destination, from, body)
             .with_hop_count(hop)
             .with_ack_type(d.ack())
             .with_subscription_id(sub),
@@ -606,11 +608,11 @@ impl<I: Send + 'static> Deliverer<I> {
 
     /// Queues a notification for its destination and returns at once. Its outcome arrives
     /// on the report channel (also when it is refused here).
-    pub fn submit(&self, n: Notification<I>) -> Admission {
+    pub fn submit(&self, n: OutboundNotify<I>) -> Admission {
         self.submit_at(n, Instant::now())
     }
 
-    fn submit_at(&self, n: Notification<I>, now: Instant) -> Admission {
+    fn submit_at(&self, n: OutboundNotify<I>, now: Instant) -> Admission {
         let shared = &self.shared;
         if shared.closed.load(std::sync::atomic::Ordering::Acquire) {
             return self.refuse(n, FailureReason::ShuttingDown);
@@ -659,7 +661,7 @@ impl<I: Send + 'static> Deliverer<I> {
         admission
     }
 
-    fn refuse(&self, n: Notification<I>, why: FailureReason) -> Admission {
+    fn refuse(&self, n: OutboundNotify<I>, why: FailureReason) -> Admission {
         self.shared
             .report(n.id, &n.destination, SendOutcome::Failed(why.clone()));
         Admission::Refused(why)
@@ -697,7 +699,7 @@ impl<I: Send + 'static> Deliverer<I> {
             .map(|(d, l)| (d.clone(), l.clone()))
             .collect();
         for (dest, lane) in lanes {
-            let drained: Vec<Notification<I>> = lock(&lane.state).queue.drain().collect();
+            let drained: Vec<OutboundNotify<I>> = lock(&lane.state).queue.drain().collect();
             for n in drained {
                 self.shared.report(
                     n.id,
@@ -799,7 +801,7 @@ mod tests {
     #[test]
     fn request_bytes() {
         let d = Destination::from_callback(&"http://127.0.0.1:4321".parse().unwrap()).unwrap();
-        let n = Notification::presence(
+        let n = OutboundNotify::presence(
             1u8,
             d,
             "localhost",
@@ -813,7 +815,7 @@ mod tests {
              RVP-From-Principal: localhost\r\nContent-Type: text/xml\r\nContent-Length: 4\r\n\r\n<x/>"
         );
         let d = Destination::from_callback(&"http://127.0.0.1:4321".parse().unwrap()).unwrap();
-        let bad = Notification::message(2u8, d, "a b", Bytes::new());
+        let bad = OutboundNotify::message(2u8, d, "a b", Bytes::new());
         assert!(bad.to_request_bytes().is_err());
     }
 
@@ -841,8 +843,8 @@ mod tests {
         assert!(parts != *b"<a>x&amp;y</b>".as_slice() && parts != *b"<a>".as_slice());
         let sub = SubscriptionId::new("9").unwrap();
         let d = || Destination::from_callback(&"http://127.0.0.1:4321".parse().unwrap()).unwrap();
-        let a = Notification::presence(1u8, d(), "localhost", sub.clone(), parts);
-        let b = Notification::presence(1u8, d(), "localhost", sub, whole);
+        let a = OutboundNotify::presence(1u8, d(), "localhost", sub.clone(), parts);
+        let b = OutboundNotify::presence(1u8, d(), "localhost", sub, whole);
         assert_eq!(a.to_request_bytes().unwrap(), b.to_request_bytes().unwrap());
         assert!(NotificationBody::default().is_empty());
     }
@@ -871,7 +873,12 @@ mod tests {
             .unwrap();
         let (tx, mut rx) = mpsc::unbounded_channel();
         let d = Deliverer::new(DeliveryConfig::default(), tx);
-        d.submit(Notification::message(1u8, dest, "peer.test", Bytes::new()));
+        d.submit(OutboundNotify::message(
+            1u8,
+            dest,
+            "peer.test",
+            Bytes::new(),
+        ));
         let r = tokio::time::timeout(Duration::from_secs(10), rx.recv())
             .await
             .unwrap()
@@ -961,7 +968,7 @@ mod tests {
                 .outcome
         };
         for id in 0..3u8 {
-            d.submit(Notification::message(
+            d.submit(OutboundNotify::message(
                 id,
                 good.clone(),
                 "peer.test",
@@ -977,7 +984,7 @@ mod tests {
         );
         // The same address under another name is another lane, and that name fails.
         let wrong = plain.with_tls("other.test").unwrap();
-        d.submit(Notification::message(9, wrong, "peer.test", Bytes::new()));
+        d.submit(OutboundNotify::message(9, wrong, "peer.test", Bytes::new()));
         match next().await {
             SendOutcome::Failed(FailureReason::Tls(TlsFailure::Certificate(why))) => {
                 assert!(why.contains("not valid for name"), "{why}");
@@ -991,7 +998,7 @@ mod tests {
         let (tx, mut rx) = mpsc::unbounded_channel();
         let system = Deliverer::new(DeliveryConfig::default(), tx)
             .with_tls(Arc::new(TlsClient::system_roots()));
-        system.submit(Notification::message(10, good, "peer.test", Bytes::new()));
+        system.submit(OutboundNotify::message(10, good, "peer.test", Bytes::new()));
         let outcome = tokio::time::timeout(Duration::from_secs(10), rx.recv())
             .await
             .unwrap()

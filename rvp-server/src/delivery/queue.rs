@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use super::{DeliveryConfig, FailureReason, Notification, NotifyKind};
+use super::{DeliveryConfig, FailureReason, NotifyKind, OutboundNotify};
 
 /// What [`Queue::push`] did.
 #[derive(Debug)]
@@ -17,7 +17,7 @@ pub(crate) enum Pushed<I> {
 
 #[derive(Debug)]
 struct Waiting<I> {
-    notification: Notification<I>,
+    notification: OutboundNotify<I>,
     since: Instant,
 }
 
@@ -58,10 +58,10 @@ impl<I> Queue<I> {
     #[allow(clippy::result_large_err)]
     pub(crate) fn push(
         &mut self,
-        n: Notification<I>,
+        n: OutboundNotify<I>,
         now: Instant,
         config: &DeliveryConfig,
-    ) -> Result<Pushed<I>, (Notification<I>, FailureReason)> {
+    ) -> Result<Pushed<I>, (OutboundNotify<I>, FailureReason)> {
         let len = n.body.len();
         let waiting = self.items.len();
         if n.kind == NotifyKind::Presence
@@ -105,8 +105,8 @@ impl<I> Queue<I> {
         &mut self,
         now: Instant,
         config: &DeliveryConfig,
-        expired: &mut Vec<Notification<I>>,
-    ) -> Option<Notification<I>> {
+        expired: &mut Vec<OutboundNotify<I>>,
+    ) -> Option<OutboundNotify<I>> {
         while let Some(w) = self.items.pop_front() {
             self.bytes -= w.notification.body.len();
             let too_old = now.saturating_duration_since(w.since) > config.message_max_wait;
@@ -120,7 +120,7 @@ impl<I> Queue<I> {
     }
 
     /// Removes everything (shutdown).
-    pub(crate) fn drain(&mut self) -> impl Iterator<Item = Notification<I>> + '_ {
+    pub(crate) fn drain(&mut self) -> impl Iterator<Item = OutboundNotify<I>> + '_ {
         self.bytes = 0;
         self.items.drain(..).map(|w| w.notification)
     }
@@ -141,8 +141,8 @@ mod tests {
         Destination::from_callback(&"http://127.0.0.1:9".parse().unwrap()).unwrap()
     }
 
-    fn presence(id: u32, sid: &str, body: &'static str) -> Notification<u32> {
-        Notification::presence(
+    fn presence(id: u32, sid: &str, body: &'static str) -> OutboundNotify<u32> {
+        OutboundNotify::presence(
             id,
             dest(),
             "localhost",
@@ -151,8 +151,8 @@ mod tests {
         )
     }
 
-    fn message(id: u32, body: &'static str) -> Notification<u32> {
-        Notification::message(
+    fn message(id: u32, body: &'static str) -> OutboundNotify<u32> {
+        OutboundNotify::message(
             id,
             dest(),
             "http://localhost/instmsg/aliases/a",
@@ -317,8 +317,8 @@ mod tests {
                         }
                         continue;
                     }
-                    Op::Message(l) => Notification::message(i, dest(), "p", body(l)),
-                    Op::Presence(s, l) => Notification::presence(
+                    Op::Message(l) => OutboundNotify::message(i, dest(), "p", body(l)),
+                    Op::Presence(s, l) => OutboundNotify::presence(
                         i, dest(), "h", SubscriptionId::new(&s.to_string()).unwrap(), body(l)),
                 };
                 match q.push(n, t, &c) {

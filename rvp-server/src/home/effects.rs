@@ -8,7 +8,7 @@ use rvp_presence::{Delivery, DeliveryId};
 use tokio::sync::mpsc;
 
 use crate::delivery::{
-    Deliverer, DeliveryReport, Destination, FailureReason, SendOutcome, notification_for,
+    Deliverer, DeliveryReport, Destination, FailureReason, SendOutcome, outbound_notify_for,
 };
 use crate::engine;
 use crate::metrics::{Metrics, NotifyResult};
@@ -28,7 +28,7 @@ impl engine::Effects<Delivery> for Dispatch {
         if target == "/" {
             match Destination::from_callback(d.callback()) {
                 Ok(dest) => {
-                    self.deliverer.submit(notification_for(&d, dest));
+                    self.deliverer.submit(outbound_notify_for(&d, dest));
                 }
                 // A client's node named by host name rather than IP: look it up.
                 Err(crate::delivery::DestinationError::NotIpLiteral(_))

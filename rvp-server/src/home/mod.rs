@@ -37,7 +37,7 @@ mod effects;
 pub mod live;
 mod service;
 
-pub use crate::delivery::notification_for;
+pub use crate::delivery::outbound_notify_for;
 pub use crate::presence::{PresenceCore, PresenceRequest};
 pub use crate::setup::{
     ServerError, archive_options, delivery_config, directory_entries, durable_options, engine_for,
