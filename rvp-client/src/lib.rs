@@ -149,7 +149,7 @@ mod session;
 pub use config::{ConfigError, MAX_DELAY, SessionConfig, TextEncoding};
 pub use event::{Event, Failure, TransportError, Undelivered, Warning};
 pub use inbound::{Inbound, InboundError, NotifyAnswer};
-pub use reply::{Answer, Properties, Reply, ReplyError};
+pub use reply::{Interpreted, Properties, Reply, ReplyError};
 pub use request::{AclRule, Lane, MessageKind, Request, RequestId, RequestKind};
 pub use session::{Buddy, Phase, Session, SessionError};
 

@@ -5,7 +5,7 @@
 //!  response bytes ─► rvp_proto::codec::ResponseParser ─► Reply::from_parsed ─► Reply
 //!                                         (status, Subscription-Id, Subscription-Lifetime,
 //!                                          Location, WWW-Authenticate, body)
-//!  Reply + RequestKind ─► interpret ─► Answer (Subscribed, StateSet, Properties, Acl, ...)
+//!  Reply + RequestKind ─► interpret ─► Interpreted (Subscribed, StateSet, Properties, Acl, ...)
 //! ```
 
 use rvp_proto::codec::{ParsedResponse, ResponseParser, Status};
@@ -182,10 +182,12 @@ impl Properties {
     }
 }
 
-/// What a successful answer says, by request kind.
+/// A [`Reply`] read for the request it answers (by [`RequestKind`]): what the server
+/// granted, returned or refused. (The server side of the same exchange is
+/// `rvp_presence::Outcome`.)
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Answer {
+pub enum Interpreted {
     /// A subscription was created or renewed: its id and granted lifetime (seconds;
     /// `None` when the server did not say, i.e. the lifetime asked for).
     Subscribed {
@@ -214,14 +216,14 @@ pub enum Answer {
 }
 
 /// Reads `reply` as the answer to a request of `kind` (PROTOCOL.md §2). A `2xx` that does
-/// not carry what it must is an error; any other status is [`Answer::Refused`].
+/// not carry what it must is an error; any other status is [`Interpreted::Refused`].
 pub fn interpret(
     kind: &RequestKind,
     reply: &Reply,
     limits: &XmlLimits,
-) -> Result<Answer, ReplyError> {
+) -> Result<Interpreted, ReplyError> {
     if !reply.is_success() {
-        return Ok(Answer::Refused(reply.status));
+        return Ok(Interpreted::Refused(reply.status));
     }
     let multistatus = |body: &[u8]| -> Result<Properties, ReplyError> {
         Ok(Properties::from_multistatus(&MultiStatus::parse_with(
@@ -247,7 +249,7 @@ pub fn interpret(
             } else {
                 None
             };
-            Answer::Subscribed {
+            Interpreted::Subscribed {
                 id,
                 lifetime: reply.subscription_lifetime,
                 properties,
@@ -258,20 +260,20 @@ pub fn interpret(
             if p.state.is_none() {
                 return Err(ReplyError::Missing("r:state under a 200 propstat"));
             }
-            Answer::Properties(p)
+            Interpreted::Properties(p)
         }
-        RequestKind::Properties { .. } => Answer::Properties(multistatus(&reply.body)?),
+        RequestKind::Properties { .. } => Interpreted::Properties(multistatus(&reply.body)?),
         RequestKind::Watchers => {
-            Answer::Subscriptions(Subscriptions::parse_with(&reply.body, limits)?.subscriptions)
+            Interpreted::Subscriptions(Subscriptions::parse_with(&reply.body, limits)?.subscriptions)
         }
         RequestKind::ReadAcl | RequestKind::WriteAcl { .. } => {
             match RvpAcl::parse_with(&reply.body, limits) {
-                Ok(acl) => Answer::Acl(acl),
-                Err(e) => Answer::AclUnreadable(e),
+                Ok(acl) => Interpreted::Acl(acl),
+                Err(e) => Interpreted::AclUnreadable(e),
             }
         }
         RequestKind::Logout | RequestKind::Unwatch { .. } | RequestKind::Message { .. } => {
-            Answer::Done
+            Interpreted::Done
         }
     })
 }
@@ -316,7 +318,7 @@ mod tests {
         );
         assert_eq!(
             interpret(&RequestKind::Login, &Reply::new(412), &XmlLimits::default()),
-            Ok(Answer::Refused(412))
+            Ok(Interpreted::Refused(412))
         );
     }
 }

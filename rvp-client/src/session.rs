@@ -20,7 +20,7 @@ use rvp_proto::xml::{
 use crate::config::{ConfigError, SessionConfig, TextEncoding};
 use crate::event::{Event, Failure, TransportError, Undelivered, Warning};
 use crate::inbound::{Inbound, NotifyAnswer};
-use crate::reply::{Answer, Reply, interpret};
+use crate::reply::{Interpreted, Reply, interpret};
 use crate::request::{AclRule, MessageKind, Request, RequestId, RequestKind};
 use crate::rng::SplitMix64;
 
@@ -569,7 +569,7 @@ impl Session {
             return;
         };
         let outcome = match interpret(&kind, reply, &self.config.xml_limits) {
-            Ok(Answer::Refused(status)) => Err(Failure::Status(status)),
+            Ok(Interpreted::Refused(status)) => Err(Failure::Status(status)),
             Ok(answer) => Ok(answer),
             Err(e) => Err(Failure::Protocol(e.to_string())),
         };
@@ -1027,7 +1027,7 @@ impl Session {
         now: Instant,
         id: RequestId,
         kind: RequestKind,
-        outcome: Result<Answer, Failure>,
+        outcome: Result<Interpreted, Failure>,
     ) {
         if self.phase == Phase::SigningOff {
             self.complete_signing_off(kind, outcome);
@@ -1042,7 +1042,7 @@ impl Session {
             RequestKind::Properties { who } => self.properties_answered(now, who, outcome),
             RequestKind::Watchers => {
                 match outcome {
-                    Ok(Answer::Subscriptions(subscriptions)) => {
+                    Ok(Interpreted::Subscriptions(subscriptions)) => {
                         self.push_event(Event::Watchers { subscriptions });
                     }
                     Ok(_) => {}
@@ -1054,8 +1054,8 @@ impl Session {
             }
             RequestKind::ReadAcl => {
                 match outcome {
-                    Ok(Answer::Acl(acl)) => self.push_event(Event::Acl { acl }),
-                    Ok(Answer::AclUnreadable(e)) => {
+                    Ok(Interpreted::Acl(acl)) => self.push_event(Event::Acl { acl }),
+                    Ok(Interpreted::AclUnreadable(e)) => {
                         self.step_warning("ACL", Failure::Protocol(e.to_string()));
                     }
                     Ok(_) => {}
@@ -1068,7 +1068,7 @@ impl Session {
             RequestKind::WriteAcl { who, rule } => match outcome {
                 Ok(answer) => {
                     self.push_event(Event::RuleSet { who, rule });
-                    if let Answer::Acl(acl) = answer {
+                    if let Interpreted::Acl(acl) = answer {
                         self.push_event(Event::Acl { acl });
                     }
                 }
@@ -1100,18 +1100,18 @@ impl Session {
         }
     }
 
-    fn complete_signing_off(&mut self, kind: RequestKind, outcome: Result<Answer, Failure>) {
+    fn complete_signing_off(&mut self, kind: RequestKind, outcome: Result<Interpreted, Failure>) {
         match kind {
             // A subscription that was being placed when sign-off began: cancel it too.
             RequestKind::Login | RequestKind::RenewLogin => {
-                if let Ok(Answer::Subscribed { id, .. }) = outcome {
+                if let Ok(Interpreted::Subscribed { id, .. }) = outcome {
                     let me = self.config.me.clone();
                     self.send_unsubscribe(RequestKind::Logout, &me, &id);
                     self.signoff_waiting += 1;
                 }
             }
             RequestKind::Watch { who } | RequestKind::RenewWatch { who } => {
-                if let Ok(Answer::Subscribed { id, .. }) = outcome {
+                if let Ok(Interpreted::Subscribed { id, .. }) = outcome {
                     self.send_unsubscribe(RequestKind::Unwatch { who: who.clone() }, &who, &id);
                     self.signoff_waiting += 1;
                 }
@@ -1134,10 +1134,10 @@ impl Session {
         }
     }
 
-    fn login_answered(&mut self, now: Instant, outcome: Result<Answer, Failure>, renewal: bool) {
+    fn login_answered(&mut self, now: Instant, outcome: Result<Interpreted, Failure>, renewal: bool) {
         self.login.in_flight = false;
         match outcome {
-            Ok(Answer::Subscribed { id, lifetime, .. }) => {
+            Ok(Interpreted::Subscribed { id, lifetime, .. }) => {
                 let granted = lifetime.unwrap_or(self.config.login_lifetime);
                 self.login.sub = Some(Sub {
                     id,
@@ -1194,13 +1194,13 @@ impl Session {
         now: Instant,
         state: PresenceState,
         renewal: bool,
-        outcome: Result<Answer, Failure>,
+        outcome: Result<Interpreted, Failure>,
     ) {
         if renewal {
             self.lease_in_flight = false;
         }
         match outcome {
-            Ok(Answer::Properties(p)) => {
+            Ok(Interpreted::Properties(p)) => {
                 if let Some(v) = p.view_id {
                     self.view_id = Some(v);
                 }
@@ -1237,11 +1237,11 @@ impl Session {
         &mut self,
         now: Instant,
         who: LogicalUrl,
-        outcome: Result<Answer, Failure>,
+        outcome: Result<Interpreted, Failure>,
     ) {
         let own_step = self.step == Some(Step::OwnProperties) && who == self.config.me;
         match outcome {
-            Ok(Answer::Properties(p)) => {
+            Ok(Interpreted::Properties(p)) => {
                 if own_step {
                     if self.config.display_name.is_none() {
                         self.display_name = p.display_name;
@@ -1276,14 +1276,14 @@ impl Session {
         &mut self,
         now: Instant,
         who: LogicalUrl,
-        outcome: Result<Answer, Failure>,
+        outcome: Result<Interpreted, Failure>,
         renewal: bool,
     ) {
         let is_me = who == self.config.me;
         let self_step = is_me && self.step == Some(Step::SelfWatch);
         let Some(failures) = self.watches.get(&who).map(|w| w.slot.failures) else {
             // Unwatched meanwhile: cancel what was just placed.
-            if let Ok(Answer::Subscribed { id, .. }) = outcome
+            if let Ok(Interpreted::Subscribed { id, .. }) = outcome
                 && self.phase == Phase::SignedOn
             {
                 self.send_unsubscribe(RequestKind::Unwatch { who: who.clone() }, &who, &id);
@@ -1294,7 +1294,7 @@ impl Session {
         let margin = self.config.subscription_renew_margin;
         let default_lifetime = self.config.watch_lifetime;
         match outcome {
-            Ok(Answer::Subscribed {
+            Ok(Interpreted::Subscribed {
                 id,
                 lifetime,
                 properties,

@@ -7,7 +7,7 @@
 //!   A `2xx` must yield what the session needs (subscription ids, states, view ids, ACLs,
 //!   subscription lists); challenges must give a usable Digest challenge. One exception is
 //!   named: the capture server's ACL answers whose ACEs lack `a:credentials` (refused by
-//!   `rvp-proto` as the Exchange document says) are read as `Answer::AclUnreadable`.
+//!   `rvp-proto` as the Exchange document says) are read as `Interpreted::AclUnreadable`.
 //! * Every NOTIFY the server sent to a client's call-back (`SERVER->CLIENT http://…`) is
 //!   handed to a [`Session`] as received (bytes, line ends as captured): it must be
 //!   answered `200` and turn into a typed event, never a warning.
@@ -25,7 +25,7 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use rvp_client::digest::Challenge;
-use rvp_client::reply::{Answer, interpret};
+use rvp_client::reply::{Interpreted, interpret};
 use rvp_client::{AclRule, Event, MessageKind, Reply, RequestKind, Session, SessionConfig};
 use rvp_proto::codec::{RequestParser, Status};
 use rvp_proto::url::LogicalUrl;
@@ -101,31 +101,31 @@ fn every_server_to_client_message_of_the_captures_is_read() {
                 let answer = interpret(&kind, &reply, &XmlLimits::default())
                     .unwrap_or_else(|e| panic!("{at}: {kind:?}: {e}"));
                 let label = match (&kind, &answer) {
-                    (_, Answer::Refused(_)) => "refused",
-                    (RequestKind::Login, Answer::Subscribed { .. }) => "login",
-                    (RequestKind::Watch { .. }, Answer::Subscribed { properties, .. }) => {
+                    (_, Interpreted::Refused(_)) => "refused",
+                    (RequestKind::Login, Interpreted::Subscribed { .. }) => "login",
+                    (RequestKind::Watch { .. }, Interpreted::Subscribed { properties, .. }) => {
                         assert!(
                             properties.as_ref().is_some_and(|p| p.state.is_some()),
                             "{at}: a new watch's 207 names the state"
                         );
                         "watch"
                     }
-                    (RequestKind::RenewWatch { .. }, Answer::Subscribed { .. }) => "renewal",
-                    (RequestKind::SetState { .. }, Answer::Properties(p)) => {
+                    (RequestKind::RenewWatch { .. }, Interpreted::Subscribed { .. }) => "renewal",
+                    (RequestKind::SetState { .. }, Interpreted::Properties(p)) => {
                         assert!(p.state.is_some(), "{at}");
                         "state"
                     }
-                    (RequestKind::Properties { .. }, Answer::Properties(_)) => "propfind",
-                    (RequestKind::Watchers, Answer::Subscriptions(_)) => "subscriptions",
-                    (RequestKind::ReadAcl | RequestKind::WriteAcl { .. }, Answer::Acl(_)) => "acl",
+                    (RequestKind::Properties { .. }, Interpreted::Properties(_)) => "propfind",
+                    (RequestKind::Watchers, Interpreted::Subscriptions(_)) => "subscriptions",
+                    (RequestKind::ReadAcl | RequestKind::WriteAcl { .. }, Interpreted::Acl(_)) => "acl",
                     // The capture's throw-away server wrote ACEs without a:credentials,
                     // which rvp-proto refuses (PROTOCOL.md §2.7); the request succeeded.
                     (
                         RequestKind::ReadAcl | RequestKind::WriteAcl { .. },
-                        Answer::AclUnreadable(XmlError::CredentialsNotSpecified),
+                        Interpreted::AclUnreadable(XmlError::CredentialsNotSpecified),
                     ) => "acl without credentials",
-                    (RequestKind::Unwatch { .. }, Answer::Done) => "unsubscribe",
-                    (RequestKind::Message { .. }, Answer::Done) => "notify",
+                    (RequestKind::Unwatch { .. }, Interpreted::Done) => "unsubscribe",
+                    (RequestKind::Message { .. }, Interpreted::Done) => "notify",
                     other => panic!("{at}: unexpected {other:?}"),
                 };
                 *answers.entry(label).or_default() += 1;
