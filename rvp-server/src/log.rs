@@ -119,7 +119,7 @@ impl<'a> LogEntry<'a> {
     pub fn write_line(&self, out: &mut Vec<u8>) {
         put_utc(out, self.time);
         out.push(b' ');
-        let _ = write!(out, "{}", self.peer);
+        put_peer(out, self.peer);
         for field in [self.principal.unwrap_or("-"), self.method, self.target] {
             out.push(b' ');
             put_field(out, field);
@@ -132,6 +132,26 @@ impl<'a> LogEntry<'a> {
         ] {
             out.push(b' ');
             put_u64(out, n, 1);
+        }
+    }
+}
+
+/// `peer` as its `Display` writes it (`a.b.c.d:port`, `[v6]:port`), the IPv4 form without
+/// the formatting machinery.
+fn put_peer(out: &mut Vec<u8>, peer: SocketAddr) {
+    match peer {
+        SocketAddr::V4(v4) => {
+            for (i, octet) in v4.ip().octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                put_u64(out, u64::from(octet), 1);
+            }
+            out.push(b':');
+            put_u64(out, u64::from(v4.port()), 1);
+        }
+        SocketAddr::V6(_) => {
+            let _ = write!(out, "{peer}");
         }
     }
 }
@@ -436,6 +456,24 @@ fn write_lines(shared: &Shared, mut sink: Box<dyn Write + Send>) {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn peers_are_written_as_displayed() {
+        for peer in [
+            "127.0.0.1:1",
+            "0.0.0.0:0",
+            "255.255.255.255:65535",
+            "10.20.3.4:8080",
+            "[::1]:443",
+            "[2001:db8::ff00:42:8329]:80",
+            "[::ffff:10.0.0.1]:5",
+        ] {
+            let peer: SocketAddr = peer.parse().unwrap();
+            let mut out = Vec::new();
+            put_peer(&mut out, peer);
+            assert_eq!(String::from_utf8(out).unwrap(), peer.to_string());
+        }
+    }
 
     #[test]
     fn dates() {

@@ -137,13 +137,21 @@ impl Request {
     /// map per request.
     pub fn header(&self, name: &str) -> Option<&[u8]> {
         let head = &self.wire[..self.head_len];
-        head.split(|&b| b == b'\n').skip(1).find_map(|line| {
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            let colon = line.iter().position(|&b| b == b':')?;
-            line[..colon]
-                .eq_ignore_ascii_case(name.as_bytes())
-                .then(|| line[colon + 1..].trim_ascii())
-        })
+        let name = name.as_bytes();
+        let n = name.len();
+        // Line by line after the request line; a line is the header when its first colon
+        // follows exactly `name` (checked without looking for the colon first: `name`
+        // holds none).
+        let mut rest = &head[head.iter().position(|&b| b == b'\n')? + 1..];
+        loop {
+            let end = rest.iter().position(|&b| b == b'\n');
+            let line = &rest[..end.unwrap_or(rest.len())];
+            if line.len() > n && line[n] == b':' && line[..n].eq_ignore_ascii_case(name) {
+                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                return Some(line[n + 1..].trim_ascii());
+            }
+            rest = &rest[end? + 1..];
+        }
     }
 
     /// The request as an [`http::Request`] (parsed again from the bytes): for the router's
@@ -283,6 +291,54 @@ mod tests {
         .unwrap();
         assert_eq!(lf.header("depth"), Some(&b"0"[..]));
         assert_eq!(lf.target(), "/instmsg/aliases/bob");
+    }
+
+    /// What `Request::header` answered before it skipped the colon search: the first line
+    /// (after the request line) whose text before its first colon is `name`.
+    fn header_by_lines<'a>(head: &'a [u8], name: &str) -> Option<&'a [u8]> {
+        head.split(|&b| b == b'\n').skip(1).find_map(|line| {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let colon = line.iter().position(|&b| b == b':')?;
+            line[..colon]
+                .eq_ignore_ascii_case(name.as_bytes())
+                .then(|| line[colon + 1..].trim_ascii())
+        })
+    }
+
+    proptest::proptest! {
+        /// `Request::header` answers what the line-by-line reading answers, on heads made
+        /// of header-like lines (names near the looked-up ones, colons, CR, LF, spaces).
+        #[test]
+        fn header_lookup_matches_line_reading(
+            lines in proptest::collection::vec(
+                proptest::collection::vec(
+                    proptest::sample::select(vec![
+                        "Authorization", "authorization", "X-Forwarded-For", "Host", "Auth",
+                        "AUTHORIZATION ", ":", ": ", " ", "\t", "\r", "\n", "Digest x", "1.2.3.4",
+                        ",", "\u{0b}", "é",
+                    ]),
+                    0..5,
+                ),
+                0..8,
+            ),
+            name in proptest::sample::select(vec!["authorization", "x-forwarded-for", "host", "x"]),
+        ) {
+            let mut wire = b"NOTIFY /instmsg/aliases/bob HTTP/1.1\r\n".to_vec();
+            for l in &lines {
+                wire.extend_from_slice(l.concat().as_bytes());
+                wire.extend_from_slice(b"\r\n");
+            }
+            wire.extend_from_slice(b"\r\n");
+            let head_len = wire.len();
+            let r = Request::new(
+                Method::Notify,
+                Request::from_wire(b"NOTIFY /instmsg/aliases/bob HTTP/1.1\r\n\r\n").unwrap().typed,
+                Bytes::from(wire.clone()),
+                head_len,
+                0..0,
+            );
+            proptest::prop_assert_eq!(r.header(name), header_by_lines(&wire, name));
+        }
     }
 
     #[test]

@@ -361,9 +361,28 @@ pub struct DigestParams<'a> {
     pub userhash: Option<Cow<'a, str>>,
 }
 
+/// The `tchar`s of RFC 9110 §5.6.2, by byte.
+const TCHAR: [bool; 256] = {
+    const OTHERS: &[u8] = b"!#$%&'*+-.^_`|~";
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < OTHERS.len() {
+        t[OTHERS[i] as usize] = true;
+        i += 1;
+    }
+    let mut c = b'0';
+    while c <= b'z' {
+        if c.is_ascii_alphanumeric() {
+            t[c as usize] = true;
+        }
+        c += 1;
+    }
+    t
+};
+
 /// Whether `b` is an RFC 7230 `tchar`.
 fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+    TCHAR[usize::from(b)]
 }
 
 fn skip_ows(s: &[u8], mut i: usize) -> usize {
@@ -1084,6 +1103,14 @@ fn ct_eq(a: &[u8], b: &[u8]) -> bool {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tchar_table_is_the_rfc_set() {
+        for b in 0..=u8::MAX {
+            let want = b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+            assert_eq!(is_tchar(b), want, "{b:#04x}");
+        }
+    }
 
     #[test]
     fn hex_roundtrip() {

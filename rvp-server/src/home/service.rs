@@ -139,10 +139,16 @@ impl Handler for RvpService {
             }
         };
         // The client: the connection, or whom a trusted router or proxy forwards.
+        // (`X-Forwarded-For` is looked up only when the connection is a trusted proxy:
+        // from anyone else it is ignored anyway.)
         let client = crate::router::client_ip(
             &self.trusted_proxies,
             peer.addr.ip(),
-            request.header("x-forwarded-for"),
+            if self.trusted_proxies.contains(&peer.addr.ip()) {
+                request.header("x-forwarded-for")
+            } else {
+                None
+            },
         );
         let principal = identity.principal().map(ToString::to_string);
         let mut proven = match (&principal, identity.credential_kind()) {
