@@ -4,6 +4,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use rvp_proto::CredentialKind;
+use rvp_proto::header::FromPrincipal;
 
 use crate::principal::{NodeKey, principal_key};
 
@@ -21,6 +22,17 @@ impl Presented {
         let text: Arc<str> = canonical_principal(principal).into();
         let key = principal_key(&text);
         Presented { text, key }
+    }
+
+    /// From the typed `RVP-From-Principal`: its text is canonical already and its
+    /// logical URL (also of a physical one) is read, so nothing is parsed again.
+    pub(crate) fn from_header(principal: &FromPrincipal) -> Presented {
+        Presented {
+            text: principal.to_string().into(),
+            key: principal
+                .logical()
+                .and_then(|l| NodeKey::new(l.host(), l.alias())),
+        }
     }
 
     /// Whether this identity and `other` (with its key, if already known) are the same
@@ -82,6 +94,12 @@ impl Caller {
     /// Replaces the asserted principal (`RVP-From-Principal`).
     pub fn with_asserted(mut self, principal: &str) -> Caller {
         self.asserted = Some(Presented::new(principal));
+        self
+    }
+
+    /// Replaces the asserted principal with the typed `RVP-From-Principal`.
+    pub(crate) fn with_asserted_header(mut self, principal: &FromPrincipal) -> Caller {
+        self.asserted = Some(Presented::from_header(principal));
         self
     }
 
@@ -188,6 +206,23 @@ mod tests {
         assert!(s.key.is_none());
         assert!(s.is("im.example.com", None));
         assert!(!s.is("other.example.com", None));
+    }
+
+    #[test]
+    fn a_typed_header_presents_what_its_text_would() {
+        use rvp_proto::header::RvpHeader;
+        for raw in [
+            "http://IM.Example.com/instmsg/aliases/SteveM",
+            "http://im.example.com:8080/instmsg/aliases/o%27neil",
+            "http://home1/instmsg/local/im.example.com/instmsg/aliases/bob",
+            "http://10.0.0.5:1234",
+            "http://h/other/path",
+            "IM.Example.com",
+        ] {
+            let typed = FromPrincipal::decode(raw.as_bytes()).expect(raw);
+            let via_text = Presented::new(&typed.to_string());
+            assert_eq!(Presented::from_header(&typed), via_text, "{raw}");
+        }
     }
 
     #[test]

@@ -40,10 +40,13 @@ impl NodeKey {
     pub fn new(host: &str, alias: &str) -> Option<NodeKey> {
         let host = strip_port(host.trim());
         let alias = alias.trim();
+        // Byte checks for the ASCII that every real name is; the char walk (Unicode
+        // white space and controls) only for the rest.
         let bad = |s: &str| {
             s.is_empty()
-                || s.chars()
-                    .any(|c| c == '/' || c.is_whitespace() || c.is_control())
+                || s.bytes()
+                    .any(|b| b == b'/' || b.is_ascii_whitespace() || b.is_ascii_control())
+                || (!s.is_ascii() && s.chars().any(|c| c.is_whitespace() || c.is_control()))
         };
         if bad(host) || bad(alias) {
             return None;
@@ -323,6 +326,20 @@ mod tests {
             )
             .unwrap();
         (d, a, b)
+    }
+
+    proptest::proptest! {
+        /// The byte-level name check refuses exactly what a walk over the characters
+        /// (slash, Unicode white space, controls) refuses.
+        #[test]
+        fn name_checks_agree_with_the_char_walk(host in "\\PC{0,6}[ /\t\u{b}\u{85}\u{a0}]?\\PC{0,6}", alias in "\\PC{0,8}") {
+            let reference = |s: &str| {
+                s.is_empty() || s.chars().any(|c| c == '/' || c.is_whitespace() || c.is_control())
+            };
+            let h = strip_port(host.trim());
+            let a = alias.trim();
+            proptest::prop_assert_eq!(NodeKey::new(&host, &alias).is_none(), reference(h) || reference(a));
+        }
     }
 
     #[test]

@@ -282,7 +282,7 @@ impl Caller {
             None => Caller::anonymous(),
         };
         if let Some(a) = asserted {
-            caller = caller.with_asserted(&a.to_string());
+            caller = caller.with_asserted_header(a);
         }
         match source {
             Some(ip) => caller.with_source(ip),
