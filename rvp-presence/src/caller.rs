@@ -91,6 +91,16 @@ impl Caller {
         }
     }
 
+    /// [`Caller::authenticated`] for a typed identity (a user's logical URL, a server's
+    /// bare host): its canonical text and node key are read off it, not parsed again.
+    pub fn authenticated_as(principal: &FromPrincipal, kind: CredentialKind) -> Caller {
+        Caller {
+            asserted: None,
+            authenticated: Some((Presented::from_header(principal), kind)),
+            source: None,
+        }
+    }
+
     /// Replaces the asserted principal (`RVP-From-Principal`).
     pub fn with_asserted(mut self, principal: &str) -> Caller {
         self.asserted = Some(Presented::new(principal));

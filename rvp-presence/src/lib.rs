@@ -81,6 +81,7 @@
 //! use rvp_presence::{Caller, DirectoryProperties, Engine, NodeKey, Output, Policy, RequestId};
 //! use rvp_proto::codec::{RequestParser, Status};
 //! use rvp_proto::xml::{MultiStatus, Notification, XmlBody};
+//! use rvp_proto::header::FromPrincipal;
 //! use rvp_proto::{CredentialKind, PresenceState};
 //!
 //! let t0 = Instant::now();
@@ -101,7 +102,7 @@
 //!     };
 //!     let req = msg.head().typed_lenient()?;
 //!     let body = Bytes::copy_from_slice(msg.body());
-//!     let me = format!("http://localhost/instmsg/aliases/{who}");
+//!     let me: FromPrincipal = format!("http://localhost/instmsg/aliases/{who}").parse()?;
 //!     let caller = Caller::from_rvp_headers(&req.rvp, Some((&me, CredentialKind::Digest)), None);
 //!     n += 1;
 //!     engine.handle_request(t0, RequestId(n), &caller, &req, &body);
@@ -174,6 +175,7 @@
 //!     Caller, DirectoryProperties, Engine, NodeKey, Output, Policy, RequestId, Outcome,
 //!     StatePatch, SubscribeParams, SubscriptionKind,
 //! };
+//! use rvp_proto::header::FromPrincipal;
 //! use rvp_proto::{CredentialKind, PresenceState};
 //!
 //! let t0 = Instant::now();

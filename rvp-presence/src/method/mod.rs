@@ -259,28 +259,34 @@ impl Caller {
             h.add("RVP-From-Principal", v.as_bytes()).ok()?;
             h.from_principal
         });
-        Caller::build(asserted.as_ref(), authenticated, source)
-    }
-
-    /// [`Caller::from_request`] for a request typed by `rvp_proto` (e.g.
-    /// [`TypedRequest::rvp`](rvp_proto::codec::TypedRequest)).
-    pub fn from_rvp_headers(
-        rvp: &RvpHeaders,
-        authenticated: Option<(&str, CredentialKind)>,
-        source: Option<IpAddr>,
-    ) -> Caller {
-        Caller::build(rvp.from_principal.as_ref(), authenticated, source)
-    }
-
-    fn build(
-        asserted: Option<&FromPrincipal>,
-        authenticated: Option<(&str, CredentialKind)>,
-        source: Option<IpAddr>,
-    ) -> Caller {
-        let mut caller = match authenticated {
+        let caller = match authenticated {
             Some((p, kind)) => Caller::authenticated(p, kind),
             None => Caller::anonymous(),
         };
+        Caller::build(caller, asserted.as_ref(), source)
+    }
+
+    /// [`Caller::from_request`] for a request typed by `rvp_proto` (e.g.
+    /// [`TypedRequest::rvp`](rvp_proto::codec::TypedRequest)), with the proven identity
+    /// typed too (a user's logical URL, or a server's bare host for `internal`
+    /// credentials): nothing is formatted or parsed again.
+    pub fn from_rvp_headers(
+        rvp: &RvpHeaders,
+        authenticated: Option<(&FromPrincipal, CredentialKind)>,
+        source: Option<IpAddr>,
+    ) -> Caller {
+        let caller = match authenticated {
+            Some((p, kind)) => Caller::authenticated_as(p, kind),
+            None => Caller::anonymous(),
+        };
+        Caller::build(caller, rvp.from_principal.as_ref(), source)
+    }
+
+    fn build(
+        mut caller: Caller,
+        asserted: Option<&FromPrincipal>,
+        source: Option<IpAddr>,
+    ) -> Caller {
         if let Some(a) = asserted {
             caller = caller.with_asserted_header(a);
         }

@@ -90,6 +90,13 @@ impl fmt::Display for FromPrincipal {
     }
 }
 
+impl std::str::FromStr for FromPrincipal {
+    type Err = HeaderError;
+    fn from_str(s: &str) -> Result<FromPrincipal, HeaderError> {
+        FromPrincipal::decode(s.as_bytes())
+    }
+}
+
 impl From<crate::url::LogicalUrl> for FromPrincipal {
     fn from(u: crate::url::LogicalUrl) -> Self {
         FromPrincipal::Url(NodeUrl::Logical(u))

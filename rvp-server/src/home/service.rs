@@ -150,9 +150,9 @@ impl Handler for RvpService {
                 None
             },
         );
-        let principal = identity.principal().map(ToString::to_string);
+        let principal = identity.principal().cloned().map(FromPrincipal::from);
         let mut proven = match (&principal, identity.credential_kind()) {
-            (Some(p), Some(k)) => Some((p.as_str(), k)),
+            (Some(p), Some(k)) => Some((p, k)),
             _ => None,
         };
         // Another home server of this domain speaks as the domain (property changes of its
@@ -163,8 +163,8 @@ impl Handler for RvpService {
             && self.fellows.contains(&client)
             && host.eq_ignore_ascii_case(&self.domain)
         {
-            domain_host = host.to_string();
-            proven = Some((domain_host.as_str(), rvp_proto::CredentialKind::Internal));
+            domain_host = FromPrincipal::Host(host.clone());
+            proven = Some((&domain_host, rvp_proto::CredentialKind::Internal));
         }
         // A request speaking as another server is believed only from where that server's
         // DNS (or the configuration) places it (crate::trust).
