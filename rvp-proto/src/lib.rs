@@ -98,6 +98,9 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod codec;
+#[cfg(feature = "digest")]
+#[cfg_attr(docsrs, doc(cfg(feature = "digest")))]
+pub mod digest;
 pub mod header;
 pub mod method;
 pub mod payload;
