@@ -18,9 +18,7 @@
 use std::time::{Duration, Instant};
 
 use libfuzzer_sys::fuzz_target;
-use rvp_server::auth::digest::{
-    QopAuth, compute_librvp_response, compute_response, parse_authorization,
-};
+use rvp_proto::digest::{Authorization, QopAuth, compute_librvp_response, compute_response};
 use rvp_server::auth::{
     AuthError, Authenticator, DigestConfig, Ha1, Identity, LibrvpCompat, NonceSecret, UserDirectory,
 };
@@ -118,7 +116,7 @@ fn check_accepted(auth: &Authenticator, now: Instant, method: &str, target: &str
     else {
         return;
     };
-    let p = parse_authorization(header).expect("an accepted header parses");
+    let p = Authorization::parse(header).expect("an accepted header parses");
     let username = p.username.as_deref().expect("username");
     assert_eq!(&*who.username, username);
     let ha1 = ha1_of(username).expect("accepted only for a known user");
@@ -152,7 +150,7 @@ fn raw(data: &[u8]) {
     let method = String::from_utf8_lossy(parts.next().unwrap_or_default());
     let target = String::from_utf8_lossy(parts.next().unwrap_or_default());
     let header = parts.next().unwrap_or_default();
-    let _ = parse_authorization(header);
+    let _ = Authorization::parse(header);
     let _ = auth.authenticate(t0, &method, &target, None);
     check_accepted(&auth, t0, &method, &target, header);
     let mut digest = b"Digest ".to_vec();

@@ -8,10 +8,10 @@
 use std::time::Instant;
 
 use rvp_client::digest::{Challenge, DigestAuth};
+use rvp_proto::digest::{Authorization, Ha1};
 use rvp_proto::url::LogicalUrl;
 use rvp_server::auth::digest::{
-    DigestAccount, DigestConfig, DigestError, DigestUsers, DigestVerifier, Ha1, NonceSecret,
-    parse_authorization,
+    DigestAccount, DigestConfig, DigestUsers, DigestVerifier, NonceSecret, VerifyError,
 };
 
 struct Users;
@@ -43,7 +43,7 @@ fn answers_are_verified_by_the_server_and_the_nonce_is_reused() {
             .authorization(method, target, &format!("cn{i}"))
             .unwrap()
             .unwrap();
-        let params = parse_authorization(value.as_bytes()).unwrap();
+        let params = Authorization::parse(value.as_bytes()).unwrap();
         let verified = verifier
             .verify(t0, &Users, method, target, &params)
             .unwrap();
@@ -53,19 +53,19 @@ fn answers_are_verified_by_the_server_and_the_nonce_is_reused() {
     }
     // The first answer again: nc 1 after nc 3 on the same nonce is a replay.
     let (method, value) = first.unwrap();
-    let params = parse_authorization(value.as_bytes()).unwrap();
+    let params = Authorization::parse(value.as_bytes()).unwrap();
     assert!(matches!(
         verifier.verify(t0, &Users, method, target, &params),
-        Err(DigestError::Replay { .. })
+        Err(VerifyError::Replay { .. })
     ));
     // A wrong password is refused.
     let mut wrong = DigestAuth::new("alice", "nope");
     wrong
         .accept_challenge(Challenge::parse(&verifier.challenge(t0, false).header_value()).unwrap());
     let value = wrong.authorization("ACL", target, "x").unwrap().unwrap();
-    let params = parse_authorization(value.as_bytes()).unwrap();
+    let params = Authorization::parse(value.as_bytes()).unwrap();
     assert!(matches!(
         verifier.verify(t0, &Users, "ACL", target, &params),
-        Err(DigestError::WrongResponse(_))
+        Err(VerifyError::WrongResponse(_))
     ));
 }

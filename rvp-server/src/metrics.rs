@@ -37,7 +37,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use rvp_proto::Method;
 
-use crate::auth::{AuthError, DigestError};
+use crate::auth::{AuthError, VerifyError};
 
 /// The `Content-Type` of the exposition (Prometheus text format 0.0.4).
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -115,11 +115,11 @@ impl AuthFailure {
     pub fn of(error: &AuthError) -> AuthFailure {
         match error {
             AuthError::UnsupportedScheme(_) => AuthFailure::OtherScheme,
-            AuthError::Digest(DigestError::UnknownUser(_)) => AuthFailure::UnknownUser,
-            AuthError::Digest(DigestError::WrongResponse(_)) => AuthFailure::WrongPassword,
-            AuthError::Digest(DigestError::StaleNonce) => AuthFailure::StaleNonce,
-            AuthError::Digest(DigestError::Replay { .. }) => AuthFailure::Replay,
-            AuthError::Digest(DigestError::ForgedNonce) => AuthFailure::ForgedNonce,
+            AuthError::Digest(VerifyError::UnknownUser(_)) => AuthFailure::UnknownUser,
+            AuthError::Digest(VerifyError::WrongResponse(_)) => AuthFailure::WrongPassword,
+            AuthError::Digest(VerifyError::StaleNonce) => AuthFailure::StaleNonce,
+            AuthError::Digest(VerifyError::Replay { .. }) => AuthFailure::Replay,
+            AuthError::Digest(VerifyError::ForgedNonce) => AuthFailure::ForgedNonce,
             _ => AuthFailure::Malformed,
         }
     }

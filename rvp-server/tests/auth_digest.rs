@@ -4,11 +4,10 @@
 use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
-use rvp_server::auth::digest::{
-    DigestParams, NONCE_LEN, QopAuth, compute_response, parse_authorization,
-};
+use rvp_proto::digest::{Authorization, DigestHeaderError, QopAuth, compute_response};
+use rvp_server::auth::digest::NONCE_LEN;
 use rvp_server::auth::{
-    AuthError, Authenticator, DigestConfig, DigestError, Ha1, Identity, NonceSecret, UserDirectory,
+    AuthError, Authenticator, DigestConfig, Ha1, Identity, NonceSecret, UserDirectory, VerifyError,
 };
 
 const REALM: &str = "localhost";
@@ -80,7 +79,7 @@ fn rfc2617_mufasa_vector() {
         .iter()
         .map(|&b| if b == b'\n' { b' ' } else { b })
         .collect();
-    let p = parse_authorization(&flat).unwrap();
+    let p = Authorization::parse(&flat).unwrap();
     assert_eq!(p.username.as_deref(), Some("Mufasa"));
     assert_eq!(p.nc.as_deref(), Some("00000001"));
     assert_eq!(
@@ -215,13 +214,17 @@ fn answers_without_qop_are_refused() {
     );
     assert_eq!(
         auth.authenticate(t0, "ACL", TARGET, Some(h.as_bytes())),
-        Err(AuthError::Digest(DigestError::Missing("qop")))
+        Err(AuthError::Digest(VerifyError::Header(
+            DigestHeaderError::Missing("qop")
+        )))
     );
     // With nc and cnonce but still no qop: refused too.
     let h = format!("{h}, nc=00000001, cnonce=\"abc\"");
     assert_eq!(
         auth.authenticate(t0, "ACL", TARGET, Some(h.as_bytes())),
-        Err(AuthError::Digest(DigestError::Missing("qop")))
+        Err(AuthError::Digest(VerifyError::Header(
+            DigestHeaderError::Missing("qop")
+        )))
     );
     // The same nonce answered properly still works (a refusal does not burn it).
     let h = librvp_header("alice", "wonderland", "ACL", TARGET, &nonce, "00000001");
@@ -259,7 +262,7 @@ fn wrong_password_unknown_user_wrong_realm() {
     let h = librvp_header("alice", "looking-glass", "ACL", TARGET, &nonce, "00000001");
     assert_eq!(
         auth.authenticate(t0, "ACL", TARGET, Some(h.as_bytes())),
-        Err(AuthError::Digest(DigestError::WrongResponse(
+        Err(AuthError::Digest(VerifyError::WrongResponse(
             "alice".into()
         )))
     );
@@ -272,13 +275,13 @@ fn wrong_password_unknown_user_wrong_realm() {
     let h = librvp_header("carol", "x", "ACL", TARGET, &nonce, "00000002");
     assert_eq!(
         auth.authenticate(t0, "ACL", TARGET, Some(h.as_bytes())),
-        Err(AuthError::Digest(DigestError::UnknownUser("carol".into())))
+        Err(AuthError::Digest(VerifyError::UnknownUser("carol".into())))
     );
     let h = librvp_header("alice", "wonderland", "ACL", TARGET, &nonce, "00000002")
         .replace("realm=\"localhost\"", "realm=\"elsewhere\"");
     assert_eq!(
         auth.authenticate(t0, "ACL", TARGET, Some(h.as_bytes())),
-        Err(AuthError::Digest(DigestError::RealmMismatch(
+        Err(AuthError::Digest(VerifyError::RealmMismatch(
             "elsewhere".into()
         )))
     );
@@ -286,7 +289,7 @@ fn wrong_password_unknown_user_wrong_realm() {
     let h = librvp_header("alice", "wonderland", "ACL", TARGET, &nonce, "00000003");
     assert!(matches!(
         auth.authenticate(t0, "NOTIFY", TARGET, Some(h.as_bytes())),
-        Err(AuthError::Digest(DigestError::WrongResponse(_)))
+        Err(AuthError::Digest(VerifyError::WrongResponse(_)))
     ));
 }
 
@@ -305,7 +308,7 @@ fn uri_must_name_the_target() {
     );
     assert_eq!(
         auth.authenticate(t0, "ACL", TARGET, Some(h.as_bytes())),
-        Err(AuthError::Digest(DigestError::UriMismatch {
+        Err(AuthError::Digest(VerifyError::UriMismatch {
             uri: "/instmsg/aliases/bob".into(),
             target: TARGET.into()
         }))
@@ -325,7 +328,7 @@ fn expired_nonce_is_stale() {
     let err = auth
         .authenticate(late, "ACL", TARGET, Some(h.as_bytes()))
         .unwrap_err();
-    assert_eq!(err, AuthError::Digest(DigestError::StaleNonce));
+    assert_eq!(err, AuthError::Digest(VerifyError::StaleNonce));
     assert!(err.is_stale());
     let c = auth.challenge(late, Some(&err));
     assert!(c.header_value().ends_with(", stale=true"));
@@ -361,7 +364,7 @@ fn replay_refused_higher_nc_accepted() {
     );
     assert_eq!(
         auth.authenticate(t0, "ACL", TARGET, Some(h1.as_bytes())),
-        Err(AuthError::Digest(DigestError::Replay { nc: 1 }))
+        Err(AuthError::Digest(VerifyError::Replay { nc: 1 }))
     );
     // RFC 7616 nonce reuse with a greater nc is allowed; going back is not.
     let h3 = librvp_header("alice", "wonderland", "ACL", TARGET, &nonce, "00000003");
@@ -372,7 +375,7 @@ fn replay_refused_higher_nc_accepted() {
     let h2 = librvp_header("alice", "wonderland", "ACL", TARGET, &nonce, "00000002");
     assert_eq!(
         auth.authenticate(t0, "ACL", TARGET, Some(h2.as_bytes())),
-        Err(AuthError::Digest(DigestError::Replay { nc: 2 }))
+        Err(AuthError::Digest(VerifyError::Replay { nc: 2 }))
     );
     assert_eq!(auth.verifier().tracked_nonces(), 1);
 }
@@ -400,7 +403,7 @@ fn replay_table_is_bounded_and_stays_closed() {
         let h = librvp_header("alice", "wonderland", "ACL", TARGET, n, "00000001");
         assert_eq!(
             auth.authenticate(t0, "ACL", TARGET, Some(h.as_bytes())),
-            Err(AuthError::Digest(DigestError::StaleNonce))
+            Err(AuthError::Digest(VerifyError::StaleNonce))
         );
     }
     // Expiry empties the table.
@@ -436,7 +439,7 @@ fn forged_nonces_refused() {
         let h = librvp_header("alice", "wonderland", "ACL", TARGET, n, "00000001");
         assert_eq!(
             auth.authenticate(t0, "ACL", TARGET, Some(h.as_bytes())),
-            Err(AuthError::Digest(DigestError::ForgedNonce)),
+            Err(AuthError::Digest(VerifyError::ForgedNonce)),
             "{n}"
         );
     }
@@ -451,45 +454,48 @@ fn unsupported_parameters() {
     let auth = authenticator(DigestConfig::new(REALM), t0);
     let nonce = auth.challenge(t0, None).nonce().to_owned();
     let base = librvp_header("alice", "wonderland", "ACL", TARGET, &nonce, "00000001");
-    let cases: Vec<(String, DigestError)> = vec![
+    let cases: Vec<(String, DigestHeaderError)> = vec![
         (
             base.replace("algorithm=\"MD5\"", "algorithm=MD5-sess"),
-            DigestError::UnsupportedAlgorithm("MD5-sess".into()),
+            DigestHeaderError::UnsupportedAlgorithm("MD5-sess".into()),
         ),
         (
             base.replace("algorithm=\"MD5\"", "algorithm=SHA-256"),
-            DigestError::UnsupportedAlgorithm("SHA-256".into()),
+            DigestHeaderError::UnsupportedAlgorithm("SHA-256".into()),
         ),
         (
             base.replace("qop=auth", "qop=auth-int"),
-            DigestError::UnsupportedQop("auth-int".into()),
+            DigestHeaderError::UnsupportedQop("auth-int".into()),
         ),
         (
             base.replace("nc=00000001", "nc=1"),
-            DigestError::InvalidNonceCount("1".into()),
+            DigestHeaderError::InvalidNonceCount("1".into()),
         ),
         (
             base.replace("nc=00000001, ", ""),
-            DigestError::Missing("nc"),
+            DigestHeaderError::Missing("nc"),
         ),
         (
             base.replace("cnonce=\"3b9c1e7a\", ", ""),
-            DigestError::Missing("cnonce"),
+            DigestHeaderError::Missing("cnonce"),
         ),
-        (format!("{base}, userhash=true"), DigestError::UserHash),
+        (
+            format!("{base}, userhash=true"),
+            DigestHeaderError::UserHash,
+        ),
         (
             format!("{base}, nonce=\"x\""),
-            DigestError::Duplicate("nonce".into()),
+            DigestHeaderError::Duplicate("nonce".into()),
         ),
         (
             base.replace("username=\"alice\", ", ""),
-            DigestError::Missing("username"),
+            DigestHeaderError::Missing("username"),
         ),
     ];
     for (h, want) in cases {
         assert_eq!(
             auth.authenticate(t0, "ACL", TARGET, Some(h.as_bytes())),
-            Err(AuthError::Digest(want)),
+            Err(AuthError::Digest(VerifyError::Header(want))),
             "{h}"
         );
     }
@@ -511,19 +517,21 @@ fn header_length_limit() {
     let h = librvp_header("alice", "wonderland", "ACL", TARGET, &nonce, "00000001");
     assert_eq!(
         auth.authenticate(t0, "ACL", TARGET, Some(h.as_bytes())),
-        Err(AuthError::Digest(DigestError::TooLong {
-            length: h.len(),
-            limit: 64
-        }))
+        Err(AuthError::Digest(VerifyError::Header(
+            DigestHeaderError::TooLong {
+                length: h.len(),
+                limit: 64
+            }
+        )))
     );
 }
 
 #[test]
 fn parser_edge_cases() {
-    let p = parse_authorization(br#"digest  username = "a\"b\\c" ,, realm=r,"#).unwrap();
+    let p = Authorization::parse(br#"digest  username = "a\"b\\c" ,, realm=r,"#).unwrap();
     assert_eq!(p.username.as_deref(), Some("a\"b\\c"));
     assert_eq!(p.realm.as_deref(), Some("r"));
-    let p = parse_authorization("Digest username=\"Zoë\\é\"".as_bytes()).unwrap();
+    let p = Authorization::parse("Digest username=\"Zoë\\é\"".as_bytes()).unwrap();
     assert_eq!(p.username.as_deref(), Some("Zoëé"));
     for bad in [
         &b"Digest username"[..],
@@ -538,12 +546,12 @@ fn parser_edge_cases() {
         b"Basic a=b",
         b"",
     ] {
-        assert!(parse_authorization(bad).is_err(), "{bad:?}");
+        assert!(Authorization::parse(bad).is_err(), "{bad:?}");
     }
     let many: String = (0..40).map(|i| format!("p{i}=1, ")).collect();
     assert_eq!(
-        parse_authorization(format!("Digest {many}").as_bytes()),
-        Err(DigestError::Malformed("too many parameters"))
+        Authorization::parse(format!("Digest {many}").as_bytes()),
+        Err(DigestHeaderError::Malformed("too many parameters"))
     );
 }
 
@@ -562,10 +570,10 @@ fn quote(v: &str) -> String {
 proptest! {
     #[test]
     fn arbitrary_headers_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
-        let _ = parse_authorization(&bytes);
+        let _ = Authorization::parse(&bytes);
         let mut with_scheme = b"Digest ".to_vec();
         with_scheme.extend_from_slice(&bytes);
-        let _ = parse_authorization(&with_scheme);
+        let _ = Authorization::parse(&with_scheme);
         let t0 = Instant::now();
         let auth = authenticator(DigestConfig::new(REALM), t0);
         let _ = auth.authenticate(t0, "ACL", TARGET, Some(&with_scheme));
@@ -574,7 +582,7 @@ proptest! {
 
     #[test]
     fn digest_like_headers_never_panic(s in "Digest( *[a-z]{1,8} *= *(\"([^\"\\\\]|\\\\.){0,10}\"|[a-zA-Z0-9]{0,8}) *,?){0,12}") {
-        let _ = parse_authorization(s.as_bytes());
+        let _ = Authorization::parse(s.as_bytes());
         let t0 = Instant::now();
         let auth = authenticator(DigestConfig::new(REALM), t0);
         let _ = auth.authenticate(t0, "ACL", TARGET, Some(s.as_bytes()));
@@ -586,7 +594,7 @@ proptest! {
             "Digest username={}, realm={}, nonce={}, qop=auth",
             quote(&user), quote(&realm), quote(&nonce)
         );
-        let p: DigestParams<'_> = parse_authorization(header.as_bytes()).unwrap();
+        let p: Authorization<'_> = Authorization::parse(header.as_bytes()).unwrap();
         prop_assert_eq!(p.username.as_deref(), Some(user.as_str()));
         prop_assert_eq!(p.realm.as_deref(), Some(realm.as_str()));
         prop_assert_eq!(p.nonce.as_deref(), Some(nonce.as_str()));

@@ -77,7 +77,8 @@ mod response;
 pub use authorization::{Authorization, parse_nonce_count, split_scheme};
 pub use challenge::{Challenge, MAX_CHALLENGE_LEN, MAX_VALUE_LEN};
 pub use response::{
-    Ha1, Ha2, LIBRVP_MIN_PREFIX, LibrvpCompat, QopAuth, compute_librvp_response, compute_response,
+    HA1_LEN, Ha1, Ha2, LIBRVP_MIN_PREFIX, LibrvpCompat, QopAuth, compute_librvp_response,
+    compute_response,
 };
 
 /// Most auth-params read from one Digest header (a challenge has 3 to 6, an answer 9 or

@@ -10,8 +10,9 @@ use md5::{Digest as _, Md5};
 /// only the password gives.
 pub const LIBRVP_MIN_PREFIX: usize = 8;
 
-/// Bytes in an HA1 (an MD5 digest).
-const HA1_LEN: usize = 16;
+/// Bytes in an HA1 (an MD5 digest): [`Ha1::response_digits`] over this many is the
+/// standard answer.
+pub const HA1_LEN: usize = 16;
 
 /// `HA1 = MD5(username ":" realm ":" password)` (RFC 7616 §3.4.2), the stored form of a
 /// Digest password. Its `Debug` output hides the bytes.

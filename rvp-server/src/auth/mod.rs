@@ -13,8 +13,9 @@
 //!
 //! The server offers exactly one challenge, `WWW-Authenticate: Digest qop="auth",
 //! realm="<IM domain>", nonce="<fresh>"` (reference §8.1 (I)): that is what librvp, the
-//! real client we test against, handles. The [`digest`] module has the protocol details
-//! (nonces, expiry, replay protection).
+//! real client we test against, handles. The [`digest`] module has the verification
+//! details (nonces, expiry, replay protection); the headers and the request-digest are
+//! [`rvp_proto::digest`]'s.
 //!
 //! Usernames: librvp sends the local part of the sign-in name (`alice`), or `DOMAIN\alice`
 //! when its Auth Domain option is set; Miranda sends `DOMAIN/alice`. All three map to the
@@ -28,7 +29,7 @@
 //! ```
 //! use std::time::{Duration, Instant};
 //! use rvp_server::auth::{Authenticator, DigestConfig, Identity, NonceSecret, UserDirectory};
-//! use rvp_server::auth::digest::{compute_response, Ha1, QopAuth};
+//! use rvp_proto::digest::{compute_response, Ha1, QopAuth};
 //!
 //! let mut users = UserDirectory::new("localhost")?;
 //! users.add_password("alice", "wonderland")?;
@@ -67,9 +68,10 @@ use rvp_proto::CredentialKind;
 use rvp_proto::url::{LogicalUrl, UrlError, canonical_alias};
 
 pub use digest::{
-    Challenge, DigestAccount, DigestConfig, DigestError, DigestUsers, DigestVerifier, Ha1,
-    LibrvpCompat, NonceSecret, Verified,
+    Challenge, DigestAccount, DigestConfig, DigestUsers, DigestVerifier, Ha1, LibrvpCompat,
+    NonceSecret, Verified, VerifyError,
 };
+use rvp_proto::digest::DigestHeaderError;
 
 /// The body (`text/plain`) of every `401` the server sends, whatever the reason: an
 /// unknown user, a wrong password, a stale or forged nonce, a missing `qop` all read the
@@ -85,7 +87,7 @@ pub enum AuthError {
     UnsupportedScheme(String),
     /// The Digest answer was refused.
     #[error(transparent)]
-    Digest(#[from] DigestError),
+    Digest(#[from] VerifyError),
     /// A user alias in the directory is not a valid alias.
     #[error("invalid user alias {alias:?}: {source}")]
     InvalidAlias {
@@ -386,14 +388,18 @@ impl Authenticator {
         let Some(value) = authorization else {
             return Ok(Identity::Unauthenticated);
         };
-        match digest::split_scheme(value) {
+        match rvp_proto::digest::split_scheme(value) {
             Some((scheme, _)) if scheme.eq_ignore_ascii_case(b"Digest") => {}
             Some((scheme, _)) => {
                 return Err(AuthError::UnsupportedScheme(
                     String::from_utf8_lossy(scheme).into_owned(),
                 ));
             }
-            None => return Err(DigestError::Malformed("no auth scheme").into()),
+            None => {
+                return Err(
+                    VerifyError::from(DigestHeaderError::Malformed("no auth scheme")).into(),
+                );
+            }
         }
         let users = self.users();
         let counted = Counted {
@@ -459,11 +465,11 @@ mod tests {
     fn answer(auth: &Authenticator, now: Instant, user: &str, password: &str) -> String {
         let nonce = auth.challenge(now, None).nonce().to_owned();
         let ha1 = Ha1::from_password(user, "localhost", password);
-        let qop = digest::QopAuth {
+        let qop = rvp_proto::digest::QopAuth {
             nc: "00000001",
             cnonce: "0a4f113b",
         };
-        let response = digest::compute_response(&ha1, "ACL", "/x", &nonce, Some(qop));
+        let response = rvp_proto::digest::compute_response(&ha1, "ACL", "/x", &nonce, Some(qop));
         format!(
             "Digest username=\"{user}\", realm=\"localhost\", nonce=\"{nonce}\", uri=\"/x\", \
              qop=auth, nc=00000001, cnonce=\"0a4f113b\", response=\"{response}\""
@@ -496,7 +502,7 @@ mod tests {
         assert!(check("bob", "b-pw").unwrap().is_authenticated());
         assert!(matches!(
             check("alice", "a-pw"),
-            Err(AuthError::Digest(DigestError::UnknownUser(_)))
+            Err(AuthError::Digest(VerifyError::UnknownUser(_)))
         ));
         assert_eq!(auth.directory_lookups(), 4);
         assert_eq!(auth.users().len(), 1);

@@ -231,7 +231,7 @@ impl LiveUsers {
 
     /// The address a Digest `Authorization` header's username names in this domain.
     fn username_address(&self, value: &[u8]) -> Option<Address> {
-        let params = crate::auth::digest::parse_authorization(value).ok()?;
+        let params = rvp_proto::digest::Authorization::parse(value).ok()?;
         let username = params.username?;
         Address::new(username_alias(&username), &self.domain).ok()
     }
