@@ -39,6 +39,7 @@ pub struct Authorization<'a> {
 /// Splits `value` into its scheme token and the rest (leading whitespace trimmed).
 ///
 /// `None` if there is no scheme token.
+#[inline]
 pub fn split_scheme(value: &[u8]) -> Option<(&[u8], &[u8])> {
     let start = skip_ows(value, 0);
     let mut end = start;
