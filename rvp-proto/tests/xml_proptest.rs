@@ -327,7 +327,8 @@ fn xml_piece() -> impl Strategy<Value = &'static str> {
         ]),
         1 => prop::sample::select(vec![
             "&#65;", "&#x41;", "&foo;", "&", "&amp", "]]>", "<!-->", "<!--->",
-            "<?xml version='1.0'?>", "<!DOCTYPE x>", "<!ELEMENT x>", "<", "</", "/>",
+            "<?xml version='1.0'?>", "<!DOCTYPE x>", "<!ELEMENT x>", "<", "</", "/>", "<?>",
+            "<?x?>",
         ]),
     ]
 }

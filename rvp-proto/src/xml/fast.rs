@@ -215,11 +215,16 @@ impl<'i> Fast<'i> {
         Err(Declined)
     }
 
-    /// `<?…?>`: the XML declaration or a processing instruction, skipped.
+    /// `<?…?>`: the XML declaration or a processing instruction, skipped. quick-xml ends
+    /// it at the first `?>` counted from the opening `?`, so `<?>` is a (refused)
+    /// instruction of its own: declined.
     fn processing_instruction(&mut self) -> Result<(), Declined> {
-        let body = &self.input[self.pos + 2..];
+        let body = &self.input[self.pos + 1..];
         let end = body.find("?>").ok_or(Declined)?;
-        self.pos += 2 + end + 2;
+        if end == 0 {
+            return Err(Declined);
+        }
+        self.pos += 1 + end + 2;
         Ok(())
     }
 
@@ -391,6 +396,9 @@ mod tests {
             "<a/ >",
             "<!-->--><a/>",
             "<a b='1'c='2'/>",
+            // Found by the xml_fast fuzz target: quick-xml closes `<?>` at once (and
+            // refuses it); the end of the instruction is not a later `?>`.
+            "<?>\n<a/><?x?><b/>",
         ] {
             assert_eq!(tokens(s), Err(Declined), "{s}");
         }
