@@ -37,16 +37,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rvp_client::Event;
-use rvp_client::driver::{Client, ClientConfig};
+use rvp_client::driver::Client;
+use rvp_interop::driver::{WAIT, client_config, expect, signed_on};
+use rvp_interop::logical_url as url;
+use rvp_interop::server::{TempDir, TestServer};
 use rvp_proto::PresenceState;
-use rvp_proto::url::LogicalUrl;
 use rvp_server::config::Config;
-use rvp_server::home::HomeServer;
-use rvp_server::log::ProtocolLog;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::oneshot;
-
-const WAIT: Duration = Duration::from_secs(15);
 
 /// Output shared between an example and the test.
 #[derive(Clone, Default)]
@@ -81,83 +79,23 @@ impl Shared {
     }
 }
 
-/// The demo server (embedded default configuration) on a free loopback port.
-struct DemoServer {
-    addr: SocketAddr,
-    stop: oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<()>,
-    dir: std::path::PathBuf,
-}
-
-async fn demo_server(tag: &str) -> DemoServer {
-    let dir = std::env::temp_dir().join(format!("rvp-examples-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+/// The demo server (embedded default configuration) on a free loopback port, with its
+/// storage in the folder returned beside it.
+async fn demo_server(tag: &str) -> (TestServer, TempDir) {
+    let dir = TempDir::new(tag);
     let mut config = Config::embedded_default().unwrap();
     config.server.listen = vec!["127.0.0.1:0".parse().unwrap()];
-    config.server.storage = dir.join("store.redb");
+    config.server.storage = dir.path().join("store.redb");
     config.log.protocol_log = String::new();
-    let server = HomeServer::start(&config, ProtocolLog::off())
-        .await
-        .unwrap();
-    let addr = server.local_addrs()[0];
-    let (stop, rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        let _ = server
-            .run(async {
-                let _ = rx.await;
-            })
-            .await;
-    });
-    DemoServer {
-        addr,
-        stop,
-        task,
-        dir,
-    }
+    (TestServer::start_config(&config).await, dir)
 }
 
-impl DemoServer {
-    async fn stop(self) {
-        let _ = self.stop.send(());
-        tokio::time::timeout(WAIT, self.task)
-            .await
-            .unwrap()
-            .unwrap();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn url(alias: &str) -> LogicalUrl {
-    format!("http://localhost/instmsg/aliases/{alias}")
-        .parse()
-        .unwrap()
-}
-
-/// A test user with the demo password.
+/// A test user with the demo password, signed on.
 async fn user(server: SocketAddr, alias: &str, watch: &[&str]) -> Client {
-    let mut c = ClientConfig::new(
-        format!("{alias}@localhost").parse().unwrap(),
-        format!("{alias}-demo"),
-    )
-    .unwrap();
-    c.server = Some(server);
+    let mut c = client_config(server, alias);
+    c.password = format!("{alias}-demo");
     c.session.watch_list = watch.iter().map(|w| url(w)).collect();
-    let mut client = Client::connect(c).await.unwrap();
-    expect(&mut client, |e| matches!(e, Event::SignedOn { .. })).await;
-    client
-}
-
-async fn expect(client: &mut Client, pred: impl Fn(&Event) -> bool) -> Event {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    let mut seen = Vec::new();
-    loop {
-        match tokio::time::timeout_at(deadline, client.next_event()).await {
-            Ok(Some(e)) if pred(&e) => return e,
-            Ok(Some(e)) => seen.push(e),
-            other => panic!("no such event; got {other:?} after {seen:#?}"),
-        }
-    }
+    signed_on(c).await
 }
 
 fn args(list: &[&str]) -> impl Iterator<Item = String> {
@@ -169,7 +107,7 @@ fn args(list: &[&str]) -> impl Iterator<Item = String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn echo_bot_answers_every_message() {
-    let server = demo_server("echo").await;
+    let (server, _dir) = demo_server("examples-echo").await;
     let opts = echo_bot::Options::from_args(
         args(&["--server", &server.addr.to_string()]),
         "bob@localhost",
@@ -194,7 +132,10 @@ async fn echo_bot_answers_every_message() {
             .send_message(&url("bob"), text)
             .await
             .unwrap();
-        let e = expect(&mut alice, |e| matches!(e, Event::Message { .. })).await;
+        let e = expect(&mut alice, "the echo", |e| {
+            matches!(e, Event::Message { .. })
+        })
+        .await;
         let Event::Message {
             from, text: got, ..
         } = e
@@ -217,7 +158,7 @@ async fn echo_bot_answers_every_message() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watch_prints_presence_changes() {
-    let server = demo_server("watch").await;
+    let (server, _dir) = demo_server("examples-watch").await;
     let opts = watch::Options::from_args(args(&[
         "--server",
         &server.addr.to_string(),
@@ -254,7 +195,7 @@ async fn watch_prints_presence_changes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chat_sends_receives_and_lists() {
-    let server = demo_server("chat").await;
+    let (server, _dir) = demo_server("examples-chat").await;
     let mut bob = user(server.addr, "bob", &["alice"]).await;
     let opts = chat::Options::from_args(args(&["--server", &server.addr.to_string()])).unwrap();
     let out = Shared::default();
@@ -277,7 +218,10 @@ async fn chat_sends_receives_and_lists() {
         .write_all("/msg bob Grüße, Bob\n".as_bytes())
         .await
         .unwrap();
-    let e = expect(&mut bob, |e| matches!(e, Event::Message { .. })).await;
+    let e = expect(&mut bob, "alice's message", |e| {
+        matches!(e, Event::Message { .. })
+    })
+    .await;
     assert!(
         matches!(e, Event::Message { ref text, .. } if text == "Grüße, Bob"),
         "{e:?}"
@@ -289,12 +233,12 @@ async fn chat_sends_receives_and_lists() {
     out.wait_for("[bob@localhost] hi alice ✓").await;
     keyboard.write_all(b"/list\n/state away\n").await.unwrap();
     out.wait_for("  bob@localhost (Bob Demo) online").await;
-    expect(&mut bob, |e| matches!(e, Event::Presence { who, state: PresenceState::Away } if *who == url("alice"))).await;
+    expect(&mut bob, "alice away", |e| matches!(e, Event::Presence { who, state: PresenceState::Away } if *who == url("alice"))).await;
     keyboard.write_all(b"still here?\n/quit\n").await.unwrap();
     // The message and alice's sign-off (offline) reach bob, in either order.
     let (mut message, mut offline) = (false, false);
     while !(message && offline) {
-        match expect(&mut bob, |e| {
+        match expect(&mut bob, "a message or a presence change", |e| {
             matches!(e, Event::Message { .. } | Event::Presence { .. })
         })
         .await
@@ -337,12 +281,12 @@ async fn embedded_server_serves_two_clients() {
     let addr = tokio::time::timeout(WAIT, ready_rx).await.unwrap().unwrap();
     let mut alice = user(addr, "alice", &["bob"]).await;
     let mut bob = user(addr, "bob", &["alice"]).await;
-    expect(&mut alice, |e| matches!(e, Event::Presence { who, state: PresenceState::Online } if *who == url("bob"))).await;
+    expect(&mut alice, "bob online", |e| matches!(e, Event::Presence { who, state: PresenceState::Online } if *who == url("bob"))).await;
     bob.handle()
         .set_state(PresenceState::OnPhone)
         .await
         .unwrap();
-    expect(&mut alice, |e| matches!(e, Event::Presence { who, state: PresenceState::OnPhone } if *who == url("bob"))).await;
+    expect(&mut alice, "bob on the phone", |e| matches!(e, Event::Presence { who, state: PresenceState::OnPhone } if *who == url("bob"))).await;
     let id = alice
         .handle()
         .send_message(&url("bob"), "über den Server ✓")
@@ -350,16 +294,18 @@ async fn embedded_server_serves_two_clients() {
         .unwrap();
     expect(
         &mut bob,
+        "alice's message",
         |e| matches!(e, Event::Message { text, .. } if text == "über den Server ✓"),
     )
     .await;
     expect(
         &mut alice,
+        "the message delivered",
         |e| matches!(e, Event::Delivered { id: i, .. } if *i == id),
     )
     .await;
     bob.sign_off().await.unwrap();
-    expect(&mut alice, |e| matches!(e, Event::Presence { who, state: PresenceState::Offline } if *who == url("bob"))).await;
+    expect(&mut alice, "bob offline", |e| matches!(e, Event::Presence { who, state: PresenceState::Offline } if *who == url("bob"))).await;
     alice.sign_off().await.unwrap();
     let _ = stop.send(());
     tokio::time::timeout(WAIT, server)

@@ -20,6 +20,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rvp_interop::{path, url};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
@@ -49,14 +50,6 @@ pub(crate) const PUBLISHER: &str = "pub";
 /// Watcher aliases.
 pub(crate) fn watcher(i: usize) -> String {
     format!("w{i:04}")
-}
-
-fn url(alias: &str) -> String {
-    format!("http://localhost/instmsg/aliases/{alias}")
-}
-
-fn path(alias: &str) -> String {
-    format!("/instmsg/aliases/{alias}")
 }
 
 /// State index (into [`STATES`]) of change `k`.

@@ -5,31 +5,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-#[path = "../../rvp-server/tests/support/mod.rs"]
-mod support;
+mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
 
-use support::*;
-
-const ADMIN: &str = env!("CARGO_BIN_EXE_rvp-admin");
-
-fn admin(args: &[&str]) -> (i32, String, String) {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = Command::new(ADMIN)
-        .args(args)
-        .output()
-        .expect("run rvp-admin");
-    (
-        status.code().expect("exited"),
-        String::from_utf8(stdout).unwrap(),
-        String::from_utf8(stderr).unwrap(),
-    )
-}
+use common::admin;
+use rvp_interop::server::*;
 
 /// Runs the server with its archive in `dir` (and a store of its own, so that bob's login
 /// of an earlier run is not restored beside the new one), signs bob on, sends `texts` from

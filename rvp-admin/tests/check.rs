@@ -4,67 +4,33 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-#[path = "../../rvp-server/tests/support/mod.rs"]
-mod support;
+mod common;
 
-use std::process::Command;
-
-use rvp_server::router::Role;
-use support::*;
-
-const ADMIN: &str = env!("CARGO_BIN_EXE_rvp-admin");
-
-fn admin(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(ADMIN)
-        .args(args)
-        .output()
-        .expect("rvp-admin runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use common::{admin, admin_async};
+use rvp_interop::server::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_follows_a_router_to_the_home_server() {
-    let home = TestServer::start(|c| c.server.role = Role::Home).await;
+    let (home, router) = organisation(|_| {}).await;
     let at = home.addr.to_string();
-    let router = TestServer::start(|c| {
-        c.server.role = Role::Router;
-        for u in &mut c.users {
-            u.home = Some(at.clone());
-        }
-    })
-    .await;
     let server = router.addr.to_string();
-    let (code, out, err) = tokio::task::spawn_blocking(move || {
-        admin(&["check", "alice@localhost", "--server", &server])
-    })
-    .await
-    .unwrap();
+    let (code, out, err) =
+        admin_async(&["check", "alice@localhost", "--server", &server], "").await;
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("is a router: it refers to"), "{out}");
     assert!(out.contains(&format!("{at} (127.0.0.1) serves")), "{out}");
     assert!(out.contains("display name \"Alice A\""), "{out}");
     // Nobody of ours: the router says 404, and so does the report.
     let server = router.addr.to_string();
-    let (code, out, _) = tokio::task::spawn_blocking(move || {
-        admin(&["check", "nobody@localhost", "--server", &server])
-    })
-    .await
-    .unwrap();
+    let (code, out, _) = admin_async(&["check", "nobody@localhost", "--server", &server], "").await;
     assert_eq!(code, 1, "{out}");
     assert!(
         out.contains("does not know /instmsg/aliases/nobody (404)"),
         "{out}"
     );
     // Nothing listening: a clear connection failure.
-    let (code, out, _) = tokio::task::spawn_blocking(|| {
-        admin(&["check", "alice@localhost", "--server", "127.0.0.1:9"])
-    })
-    .await
-    .unwrap();
+    let (code, out, _) =
+        admin_async(&["check", "alice@localhost", "--server", "127.0.0.1:9"], "").await;
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("cannot connect"), "{out}");
     router.stop().await;

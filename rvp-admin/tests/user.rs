@@ -14,50 +14,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-#[path = "../../rvp-server/tests/support/mod.rs"]
-mod support;
+mod common;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use common::{ADMIN, admin_async};
+use rvp_interop::server::{Callback, Client, TempDir, TestServer};
 use rvp_interop::slapd::{ROOT_DN, ROOT_PW, SERVICE_DN, SERVICE_PW, Slapd};
 use rvp_server::auth::{Ha1, LibrvpCompat};
 use rvp_server::config::Config;
-use support::{Callback, Client, TempDir, TestServer};
-
-const ADMIN: &str = env!("CARGO_BIN_EXE_rvp-admin");
-
-/// Runs rvp-admin with `stdin`; (exit status, stdout, stderr).
-fn admin(args: &[&str], stdin: &str) -> (i32, String, String) {
-    let mut child = Command::new(ADMIN)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("rvp-admin runs");
-    // A command that fails before reading its input closes the pipe early: not an error.
-    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-/// rvp-admin off the async runtime's threads.
-async fn admin_async(args: &[&str], stdin: &str) -> (i32, String, String) {
-    let args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
-    let stdin = stdin.to_owned();
-    tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        admin(&args, &stdin)
-    })
-    .await
-    .unwrap()
-}
 
 /// A password whose HA1 for `alias` in `realm` librvp cannot sign on with (a zero byte
 /// within the first 8 bytes: about 3 % of passwords). Bounded search.

@@ -1,11 +1,9 @@
 //! rvp-client against the real `rvp-server`, over TCP on 127.0.0.1: sign-on, presence,
 //! typing, non-ASCII messages, blocking, sign-off; Digest nonce reuse; redirects;
 //! resolution through rvp-resolve; reconnection after a server restart; bare-LF NOTIFYs.
-//! Every wait is bounded (`support::WAIT`).
+//! Every wait is bounded (`rvp_interop::driver::WAIT`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
-
-mod support;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,9 +12,11 @@ use std::time::Duration;
 
 use rvp_client::driver::{Client, ClientConfig, ClientError};
 use rvp_client::{AclRule, Event, Failure, TransportError, Undelivered};
+use rvp_interop::driver::{WAIT, client_config, expect, expect_none, signed_on};
+use rvp_interop::logical_url;
+use rvp_interop::server::{TempDir, TestServer, config};
 use rvp_proto::PresenceState;
 use rvp_resolve::{Resolver, ResolverConfig, StaticResolver};
-use support::{TempDir, TestServer, WAIT, client_config, expect, expect_none, url};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -24,27 +24,23 @@ const GREETING: &str = "Grüße, ☕ € ü — Ελληνικά, 日本語";
 const ANSWER: &str = "Danke! ½ ✓ — Ünïcödé";
 
 fn presence(who: &str, state: PresenceState) -> impl Fn(&Event) -> bool {
-    let who = url(who);
+    let who = logical_url(who);
     move |e| matches!(e, Event::Presence { who: w, state: s } if *w == who && *s == state)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_users_presence_typing_messages_block_sign_off() {
-    let server = TestServer::start().await;
+    let server = TestServer::start(|_| {}).await;
     let mut a = client_config(server.addr, "alice");
-    a.session.watch_list.push(url("bob"));
+    a.session.watch_list.push(logical_url("bob"));
     let mut b = client_config(server.addr, "bob");
-    b.session.watch_list.push(url("alice"));
+    b.session.watch_list.push(logical_url("alice"));
     let mut alice = Client::connect(a).await.unwrap();
     expect(&mut alice, "alice signs on", |e| {
         matches!(e, Event::SignedOn { display_name } if display_name.as_deref() == Some("Alice A"))
     })
     .await;
-    let mut bob = Client::connect(b).await.unwrap();
-    expect(&mut bob, "bob signs on", |e| {
-        matches!(e, Event::SignedOn { .. })
-    })
-    .await;
+    let mut bob = signed_on(b).await;
 
     // Each sees the other online (alice through a NOTIFY, bob through his watch's 207).
     expect(
@@ -70,16 +66,20 @@ async fn two_users_presence_typing_messages_block_sign_off() {
     .await;
 
     // Typing, then a non-ASCII message each way.
-    alice.handle().send_typing(&url("bob")).await.unwrap();
+    alice
+        .handle()
+        .send_typing(&logical_url("bob"))
+        .await
+        .unwrap();
     expect(
         &mut bob,
         "bob sees alice typing",
-        |e| matches!(e, Event::Typing { from, .. } if *from == url("alice")),
+        |e| matches!(e, Event::Typing { from, .. } if *from == logical_url("alice")),
     )
     .await;
     let id = alice
         .handle()
-        .send_message(&url("bob"), GREETING)
+        .send_message(&logical_url("bob"), GREETING)
         .await
         .unwrap();
     let got = expect(&mut bob, "bob gets the greeting", |e| {
@@ -96,7 +96,7 @@ async fn two_users_presence_typing_messages_block_sign_off() {
     else {
         unreachable!()
     };
-    assert_eq!((from, text.as_str()), (url("alice"), GREETING));
+    assert_eq!((from, text.as_str()), (logical_url("alice"), GREETING));
     assert_eq!(from_name.as_deref(), Some("Alice A"));
     let alice_session = session.expect("a Session-Id");
     expect(
@@ -106,7 +106,7 @@ async fn two_users_presence_typing_messages_block_sign_off() {
     )
     .await;
     bob.handle()
-        .send_message(&url("alice"), ANSWER)
+        .send_message(&logical_url("alice"), ANSWER)
         .await
         .unwrap();
     let got = expect(&mut alice, "alice gets the answer", |e| {
@@ -127,13 +127,13 @@ async fn two_users_presence_typing_messages_block_sign_off() {
     // an offline user.
     alice
         .handle()
-        .set_rule(&url("bob"), AclRule::Block)
+        .set_rule(&logical_url("bob"), AclRule::Block)
         .await
         .unwrap();
     expect(
         &mut alice,
         "the rule is written",
-        |e| matches!(e, Event::RuleSet { who, rule: AclRule::Block } if *who == url("bob")),
+        |e| matches!(e, Event::RuleSet { who, rule: AclRule::Block } if *who == logical_url("bob")),
     )
     .await;
     expect(
@@ -144,7 +144,7 @@ async fn two_users_presence_typing_messages_block_sign_off() {
     .await;
     let id = bob
         .handle()
-        .send_message(&url("alice"), "still there?")
+        .send_message(&logical_url("alice"), "still there?")
         .await
         .unwrap();
     expect(&mut bob, "bob's message is refused as offline", |e| {
@@ -184,7 +184,7 @@ async fn two_users_presence_typing_messages_block_sign_off() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_password_fails_sign_on() {
-    let server = TestServer::start().await;
+    let server = TestServer::start(|_| {}).await;
     let mut c = client_config(server.addr, "alice");
     c.password = "not-alice-pw".into();
     let mut alice = Client::connect(c).await.unwrap();
@@ -263,21 +263,17 @@ async fn proxy(upstream: SocketAddr, counts: Arc<Counts>) -> SocketAddr {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn digest_nonce_is_reused_with_increasing_nc() {
-    let server = TestServer::start().await;
+    let server = TestServer::start(|_| {}).await;
     let counts = Arc::new(Counts::default());
     let via = proxy(server.addr, Arc::clone(&counts)).await;
     let mut c = client_config(via, "alice");
-    c.session.watch_list.push(url("bob"));
-    c.session.watch_list.push(url("carol"));
-    let mut alice = Client::connect(c).await.unwrap();
-    expect(&mut alice, "alice signs on", |e| {
-        matches!(e, Event::SignedOn { .. })
-    })
-    .await;
+    c.session.watch_list.push(logical_url("bob"));
+    c.session.watch_list.push(logical_url("carol"));
+    let mut alice = signed_on(c).await;
     expect(
         &mut alice,
         "carol's watch",
-        |e| matches!(e, Event::Watching { who, .. } if *who == url("carol")),
+        |e| matches!(e, Event::Watching { who, .. } if *who == logical_url("carol")),
     )
     .await;
     for state in [
@@ -318,60 +314,28 @@ async fn digest_nonce_is_reused_with_increasing_nc() {
 /// A router that redirects every request to the real server's physical URL for it, and
 /// counts what it redirected.
 async fn router(home: SocketAddr, redirected: Arc<AtomicUsize>) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = listener.accept().await {
-            let redirected = Arc::clone(&redirected);
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                loop {
-                    let mut p = rvp_proto::codec::RequestParser::default();
-                    let parsed = match p.parse(&buf) {
-                        Ok(rvp_proto::codec::Status::Complete(m)) => {
-                            Some((m.head().target().to_owned(), m.consumed()))
-                        }
-                        Ok(rvp_proto::codec::Status::Partial) => None,
-                        Err(_) => return,
-                    };
-                    if let Some((target, used)) = parsed {
-                        buf.drain(..used);
-                        redirected.fetch_add(1, Ordering::SeqCst);
-                        let alias = target.rsplit('/').next().unwrap_or("");
-                        let answer = format!(
-                            "HTTP/1.1 302 Object moved\r\nRVP-Notifications-Version: 0.2\r\n\
-                             Location: http://{home}/instmsg/local/localhost/instmsg/aliases/{alias}\r\n\
-                             Content-Length: 0\r\n\r\n"
-                        );
-                        if s.write_all(answer.as_bytes()).await.is_err() {
-                            return;
-                        }
-                        continue;
-                    }
-                    match s.read(&mut chunk).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                }
-            });
-        }
-    });
-    addr
+    fake(
+        move |target, _| {
+            let alias = target.rsplit('/').next().unwrap_or("");
+            format!(
+                "HTTP/1.1 302 Object moved\r\nRVP-Notifications-Version: 0.2\r\n\
+                 Location: http://{home}/instmsg/local/localhost/instmsg/aliases/{alias}\r\n\
+                 Content-Length: 0\r\n\r\n"
+            )
+        },
+        redirected,
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redirects_are_followed_and_remembered() {
-    let server = TestServer::start().await;
+    let server = TestServer::start(|_| {}).await;
     let redirected = Arc::new(AtomicUsize::new(0));
     let via = router(server.addr, Arc::clone(&redirected)).await;
     let mut c = client_config(via, "alice");
-    c.session.watch_list.push(url("bob"));
-    let mut alice = Client::connect(c).await.unwrap();
-    expect(&mut alice, "alice signs on through the router", |e| {
-        matches!(e, Event::SignedOn { .. })
-    })
-    .await;
+    c.session.watch_list.push(logical_url("bob"));
+    let mut alice = signed_on(c).await;
     expect(&mut alice, "bob's watch", |e| {
         matches!(e, Event::Watching { .. })
     })
@@ -391,7 +355,7 @@ async fn redirects_are_followed_and_remembered() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resolves_the_domain_through_rvp_resolve() {
-    let server = TestServer::start().await;
+    let server = TestServer::start(|_| {}).await;
     let dns = StaticResolver::new().with_ip(
         "rvp-home.test",
         vec![server.addr.ip()],
@@ -408,7 +372,7 @@ async fn resolves_the_domain_through_rvp_resolve() {
     let mut c = ClientConfig::new("bob@localhost".parse().unwrap(), "bob-pw").unwrap();
     c.server = None;
     let mut bob = Client::connect_with(c, resolver).await.unwrap();
-    assert_eq!(bob.me(), &url("bob"));
+    assert_eq!(bob.me(), &logical_url("bob"));
     expect(&mut bob, "bob signs on", |e| {
         matches!(e, Event::SignedOn { .. })
     })
@@ -420,8 +384,11 @@ async fn resolves_the_domain_through_rvp_resolve() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reconnects_after_a_server_restart() {
     // Short lifetimes so that the loss is noticed within the test's bounds.
-    let policy = "subscription_lifetime_min = \"2s\"\nsubscription_grace = \"1s\"";
-    let server = TestServer::start_with("127.0.0.1:0", policy, TempDir::new("restart")).await;
+    let dir = TempDir::new("restart");
+    let mut conf = config(dir.path());
+    conf.policy.subscription_lifetime_min = Duration::from_secs(2);
+    conf.policy.subscription_grace = Duration::from_secs(1);
+    let server = TestServer::start_config(&conf).await;
     let addr = server.addr;
     let mut c = client_config(addr, "alice");
     c.session.login_lifetime = 2;
@@ -431,17 +398,14 @@ async fn reconnects_after_a_server_restart() {
     c.max_reconnect_delay = Duration::from_millis(400);
     c.max_reconnect_attempts = 100;
     c.request_timeout = Duration::from_secs(2);
-    let mut alice = Client::connect(c).await.unwrap();
-    expect(&mut alice, "alice signs on", |e| {
-        matches!(e, Event::SignedOn { .. })
-    })
-    .await;
-    let dir = server.stop().await;
+    let mut alice = signed_on(c).await;
+    server.stop().await;
     expect(&mut alice, "the login is lost", |e| {
         matches!(e, Event::Disconnected { .. })
     })
     .await;
-    let server = TestServer::start_with(&addr.to_string(), policy, dir).await;
+    conf.server.listen = vec![addr];
+    let server = TestServer::start_config(&conf).await;
     expect(&mut alice, "alice signs on again", |e| {
         matches!(e, Event::SignedOn { .. })
     })
@@ -452,7 +416,7 @@ async fn reconnects_after_a_server_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn callback_takes_bare_lf_and_answers_every_notify() {
-    let server = TestServer::start().await;
+    let server = TestServer::start(|_| {}).await;
     let mut carol = Client::connect(client_config(server.addr, "carol"))
         .await
         .unwrap();
@@ -493,12 +457,17 @@ async fn callback_takes_bare_lf_and_answers_every_notify() {
 }
 
 /// A server that answers every request with `answer(target)` and counts requests.
-async fn fake(answer: fn(&str, SocketAddr) -> String, count: Arc<AtomicUsize>) -> SocketAddr {
+async fn fake(
+    answer: impl Fn(&str, SocketAddr) -> String + Send + Sync + 'static,
+    count: Arc<AtomicUsize>,
+) -> SocketAddr {
+    let answer = Arc::new(answer);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         while let Ok((mut s, _)) = listener.accept().await {
             let count = Arc::clone(&count);
+            let answer = Arc::clone(&answer);
             tokio::spawn(async move {
                 let mut buf = Vec::new();
                 let mut chunk = [0u8; 4096];
@@ -590,15 +559,11 @@ async fn redirect_loops_and_oversized_answers_are_bounded() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn callback_connections_are_limited() {
-    let server = TestServer::start().await;
+    let server = TestServer::start(|_| {}).await;
     let mut c = client_config(server.addr, "carol");
     c.callback_max_connections = 1;
     c.callback_idle_timeout = Duration::from_secs(5);
-    let mut carol = Client::connect(c).await.unwrap();
-    expect(&mut carol, "carol signs on", |e| {
-        matches!(e, Event::SignedOn { .. })
-    })
-    .await;
+    let carol = signed_on(c).await;
     // One connection held open (idle), a second is refused with 503.
     let _held = TcpStream::connect(carol.callback_addr()).await.unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -649,15 +614,11 @@ async fn an_unanswered_request_times_out() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_application_that_does_not_read_events_never_stalls_the_call_back() {
-    let server = TestServer::start().await;
+    let server = TestServer::start(|_| {}).await;
     let mut c = client_config(server.addr, "carol");
     c.event_capacity = 1;
     c.session.max_queued_events = 10;
-    let mut carol = Client::connect(c).await.unwrap();
-    expect(&mut carol, "carol signs on", |e| {
-        matches!(e, Event::SignedOn { .. })
-    })
-    .await;
+    let mut carol = signed_on(c).await;
     // 50 messages on one connection while nobody reads carol's events: each is answered.
     let body = "<r:notification xmlns:d='DAV:' xmlns:r='http://schemas.microsoft.com/rvp/'><r:message><r:notification-from><r:contact><d:href>http://localhost/instmsg/aliases/bob</d:href></r:contact></r:notification-from><r:msgbody><r:mime-data>MIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\nhi</r:mime-data></r:msgbody></r:message></r:notification>";
     let one = format!(

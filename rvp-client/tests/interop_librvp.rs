@@ -23,16 +23,15 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use rvp_client::driver::{Client, ClientConfig};
+use rvp_client::driver::Client;
 use rvp_client::{AclRule, Event as ClientEvent};
+use rvp_interop::driver::{client_config, expect, signed_on};
+use rvp_interop::logical_url as url;
 use rvp_interop::netns::run_isolated;
+use rvp_interop::server::{TempDir, TestServer, config};
 use rvp_interop::{Event, Frontend, PurpleClient, PurpleOptions, html_to_text};
 use rvp_proto::PresenceState;
-use rvp_proto::url::LogicalUrl;
 use rvp_server::auth::{Ha1, LibrvpCompat};
-use rvp_server::config::Config;
-use rvp_server::home::HomeServer;
-use rvp_server::log::ProtocolLog;
 
 /// Bound on every single wait.
 const STEP: Duration = Duration::from_secs(15);
@@ -40,12 +39,6 @@ const ALICE: &str = "alice@localhost";
 const BOB: &str = "bob@localhost";
 /// An ordinary password for librvp (HA1 without a zero byte, checked below).
 const BOB_PASSWORD: &str = "bob-pw-91c";
-
-fn url(alias: &str) -> LogicalUrl {
-    format!("http://localhost/instmsg/aliases/{alias}")
-        .parse()
-        .unwrap()
-}
 
 #[test]
 fn rvp_client_and_librvp() {
@@ -68,17 +61,7 @@ fn expect_client(
     what: &str,
     pred: impl Fn(&ClientEvent) -> bool,
 ) -> ClientEvent {
-    rt.block_on(async {
-        let deadline = tokio::time::Instant::now() + STEP;
-        let mut seen = Vec::new();
-        loop {
-            match tokio::time::timeout_at(deadline, client.next_event()).await {
-                Ok(Some(e)) if pred(&e) => return e,
-                Ok(Some(e)) => seen.push(e),
-                other => panic!("rvp-client: {what}: got {other:?} after {seen:#?}"),
-            }
-        }
-    })
+    rt.block_on(expect(client, what, pred))
 }
 
 fn offline(who: &'static str) -> impl Fn(&Event) -> bool {
@@ -100,28 +83,16 @@ fn scenario(frontend: &Frontend) {
         .enable_all()
         .build()
         .unwrap();
-    let dir = std::env::temp_dir().join(format!("rvp-client-interop-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = TempDir::new("client-interop");
     let listen: SocketAddr = ([127, 0, 0, 1], 80).into();
-    let text = format!(
-        "[server]\nlisten = [\"{listen}\"]\nstorage = {:?}\n[log]\nprotocol_log = \"\"\n\
-         [[users]]\nalias = \"alice\"\ndisplay_name = \"Alice Client\"\npassword = \"alice-pw\"\n\
-         [[users]]\nalias = \"bob\"\ndisplay_name = \"Bob Librvp\"\npassword = \"{BOB_PASSWORD}\"\n",
-        dir.join("store.redb").display().to_string()
-    );
-    let config = Config::from_toml_str(&text, "interop").unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let home = rt
-        .block_on(HomeServer::start(&config, ProtocolLog::off()))
-        .unwrap();
-    let server = rt.spawn(async move {
-        let _ = home
-            .run(async {
-                let _ = stopped.await;
-            })
-            .await;
-    });
+    let mut config = config(dir.path());
+    config.server.listen = vec![listen];
+    for u in &mut config.users {
+        if u.alias == "bob" {
+            u.password = Some(BOB_PASSWORD.into());
+        }
+    }
+    let server = rt.block_on(TestServer::start_config(&config));
     pass(started, "rvp-server on 127.0.0.1:80");
 
     let mut bob = PurpleClient::sign_on(
@@ -134,13 +105,9 @@ fn scenario(frontend: &Frontend) {
     .expect("librvp bob signs on");
     pass(started, "librvp bob signed on");
 
-    let mut config = ClientConfig::new(ALICE.parse().unwrap(), "alice-pw").unwrap();
-    config.server = Some(listen);
+    let mut config = client_config(listen, "alice");
     config.session.watch_list.push(url("bob"));
-    let mut alice = rt.block_on(Client::connect(config)).unwrap();
-    expect_client(&rt, &mut alice, "signs on", |e| {
-        matches!(e, ClientEvent::SignedOn { .. })
-    });
+    let mut alice = rt.block_on(signed_on(config));
     expect_client(
         &rt,
         &mut alice,
@@ -245,10 +212,6 @@ fn scenario(frontend: &Frontend) {
 
     bob.logout().unwrap();
     let _ = bob.wait_exit(STEP);
-    let _ = stop.send(());
-    rt.block_on(async { tokio::time::timeout(STEP, server).await })
-        .expect("server stops in time")
-        .unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
+    rt.block_on(server.stop());
     pass(started, "librvp signs off; server stopped");
 }

@@ -6,6 +6,7 @@
 //! writes and frames back as a request.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod common;
 mod wire;
 
 use std::collections::HashSet;
@@ -15,7 +16,7 @@ use bytes::BytesMut;
 use http::StatusCode;
 use proptest::prelude::*;
 use rvp_presence::{
-    Caller, DeliveryOutcome, DirectoryProperties, Engine, NodeKey, Output, Policy, RequestId,
+    Caller, DeliveryOutcome, DirectoryProperties, Engine, Output, Policy, RequestId,
 };
 use rvp_proto::codec::{RequestParser, decode_request, write_request};
 use rvp_proto::xml::{
@@ -23,6 +24,8 @@ use rvp_proto::xml::{
     Property, PropertyUpdate, RvpAcl, StateValue, Subscriptions, XmlBody,
 };
 use rvp_proto::{CredentialKind, CredentialSet, PresenceState, RightSet};
+
+use common::{HOST, key, url};
 
 const PEOPLE: [&str; 3] = ["alice", "bob", "carol"];
 const METHODS: [&str; 10] = [
@@ -37,10 +40,6 @@ const METHODS: [&str; 10] = [
     "COPY",
     "LOCK",
 ];
-
-fn url(alias: &str) -> String {
-    format!("http://im.example.com/instmsg/aliases/{alias}")
-}
 
 #[derive(Debug, Clone)]
 enum Body {
@@ -403,7 +402,7 @@ fn run(ops: &[Op]) {
     let mut e = Engine::new(Policy::default(), t0).unwrap();
     for p in PEOPLE {
         e.register_principal(
-            NodeKey::new("im.example.com", p).unwrap(),
+            key(p),
             DirectoryProperties::new(p, &format!("{p}@example.com")),
         )
         .unwrap();
@@ -473,7 +472,7 @@ fn run(ops: &[Op]) {
                 let mut b = http::Request::builder()
                     .method(method)
                     .uri(&target)
-                    .header("Host", "im.example.com");
+                    .header("Host", HOST);
                 if *caller < 3 {
                     b = b.header("RVP-From-Principal", url(PEOPLE[*caller]));
                 }
@@ -599,11 +598,11 @@ fn arbitrary_request_bytes_never_panic() {
         let t0 = Instant::now();
         let mut e = Engine::new(Policy::default(), t0).unwrap();
         e.register_principal(
-            NodeKey::new("im.example.com", "alice").unwrap(),
+            key("alice"),
             DirectoryProperties::new("Alice", "alice@example.com"),
         )
         .unwrap();
-        let mut bytes = format!("{} /instmsg/aliases/alice HTTP/1.1\r\nHost: im.example.com\r\n", METHODS[method]).into_bytes();
+        let mut bytes = format!("{} /instmsg/aliases/alice HTTP/1.1\r\nHost: {HOST}\r\n", METHODS[method]).into_bytes();
         bytes.extend_from_slice(&tail);
         bytes.extend_from_slice(b"\r\n\r\n");
         let mut buf = BytesMut::from(&bytes[..]);

@@ -11,14 +11,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod support;
-
-use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use support::*;
+use rvp_interop::server::*;
 use tokio::net::TcpListener;
 
 const BIN: &str = env!("CARGO_BIN_EXE_rvp-server");
@@ -38,23 +34,15 @@ const TRUDY: &str = "http://other.example/instmsg/aliases/trudy";
 
 /// The real binary, killed on drop; its configuration and store live in `dir`.
 struct Server {
-    child: Child,
     addr: SocketAddr,
-    /// Kept until the server is gone (dropped after `drop` kills the process).
+    /// Killed when dropped, before `_dir` goes.
+    _process: ServerProcess,
     _dir: TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Server {
     /// Starts the binary with the suite's configuration plus `extra` TOML (whole tables,
-    /// e.g. `"[policy]\nsubscriber_quota_per_node = 3\n"`), and reads the bound address
-    /// from its banner.
+    /// e.g. `"[policy]\nsubscriber_quota_per_node = 3\n"`).
     fn start(extra: &str) -> Server {
         let dir = TempDir::new("adversary");
         let mut text = format!(
@@ -71,44 +59,10 @@ impl Server {
         }
         let config = dir.path().join("server.toml");
         std::fs::write(&config, text).unwrap();
-        let stderr = std::fs::File::create(dir.path().join("stderr.txt")).unwrap();
-        let mut child = Command::new(BIN)
-            .arg("--config")
-            .arg(&config)
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .expect("spawn rvp-server");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().take(200) {
-                let Ok(line) = line else { return };
-                if let Some(rest) = line.trim().strip_prefix("listening on http://") {
-                    let _ = tx.send(rest.trim_end_matches('/').to_owned());
-                }
-            }
-        });
-        let addr = match rx.recv_timeout(WAIT) {
-            Ok(a) => a.parse().unwrap(),
-            Err(e) => {
-                // Let it finish writing its complaint (bounded), then make sure it is gone.
-                for _ in 0..100 {
-                    if matches!(child.try_wait(), Ok(Some(_))) {
-                        break;
-                    }
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                let _ = child.kill();
-                let _ = child.wait();
-                let err =
-                    std::fs::read_to_string(dir.path().join("stderr.txt")).unwrap_or_default();
-                panic!("rvp-server did not start ({e}); its standard error:\n{err}");
-            }
-        };
+        let process = ServerProcess::start(BIN, &config);
         Server {
-            child,
-            addr,
+            addr: process.addr,
+            _process: process,
             _dir: dir,
         }
     }
@@ -128,6 +82,16 @@ impl Server {
     async fn bare(&self, req: &Req, from: Option<&str>) -> Resp {
         self.bare_from(LO1, req, from).await.1
     }
+}
+
+/// A server of the suite's configuration with bob signed on: the server, bob, his
+/// call-back and his login subscription's id.
+async fn with_bob_signed_on() -> (Server, Client, Callback, u32) {
+    let srv = Server::start("");
+    let bob = srv.client("bob");
+    let cb_b = Callback::start(200).await;
+    let login = sign_on(&bob, &cb_b).await;
+    (srv, bob, cb_b, login)
 }
 
 /// Signs `who` on with a login subscription whose call-back is `cb`; its subscription id.
@@ -267,10 +231,7 @@ fn normalized(answer: &[u8], alias: &str) -> String {
 /// nothing takes effect.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unproven_local_assertion_cannot_unsubscribe() {
-    let srv = Server::start("");
-    let bob = srv.client("bob");
-    let cb_b = Callback::start(200).await;
-    let login = sign_on(&bob, &cb_b).await;
+    let (srv, bob, _cb_b, login) = with_bob_signed_on().await;
     assert!(lists(&login_subscriptions(&bob).await, login));
 
     let r = srv
@@ -287,10 +248,7 @@ async fn unproven_local_assertion_cannot_unsubscribe() {
 /// Rule: a request asserting a local user is challenged (401) and nothing is relayed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unproven_local_sender_is_challenged() {
-    let srv = Server::start("");
-    let bob = srv.client("bob");
-    let mut cb_b = Callback::start(200).await;
-    sign_on(&bob, &cb_b).await;
+    let (srv, _, mut cb_b, _) = with_bob_signed_on().await;
 
     let req = im("bob", im_body_from(&url("alice"), "pay mallory now"), None);
     let r = srv.bare(&req, Some(&url("alice"))).await;
@@ -302,10 +260,7 @@ async fn unproven_local_sender_is_challenged() {
 /// Rule: a request asserting a local user is challenged (401).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unproven_local_assertion_reads_neither_acl_nor_subscriptions() {
-    let srv = Server::start("");
-    let bob = srv.client("bob");
-    let cb_b = Callback::start(200).await;
-    sign_on(&bob, &cb_b).await;
+    let (srv, _, _cb_b, _) = with_bob_signed_on().await;
 
     let r = srv
         .bare(&Req::new("ACL", &path("bob")), Some(&url("bob")))
@@ -321,11 +276,8 @@ async fn unproven_local_assertion_reads_neither_acl_nor_subscriptions() {
 /// relayed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn proven_caller_cannot_assert_another_local_user() {
-    let srv = Server::start("");
-    let bob = srv.client("bob");
+    let (srv, _, mut cb_b, _) = with_bob_signed_on().await;
     let carol = srv.client("carol");
-    let mut cb_b = Callback::start(200).await;
-    sign_on(&bob, &cb_b).await;
 
     let req = im("bob", im_body_from(&url("alice"), "it is me, alice"), None);
     let r = carol.send_proven(&req, Some(&url("alice"))).await;
@@ -339,11 +291,8 @@ async fn proven_caller_cannot_assert_another_local_user() {
 /// (carol) → 403; nothing reaches bob.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_servers_own_host_cannot_be_asserted() {
-    let srv = Server::start("");
-    let bob = srv.client("bob");
+    let (srv, _, mut cb_b, _) = with_bob_signed_on().await;
     let carol = srv.client("carol");
-    let mut cb_b = Callback::start(200).await;
-    sign_on(&bob, &cb_b).await;
 
     let req = Req::new("NOTIFY", &path("bob"))
         .header("Content-Type", "text/xml")
@@ -365,10 +314,7 @@ async fn the_servers_own_host_cannot_be_asserted() {
 /// Rule: principals match by their whole URL, never by alias: not 2xx, subscription kept.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_foreign_url_with_a_local_alias_is_not_the_local_user() {
-    let srv = Server::start("");
-    let bob = srv.client("bob");
-    let cb_b = Callback::start(200).await;
-    let login = sign_on(&bob, &cb_b).await;
+    let (srv, bob, _cb_b, login) = with_bob_signed_on().await;
 
     let r = srv
         .bare(
@@ -394,11 +340,8 @@ async fn a_foreign_url_with_a_local_alias_is_not_the_local_user() {
 /// 2xx, carol → 403, bob → 200.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_the_proven_subscriber_or_owner_renews_or_cancels() {
-    let srv = Server::start("");
-    let bob = srv.client("bob");
+    let (srv, bob, _cb_b, login) = with_bob_signed_on().await;
     let carol = srv.client("carol");
-    let cb_b = Callback::start(200).await;
-    let login = sign_on(&bob, &cb_b).await;
 
     let r = srv.bare(&renewal("bob", login), None).await;
     assert!(
@@ -583,11 +526,8 @@ async fn call_backs_that_are_no_principal_or_an_ip_domain_are_refused() {
 /// href it is delivered, with `RVP-From-Principal` carol.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forged_sender_in_the_message_body_is_refused() {
-    let srv = Server::start("");
-    let bob = srv.client("bob");
+    let (srv, _, mut cb_b, _) = with_bob_signed_on().await;
     let carol = srv.client("carol");
-    let mut cb_b = Callback::start(200).await;
-    sign_on(&bob, &cb_b).await;
 
     let forged = im("bob", im_body_from(&url("alice"), "forged alice"), None);
     let r = carol.send_proven(&forged, Some(&carol.url())).await;
@@ -613,11 +553,8 @@ async fn a_forged_sender_in_the_message_body_is_refused() {
 /// proven local one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn blocked_looks_exactly_like_offline() {
-    let srv = Server::start("");
-    let bob = srv.client("bob");
+    let (srv, bob, mut cb_b, login) = with_bob_signed_on().await;
     let carol = srv.client("carol");
-    let mut cb_b = Callback::start(200).await;
-    let login = sign_on(&bob, &cb_b).await;
     assert_eq!(bob.set_state("online").await.status, 207);
     write_acl(&bob, acl_body(MALLORY, true)).await;
     write_acl(&bob, acl_body(&url("carol"), true)).await;
@@ -688,11 +625,8 @@ async fn blocked_looks_exactly_like_offline() {
 /// same answer (200) whether bob is online or offline.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deep_acknowledgement_never_reveals_presence_to_a_denied_sender() {
-    let srv = Server::start("");
-    let bob = srv.client("bob");
+    let (srv, bob, mut cb_b, login) = with_bob_signed_on().await;
     let carol = srv.client("carol");
-    let mut cb_b = Callback::start(200).await;
-    let login = sign_on(&bob, &cb_b).await;
     assert_eq!(bob.set_state("online").await.status, 207);
     write_acl(
         &bob,

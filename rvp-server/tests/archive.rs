@@ -9,16 +9,14 @@
 #![cfg(feature = "cli")]
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod support;
-
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use rvp_interop::server::*;
 use rvp_server::archive;
-use support::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_rvp-server");
 
@@ -99,7 +97,7 @@ async fn acknowledged_ims_survive_kill_9(sync: &str) {
             for i in 0..500 {
                 let body = im_body(&format!("stream {t} message {i} \u{e9}\u{1F600}"));
                 let ack = if i % 2 == 0 { "DeepOr" } else { "SingleHop" };
-                let Ok(r) = tokio::time::timeout(WAIT, alice.try_im("bob", &body, ack)).await
+                let Ok(r) = tokio::time::timeout(WAIT, try_im(&alice, "bob", &body, ack)).await
                 else {
                     return;
                 };
@@ -170,23 +168,22 @@ async fn acknowledged_ims_survive_kill_9(sync: &str) {
     assert!(report.torn.len() <= 1, "{report:?}");
 }
 
-impl Client {
-    /// An IM whose answer may never come (the server is killed): the status, if any.
-    async fn try_im(&self, to: &str, body: &[u8], ack: &str) -> Option<u16> {
-        let req = Req::new("NOTIFY", &path(to))
-            .header("Content-Type", "text/xml")
-            .header("RVP-Ack-Type", ack)
-            .body(body.to_vec());
-        let first = try_raw(self.addr, &req.to_bytes(&self.url(), None)).await?;
-        if first.status != 401 {
-            return Some(first.status);
-        }
-        let nonce = nonce_of(first.header("WWW-Authenticate")?);
-        let auth = self.digest(&req, &nonce);
-        try_raw(self.addr, &req.to_bytes(&self.url(), Some(&auth)))
-            .await
-            .map(|r| r.status)
+/// An IM from `from` whose answer may never come (the server is killed): the status, if
+/// any.
+async fn try_im(from: &Client, to: &str, body: &[u8], ack: &str) -> Option<u16> {
+    let req = Req::new("NOTIFY", &path(to))
+        .header("Content-Type", "text/xml")
+        .header("RVP-Ack-Type", ack)
+        .body(body.to_vec());
+    let first = try_raw(from.addr, &req.to_bytes(&from.url(), None)).await?;
+    if first.status != 401 {
+        return Some(first.status);
     }
+    let nonce = nonce_of(first.header("WWW-Authenticate")?);
+    let auth = from.digest(&req, &nonce);
+    try_raw(from.addr, &req.to_bytes(&from.url(), Some(&auth)))
+        .await
+        .map(|r| r.status)
 }
 
 /// [`raw`] without panics: `None` when the server is gone.

@@ -612,18 +612,17 @@ proptest! {
     }
 }
 
-// Over real TCP: an in-process server (tests/support) on 127.0.0.1.
-mod support;
+// Over real TCP: an in-process server (rvp_interop::server) on 127.0.0.1.
 
 /// The 401 as compared: status line, headers in order with the challenge's nonce blanked,
 /// body.
-fn comparable(r: &support::Resp) -> (u16, String, Vec<(String, String)>, Vec<u8>) {
+fn comparable(r: &rvp_interop::server::Resp) -> (u16, String, Vec<(String, String)>, Vec<u8>) {
     let headers = r
         .headers
         .iter()
         .map(|(n, v)| {
             if n.eq_ignore_ascii_case("WWW-Authenticate") {
-                let nonce = support::nonce_of(v);
+                let nonce = rvp_interop::server::nonce_of(v);
                 (n.clone(), v.replace(&nonce, "<nonce>"))
             } else {
                 (n.clone(), v.clone())
@@ -635,8 +634,8 @@ fn comparable(r: &support::Resp) -> (u16, String, Vec<(String, String)>, Vec<u8>
 
 #[tokio::test]
 async fn every_refused_answer_gets_the_same_401_over_tcp() {
-    use support::{Client, Req, nonce_of, path, raw, url};
-    let server = support::TestServer::start(|_| {}).await;
+    use rvp_interop::server::{Client, Req, nonce_of, path, raw, url};
+    let server = rvp_interop::server::TestServer::start(|_| {}).await;
     let req = Req::new("SUBSCRIBE", &path("alice"))
         .header("Notification-Type", "pragma/notify")
         .header("Subscription-Lifetime", "3600")
@@ -673,7 +672,7 @@ async fn every_refused_answer_gets_the_same_401_over_tcp() {
     cases.push(("forged nonce", alice.digest(&req, &"0".repeat(NONCE_LEN))));
     cases.push(("other scheme", "Basic YWxpY2U6YWxpY2UtcHc=".into()));
 
-    let mut first: Option<(&str, support::Resp)> = None;
+    let mut first: Option<(&str, rvp_interop::server::Resp)> = None;
     for (what, authorization) in cases {
         let r = raw(
             server.addr,

@@ -5,12 +5,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod support;
-
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use support::*;
+use rvp_interop::server::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_rvp-server");
 

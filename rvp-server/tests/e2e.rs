@@ -3,11 +3,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod support;
-
 use std::time::Duration;
 
-use support::*;
+use rvp_interop::server::*;
 
 /// alice and bob sign on (login subscription with Digest, online), alice watches bob.
 async fn signed_on(server: &TestServer) -> (Client, Callback, Client, Callback) {
@@ -277,12 +275,7 @@ async fn acl_deny_hides_presence_and_refuses_ims() {
 async fn subscriptions_propfind_and_acl_read() {
     let server = TestServer::start(|_| {}).await;
     let (alice, _cb_a, bob, _cb_b) = signed_on(&server).await;
-    let r = bob
-        .send(
-            &Req::new("SUBSCRIPTIONS", &path("bob"))
-                .header("Notification-Type", "update/propchange"),
-        )
-        .await;
+    let r = bob.subscriptions("update/propchange").await;
     assert_eq!(r.status, 200, "{r:?}");
     let body = r.text();
     assert!(body.contains("<r:subscriptions"), "{body}");

@@ -9,13 +9,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod support;
-
 use rvp_interop::dnsmasq;
 
 use std::time::Duration;
 
-use support::*;
+use rvp_interop::server::*;
 
 /// A remote watcher `alias` at `url` subscribes to bob's presence.
 async fn remote_watch(server: &TestServer, url: &str) {
@@ -25,6 +23,21 @@ async fn remote_watch(server: &TestServer, url: &str) {
         .header("Call-Back", url);
     let r = raw(server.addr, &watch.to_bytes(url, None)).await.unwrap();
     assert_eq!(r.status, 207, "{r:?}");
+}
+
+/// A server that finds other domains' servers through `dns` and may deliver to loopback
+/// (every "remote server" here is on loopback, which DNS answers are otherwise never
+/// allowed to point deliveries at), with bob signed on: the server, bob, his call-back.
+async fn server_with_bob(dns: &dnsmasq::Dnsmasq) -> (TestServer, Client, Callback) {
+    let server = TestServer::start(|c| {
+        c.resolve.nameserver = Some(dns.addr);
+        c.resolve.allow_loopback = true;
+    })
+    .await;
+    let bob = server.client("bob");
+    let cb_b = Callback::start(200).await;
+    assert_eq!(bob.login(&cb_b.url(), 600).await.status, 200);
+    (server, bob, cb_b)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -47,16 +60,7 @@ async fn notifications_reach_servers_found_by_srv_and_by_address() {
     ) else {
         return;
     };
-    // Every "remote server" here is on loopback, which DNS answers are otherwise never
-    // allowed to point deliveries at.
-    let server = TestServer::start(|c| {
-        c.resolve.nameserver = Some(dns.addr);
-        c.resolve.allow_loopback = true;
-    })
-    .await;
-    let bob = server.client("bob");
-    let cb_b = Callback::start(200).await;
-    assert_eq!(bob.login(&cb_b.url(), 600).await.status, 200);
+    let (server, bob, _cb_b) = server_with_bob(&dns).await;
     assert_eq!(bob.set_state("online").await.status, 207);
 
     remote_watch(&server, "http://acme.test/instmsg/aliases/zed").await;
@@ -288,14 +292,7 @@ async fn a_failed_srv_query_falls_back_to_the_address_on_port_80() {
     ) else {
         return;
     };
-    let server = TestServer::start(|c| {
-        c.resolve.nameserver = Some(dns.addr);
-        c.resolve.allow_loopback = true;
-    })
-    .await;
-    let bob = server.client("bob");
-    let cb_b = Callback::start(200).await;
-    assert_eq!(bob.login(&cb_b.url(), 600).await.status, 200);
+    let (server, bob, _cb_b) = server_with_bob(&dns).await;
     remote_watch(&server, "http://fall.test/instmsg/aliases/q").await;
     assert_eq!(bob.set_state("away").await.status, 207);
     let n = remote.state_change("away").await;

@@ -5,10 +5,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod support;
-
 use proptest::prelude::*;
-use support::*;
+use rvp_interop::server::*;
 
 const USERS: [&str; 3] = ["alice", "bob", "carol"];
 

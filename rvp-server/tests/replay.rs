@@ -10,9 +10,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use rvp_interop::captures;
-mod support;
-
-use support::*;
+use rvp_interop::server::*;
 
 /// The alias in a request's `RVP-From-Principal`.
 fn from_alias(request: &[u8]) -> Option<String> {

@@ -9,12 +9,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod support;
-
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use support::*;
+use rvp_interop::server::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_rvp-server");
 
@@ -209,12 +207,7 @@ async fn no_acknowledged_subscription_is_lost_to_kill_9_under_load(mode: (&str, 
 
     let p = spawn(&config);
     let bob = Client::new(p.addr, "bob");
-    let r = bob
-        .send(
-            &Req::new("SUBSCRIPTIONS", &path("bob"))
-                .header("Notification-Type", "update/propchange"),
-        )
-        .await;
+    let r = bob.subscriptions("update/propchange").await;
     assert_eq!(r.status, 200, "{r:?}");
     let body = r.text();
     let missing: Vec<u32> = acked

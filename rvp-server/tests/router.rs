@@ -6,30 +6,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod support;
-
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use rvp_interop::server::*;
 use rvp_server::router::Role;
-use support::*;
-
-/// The home server, and a router in front of it configured by `tweak`.
-async fn organisation(
-    tweak: impl FnOnce(&mut rvp_server::config::Config),
-) -> (TestServer, TestServer) {
-    let home = TestServer::start(|c| c.server.role = Role::Home).await;
-    let at = home.addr.to_string();
-    let router = TestServer::start(|c| {
-        c.server.role = Role::Router;
-        for u in &mut c.users {
-            u.home = Some(at.clone());
-        }
-        tweak(c);
-    })
-    .await;
-    (home, router)
-}
 
 fn physical(home: SocketAddr, alias: &str) -> String {
     format!("http://{home}/instmsg/local/{DOMAIN}/instmsg/aliases/{alias}")
@@ -185,10 +166,7 @@ async fn hop_limit_in_flight_bound_and_a_silent_home() {
         }
     });
     let router = TestServer::start(|c| {
-        c.server.role = Role::Router;
-        for u in &mut c.users {
-            u.home = Some(silent_addr.to_string());
-        }
+        route_to(c, &silent_addr.to_string());
         c.router.inside = vec!["10.0.0.0/8".parse().unwrap()];
         c.router.max_in_flight = 1;
         c.router.proxy_timeout = Duration::from_millis(800);
@@ -235,10 +213,7 @@ async fn a_home_behind_a_router_judges_the_forwarded_client() {
         .await;
         let at = home.addr.to_string();
         let router = TestServer::start(|c| {
-            c.server.role = Role::Router;
-            for u in &mut c.users {
-                u.home = Some(at.clone());
-            }
+            route_to(c, &at);
             c.router.inside = vec!["10.0.0.0/8".parse().unwrap()];
         })
         .await;

@@ -4,10 +4,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod support;
-
+use rvp_interop::server::*;
 use rvp_server::router::Role;
-use support::*;
 
 /// A home server the directory names by host name only (`home = "home1.corp.test:<port>"`,
 /// not in `[router] homes`) is found in DNS through `[resolve] nameserver` (a real
@@ -24,11 +22,8 @@ async fn home_servers_are_found_in_dns() {
     let home = TestServer::start(|c| c.server.role = Role::Home).await;
     let named = format!("home1.corp.test:{}", home.addr.port());
     let outside = |c: &mut rvp_server::config::Config| {
-        c.server.role = Role::Router;
+        route_to(c, &named);
         c.router.inside = vec!["10.0.0.0/8".parse().unwrap()];
-        for u in &mut c.users {
-            u.home = Some(named.clone());
-        }
     };
     let router = TestServer::start(|c| {
         outside(c);

@@ -16,8 +16,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod support;
-
 use rvp_interop::dnsmasq;
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -29,20 +27,18 @@ use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
     KeyPair, KeyUsagePurpose,
 };
+use rvp_interop::server::{
+    Callback, PROPFIND_BODY, Resp, TempDir, TestServer, WAIT, nonce_of, read_response, state_body,
+};
 use rvp_proto::Method;
-use rvp_proto::codec::{ResponseParser, Status};
 use rvp_server::auth::digest::{Ha1, QopAuth, compute_response};
 use rvp_server::config::Config;
 use rvp_server::home::{HomeServer, ServerError};
-use rvp_server::listener::ServeReport;
 use rvp_server::log::ProtocolLog;
-use rvp_server::metrics::{Metrics, NotifyResult};
+use rvp_server::metrics::NotifyResult;
 use rvp_server::tls::Direction;
-use support::{Callback, PROPFIND_BODY, Resp, TempDir, WAIT, nonce_of, state_body};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 use tokio_rustls::rustls;
 
 const ORG_A: &str = "orga.test";
@@ -106,49 +102,11 @@ impl Ca {
 
 // ---- servers ------------------------------------------------------------------------------
 
-/// One organisation's server, running.
-struct Org {
-    plain: SocketAddr,
-    tls: Option<SocketAddr>,
-    metrics: Arc<Metrics>,
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<Result<ServeReport, ServerError>>,
-}
-
-impl Org {
-    async fn start(config: &Config) -> Org {
-        let server = HomeServer::start(config, ProtocolLog::off()).await.unwrap();
-        let plain = server.local_addrs()[0];
-        let tls = server.tls_addrs().first().copied();
-        let metrics = Arc::clone(server.metrics());
-        let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(server.run(async {
-            let _ = rx.await;
-        }));
-        Org {
-            plain,
-            tls,
-            metrics,
-            stop: Some(tx),
-            task,
-        }
-    }
-
-    async fn stop(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        tokio::time::timeout(WAIT * 2, self.task)
-            .await
-            .expect("server stops in time")
-            .expect("server task")
-            .expect("server ran cleanly");
-    }
-
-    /// NOTIFY requests this server answered, whatever the status.
-    fn notifies_answered(&self) -> u64 {
-        (100..600)
-            .map(|code| self.metrics.requests(Some(Method::Notify), code))
-            .sum()
-    }
+/// NOTIFY requests `org`'s server answered, whatever the status.
+fn notifies_answered(org: &TestServer) -> u64 {
+    (100..600)
+        .map(|code| org.metrics.requests(Some(Method::Notify), code))
+        .sum()
 }
 
 /// The configuration of one organisation: `domain`, listening on `ip` (port 0), `users`
@@ -170,31 +128,32 @@ fn org_config(domain: &str, ip: [u8; 4], users: &[&str], dir: &Path, extra: &str
 
 /// Org A: alice, a TLS listener with `cert`; B's NOTIFYs believed from B's source
 /// addresses (a connection to 127.0.0.2 leaves from 127.0.0.1 unless bound).
-async fn start_org_a(dir: &Path, cert: &(PathBuf, PathBuf)) -> Org {
+async fn start_org_a(dir: &Path, cert: &(PathBuf, PathBuf)) -> TestServer {
     let extra = format!(
         "[resolve.peers]\n\"{ORG_B}\" = [\"127.0.0.1\", \"127.0.0.3\"]\n\
          [tls]\nlisten = [\"127.0.0.2:0\"]\ncertificate = {:?}\nprivate_key = {:?}\n",
         cert.0.display().to_string(),
         cert.1.display().to_string()
     );
-    let org = Org::start(&org_config(ORG_A, A_IP, &["alice", "carol"], dir, &extra)).await;
+    let org =
+        TestServer::start_config(&org_config(ORG_A, A_IP, &["alice", "carol"], dir, &extra)).await;
     assert!(org.tls.is_some(), "A has a TLS listener");
     org
 }
 
 /// Org B: bob; finds other domains through `dns`, trusts the CA in `peer_ca`.
-async fn start_org_b(dir: &Path, dns: SocketAddr, peer_ca: &Path) -> Org {
+async fn start_org_b(dir: &Path, dns: SocketAddr, peer_ca: &Path) -> TestServer {
     let extra = format!(
         "[resolve]\nnameserver = \"{dns}\"\nallow_loopback = true\n[tls]\npeer_ca = {:?}\n",
         peer_ca.display().to_string()
     );
-    Org::start(&org_config(ORG_B, B_IP, &["bob"], dir, &extra)).await
+    TestServer::start_config(&org_config(ORG_B, B_IP, &["bob"], dir, &extra)).await
 }
 
 /// dnsmasq for the two organisations: A's address, `_rvps._tcp.orga.test` at A's TLS
 /// port, and (when `plain_srv`) `_rvp._tcp.orga.test` at A's plain port, which a delivery
 /// falling back to plain HTTP would reach.
-fn dns_for(test: &str, a: &Org, plain_srv: bool) -> Option<dnsmasq::Dnsmasq> {
+fn dns_for(test: &str, a: &TestServer, plain_srv: bool) -> Option<dnsmasq::Dnsmasq> {
     let mut args = vec![
         format!(
             "--srv-host=_rvps._tcp.{ORG_A},tls.{ORG_A},{},0,0",
@@ -207,7 +166,7 @@ fn dns_for(test: &str, a: &Org, plain_srv: bool) -> Option<dnsmasq::Dnsmasq> {
     if plain_srv {
         args.push(format!(
             "--srv-host=_rvp._tcp.{ORG_A},im.{ORG_A},{},0,0",
-            a.plain.port()
+            a.addr.port()
         ));
         args.push(format!("--host-record=im.{ORG_A},127.0.0.2"));
     }
@@ -247,40 +206,6 @@ fn request(
     out
 }
 
-/// Reads one response from any stream.
-async fn read_response<S: AsyncRead + Unpin>(s: &mut S) -> Option<Resp> {
-    let mut buf = Vec::new();
-    loop {
-        let mut p = ResponseParser::default();
-        match p.parse(&buf, false) {
-            Ok(Status::Complete(m)) => {
-                let h = m.head();
-                return Some(Resp {
-                    status: h.code(),
-                    reason: h.reason().to_owned(),
-                    headers: h
-                        .headers()
-                        .iter()
-                        .map(|(n, v)| (n.to_owned(), String::from_utf8_lossy(v).into_owned()))
-                        .collect(),
-                    body: m.body().to_vec(),
-                });
-            }
-            Ok(Status::Partial) => {}
-            Err(e) => panic!("unreadable response: {e}"),
-        }
-        let mut chunk = [0u8; 8192];
-        let n = tokio::time::timeout(WAIT, s.read(&mut chunk))
-            .await
-            .expect("response in time")
-            .ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
-}
-
 /// How a client reaches its server: plain TCP, or TLS checked against a name.
 #[derive(Clone)]
 enum Link {
@@ -294,7 +219,9 @@ impl Link {
         async fn on<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, bytes: &[u8]) -> Resp {
             s.write_all(bytes).await.unwrap();
             s.flush().await.unwrap();
-            read_response(&mut s).await.expect("an answer")
+            read_response(&mut s, &mut Vec::new())
+                .await
+                .expect("an answer")
         }
         match self {
             Link::Plain(addr) => on(TcpStream::connect(addr).await.unwrap(), bytes).await,
@@ -319,6 +246,15 @@ struct User {
 }
 
 impl User {
+    /// `alias` of `domain`, a client of `server` over plain TCP.
+    fn plain(server: &TestServer, alias: &'static str, domain: &'static str) -> User {
+        User {
+            link: Link::Plain(server.addr),
+            alias,
+            domain,
+        }
+    }
+
     fn url(&self) -> String {
         logical(self.domain, self.alias)
     }
@@ -380,14 +316,14 @@ impl User {
 
 /// alice@orga.test watches bob@orgb.test: her SUBSCRIBE goes to B (asserted), with her
 /// logical URL as call-back.
-async fn alice_watches_bob(b: &Org) {
+async fn alice_watches_bob(b: &TestServer) {
     let alice = logical(ORG_A, "alice");
     let headers = [
         ("Notification-Type", "update/propchange"),
         ("Subscription-Lifetime", "600"),
         ("Call-Back", alice.as_str()),
     ];
-    let r = Link::Plain(b.plain)
+    let r = Link::Plain(b.addr)
         .exchange(&request(
             "SUBSCRIBE",
             "bob",
@@ -433,19 +369,11 @@ async fn a_notify_to_a_domain_that_publishes_rvps_travels_over_tls() {
     let b = start_org_b(b_dir.path(), dns.addr, &ca_file).await;
 
     let mut alice_client = Callback::start(200).await;
-    let alice = User {
-        link: Link::Plain(a.plain),
-        alias: "alice",
-        domain: ORG_A,
-    };
+    let alice = User::plain(&a, "alice", ORG_A);
     assert_eq!(alice.login(&alice_client.url()).await.status, 200);
     alice_watches_bob(&b).await;
     let bob_client = Callback::start(200).await;
-    let bob = User {
-        link: Link::Plain(b.plain),
-        alias: "bob",
-        domain: ORG_B,
-    };
+    let bob = User::plain(&b, "bob", ORG_B);
     assert_eq!(bob.login(&bob_client.url()).await.status, 200);
 
     for state in ["online", "busy"] {
@@ -458,7 +386,7 @@ async fn a_notify_to_a_domain_that_publishes_rvps_travels_over_tls() {
     assert!(ok_out >= 1, "B's TLS handshakes: {ok_out}");
     assert_eq!(b.metrics.tls_handshakes(Direction::Outbound, false), 0);
     assert!(a.metrics.tls_handshakes(Direction::Inbound, true) >= ok_out);
-    assert!(a.notifies_answered() >= 2);
+    assert!(notifies_answered(&a) >= 2);
     assert!(b.metrics.notify_results(NotifyResult::Delivered) >= 2);
     assert_eq!(b.metrics.notify_results(NotifyResult::TlsFailed), 0);
 
@@ -487,18 +415,10 @@ async fn refused_certificate_fails_without_fallback(test: &str, wrong_name: bool
     let b = start_org_b(b_dir.path(), dns.addr, &ca_file).await;
 
     let mut alice_client = Callback::start(200).await;
-    let alice = User {
-        link: Link::Plain(a.plain),
-        alias: "alice",
-        domain: ORG_A,
-    };
+    let alice = User::plain(&a, "alice", ORG_A);
     assert_eq!(alice.login(&alice_client.url()).await.status, 200);
     alice_watches_bob(&b).await;
-    let bob = User {
-        link: Link::Plain(b.plain),
-        alias: "bob",
-        domain: ORG_B,
-    };
+    let bob = User::plain(&b, "bob", ORG_B);
     let bob_client = Callback::start(200).await;
     assert_eq!(bob.login(&bob_client.url()).await.status, 200);
 
@@ -520,7 +440,7 @@ async fn refused_certificate_fails_without_fallback(test: &str, wrong_name: bool
     assert_eq!(b.metrics.tls_handshakes(Direction::Outbound, true), 0);
     assert_eq!(b.metrics.notify_results(NotifyResult::Delivered), 0);
     assert_eq!(
-        a.notifies_answered(),
+        notifies_answered(&a),
         0,
         "a NOTIFY reached A over plain HTTP"
     );
@@ -567,11 +487,7 @@ async fn a_tls_client_signs_on_with_digest_and_gets_presence() {
         alias: "alice",
         domain: ORG_A,
     };
-    let carol = User {
-        link: Link::Plain(a.plain),
-        alias: "carol",
-        domain: ORG_A,
-    };
+    let carol = User::plain(&a, "carol", ORG_A);
 
     // Bare, a request for alice's own node is challenged; answered with Digest, the login
     // is accepted. Its IP call-back must be the TLS connection's own source address
@@ -584,11 +500,7 @@ async fn a_tls_client_signs_on_with_digest_and_gets_presence() {
     // A loopback call-back may only be the connection's own source address, whatever
     // the caller's rights: over TLS exactly as over plain HTTP.
     let elsewhere = format!("http://127.0.0.9:{}", alice_client.addr.port());
-    let alice_plain = User {
-        link: Link::Plain(a.plain),
-        alias: "alice",
-        domain: ORG_A,
-    };
+    let alice_plain = User::plain(&a, "alice", ORG_A);
     let plain_refusal = alice_plain.login(&elsewhere).await.status;
     assert_eq!(plain_refusal, 403);
     assert_eq!(alice.login(&elsewhere).await.status, plain_refusal);

@@ -45,19 +45,40 @@
 //!
 //! Beside librvp, [`slapd::Slapd`] starts a real OpenLDAP server with this repository's
 //! schemas, for the tests of the LDAP directory (rvp-server) and of `rvp-admin user`.
+//!
+//! This crate is also the one home of the test support shared across the workspace's
+//! crates: no test reaches into another crate's files with `#[path]`.
+//!
+//! * always: the test domain's names ([`url`], [`path`], [`logical_url`], [`DOMAIN`]),
+//!   a [`TempDir`], the real-client captures ([`captures`]);
+//! * feature `server`: module `server`, `rvp-server` in-process or as its binary,
+//!   raw RVP clients authenticating like librvp, call-back listeners, request bodies;
+//! * feature `driver` (with `server`): module `driver`, `rvp-client`'s tokio
+//!   driver against that server with bounded waits for its events.
+//!
+//! The features are opt-in, so that the crates below `rvp-server` (rvp-proto,
+//! rvp-resolve) use the harness without building the server.
 
 pub mod captures;
 pub mod client;
 pub mod dns;
 pub mod dnsmasq;
+#[cfg(feature = "driver")]
+pub mod driver;
 pub mod event;
 pub mod frontend;
+mod names;
 pub mod netns;
+#[cfg(feature = "server")]
+pub mod server;
 pub mod slapd;
+mod tempdir;
 
 pub use client::{PurpleClient, PurpleOptions};
 pub use event::{Event, ParseError, html_to_text};
 pub use frontend::Frontend;
+pub use names::{DOMAIN, logical_url, path, url};
+pub use tempdir::TempDir;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! The real `rvp-server` binary as a child process: started on a configuration file, its
 //! addresses read from the start-up banner, its standard error kept line by line, and
 //! stopped with `kill -9`, SIGTERM (which must end it cleanly) or signalled with SIGHUP.
-//! Every wait is bounded by [`WAIT`](super::WAIT).
+//! Every wait is bounded by [`WAIT`].
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use super::WAIT;
 
 /// A running `rvp-server` process; killed (SIGKILL) when dropped.
+#[derive(Debug)]
 pub struct ServerProcess {
     child: Child,
     /// The RVP listener's address, from the banner (`listening on http://...`).
@@ -30,8 +31,10 @@ impl Drop for ServerProcess {
 }
 
 impl ServerProcess {
-    /// Starts `bin` (the test's `env!("CARGO_BIN_EXE_rvp-server")`) with `--config
-    /// config` and waits for its banner.
+    /// Starts the binary `bin` with `--config config` and waits for its banner; panics
+    /// with what it wrote on standard error when none comes within [`WAIT`]. Cargo
+    /// names the binary to the tests of its own package only: rvp-server's pass
+    /// `env!("CARGO_BIN_EXE_rvp-server")`.
     pub fn start(bin: &str, config: &Path) -> ServerProcess {
         let mut child = Command::new(bin)
             .arg("--config")
@@ -41,9 +44,9 @@ impl ServerProcess {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("spawn rvp-server");
+            .unwrap_or_else(|e| panic!("spawn {bin}: {e}"));
         let (tx, stderr) = mpsc::channel();
-        let err = child.stderr.take().unwrap();
+        let err = child.stderr.take().expect("piped stderr");
         std::thread::spawn(move || {
             for line in BufReader::new(err).lines().take(100_000) {
                 let Ok(line) = line else { return };
@@ -53,7 +56,7 @@ impl ServerProcess {
             }
         });
         let (atx, arx) = mpsc::channel();
-        let out = child.stdout.take().unwrap();
+        let out = child.stdout.take().expect("piped stdout");
         std::thread::spawn(move || {
             let (mut addr, mut admin) = (None, None);
             for line in BufReader::new(out).lines().take(200) {
@@ -71,11 +74,32 @@ impl ServerProcess {
                 }
             }
         });
-        let (addr, admin) = arx.recv_timeout(WAIT).expect("a banner in time");
+        let (addr, admin) = match arx.recv_timeout(WAIT) {
+            Ok(banner) => banner,
+            Err(e) => {
+                // Let it finish writing its complaint (bounded), then make sure it is gone.
+                for _ in 0..100 {
+                    if matches!(child.try_wait(), Ok(Some(_))) {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                let _ = child.kill();
+                let _ = child.wait();
+                let said: Vec<String> = stderr.try_iter().collect();
+                panic!(
+                    "{bin} did not start ({e}); its standard error:\n{}",
+                    said.join("\n")
+                );
+            }
+        };
         ServerProcess {
             child,
-            addr: addr.expect("the banner names the address").parse().unwrap(),
-            admin: admin.map(|a| a.parse().unwrap()),
+            addr: addr
+                .expect("the banner names the address")
+                .parse()
+                .expect("an address in the banner"),
+            admin: admin.map(|a| a.parse().expect("an admin address in the banner")),
             stderr,
         }
     }
@@ -87,8 +111,8 @@ impl ServerProcess {
 
     /// `kill -9`: no chance to flush anything.
     pub fn kill_9(mut self) {
-        self.child.kill().unwrap(); // SIGKILL
-        self.child.wait().unwrap();
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("the killed process reaped");
     }
 
     /// SIGTERM (`systemctl stop`): the process must end, successfully, in time.
@@ -96,7 +120,7 @@ impl ServerProcess {
         self.signal("-TERM");
         let deadline = Instant::now() + WAIT * 2;
         loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
+            if let Some(status) = self.child.try_wait().expect("the process' status") {
                 assert!(status.success(), "{status:?}");
                 return;
             }
@@ -114,7 +138,7 @@ impl ServerProcess {
         let ok = Command::new("kill")
             .args([sig, &self.child.id().to_string()])
             .status()
-            .unwrap();
+            .expect("run kill");
         assert!(ok.success());
     }
 
