@@ -263,9 +263,9 @@ pub fn interpret(
             Interpreted::Properties(p)
         }
         RequestKind::Properties { .. } => Interpreted::Properties(multistatus(&reply.body)?),
-        RequestKind::Watchers => {
-            Interpreted::Subscriptions(Subscriptions::parse_with(&reply.body, limits)?.subscriptions)
-        }
+        RequestKind::Watchers => Interpreted::Subscriptions(
+            Subscriptions::parse_with(&reply.body, limits)?.subscriptions,
+        ),
         RequestKind::ReadAcl | RequestKind::WriteAcl { .. } => {
             match RvpAcl::parse_with(&reply.body, limits) {
                 Ok(acl) => Interpreted::Acl(acl),

@@ -1134,7 +1134,12 @@ impl Session {
         }
     }
 
-    fn login_answered(&mut self, now: Instant, outcome: Result<Interpreted, Failure>, renewal: bool) {
+    fn login_answered(
+        &mut self,
+        now: Instant,
+        outcome: Result<Interpreted, Failure>,
+        renewal: bool,
+    ) {
         self.login.in_flight = false;
         match outcome {
             Ok(Interpreted::Subscribed { id, lifetime, .. }) => {

@@ -117,7 +117,9 @@ fn every_server_to_client_message_of_the_captures_is_read() {
                     }
                     (RequestKind::Properties { .. }, Interpreted::Properties(_)) => "propfind",
                     (RequestKind::Watchers, Interpreted::Subscriptions(_)) => "subscriptions",
-                    (RequestKind::ReadAcl | RequestKind::WriteAcl { .. }, Interpreted::Acl(_)) => "acl",
+                    (RequestKind::ReadAcl | RequestKind::WriteAcl { .. }, Interpreted::Acl(_)) => {
+                        "acl"
+                    }
                     // The capture's throw-away server wrote ACEs without a:credentials,
                     // which rvp-proto refuses (PROTOCOL.md §2.7); the request succeeded.
                     (
