@@ -147,7 +147,7 @@ fn organisation_client() {
     use std::net::{TcpStream, ToSocketAddrs};
     use std::time::Duration;
 
-    use rvp_server::auth::digest::{Ha1, QopAuth, compute_response};
+    use rvp_proto::digest::{Ha1, QopAuth, compute_response};
 
     // librvp asks _rvp._tcp.<domain of the sign-in name> first.
     let router = router_of("corp.test");

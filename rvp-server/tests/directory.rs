@@ -9,10 +9,9 @@
 
 use std::time::{Duration, Instant};
 
+use rvp_proto::digest::{QopAuth, compute_response};
 use rvp_resolve::Address;
-use rvp_server::auth::digest::{
-    DigestConfig, DigestUsers, DigestVerifier, Ha1, NonceSecret, QopAuth, compute_response,
-};
+use rvp_server::auth::digest::{DigestConfig, DigestUsers, DigestVerifier, Ha1, NonceSecret};
 use rvp_server::config::Config;
 use rvp_server::directory::{
     self, Credentials, Directory, DirectoryEntry, DirectoryError, user_directory,

@@ -31,7 +31,7 @@ use rvp_interop::server::{
     Callback, PROPFIND_BODY, Resp, TempDir, TestServer, WAIT, nonce_of, read_response, state_body,
 };
 use rvp_proto::Method;
-use rvp_server::auth::digest::{Ha1, QopAuth, compute_response};
+use rvp_proto::digest::{Ha1, QopAuth, compute_response};
 use rvp_server::config::Config;
 use rvp_server::home::{HomeServer, ServerError};
 use rvp_server::log::ProtocolLog;

@@ -61,16 +61,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use hmac::{Hmac, Mac};
-use rvp_proto::digest::{HA1_LEN, Ha2, parse_nonce_count};
+use rvp_proto::digest::{HA1_LEN, Ha2, QopAuth, parse_nonce_count};
 use rvp_proto::url::LogicalUrl;
 use sha2::Sha256;
 
 pub use rvp_proto::digest::{
     Authorization, Challenge, DigestHeaderError, Ha1, LIBRVP_MIN_PREFIX, LibrvpCompat,
 };
-/// Re-exported from [`rvp_proto::digest`] for the tests and tools that answer this
-/// server's challenges.
-pub use rvp_proto::digest::{QopAuth, compute_librvp_response, compute_response};
 
 /// Length of a nonce issued by [`DigestVerifier::challenge`], in characters.
 pub const NONCE_LEN: usize = 64;
@@ -615,6 +612,7 @@ fn ct_eq(a: &[u8], b: &[u8]) -> bool {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use rvp_proto::digest::{compute_librvp_response, compute_response};
 
     #[test]
     fn hex_roundtrip() {

@@ -497,9 +497,8 @@ fn canonical_host(host: &str) -> String {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::auth::digest::{
-        DigestConfig, DigestVerifier, NonceSecret, QopAuth, compute_response,
-    };
+    use crate::auth::digest::{DigestConfig, DigestVerifier, NonceSecret};
+    use rvp_proto::digest::{QopAuth, compute_response};
 
     fn entry(alias: &str) -> DirectoryEntry {
         DirectoryEntry::new(Address::new(alias, "im.example.org").unwrap(), "test").unwrap()

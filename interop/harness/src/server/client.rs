@@ -3,7 +3,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use rvp_server::auth::digest::{Ha1, QopAuth, compute_response};
+use rvp_proto::digest::{Ha1, QopAuth, compute_response};
 
 use super::body::{PROPFIND_BODY, acl_body, state_body};
 use super::wire::{Req, Resp, fresh_nonce, nonce_of, raw, raw_from};
