@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 use rvp_client::driver::Client;
 use rvp_client::{AclRule, Event as ClientEvent};
 use rvp_interop::driver::{client_config, expect, signed_on};
+use rvp_interop::event::offline;
 use rvp_interop::logical_url as url;
 use rvp_interop::netns::run_isolated;
 use rvp_interop::server::{TempDir, TestServer, config};
@@ -62,14 +63,6 @@ fn expect_client(
     pred: impl Fn(&ClientEvent) -> bool,
 ) -> ClientEvent {
     rt.block_on(expect(client, what, pred))
-}
-
-fn offline(who: &'static str) -> impl Fn(&Event) -> bool {
-    move |e| match e {
-        Event::BuddySignedOff { who: w } => w == who,
-        Event::BuddyStatus { who: w, state } => w == who && *state == PresenceState::Offline,
-        _ => false,
-    }
 }
 
 fn scenario(frontend: &Frontend) {

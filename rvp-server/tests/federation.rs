@@ -86,13 +86,14 @@ use std::io::{Read as _, Write as _};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rvp_interop::dns::{self, NamespaceDns, Record};
+use rvp_interop::event::{offline, online, status};
 use rvp_interop::netns::{self, run_isolated};
-use rvp_interop::{Event, Frontend, HarnessError, PurpleClient, PurpleOptions, html_to_text};
+use rvp_interop::report::{Failure, LogLine, Step, Watchdog, read_lossy, tail};
+use rvp_interop::{Event, Frontend, PurpleClient, PurpleOptions, ensure, html_to_text};
 use rvp_proto::state::PresenceState;
 use rvp_server::auth::{Ha1, LibrvpCompat};
 
@@ -104,15 +105,6 @@ const WHOLE: Duration = Duration::from_secs(150);
 const QUIET: Duration = Duration::from_millis(1500);
 /// How many lines of a client's librvp debug log a failure report quotes.
 const DEBUG_TAIL_LINES: usize = 150;
-
-/// Fails the step with a message unless `$cond` holds.
-macro_rules! ensure {
-    ($cond:expr, $($fmt:tt)+) => {
-        if !$cond {
-            return Err(Failure(format!($($fmt)+)));
-        }
-    };
-}
 
 const SERVER: &str = env!("CARGO_BIN_EXE_rvp-server");
 /// The namespace's DNS server (port 53).
@@ -783,100 +775,7 @@ fn router_config(
 }
 
 // ---------------------------------------------------------------------------------------
-// Events.
-
-fn online(who: &'static str) -> impl Fn(&Event) -> bool {
-    move |e| match e {
-        Event::BuddySignedOn { who: w } => w == who,
-        Event::BuddyStatus { who: w, state } => w == who && *state == PresenceState::Online,
-        _ => false,
-    }
-}
-
-fn offline(who: &'static str) -> impl Fn(&Event) -> bool {
-    move |e| match e {
-        Event::BuddySignedOff { who: w } => w == who,
-        Event::BuddyStatus { who: w, state } => w == who && *state == PresenceState::Offline,
-        _ => false,
-    }
-}
-
-fn status(who: &'static str, state: PresenceState) -> impl Fn(&Event) -> bool {
-    move |e| matches!(e, Event::BuddyStatus { who: w, state: s } if w == who && *s == state)
-}
-
-// ---------------------------------------------------------------------------------------
 // The harness of these tests: servers, clients, logs, the watchdog.
-
-/// A failed step: what was expected and what happened.
-#[derive(Debug)]
-struct Failure(String);
-
-impl From<HarnessError> for Failure {
-    fn from(e: HarnessError) -> Failure {
-        Failure(e.to_string())
-    }
-}
-
-type Step = Result<(), Failure>;
-
-fn read_lossy(path: &Path) -> String {
-    std::fs::read(path).map_or_else(
-        |e| format!("<cannot read {}: {e}>", path.display()),
-        |b| String::from_utf8_lossy(&b).into_owned(),
-    )
-}
-
-fn tail(text: &str, lines: usize) -> String {
-    let all: Vec<&str> = text.lines().collect();
-    let start = all.len().saturating_sub(lines);
-    let mut out = String::new();
-    if start > 0 {
-        let _ = writeln!(out, "[... {start} earlier lines ...]");
-    }
-    for line in &all[start..] {
-        out.push_str(line);
-        out.push('\n');
-    }
-    out
-}
-
-/// One request line of a protocol log:
-/// `date time c-ip cs-username cs-method cs-uri-stem sc-status cs-bytes sc-bytes time-taken-us`.
-#[derive(Debug, Clone)]
-struct LogLine {
-    raw: String,
-    principal: String,
-    method: String,
-    target: String,
-    status: u16,
-}
-
-impl LogLine {
-    fn parse(line: &str) -> Option<LogLine> {
-        if line.starts_with('#') {
-            return None;
-        }
-        let f: Vec<&str> = line.split_whitespace().collect();
-        if f.len() < 7 {
-            return None;
-        }
-        Some(LogLine {
-            raw: line.to_owned(),
-            principal: f[3].to_owned(),
-            method: f[4].to_owned(),
-            target: f[5].to_owned(),
-            status: f[6].parse().ok()?,
-        })
-    }
-
-    /// Whether the principal column names `alias` as a Digest-authenticated user (an
-    /// asserted identity is logged as a URL or a bare host instead).
-    fn by(&self, alias: &str) -> bool {
-        let p = self.principal.as_str();
-        p == alias || p.strip_prefix(alias).is_some_and(|r| r.starts_with('@'))
-    }
-}
 
 /// The real `rvp-server` binary in one role.
 #[derive(Debug)]
@@ -956,10 +855,7 @@ impl ServerProcess {
     }
 
     fn protocol_lines(&self) -> Vec<LogLine> {
-        read_lossy(&self.protocol_log)
-            .lines()
-            .filter_map(LogLine::parse)
-            .collect()
+        LogLine::read_all(&self.protocol_log)
     }
 
     /// Waits (bounded) until the protocol log has a line matching `pred`.
@@ -1023,51 +919,27 @@ struct Registry {
     files: Vec<(String, PathBuf)>,
 }
 
-/// Bounds a whole test: past [`WHOLE`] it prints the logs, kills the servers and dnsmasq
-/// (the clients end with the process: their stdin closes) and exits with libtest's
-/// failure status.
-struct Watchdog {
-    done: Arc<AtomicBool>,
-}
-
-impl Watchdog {
-    fn arm(test: &'static str, registry: Arc<Mutex<Registry>>) -> Watchdog {
-        let done = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&done);
-        let deadline = Instant::now() + WHOLE;
-        std::thread::spawn(move || {
-            while Instant::now() < deadline {
-                if flag.load(Ordering::Relaxed) {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            let registry = registry.lock().unwrap_or_else(|e| e.into_inner());
-            let mut out = format!("\nFAIL {test}: the whole test exceeded {WHOLE:?}\n");
-            for (label, path) in &registry.files {
-                let _ = writeln!(
-                    out,
-                    "===== {label} ({}) =====\n{}",
-                    path.display(),
-                    tail(&read_lossy(path), 200)
-                );
-            }
-            eprintln!("{out}");
-            for (_, pid) in &registry.pids {
-                let _ = Command::new("kill")
-                    .args(["-KILL", &pid.to_string()])
-                    .status();
-            }
-            std::process::exit(101);
-        });
-        Watchdog { done }
-    }
-}
-
-impl Drop for Watchdog {
-    fn drop(&mut self) {
-        self.done.store(true, Ordering::Relaxed);
-    }
+/// Past [`WHOLE`]: the logs worth printing, then every server and the DNS server killed
+/// (the clients end with the process: their stdin closes).
+fn arm_watchdog(test: &'static str, registry: Arc<Mutex<Registry>>) -> Watchdog {
+    Watchdog::arm(test, WHOLE, move || {
+        let registry = registry.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out = String::new();
+        for (label, path) in &registry.files {
+            let _ = writeln!(
+                out,
+                "===== {label} ({}) =====\n{}",
+                path.display(),
+                tail(&read_lossy(path), 200)
+            );
+        }
+        for (_, pid) in &registry.pids {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
+        out
+    })
 }
 
 /// Everything one test holds; dumped in full when a step fails.
@@ -1103,7 +975,7 @@ impl<'a> Net<'a> {
             servers: Vec::new(),
             clients: BTreeMap::new(),
             ended: Vec::new(),
-            watchdog: Some(Watchdog::arm(test, Arc::clone(&registry))),
+            watchdog: Some(arm_watchdog(test, Arc::clone(&registry))),
             registry,
             started: Instant::now(),
             passed: 0,

@@ -23,12 +23,15 @@ use std::fmt::Write as _;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use rvp_interop::event::{offline, status};
 use rvp_interop::netns::run_isolated;
-use rvp_interop::{Event, Frontend, HarnessError, PurpleClient, PurpleOptions, html_to_text};
+use rvp_interop::report::{Failure, LogLine, Step, Watchdog, read_lossy, tail};
+use rvp_interop::{
+    Event, Frontend, HarnessError, PurpleClient, PurpleOptions, ensure, html_to_text,
+};
 use rvp_proto::state::PresenceState;
 use rvp_server::auth::{Ha1, LibrvpCompat};
 
@@ -71,32 +74,6 @@ fn librvp_clients_through_rvp_server() {
     });
 }
 
-/// A failed step: what was expected and what happened.
-#[derive(Debug)]
-struct Failure(String);
-
-impl From<HarnessError> for Failure {
-    fn from(e: HarnessError) -> Failure {
-        Failure(e.to_string())
-    }
-}
-
-impl From<String> for Failure {
-    fn from(s: String) -> Failure {
-        Failure(s)
-    }
-}
-
-type Step = Result<(), Failure>;
-
-macro_rules! ensure {
-    ($cond:expr, $($fmt:tt)+) => {
-        if !$cond {
-            return Err(Failure(format!($($fmt)+)));
-        }
-    };
-}
-
 /// A folder of its own under the system's temporary folder (kept when the test fails).
 fn fresh_dir() -> PathBuf {
     let nanos = SystemTime::now()
@@ -106,27 +83,6 @@ fn fresh_dir() -> PathBuf {
         std::env::temp_dir().join(format!("rvp-server-interop-{}-{nanos}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("create the test's temporary folder");
     dir
-}
-
-fn read_lossy(path: &Path) -> String {
-    std::fs::read(path).map_or_else(
-        |e| format!("<cannot read {}: {e}>", path.display()),
-        |b| String::from_utf8_lossy(&b).into_owned(),
-    )
-}
-
-fn tail(text: &str, lines: usize) -> String {
-    let all: Vec<&str> = text.lines().collect();
-    let start = all.len().saturating_sub(lines);
-    let mut out = String::new();
-    if start > 0 {
-        let _ = writeln!(out, "[... {start} earlier lines ...]");
-    }
-    for line in &all[start..] {
-        out.push_str(line);
-        out.push('\n');
-    }
-    out
 }
 
 /// The real `rvp-server` binary with a configuration written for this test.
@@ -262,10 +218,7 @@ password = "{CAROL_PASSWORD}"
 
     /// The protocol log's request lines, split into fields.
     fn protocol_lines(&self) -> Vec<LogLine> {
-        read_lossy(&self.protocol_log)
-            .lines()
-            .filter_map(LogLine::parse)
-            .collect()
+        LogLine::read_all(&self.protocol_log)
     }
 
     /// Waits (bounded) until the protocol log has a line matching `pred`.
@@ -290,96 +243,20 @@ impl Drop for ServerProcess {
     }
 }
 
-/// One request line of the protocol log:
-/// `date time c-ip cs-username cs-method cs-uri-stem sc-status cs-bytes sc-bytes time-taken-us`.
-#[derive(Debug, Clone)]
-struct LogLine {
-    raw: String,
-    principal: String,
-    method: String,
-    target: String,
-    status: u16,
-}
-
-impl LogLine {
-    fn parse(line: &str) -> Option<LogLine> {
-        if line.starts_with('#') {
-            return None;
-        }
-        let f: Vec<&str> = line.split_whitespace().collect();
-        if f.len() < 7 {
-            return None;
-        }
-        Some(LogLine {
-            raw: line.to_owned(),
-            principal: f[3].to_owned(),
-            method: f[4].to_owned(),
-            target: f[5].to_owned(),
-            status: f[6].parse().ok()?,
-        })
-    }
-
-    /// Whether the principal column names `alias` as an authenticated (Digest) user: the
-    /// user name librvp sends (`alice`) or the sign-in name (`alice@localhost`). An asserted
-    /// identity is logged as the principal's URL, which does not count.
-    fn by(&self, alias: &str) -> bool {
-        let p = self.principal.as_str();
-        p == alias || p.strip_prefix(alias).is_some_and(|r| r.starts_with('@'))
-    }
-}
-
-/// Bounds the whole scenario: past [`WHOLE`] it prints the server's logs, kills the server
-/// and ends the process with libtest's failure status (a client wait that never returns
-/// cannot hang the test suite).
-struct Watchdog {
-    done: Arc<AtomicBool>,
-}
-
-impl Watchdog {
-    fn arm(server: &ServerProcess) -> Watchdog {
-        let done = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&done);
-        let child = Arc::clone(&server.child);
-        let (stderr, log) = (server.stderr.clone(), server.protocol_log.clone());
-        let deadline = Instant::now() + WHOLE;
-        std::thread::spawn(move || {
-            while Instant::now() < deadline {
-                if flag.load(Ordering::Relaxed) {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            eprintln!(
-                "\nFAIL librvp interop: the whole test exceeded {WHOLE:?}\n\
-                 ===== server stderr =====\n{}\n===== protocol log =====\n{}",
-                tail(&read_lossy(&stderr), 200),
-                read_lossy(&log)
-            );
-            let mut child = child.lock().unwrap_or_else(|e| e.into_inner());
-            let _ = child.kill();
-            std::process::exit(101);
-        });
-        Watchdog { done }
-    }
-}
-
-impl Drop for Watchdog {
-    fn drop(&mut self) {
-        self.done.store(true, Ordering::Relaxed);
-    }
-}
-
-/// Whether `who` going offline is what `e` reports.
-fn offline(who: &'static str) -> impl Fn(&Event) -> bool {
-    move |e| match e {
-        Event::BuddySignedOff { who: w } => w == who,
-        Event::BuddyStatus { who: w, state } => w == who && *state == PresenceState::Offline,
-        _ => false,
-    }
-}
-
-fn status(who: &'static str, state: PresenceState) -> impl Fn(&Event) -> bool {
-    move |e| matches!(e, Event::BuddyStatus { who: w, state: s } if w == who && *s == state)
+/// Past [`WHOLE`]: the server's logs printed and the server killed.
+fn arm_watchdog(server: &ServerProcess) -> Watchdog {
+    let child = Arc::clone(&server.child);
+    let (stderr, log) = (server.stderr.clone(), server.protocol_log.clone());
+    Watchdog::arm("librvp interop", WHOLE, move || {
+        let report = format!(
+            "===== server stderr =====\n{}\n===== protocol log =====\n{}",
+            tail(&read_lossy(&stderr), 200),
+            read_lossy(&log)
+        );
+        let mut child = child.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = child.kill();
+        report
+    })
 }
 
 /// Everything one scenario run holds; dumped in full when a step fails.
@@ -467,7 +344,7 @@ impl Session<'_> {
         }
         let listen: SocketAddr = ([127, 0, 0, 1], 80).into();
         self.server = Some(ServerProcess::start(&self.dir, listen)?);
-        self.watchdog = Some(Watchdog::arm(self.server()));
+        self.watchdog = Some(arm_watchdog(self.server()));
         self.pass("rvp-server started on 127.0.0.1:80 (domain localhost, Digest required)");
         let banner = read_lossy(&self.server().stdout);
         ensure!(

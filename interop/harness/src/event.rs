@@ -440,6 +440,35 @@ impl<'a> Fields<'a> {
 }
 
 impl Event {
+    /// Whether this event reports `who` online: signed on, or its status is `online`.
+    ///
+    /// ```
+    /// use rvp_interop::event::Event;
+    /// assert!(Event::parse("buddy-signed-on bob@localhost").unwrap().is_online("bob@localhost"));
+    /// assert!(!Event::parse("buddy-signed-on bob@localhost").unwrap().is_online("alice@localhost"));
+    /// ```
+    pub fn is_online(&self, who: &str) -> bool {
+        match self {
+            Event::BuddySignedOn { who: w } => w == who,
+            Event::BuddyStatus { who: w, state } => w == who && *state == PresenceState::Online,
+            _ => false,
+        }
+    }
+
+    /// Whether this event reports `who` offline: signed off, or its status is `offline`.
+    pub fn is_offline(&self, who: &str) -> bool {
+        match self {
+            Event::BuddySignedOff { who: w } => w == who,
+            Event::BuddyStatus { who: w, state } => w == who && *state == PresenceState::Offline,
+            _ => false,
+        }
+    }
+
+    /// Whether this event is `who`'s status changing to `state`.
+    pub fn is_status(&self, who: &str, state: &PresenceState) -> bool {
+        matches!(self, Event::BuddyStatus { who: w, state: s } if w == who && s == state)
+    }
+
     /// Parses one output line (without its line break; a trailing `\r` is ignored).
     ///
     /// ```
@@ -668,6 +697,22 @@ impl Event {
             _ => None,
         }
     }
+}
+
+/// A predicate for [`PurpleClient::expect`](crate::PurpleClient): `who` came online.
+pub fn online(who: &'static str) -> impl Fn(&Event) -> bool {
+    move |e| e.is_online(who)
+}
+
+/// A predicate for [`PurpleClient::expect`](crate::PurpleClient): `who` went offline.
+pub fn offline(who: &'static str) -> impl Fn(&Event) -> bool {
+    move |e| e.is_offline(who)
+}
+
+/// A predicate for [`PurpleClient::expect`](crate::PurpleClient): `who`'s status is now
+/// `state`.
+pub fn status(who: &'static str, state: PresenceState) -> impl Fn(&Event) -> bool {
+    move |e| e.is_status(who, &state)
 }
 
 #[cfg(test)]

@@ -69,6 +69,7 @@ pub mod event;
 pub mod frontend;
 mod names;
 pub mod netns;
+pub mod report;
 #[cfg(feature = "server")]
 pub mod server;
 pub mod slapd;

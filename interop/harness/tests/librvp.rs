@@ -14,6 +14,7 @@ mod support {
 
 use std::time::Duration;
 
+use rvp_interop::event::status;
 use rvp_interop::netns::{inside, run_isolated};
 use rvp_interop::{Event, Frontend, PurpleClient, PurpleOptions};
 use rvp_proto::state::PresenceState;
@@ -119,10 +120,6 @@ fn librvp_signs_on_changes_state_and_signs_off() {
     });
 }
 
-fn is_state(who: &'static str, state: PresenceState) -> impl Fn(&Event) -> bool {
-    move |e| matches!(e, Event::BuddyStatus { who: w, state: s } if w == who && *s == state)
-}
-
 #[test]
 fn two_librvp_clients_see_each_other_and_chat() {
     isolated("two_librvp_clients_see_each_other_and_chat", |frontend| {
@@ -155,10 +152,10 @@ fn two_librvp_clients_see_each_other_and_chat() {
 
         bob.set_state(&PresenceState::Busy).unwrap();
         alice
-            .expect(is_state("bob@localhost", PresenceState::Busy), T)
+            .expect(status("bob@localhost", PresenceState::Busy), T)
             .unwrap();
         alice.set_state(&PresenceState::Away).unwrap();
-        bob.expect(is_state("alice@localhost", PresenceState::Away), T)
+        bob.expect(status("alice@localhost", PresenceState::Away), T)
             .unwrap();
 
         alice.typing("bob@localhost").unwrap();
