@@ -27,8 +27,12 @@ impl Presented {
     /// From the typed `RVP-From-Principal`: its text is canonical already and its
     /// logical URL (also of a physical one) is read, so nothing is parsed again.
     pub(crate) fn from_header(principal: &FromPrincipal) -> Presented {
+        use std::fmt::Write as _;
+        // Sized once: a principal URL is rarely longer than this.
+        let mut text = String::with_capacity(96);
+        let _ = write!(text, "{principal}");
         Presented {
-            text: principal.to_string().into(),
+            text: text.into(),
             key: principal
                 .logical()
                 .and_then(|l| NodeKey::new(l.host(), l.alias())),

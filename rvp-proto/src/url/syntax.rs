@@ -288,14 +288,23 @@ pub(super) fn check_alias(alias: &str) -> Result<(), UrlError> {
 /// Writes `s` percent-encoded: every byte outside `ALPHA / DIGIT / - . _ ~` becomes `%XX`.
 pub(super) fn write_encoded(f: &mut impl fmt::Write, s: &str) -> fmt::Result {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            f.write_char(char::from(b))?;
-        } else {
-            f.write_char('%')?;
-            f.write_char(char::from(HEX[usize::from(b >> 4)]))?;
-            f.write_char(char::from(HEX[usize::from(b & 15)]))?;
+    let unreserved = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~');
+    let bytes = s.as_bytes();
+    // Runs of unreserved bytes (all ASCII) are written whole: an alias is usually one run.
+    let mut run = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if unreserved(b) {
+            continue;
         }
+        if run < i {
+            f.write_str(std::str::from_utf8(&bytes[run..i]).map_err(|_| fmt::Error)?)?;
+        }
+        let escape = [b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]];
+        f.write_str(std::str::from_utf8(&escape).map_err(|_| fmt::Error)?)?;
+        run = i + 1;
+    }
+    if run < bytes.len() {
+        f.write_str(std::str::from_utf8(&bytes[run..]).map_err(|_| fmt::Error)?)?;
     }
     Ok(())
 }

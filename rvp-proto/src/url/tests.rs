@@ -323,3 +323,21 @@ proptest! {
         let _ = parse_target(&s, None);
     }
 }
+
+proptest! {
+    /// The run-wise percent-encoder writes exactly what encoding byte by byte writes.
+    #[test]
+    fn encoding_by_runs_equals_encoding_each_byte(s in "\\PC{0,24}") {
+        let mut by_runs = String::new();
+        syntax::write_encoded(&mut by_runs, &s).unwrap();
+        let mut each = String::new();
+        for b in s.bytes() {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+                each.push(char::from(b));
+            } else {
+                each.push_str(&format!("%{b:02X}"));
+            }
+        }
+        prop_assert_eq!(by_runs, each);
+    }
+}
