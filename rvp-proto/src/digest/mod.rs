@@ -72,6 +72,7 @@
 
 mod authorization;
 mod challenge;
+pub mod lhex;
 mod response;
 
 pub use authorization::{Authorization, parse_nonce_count, split_scheme};

@@ -203,54 +203,13 @@ fn digits_string(digits: [u8; 32]) -> String {
     digits.iter().map(|&b| char::from(b)).collect()
 }
 
-const HEX: &[u8; 16] = b"0123456789abcdef";
-
-/// Writes the lower-case hex of `bytes` into the start of `out` (which must hold twice
-/// as many bytes).
-fn hex_into(bytes: &[u8], out: &mut [u8]) {
-    for (pair, &b) in out.chunks_exact_mut(2).zip(bytes) {
-        pair[0] = HEX[usize::from(b >> 4)];
-        pair[1] = HEX[usize::from(b & 0x0f)];
-    }
-}
+use super::lhex::{decode_into as decode_hex, encode as hex_string, encode_into as hex_into};
 
 /// The lower-case hex of a 16-byte digest.
 fn hex_array(bytes: &[u8; 16]) -> [u8; 32] {
     let mut out = [0u8; 32];
     hex_into(bytes, &mut out);
     out
-}
-
-fn hex_string(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for &b in bytes {
-        s.push(char::from(HEX[usize::from(b >> 4)]));
-        s.push(char::from(HEX[usize::from(b & 0x0f)]));
-    }
-    s
-}
-
-fn hex_val(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    }
-}
-
-/// Decodes exactly `out.len() * 2` hex digits into `out`.
-fn decode_hex(hex: &[u8], out: &mut [u8]) -> bool {
-    if hex.len() != out.len() * 2 {
-        return false;
-    }
-    for (o, pair) in out.iter_mut().zip(hex.chunks_exact(2)) {
-        match (hex_val(pair[0]), hex_val(pair[1])) {
-            (Some(h), Some(l)) => *o = (h << 4) | l,
-            _ => return false,
-        }
-    }
-    true
 }
 
 #[cfg(test)]
@@ -260,12 +219,6 @@ mod tests {
 
     #[test]
     fn hex_roundtrip() {
-        let mut out = [0u8; 3];
-        assert!(decode_hex(b"00aFff", &mut out));
-        assert_eq!(out, [0, 0xaf, 0xff]);
-        assert_eq!(hex_string(&out), "00afff");
-        assert!(!decode_hex(b"00aFf", &mut out));
-        assert!(!decode_hex(b"00aFfg", &mut out));
         let ha1 = Ha1::from_hex(" C4BD012DFA61B3000723C206D202A63C\n").unwrap();
         assert_eq!(ha1.to_hex(), "c4bd012dfa61b3000723c206d202a63c");
         assert_eq!(Ha1::from_hex("c4bd"), None);

@@ -61,6 +61,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use hmac::{Hmac, Mac};
+use rvp_proto::digest::lhex::{decode_into as decode_hex, encode as hex_string};
 use rvp_proto::digest::{HA1_LEN, Ha2, QopAuth, parse_nonce_count};
 use rvp_proto::url::LogicalUrl;
 use sha2::Sha256;
@@ -566,40 +567,6 @@ fn uri_matches(uri: &str, target: &str) -> bool {
     uri == target || path_of(uri) == path_of(target)
 }
 
-/// The lower-case hex of `bytes` (a nonce's payload and tag).
-fn hex_string(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for &b in bytes {
-        s.push(char::from(HEX[usize::from(b >> 4)]));
-        s.push(char::from(HEX[usize::from(b & 0x0f)]));
-    }
-    s
-}
-
-fn hex_val(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    }
-}
-
-/// Decodes exactly `out.len() * 2` hex digits into `out`.
-fn decode_hex(hex: &[u8], out: &mut [u8]) -> bool {
-    if hex.len() != out.len() * 2 {
-        return false;
-    }
-    for (o, pair) in out.iter_mut().zip(hex.chunks_exact(2)) {
-        match (hex_val(pair[0]), hex_val(pair[1])) {
-            (Some(h), Some(l)) => *o = (h << 4) | l,
-            _ => return false,
-        }
-    }
-    true
-}
-
 /// Comparison whose time does not depend on where the inputs differ.
 fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
@@ -613,16 +580,6 @@ fn ct_eq(a: &[u8], b: &[u8]) -> bool {
 mod tests {
     use super::*;
     use rvp_proto::digest::{compute_librvp_response, compute_response};
-
-    #[test]
-    fn hex_roundtrip() {
-        let mut out = [0u8; 3];
-        assert!(decode_hex(b"00aFff", &mut out));
-        assert_eq!(out, [0, 0xaf, 0xff]);
-        assert_eq!(hex_string(&out), "00afff");
-        assert!(!decode_hex(b"00aFf", &mut out));
-        assert!(!decode_hex(b"00aFfg", &mut out));
-    }
 
     #[test]
     fn uri_forms() {

@@ -1,0 +1,80 @@
+//! `LHEX` (RFC 7616 §3.4.1): the lower-case hex in which Digest writes its hashes, and
+//! which servers also use for opaque values such as nonces. Read case-insensitively.
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Writes the lower-case hex of `bytes` into the start of `out` (which must hold twice as
+/// many bytes; what does not fit is left out).
+pub fn encode_into(bytes: &[u8], out: &mut [u8]) {
+    for (pair, &b) in out.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = HEX[usize::from(b >> 4)];
+        pair[1] = HEX[usize::from(b & 0x0f)];
+    }
+}
+
+/// The lower-case hex of `bytes`.
+///
+/// ```
+/// assert_eq!(rvp_proto::digest::lhex::encode(&[0, 0xaf, 0xff]), "00afff");
+/// ```
+pub fn encode(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        s.push(char::from(HEX[usize::from(b >> 4)]));
+        s.push(char::from(HEX[usize::from(b & 0x0f)]));
+    }
+    s
+}
+
+fn digit(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Decodes exactly `out.len() * 2` hex digits (either case) into `out`; `false` (and `out`
+/// unspecified) for another length or a non-hex digit.
+///
+/// ```
+/// let mut out = [0u8; 3];
+/// assert!(rvp_proto::digest::lhex::decode_into(b"00aFff", &mut out));
+/// assert_eq!(out, [0, 0xaf, 0xff]);
+/// assert!(!rvp_proto::digest::lhex::decode_into(b"00aFf", &mut out));
+/// assert!(!rvp_proto::digest::lhex::decode_into(b"00aFfg", &mut out));
+/// ```
+pub fn decode_into(hex: &[u8], out: &mut [u8]) -> bool {
+    if hex.len() != out.len() * 2 {
+        return false;
+    }
+    for (o, pair) in out.iter_mut().zip(hex.chunks_exact(2)) {
+        match (digit(pair[0]), digit(pair[1])) {
+            (Some(h), Some(l)) => *o = (h << 4) | l,
+            _ => return false,
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        /// Encoding then decoding gives the bytes back; upper-case digits read the same.
+        #[test]
+        fn round_trip(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40)) {
+            let hex = encode(&bytes);
+            let mut fixed = vec![0u8; hex.len()];
+            encode_into(&bytes, &mut fixed);
+            proptest::prop_assert_eq!(fixed.as_slice(), hex.as_bytes());
+            let mut back = vec![0u8; bytes.len()];
+            proptest::prop_assert!(decode_into(hex.as_bytes(), &mut back));
+            proptest::prop_assert_eq!(&back, &bytes);
+            proptest::prop_assert!(decode_into(hex.to_ascii_uppercase().as_bytes(), &mut back));
+            proptest::prop_assert_eq!(&back, &bytes);
+        }
+    }
+}
