@@ -29,7 +29,9 @@
 //!   authenticated) hand theirs over first and share the commit — one store write for a
 //!   batch instead of one per request under load. A yield that brought nothing in (an
 //!   idle server, one client) is not tried again for the next 8 batches, so a quiet
-//!   server pays one more scheduler pass for one batch in nine.
+//!   server pays one more scheduler pass for one batch in nine. An input that leaves
+//!   nothing to make durable ([`Core::is_committed`]: a NOTIFY to an offline user, a
+//!   PROPFIND) neither yields nor waits: its outputs leave as soon as it is handled.
 //! * **Time.** The engine task reads the clock itself when it hands an input over, so the
 //!   engine sees non-decreasing instants even though connections run concurrently. It
 //!   sleeps until the engine's earliest deadline (one timer, not one per subscription).
@@ -140,6 +142,13 @@ pub trait Core: Send + 'static {
     fn commit(&mut self) -> Result<Option<usize>, CommitFailed> {
         Ok(None)
     }
+
+    /// Whether [`Core::commit`] has nothing to write: every input handled so far is
+    /// durable, so the outputs queued now may leave before the batch closes. `false` (the
+    /// default) keeps every output until the batch's commit.
+    fn is_committed(&self) -> bool {
+        false
+    }
 }
 
 /// [`Core::commit`] failed; the engine task stops.
@@ -200,11 +209,11 @@ impl<C: Core> EngineHandle<C> {
     /// channel when the engine is behind. Dropping the future abandons the answer (the
     /// engine still processes the request).
     pub async fn call(&self, request: C::Request) -> Result<C::Response, EngineGone> {
+        // Room first, then the request: `Sender::send` would keep the request inside its
+        // future while it waits, so the caller's future would hold it twice.
+        let permit = self.tx.reserve().await.map_err(|_| EngineGone)?;
         let (tx, rx) = oneshot::channel();
-        self.tx
-            .send(Command::Request(request, tx))
-            .await
-            .map_err(|_| EngineGone)?;
+        permit.send(Command::Request(request, tx));
         rx.await.map_err(|_| EngineGone)
     }
 
@@ -353,12 +362,18 @@ async fn run<C: Core, X: Effects<C::Effect>>(
                         }
                     }
                     n += 1;
+                    // Nothing to make durable (a NOTIFY to an offline user, a PROPFIND):
+                    // the outputs leave now instead of waiting for the batch to close.
+                    let committed = core.is_committed();
+                    if committed {
+                        drain_outputs(&mut core, &mut effects, &mut pending, usize::MAX);
+                    }
                     if n < BATCH {
                         next = rx.try_recv().ok();
                         // Group commit: when the first input is alone, the connection
                         // tasks that are ready run once before the batch closes, so that
                         // their requests share its commit (one store write for many).
-                        if next.is_none() && !yielded {
+                        if next.is_none() && !yielded && !committed {
                             yielded = true;
                             if yield_skip == 0 {
                                 tokio::task::yield_now().await;
@@ -522,6 +537,8 @@ mod tests {
         /// Outputs the next commit covers (`None`: everything queued).
         covers: Arc<Mutex<Option<usize>>>,
         fail: Arc<std::sync::atomic::AtomicBool>,
+        /// What [`Core::is_committed`] says.
+        clean: Arc<std::sync::atomic::AtomicBool>,
         commits: usize,
     }
 
@@ -549,6 +566,40 @@ mod tests {
             }
             Ok(Some(self.covers.lock().unwrap().unwrap_or(self.out.len())))
         }
+        fn is_committed(&self) -> bool {
+            self.clean.load(std::sync::atomic::Ordering::SeqCst)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_committed_core_releases_at_once_and_an_uncommitted_one_waits() {
+        // The commits cover nothing: only what `is_committed` lets go can leave.
+        let covers = Arc::new(Mutex::new(Some(0)));
+        let clean = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let core = Journaled {
+            covers: Arc::clone(&covers),
+            clean: Arc::clone(&clean),
+            ..Journaled::default()
+        };
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&seen);
+        let (h, _task) = spawn(core, move |e| sink.lock().unwrap().push(e), 8);
+        let within = |f| tokio::time::timeout(Duration::from_secs(5), f);
+        assert_eq!(
+            within(h.call(1))
+                .await
+                .expect("nothing to commit: answered"),
+            Ok(1)
+        );
+        assert_eq!(*seen.lock().unwrap(), vec![1]);
+        clean.store(false, std::sync::atomic::Ordering::SeqCst);
+        let r = tokio::time::timeout(Duration::from_millis(100), h.call(2)).await;
+        assert!(r.is_err(), "answered before its commit");
+        assert_eq!(*seen.lock().unwrap(), vec![1], "its effect waits too");
+        // Once the core says everything is durable, what waited leaves with the next input.
+        clean.store(true, std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(within(h.call(3)).await.expect("released"), Ok(3));
+        assert_eq!(*seen.lock().unwrap(), vec![1, 2, 3]);
     }
 
     #[tokio::test]

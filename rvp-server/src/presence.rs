@@ -156,6 +156,10 @@ impl Core for PresenceCore {
         self.engine.poll_timeout()
     }
 
+    fn is_committed(&self) -> bool {
+        !self.engine.has_changes() && self.archive.as_ref().is_none_or(|a| a.pending() == 0)
+    }
+
     fn commit(&mut self) -> Result<Option<usize>, CommitFailed> {
         // The archive first: the record of a relayed NOTIFY is written before anything of
         // its batch (a delivery, the sender's answer) leaves.
