@@ -114,13 +114,18 @@ impl Handler for RvpService {
     async fn handle(&self, peer: Peer, request: Request, now: Instant) -> Response {
         // The directory first (async, here in the server layer: the engine stays
         // sans-IO): the users the request names, as the directory says now.
+        //
+        // The directory, the router and the server-trust checks are boxed where they run:
+        // their futures (kilobytes) would otherwise be part of every request's future,
+        // copied with it, on servers that use none of them.
         if let Some(live) = &self.live
-            && let Some(answer) = live.check(&request).await.response()
+            && let Some(answer) = Box::pin(live.check(&request)).await.response()
         {
             return answer;
         }
         if let Some(router) = &self.router
-            && let Some(routed) = crate::router::answer(router, peer.addr.ip(), &request).await
+            && let Some(routed) =
+                Box::pin(crate::router::answer(router, peer.addr.ip(), &request)).await
         {
             return routed;
         }
@@ -169,7 +174,7 @@ impl Handler for RvpService {
         // A request speaking as another server is believed only from where that server's
         // DNS (or the configuration) places it (crate::trust).
         if let Some(FromPrincipal::Host(host)) = &request.typed.rvp.from_principal
-            && let Err(e) = self.trust.check_server(host, client).await
+            && let Err(e) = Box::pin(self.trust.check_server(host, client)).await
         {
             tracing::info!(peer = %peer.addr, "refused: {e}");
             return text_response(
