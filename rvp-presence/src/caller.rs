@@ -105,6 +105,20 @@ impl Caller {
         }
     }
 
+    /// [`Caller::authenticated_as`] asserting the same principal in `RVP-From-Principal`:
+    /// the identity is read once and presented twice.
+    pub(crate) fn authenticated_asserting(
+        principal: &FromPrincipal,
+        kind: CredentialKind,
+    ) -> Caller {
+        let presented = Presented::from_header(principal);
+        Caller {
+            asserted: Some(presented.clone()),
+            authenticated: Some((presented, kind)),
+            source: None,
+        }
+    }
+
     /// Replaces the asserted principal (`RVP-From-Principal`).
     pub fn with_asserted(mut self, principal: &str) -> Caller {
         self.asserted = Some(Presented::new(principal));

@@ -30,8 +30,10 @@ impl PrincipalId {
 /// The canonical name of a principal node: lower-cased logical host and alias.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct NodeKey {
-    host: Box<str>,
-    alias: Box<str>,
+    // Shared, not boxed: a key is cloned into every caller, subscription and answer that
+    // names its principal, and a clone is then a reference count, not an allocation.
+    host: Arc<str>,
+    alias: Arc<str>,
 }
 
 impl NodeKey {
@@ -52,8 +54,8 @@ impl NodeKey {
             return None;
         }
         Some(NodeKey {
-            host: host.to_ascii_lowercase().into(),
-            alias: alias.to_ascii_lowercase().into(),
+            host: lower_shared(host),
+            alias: lower_shared(alias),
         })
     }
 
@@ -115,6 +117,16 @@ impl DirectoryProperties {
     }
 }
 
+/// `s` lower-cased (ASCII), in one allocation when it is lower-case already (as real
+/// names nearly always are).
+fn lower_shared(s: &str) -> Arc<str> {
+    if s.bytes().any(|b| b.is_ascii_uppercase()) {
+        Arc::from(s.to_ascii_lowercase())
+    } else {
+        Arc::from(s)
+    }
+}
+
 /// One registered principal.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
@@ -168,9 +180,9 @@ pub enum DirectoryError {
 pub struct Directory {
     records: Vec<Principal>,
     by_key: HashMap<NodeKey, PrincipalId>,
-    by_alias: HashMap<Box<str>, Vec<PrincipalId>>,
+    by_alias: HashMap<Arc<str>, Vec<PrincipalId>>,
     /// The distinct logical hosts of the registered principals (a handful).
-    hosts: Vec<Box<str>>,
+    hosts: Vec<Arc<str>>,
 }
 
 impl Directory {

@@ -275,11 +275,16 @@ impl Caller {
         authenticated: Option<(&FromPrincipal, CredentialKind)>,
         source: Option<IpAddr>,
     ) -> Caller {
-        let caller = match authenticated {
-            Some((p, kind)) => Caller::authenticated_as(p, kind),
-            None => Caller::anonymous(),
-        };
-        Caller::build(caller, rvp.from_principal.as_ref(), source)
+        let asserted = rvp.from_principal.as_ref();
+        match authenticated {
+            // Asserting the identity it proved (librvp, every request of a signed-on
+            // client): one identity read once, presented twice.
+            Some((p, kind)) if asserted == Some(p) => {
+                Caller::build(Caller::authenticated_asserting(p, kind), None, source)
+            }
+            Some((p, kind)) => Caller::build(Caller::authenticated_as(p, kind), asserted, source),
+            None => Caller::build(Caller::anonymous(), asserted, source),
+        }
     }
 
     fn build(

@@ -86,7 +86,10 @@ impl RvpHeader for FromPrincipal {
 
 impl fmt::Display for FromPrincipal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.write_value(f)
+        match self {
+            FromPrincipal::Url(u) => fmt::Display::fmt(u, f),
+            FromPrincipal::Host(h) => f.write_str(h),
+        }
     }
 }
 

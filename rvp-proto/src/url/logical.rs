@@ -81,7 +81,10 @@ impl LogicalUrl {
 
 impl fmt::Display for LogicalUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "http://{}{ALIASES_PREFIX}", self.host())?;
+        // Pieces, not `write!`: a principal URL is written per request (callers, logs).
+        f.write_str("http://")?;
+        f.write_str(self.host())?;
+        f.write_str(ALIASES_PREFIX)?;
         write_encoded(f, self.alias())
     }
 }
