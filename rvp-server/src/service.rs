@@ -142,9 +142,9 @@ impl Request {
         // Line by line after the request line; a line is the header when its first colon
         // follows exactly `name` (checked without looking for the colon first: `name`
         // holds none).
-        let mut rest = &head[head.iter().position(|&b| b == b'\n')? + 1..];
+        let mut rest = &head[memchr::memchr(b'\n', head)? + 1..];
         loop {
-            let end = rest.iter().position(|&b| b == b'\n');
+            let end = memchr::memchr(b'\n', rest);
             let line = &rest[..end.unwrap_or(rest.len())];
             if line.len() > n && line[n] == b':' && line[..n].eq_ignore_ascii_case(name) {
                 let line = line.strip_suffix(b"\r").unwrap_or(line);

@@ -123,10 +123,7 @@ impl<'a> Authorization<'a> {
                             i += 1 + ch_len;
                         }
                         Some(_) => {
-                            let run = s[i..]
-                                .iter()
-                                .position(|&b| b == b'"' || b == b'\\')
-                                .unwrap_or(s.len() - i);
+                            let run = memchr::memchr2(b'"', b'\\', &s[i..]).unwrap_or(s.len() - i);
                             if let Some(buf) = owned.as_mut() {
                                 buf.push_str(&text[i..i + run]);
                             }
