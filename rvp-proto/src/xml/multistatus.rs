@@ -63,6 +63,20 @@ impl StatusLine {
     }
 }
 
+impl StatusLine {
+    /// `<d:status>HTTP/1.1 <code> <reason></d:status>`, as [`fmt::Display`] writes the
+    /// text, without the formatting machinery (one per propstat of every answer).
+    fn write_element(&self, out: &mut Vec<u8>) {
+        write::start(out, "d:status");
+        out.extend_from_slice(b"HTTP/1.1 ");
+        // A `StatusCode` is always three digits (100..=999).
+        out.extend_from_slice(self.code.as_str().as_bytes());
+        out.push(b' ');
+        write::escape_text(out, &self.reason);
+        write::end(out, "d:status");
+    }
+}
+
 impl fmt::Display for StatusLine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "HTTP/1.1 {} {}", self.code.as_u16(), self.reason)
@@ -189,7 +203,7 @@ impl XmlBody for MultiStatus {
             for ps in &resp.propstats {
                 write::start(out, "d:propstat");
                 write_props(out, &ps.props);
-                write::text_element(out, "d:status", &ps.status.to_string());
+                ps.status.write_element(out);
                 write::end(out, "d:propstat");
             }
             write::end(out, "d:response");
@@ -253,6 +267,28 @@ mod tests {
             StatusLine::new(StatusCode::OK).to_string(),
             "HTTP/1.1 200 Successful"
         );
+    }
+
+    #[test]
+    fn status_element_is_the_escaped_display_text() {
+        for (code, reason) in [
+            (200, "Successful"),
+            (404, ""),
+            (599, "a <b> & \"c\""),
+            (207, "\u{e9}t\u{e9}"),
+        ] {
+            let line = StatusLine {
+                code: StatusCode::from_u16(code).unwrap(),
+                reason: reason.to_owned(),
+            };
+            let (mut fast, mut slow) = (Vec::new(), Vec::new());
+            line.write_element(&mut fast);
+            write::text_element(&mut slow, "d:status", &line.to_string());
+            assert_eq!(
+                String::from_utf8(fast).unwrap(),
+                String::from_utf8(slow).unwrap()
+            );
+        }
     }
 
     #[test]
