@@ -19,8 +19,9 @@ use crate::store::{DurableStore, StoreError, SyncMode};
 pub struct PresenceRequest {
     /// The caller (asserted and authenticated identities, source IP).
     pub caller: Caller,
-    /// Method class, request-target and every RVP header, typed.
-    pub typed: rvp_proto::codec::TypedRequest,
+    /// Method class, request-target and every RVP header, typed (boxed: moved through the
+    /// engine's channel as a pointer).
+    pub typed: Box<rvp_proto::codec::TypedRequest>,
     /// The body (shared with the connection's buffer, not copied).
     pub body: Bytes,
 }
