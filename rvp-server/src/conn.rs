@@ -57,13 +57,14 @@
 //!   discarded for at most [`LINGER_TIME`] / [`LINGER_BYTES`], so the client reads the 4xx
 //!   instead of a TCP reset.
 
+use std::borrow::Cow;
 use std::io;
 use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::task::{Poll, ready};
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use http::{HeaderValue, StatusCode};
 use rvp_proto::MethodClass;
 use rvp_proto::codec::{Limits, ParseError, RequestHead, RequestParser, Status, write_response};
@@ -415,7 +416,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<'_, S> {
                 }
                 Step::Fatal { response } => {
                     let consumed = self.buf.len();
-                    self.answer(response, consumed, "-", "-", Instant::now(), true, None);
+                    self.answer(response, consumed, "-", b"-", Instant::now(), true, None);
                     if self.flush().await {
                         self.linger().await;
                     }
@@ -431,8 +432,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<'_, S> {
                     response,
                     keep_alive,
                     consumed,
-                    method,
-                    target,
+                    Cow::Owned(method),
+                    Bytes::from(target),
                     Instant::now(),
                 ),
                 Step::Rvp {
@@ -447,18 +448,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<'_, S> {
                     // The request's bytes leave the buffer as they are (no copy of the
                     // body, no header map): the handler reads what it needs from them.
                     let wire = self.buf.split_to(consumed).freeze();
-                    let request = Request::new(method, *typed, wire, head_len, target);
+                    // Only the protocol log needs the target: a view of the same bytes.
+                    let target_bytes = if self.log.is_enabled() {
+                        wire.slice(target.clone())
+                    } else {
+                        Bytes::new()
+                    };
+                    let request = Request::new(method, typed, wire, head_len, target);
                     advance = 0;
                     self.method = Some(request.method);
-                    // Only the protocol log needs them as text.
-                    let (method, target) = if self.log.is_enabled() {
-                        (
-                            request.method.as_str().to_owned(),
-                            request.target().to_owned(),
-                        )
-                    } else {
-                        (String::new(), String::new())
-                    };
+                    let (method, target) = (Cow::Borrowed(method.as_str()), target_bytes);
                     // Boxed: the handler's future (kilobytes) is then allocated while a
                     // request is handled, not carried in every idle connection's task.
                     let handling = Box::pin(handler.handle(self.peer, request, received));
@@ -560,7 +559,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<'_, S> {
         mut response: Response,
         bytes_in: usize,
         method: &str,
-        target: &str,
+        target: &[u8],
         received: Instant,
         close: bool,
         explicit_keep: Option<()>,
@@ -604,7 +603,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<'_, S> {
                 self.peer.addr,
                 principal.map(|p| &*p.0),
                 method,
-                target,
+                // The parser took only a UTF-8 target; `-` for anything else, to be sure.
+                std::str::from_utf8(target).unwrap_or("-"),
                 response.status().as_u16(),
                 bytes_in,
                 self.out.len() - before,
@@ -710,7 +710,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<'_, S> {
                     "the request was not received in time",
                 );
                 let received = self.buf.len();
-                self.answer(res, received, "-", "-", Instant::now(), true, None);
+                self.answer(res, received, "-", b"-", Instant::now(), true, None);
                 let _ = self.flush().await;
                 Err(ConnEnd::ReadTimeout)
             }
