@@ -71,13 +71,31 @@ fn is_name_start(b: u8) -> bool {
 }
 
 fn is_name_char(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_')
+    NAME_CHAR[usize::from(b)]
 }
+
+/// [`is_name_char`] as a table: one load per byte of every name read.
+const NAME_CHAR: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_');
+        b += 1;
+    }
+    t
+};
 
 /// The length of an ASCII NCName at the start of `b` (0: none).
 fn ncname_len(b: &[u8]) -> usize {
     match b.first() {
-        Some(&f) if is_name_start(f) => 1 + b[1..].iter().take_while(|&&c| is_name_char(c)).count(),
+        Some(&f) if is_name_start(f) => {
+            let mut n = 1;
+            while n < b.len() && is_name_char(b[n]) {
+                n += 1;
+            }
+            n
+        }
         _ => 0,
     }
 }
@@ -328,6 +346,14 @@ impl<'i> Fast<'i> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn name_char_table_is_the_xml_ascii_name_chars() {
+        for b in 0..=255u8 {
+            let expected = b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_');
+            assert_eq!(is_name_char(b), expected, "byte {b:#04x}");
+        }
+    }
 
     fn tokens(s: &str) -> Result<Vec<String>, Declined> {
         let mut f = Fast::new(s);
