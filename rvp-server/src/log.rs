@@ -192,10 +192,30 @@ fn put_field(out: &mut Vec<u8>, field: &str) {
     }
 }
 
-/// `YYYY-MM-DD HH:MM:SS.ffffff` in UTC.
+/// `YYYY-MM-DD HH:MM:SS.ffffff` in UTC. The part up to the seconds changes once a second:
+/// each thread keeps the last one it wrote and only adds the microseconds.
 fn put_utc(out: &mut Vec<u8>, t: SystemTime) {
+    thread_local! {
+        static LAST: std::cell::Cell<(u64, [u8; 19])> = const { std::cell::Cell::new((u64::MAX, [0; 19])) };
+    }
     let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = since.as_secs();
+    let (last_secs, text) = LAST.get();
+    if last_secs == secs {
+        out.extend_from_slice(&text);
+    } else {
+        let start = out.len();
+        put_utc_seconds(out, secs);
+        if let Ok(text) = <[u8; 19]>::try_from(&out[start..]) {
+            LAST.set((secs, text));
+        }
+    }
+    out.push(b'.');
+    put_u64(out, u64::from(since.subsec_micros()), 6);
+}
+
+/// `YYYY-MM-DD HH:MM:SS` of `secs` since the Unix epoch.
+fn put_utc_seconds(out: &mut Vec<u8>, secs: u64) {
     let days = i64::try_from(secs / 86_400).unwrap_or(0);
     let rem = secs % 86_400;
     let (y, m, d) = civil_from_days(days);
@@ -212,8 +232,6 @@ fn put_utc(out: &mut Vec<u8>, t: SystemTime) {
     put_u64(out, rem % 3600 / 60, 2);
     out.push(b':');
     put_u64(out, rem % 60, 2);
-    out.push(b'.');
-    put_u64(out, u64::from(since.subsec_micros()), 6);
 }
 
 /// Proleptic Gregorian date of a day count since 1970-01-01 (the usual era-based
@@ -488,6 +506,18 @@ mod tests {
             UNIX_EPOCH + Duration::from_micros(951_782_400_000_000 + 3_723_000_042),
         );
         assert_eq!(s, b"2000-02-29 01:02:03.000042");
+        // The same second again (the thread's cached prefix), then the next one.
+        let at = |micros: u64| {
+            let mut s = Vec::new();
+            put_utc(&mut s, UNIX_EPOCH + Duration::from_micros(micros));
+            String::from_utf8(s).unwrap()
+        };
+        let t = 951_782_400_000_000 + 3_723_000_000;
+        assert_eq!(at(t + 999_999), "2000-02-29 01:02:03.999999");
+        assert_eq!(at(t + 1_000_000), "2000-02-29 01:02:04.000000");
+        assert_eq!(at(t + 7), "2000-02-29 01:02:03.000007");
+        assert_eq!(at(253_402_300_800_000_000), "10000-01-01 00:00:00.000000");
+        assert_eq!(at(t + 8), "2000-02-29 01:02:03.000008");
     }
 
     proptest::proptest! {
