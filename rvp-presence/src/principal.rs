@@ -40,22 +40,19 @@ impl NodeKey {
     /// A key from a logical host (a port, if any, is dropped) and an alias. Returns `None`
     /// when either is empty or contains `/`, whitespace or a control character.
     pub fn new(host: &str, alias: &str) -> Option<NodeKey> {
-        let host = strip_port(host.trim());
-        let alias = alias.trim();
-        // Byte checks for the ASCII that every real name is; the char walk (Unicode
-        // white space and controls) only for the rest.
-        let bad = |s: &str| {
-            s.is_empty()
-                || s.bytes()
-                    .any(|b| b == b'/' || b.is_ascii_whitespace() || b.is_ascii_control())
-                || (!s.is_ascii() && s.chars().any(|c| c.is_whitespace() || c.is_control()))
-        };
-        if bad(host) || bad(alias) {
-            return None;
-        }
+        let (host, alias) = key_parts(host, alias)?;
         Some(NodeKey {
             host: lower_shared(host),
             alias: lower_shared(alias),
+        })
+    }
+
+    /// Whether [`NodeKey::new`]`(host, alias)` would be this key, without building it.
+    fn is_parts(&self, host: &str, alias: &str) -> bool {
+        // `self` is lower-cased already: ASCII-case-insensitive equality is equality with
+        // the lower-cased parts.
+        key_parts(host, alias).is_some_and(|(h, a)| {
+            self.host.eq_ignore_ascii_case(h) && self.alias.eq_ignore_ascii_case(a)
         })
     }
 
@@ -81,6 +78,22 @@ impl NodeKey {
             self.host, self.alias
         )
     }
+}
+
+/// The host (port dropped) and alias a key is made of, trimmed; `None` when either is
+/// empty or contains `/`, whitespace or a control character.
+fn key_parts<'a>(host: &'a str, alias: &'a str) -> Option<(&'a str, &'a str)> {
+    let host = strip_port(host.trim());
+    let alias = alias.trim();
+    // Byte checks for the ASCII that every real name is; the char walk (Unicode white
+    // space and controls) only for the rest.
+    let bad = |s: &str| {
+        s.is_empty()
+            || s.bytes()
+                .any(|b| b == b'/' || b.is_ascii_whitespace() || b.is_ascii_control())
+            || (!s.is_ascii() && s.chars().any(|c| c.is_whitespace() || c.is_control()))
+    };
+    (!bad(host) && !bad(alias)).then_some((host, alias))
 }
 
 fn strip_port(host: &str) -> &str {
@@ -318,6 +331,19 @@ pub fn principal_key(url: &str) -> Option<NodeKey> {
     }
 }
 
+/// Whether [`principal_key`]`(url)` is `key`, without building a key (the NOTIFY sender
+/// check, per request).
+pub(crate) fn principal_url_is(url: &str, key: &NodeKey) -> bool {
+    let url = url.trim();
+    let url = url.strip_suffix('/').unwrap_or(url);
+    match NodeUrlRef::parse(url) {
+        Ok(NodeUrlRef::Logical { host, alias } | NodeUrlRef::Physical { host, alias, .. }) => {
+            key.is_parts(host.host(), &alias)
+        }
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -341,6 +367,33 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// The sender check's comparison without a key is exactly "its key is this key",
+        /// over hosts and aliases in any case, with ports, escapes, spaces and slashes.
+        #[test]
+        fn principal_url_is_agrees_with_principal_key(
+            host in "[a-zA-Z.]{0,3}(:[0-9]{0,2})?",
+            alias in "( |%20|%2F|%41|[a-cA-C/_])?[a-cA-C]{0,2}",
+            physical in proptest::bool::ANY,
+            slash in proptest::bool::ANY,
+            key_host in "[a-cA-C.]{1,3}",
+            key_alias in "[a-cA-C]{1,2}",
+        ) {
+            let url = if physical {
+                format!("http://home:81/instmsg/local/{host}/instmsg/aliases/{alias}")
+            } else {
+                format!("http://{host}/instmsg/aliases/{alias}")
+            };
+            let url = if slash { url + "/" } else { url };
+            let keys = [NodeKey::new(&key_host, &key_alias), principal_key(&url)];
+            for key in keys.iter().flatten() {
+                proptest::prop_assert_eq!(
+                    principal_url_is(&url, key),
+                    principal_key(&url).as_ref() == Some(key),
+                    "{} against {:?}", url, key
+                );
+            }
+        }
+
         /// The byte-level name check refuses exactly what a walk over the characters
         /// (slash, Unicode white space, controls) refuses.
         #[test]

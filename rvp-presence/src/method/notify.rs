@@ -28,7 +28,7 @@ use rvp_proto::xml::Notification;
 use super::{Cx, bad, is_blank, parse_body};
 use crate::delivery::AckType;
 use crate::engine::{Delivery, Engine, Refusal};
-use crate::principal::principal_key;
+use crate::principal::{principal_key, principal_url_is};
 
 pub(super) fn handle(e: &mut Engine, cx: &Cx<'_>) -> Result<(), Refusal> {
     if cx.caller.principal().is_none() {
@@ -58,11 +58,11 @@ fn check_sender(e: &Engine, cx: &Cx<'_>) -> Result<(), Refusal> {
         // Application XML carries no r:notification-from of ours to check.
         _ => return Ok(()),
     };
-    let from_key = principal_key(&from);
-    let ok = if sender.text.contains('/') {
-        sender.is(&from, from_key.as_ref())
-    } else {
-        from_key.is_some_and(|k| k.host().eq_ignore_ascii_case(&sender.text))
+    let ok = match &sender.key {
+        // A principal URL (every signed-on user): compared without building a key.
+        Some(key) => principal_url_is(&from, key),
+        None if sender.text.contains('/') => sender.is(&from, principal_key(&from).as_ref()),
+        None => principal_key(&from).is_some_and(|k| k.host().eq_ignore_ascii_case(&sender.text)),
     };
     if ok {
         Ok(())
