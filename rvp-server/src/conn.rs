@@ -821,7 +821,7 @@ mod tests {
     impl Handler for Echo {
         async fn handle(&self, _peer: Peer, r: Request, _now: Instant) -> Response {
             let n = self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
-            Response::new(bytes::Bytes::from(format!(
+            Response::new(Bytes::from(format!(
                 "{n} {} {} {}",
                 r.method,
                 r.target(),

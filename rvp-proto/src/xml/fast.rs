@@ -77,13 +77,14 @@ fn is_name_char(b: u8) -> bool {
 /// [`is_name_char`] as a table: one load per byte of every name read.
 const NAME_CHAR: [bool; 256] = {
     let mut t = [false; 256];
-    let mut b = 0;
-    while b < 256 {
-        let c = b as u8;
-        t[b] = c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_');
-        b += 1;
+    let mut c: u8 = 0;
+    loop {
+        t[c as usize] = c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_');
+        if c == u8::MAX {
+            break t;
+        }
+        c += 1;
     }
-    t
 };
 
 /// The length of an ASCII NCName at the start of `b` (0: none).
