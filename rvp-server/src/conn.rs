@@ -69,7 +69,7 @@ use http::{HeaderValue, StatusCode};
 use rvp_proto::MethodClass;
 use rvp_proto::codec::{Limits, ParseError, RequestHead, RequestParser, Status, write_response};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
-use tokio::time::timeout_at;
+use tokio::time::{Sleep, timeout_at};
 
 use crate::log::{LogEntry, ProtocolLog};
 use crate::metrics::Metrics;
@@ -300,6 +300,21 @@ pub enum ConnEnd {
 /// buffer allocated for them: waiting costs no buffer. `poll_read` consumes nothing when it
 /// answers `Pending` (the `AsyncRead` contract), so the scratch array can be dropped
 /// between polls.
+/// Sets the connection's timer to `deadline` (making it at the first use) and returns it.
+///
+/// One timer per connection, moved from deadline to deadline, instead of a new one per
+/// wait: a wait that finishes in time (nearly all) would otherwise insert an entry into
+/// tokio's timer wheel and remove it again, twice per request. Moving a registered timer to
+/// a later deadline (the next request's, as time goes on) only updates it in place.
+fn arm(timer: &mut Option<Pin<Box<Sleep>>>, deadline: Instant) -> Pin<&mut Sleep> {
+    let deadline = tokio::time::Instant::from_std(deadline);
+    let timer = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+    if timer.deadline() != deadline {
+        timer.as_mut().reset(deadline);
+    }
+    timer.as_mut()
+}
+
 async fn read_some<S: AsyncRead + Unpin>(stream: &mut S, buf: &mut BytesMut) -> io::Result<usize> {
     if buf.capacity() > buf.len() {
         return stream.read_buf(buf).await;
@@ -353,6 +368,7 @@ where
         request_started: None,
         continue_checked: false,
         answered: 0,
+        timer: None,
     };
     async move {
         let end = conn.run(handler).await;
@@ -383,6 +399,9 @@ struct Conn<'a, S> {
     /// `Expect: 100-continue` of the pending request looked at (and answered if due).
     continue_checked: bool,
     answered: u64,
+    /// The connection's one timer, for the read and handler time-outs in turn (see
+    /// [`arm`]); made at the first wait.
+    timer: Option<Pin<Box<Sleep>>>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Conn<'_, S> {
@@ -461,9 +480,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<'_, S> {
                     // Boxed: the handler's future (kilobytes) is then allocated while a
                     // request is handled, not carried in every idle connection's task.
                     let handling = Box::pin(handler.handle(self.peer, request, received));
+                    let timer = arm(&mut self.timer, received + self.limits.handler_timeout);
                     let handled = tokio::select! {
-                        r = tokio::time::timeout(self.limits.handler_timeout, handling) => r.ok(),
+                        biased;
                         () = self.phase.reached(Phase::Aborting) => return ConnEnd::Aborted,
+                        r = handling => Some(r),
+                        () = timer => None,
                     };
                     let Some(response) = handled else {
                         self.metrics.handler_timeout();
@@ -680,7 +702,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<'_, S> {
         } else {
             self.buf.reserve(READ_CHUNK);
         }
-        let read = timeout_at(deadline.into(), read_some(&mut self.stream, &mut self.buf));
+        let timer = arm(&mut self.timer, deadline);
+        let read = read_some(&mut self.stream, &mut self.buf);
         // Between requests, shutdown closes the connection; inside one, only the abort does.
         let stop_at = if empty {
             Phase::Draining
@@ -688,23 +711,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<'_, S> {
             Phase::Aborting
         };
         let result = tokio::select! {
-            r = read => r,
+            biased;
             () = self.phase.reached(stop_at) => {
                 return Err(if empty { ConnEnd::Draining } else { ConnEnd::Aborted });
             }
+            r = read => Some(r),
+            () = timer => None,
         };
         match result {
-            Ok(Ok(0)) if empty => Err(ConnEnd::ClientClosed),
-            Ok(Ok(0)) | Ok(Err(_)) => Err(ConnEnd::ReadFailed),
-            Ok(Ok(_)) => {
+            Some(Ok(0)) if empty => Err(ConnEnd::ClientClosed),
+            Some(Ok(0) | Err(_)) => Err(ConnEnd::ReadFailed),
+            Some(Ok(_)) => {
                 if empty && self.request_started.is_none() {
                     self.request_started = Some(Instant::now());
                 }
                 Ok(())
             }
-            Err(_elapsed) if idle => Err(ConnEnd::Idle),
-            Err(_elapsed) if empty => Err(ConnEnd::Idle),
-            Err(_elapsed) => {
+            None if idle || empty => Err(ConnEnd::Idle),
+            None => {
                 let res = text_response(
                     StatusCode::REQUEST_TIMEOUT,
                     "the request was not received in time",
@@ -929,6 +953,7 @@ mod tests {
                 request_started: None,
                 continue_checked: false,
                 answered: 0,
+                timer: None,
             };
             let request = b"NOTIFY /instmsg/aliases/bob HTTP/1.1\r\nHost: localhost\r\n\
                             Content-Length: 5\r\n\r\nhello";

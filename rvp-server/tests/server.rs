@@ -547,6 +547,35 @@ async fn idle_keep_alive_connections_are_closed() {
     server.stop().await;
 }
 
+/// The connection moves one timer from wait to wait: each request's handler time-out and
+/// each idle period count from their own start, not from the connection's first request.
+#[tokio::test]
+async fn time_outs_restart_with_each_request_on_a_kept_connection() {
+    let mut l = limits();
+    l.handler_timeout = Duration::from_millis(300);
+    l.idle_timeout = Duration::from_millis(400);
+    let server = start(l).await;
+    let mut c = Client::connect(server.addr).await;
+    let started = Instant::now();
+    // Requests taking 150 ms each, then 150 ms idle, for well past both time-outs.
+    while started.elapsed() < Duration::from_millis(1_200) {
+        c.send(&req("NOTIFY", "/slow/150", "")).await;
+        assert_eq!(c.read().await.expect("answered in time").code, 200);
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    // A request slower than the handler time-out still gets its 503, after about 300 ms.
+    let asked = Instant::now();
+    c.send(&req("NOTIFY", "/slow/5000", "")).await;
+    assert_eq!(c.read().await.expect("503").code, 503);
+    assert!(
+        asked.elapsed() >= Duration::from_millis(250),
+        "{:?}",
+        asked.elapsed()
+    );
+    assert!(c.closed().await);
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn excess_connections_get_503_and_the_limit_frees_up() {
     let mut l = limits();
