@@ -571,19 +571,47 @@ mod tests {
         }
     }
 
+    /// A [`Journaled`] core on its task: the handle, the task, the knobs the tests turn
+    /// and the effects released so far.
+    struct Rig {
+        h: EngineHandle<Journaled>,
+        task: JoinHandle<Journaled>,
+        covers: Arc<Mutex<Option<usize>>>,
+        fail: Arc<std::sync::atomic::AtomicBool>,
+        clean: Arc<std::sync::atomic::AtomicBool>,
+        seen: Arc<Mutex<Vec<u64>>>,
+    }
+
+    /// Commits that cover nothing and a core that is never committed, until a test says
+    /// otherwise.
+    fn rig() -> Rig {
+        let core = Journaled {
+            covers: Arc::new(Mutex::new(Some(0))),
+            ..Journaled::default()
+        };
+        let (covers, fail, clean) = (
+            Arc::clone(&core.covers),
+            Arc::clone(&core.fail),
+            Arc::clone(&core.clean),
+        );
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&seen);
+        let (h, task) = spawn(core, move |e| sink.lock().unwrap().push(e), 8);
+        Rig {
+            h,
+            task,
+            covers,
+            fail,
+            clean,
+            seen,
+        }
+    }
+
     #[tokio::test]
     async fn a_committed_core_releases_at_once_and_an_uncommitted_one_waits() {
         // The commits cover nothing: only what `is_committed` lets go can leave.
-        let covers = Arc::new(Mutex::new(Some(0)));
-        let clean = Arc::new(std::sync::atomic::AtomicBool::new(true));
-        let core = Journaled {
-            covers: Arc::clone(&covers),
-            clean: Arc::clone(&clean),
-            ..Journaled::default()
-        };
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&seen);
-        let (h, _task) = spawn(core, move |e| sink.lock().unwrap().push(e), 8);
+        let Rig { h, clean, seen, .. } = rig();
+        clean.store(true, std::sync::atomic::Ordering::SeqCst);
         let within = |f| tokio::time::timeout(Duration::from_secs(5), f);
         assert_eq!(
             within(h.call(1))
@@ -604,16 +632,14 @@ mod tests {
 
     #[tokio::test]
     async fn only_committed_outputs_are_released_and_a_failed_commit_stops() {
-        let covers = Arc::new(Mutex::new(Some(0)));
-        let fail = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let core = Journaled {
-            covers: Arc::clone(&covers),
-            fail: Arc::clone(&fail),
-            ..Journaled::default()
-        };
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&seen);
-        let (h, task) = spawn(core, move |e| sink.lock().unwrap().push(e), 8);
+        let Rig {
+            h,
+            task,
+            covers,
+            fail,
+            seen,
+            ..
+        } = rig();
         // Nothing is covered: neither the effect nor the answer leaves.
         let r = tokio::time::timeout(Duration::from_millis(100), h.call(1)).await;
         assert!(r.is_err(), "answered before its commit");
