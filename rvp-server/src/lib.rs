@@ -143,3 +143,6 @@ pub mod setup;
 pub mod shutdown;
 pub mod tls;
 pub mod trust;
+
+#[cfg(test)]
+mod test_support;

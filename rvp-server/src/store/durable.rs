@@ -473,30 +473,7 @@ mod tests {
     use rvp_presence::{Counters, LeasedState, NodeKey, ViewId, ViewRecord};
     use rvp_proto::PresenceState;
 
-    /// A directory removed on drop.
-    struct TempDir(PathBuf);
-
-    impl TempDir {
-        fn new(tag: &str) -> TempDir {
-            let nanos = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos();
-            let p = std::env::temp_dir()
-                .join(format!("rvp-durable-{tag}-{}-{nanos}", std::process::id()));
-            std::fs::create_dir_all(&p).unwrap();
-            TempDir(p)
-        }
-        fn file(&self) -> PathBuf {
-            self.0.join("state.redb")
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
+    use crate::test_support::TempDir;
 
     /// Batch `i`: view `i` (busy) and the counters.
     fn batch(i: u32, now: Instant) -> Vec<Change> {
@@ -560,9 +537,9 @@ mod tests {
     #[test]
     fn records_a_dead_process_left_in_the_log_are_replayed() {
         let dir = TempDir::new("replay");
-        let segments = crashed_log(&dir.file(), 1..=40, 512);
+        let segments = crashed_log(&dir.join("state.redb"), 1..=40, 512);
         assert!(segments.len() > 2, "{segments:?}");
-        let ds = DurableStore::open(dir.file(), DurableOptions::default()).unwrap();
+        let ds = DurableStore::open(dir.join("state.redb"), DurableOptions::default()).unwrap();
         let rep = ds.recovery().clone();
         assert_eq!(rep.replayed, 40, "{rep:?}");
         assert_eq!(rep.segments, segments.len());
@@ -575,11 +552,11 @@ mod tests {
         drop(ds);
         // A clean stop leaves no log at all, and the next open replays nothing.
         assert!(
-            wal::list_segments(&wal_dir(&dir.file()))
+            wal::list_segments(&wal_dir(&dir.join("state.redb")))
                 .unwrap()
                 .is_empty()
         );
-        let ds = DurableStore::open(dir.file(), DurableOptions::default()).unwrap();
+        let ds = DurableStore::open(dir.join("state.redb"), DurableOptions::default()).unwrap();
         assert_eq!(ds.recovery().replayed, 0);
         assert_eq!(views(&ds.load().unwrap()).len(), 40);
     }
@@ -587,14 +564,14 @@ mod tests {
     #[test]
     fn a_record_cut_short_at_the_end_is_ignored() {
         let dir = TempDir::new("torn");
-        let segments = crashed_log(&dir.file(), 1..=5, wal::SEGMENT_BYTES);
+        let segments = crashed_log(&dir.join("state.redb"), 1..=5, wal::SEGMENT_BYTES);
         let last = segments.last().unwrap();
         let len = std::fs::metadata(last).unwrap().len();
         // Cut the last record in the middle: the process died during that write.
         let f = std::fs::OpenOptions::new().write(true).open(last).unwrap();
         f.set_len(len - 7).unwrap();
         drop(f);
-        let ds = DurableStore::open(dir.file(), DurableOptions::default()).unwrap();
+        let ds = DurableStore::open(dir.join("state.redb"), DurableOptions::default()).unwrap();
         let rep = ds.recovery().clone();
         assert_eq!(rep.replayed, 4, "{rep:?}");
         assert!(rep.torn_tail.unwrap().contains("cut short"));
@@ -605,7 +582,7 @@ mod tests {
     #[test]
     fn damage_before_the_end_stops_the_replay_there_and_is_reported() {
         let dir = TempDir::new("damage");
-        let segments = crashed_log(&dir.file(), 1..=30, 512);
+        let segments = crashed_log(&dir.join("state.redb"), 1..=30, 512);
         assert!(segments.len() >= 3);
         // Flip a byte in the middle of the second segment.
         let victim = &segments[1];
@@ -614,7 +591,7 @@ mod tests {
         bytes[at] ^= 0x55;
         std::fs::write(victim, &bytes).unwrap();
         let first_count = wal::read_segment(&segments[0]).unwrap().records.len() as u64;
-        let ds = DurableStore::open(dir.file(), DurableOptions::default()).unwrap();
+        let ds = DurableStore::open(dir.join("state.redb"), DurableOptions::default()).unwrap();
         let rep = ds.recovery().clone();
         let damage = rep.damage.clone().unwrap();
         assert!(damage.contains(&*victim.to_string_lossy()), "{damage}");
@@ -631,14 +608,14 @@ mod tests {
     #[test]
     fn a_damaged_segment_holding_only_stored_records_costs_nothing() {
         let dir = TempDir::new("harmless");
-        let segments = crashed_log(&dir.file(), 1..=30, 512);
+        let segments = crashed_log(&dir.join("state.redb"), 1..=30, 512);
         assert!(segments.len() >= 3);
         // The store already holds everything in the first segment (a checkpoint covered
         // it), and then that segment lost its tail.
         let first = wal::read_segment(&segments[0]).unwrap();
         let last_in_first = first.records.last().unwrap().seq;
         {
-            let store = Store::open(dir.file()).unwrap();
+            let store = Store::open(dir.join("state.redb")).unwrap();
             let mut ops = Folded::default();
             for r in first.records {
                 ops.fold(r.ops);
@@ -652,7 +629,7 @@ mod tests {
             .unwrap();
         f.set_len(len / 2).unwrap();
         drop(f);
-        let ds = DurableStore::open(dir.file(), DurableOptions::default()).unwrap();
+        let ds = DurableStore::open(dir.join("state.redb"), DurableOptions::default()).unwrap();
         let rep = ds.recovery().clone();
         assert!(rep.damage.is_some(), "{rep:?}");
         assert_eq!(rep.discarded, 0, "{rep:?}");
@@ -664,7 +641,8 @@ mod tests {
     fn records_the_store_already_holds_are_skipped() {
         let dir = TempDir::new("skip");
         {
-            let mut ds = DurableStore::open(dir.file(), DurableOptions::default()).unwrap();
+            let mut ds =
+                DurableStore::open(dir.join("state.redb"), DurableOptions::default()).unwrap();
             for i in 1..=3 {
                 ds.commit(&batch(i, Instant::now())).unwrap();
             }
@@ -677,8 +655,8 @@ mod tests {
             std::fs::write(&seg, copy).unwrap();
         }
         // Records 4 and 5 follow in a later segment.
-        crashed_log(&dir.file(), 4..=5, wal::SEGMENT_BYTES);
-        let ds = DurableStore::open(dir.file(), DurableOptions::default()).unwrap();
+        crashed_log(&dir.join("state.redb"), 4..=5, wal::SEGMENT_BYTES);
+        let ds = DurableStore::open(dir.join("state.redb"), DurableOptions::default()).unwrap();
         let rep = ds.recovery().clone();
         assert_eq!((rep.skipped, rep.replayed), (3, 2), "{rep:?}");
         assert_eq!(views(&ds.load().unwrap()), vec![1, 2, 3, 4, 5]);
@@ -692,7 +670,7 @@ mod tests {
             checkpoint_interval: Duration::from_secs(600),
             ..DurableOptions::default()
         };
-        let mut ds = DurableStore::open(dir.file(), o).unwrap();
+        let mut ds = DurableStore::open(dir.join("state.redb"), o).unwrap();
         for i in 1..=50 {
             ds.commit(&batch(i, Instant::now())).unwrap();
         }
@@ -713,7 +691,7 @@ mod tests {
             checkpoint_interval: Duration::from_millis(20),
             ..DurableOptions::default()
         };
-        let mut ds = DurableStore::open(dir.file(), o).unwrap();
+        let mut ds = DurableStore::open(dir.join("state.redb"), o).unwrap();
         ds.commit(&batch(1, Instant::now())).unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
         while ds.store.wal_seq().unwrap() < 1 {
@@ -727,12 +705,15 @@ mod tests {
         let dir = TempDir::new("syncs");
         let acl = Change::DeleteAcl(NodeKey::new("im.example.com", "bob").unwrap());
         let b = batch(1, Instant::now());
-        let ds = DurableStore::open(dir.file(), DurableOptions::default()).unwrap();
+        let ds = DurableStore::open(dir.join("state.redb"), DurableOptions::default()).unwrap();
         assert!(!ds.syncs(&b));
         assert!(ds.syncs(&[b[0].clone(), acl.clone()]));
         drop(ds);
-        let ds =
-            DurableStore::open(dir.file(), DurableOptions::with_sync(SyncMode::Always)).unwrap();
+        let ds = DurableStore::open(
+            dir.join("state.redb"),
+            DurableOptions::with_sync(SyncMode::Always),
+        )
+        .unwrap();
         assert!(ds.syncs(&b));
     }
 
