@@ -513,12 +513,16 @@ impl DigestVerifier {
     }
 }
 
-/// Compares `response` (either case) with the standard answer and with librvp's truncated
-/// form, both in constant time: `(standard matches, truncated form matches and is allowed)`.
+/// Compares `response` (either case) with the standard answer and, when that does not
+/// match, with librvp's truncated form, each in constant time: `(standard matches,
+/// truncated form matches and is allowed)`.
 ///
-/// The truncated form counts only for [`LibrvpCompat::Truncated`] HA1s; it is computed for
-/// every HA1 (over the whole HA1 when it does not apply), so the time does not depend on
-/// which case the user's HA1 is in.
+/// The truncated form counts only for [`LibrvpCompat::Truncated`] HA1s. A second answer is
+/// computed whenever the standard one does not match, for every HA1 (over the whole HA1
+/// when the truncated form does not apply): the time of a wrong answer is the same
+/// whichever case the user's HA1 is in, so a caller without the password cannot learn
+/// from it whether the HA1 has a zero byte. Only a right standard answer skips the second
+/// computation, and the status already tells its sender that it was right.
 fn check_response(
     ha1: &Ha1,
     method: &str,
@@ -536,14 +540,16 @@ fn check_response(
     }
     let ha2 = Ha2::new(method, uri);
     let standard = ha1.response_digits(HA1_LEN, &ha2, nonce, qop);
+    if ct_eq(&standard, &got) & well_formed {
+        return (true, false);
+    }
     let (prefix, allowed) = match ha1.librvp_compatible() {
         LibrvpCompat::Truncated { zero_at } => (zero_at, true),
         _ => (HA1_LEN, false),
     };
     let short = ha1.response_digits(prefix, &ha2, nonce, qop);
-    let standard_ok = ct_eq(&standard, &got) & well_formed;
     let short_ok = ct_eq(&short, &got) & well_formed;
-    (standard_ok, short_ok & allowed)
+    (false, short_ok & allowed)
 }
 
 /// The path part of an absolute-form `http://host/path` target, or the target itself.
