@@ -12,11 +12,15 @@
 //!           Server::serve returns ──► engine task stopped ──► flush hook (storage)
 //! ```
 //!
-//! The phase is a [`tokio::sync::watch`] value every connection task holds a receiver of:
-//! waking all of them is one send, and a connection that checks between requests sees the
-//! latest phase without any lock.
+//! The phase is one atomic every connection task reads, plus a waker slot per watch: a
+//! connection waits for it alongside every read and every handler, so waiting must cost
+//! next to nothing (one load, and the task's waker stored once). Setting it wakes every
+//! watch that waits.
 
-use tokio::sync::watch;
+use std::future::poll_fn;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::task::{Poll, Waker};
 
 /// Where the server is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -30,35 +34,143 @@ pub enum Phase {
     Aborting,
 }
 
-/// Sets the phase (held by the listener).
-#[derive(Debug)]
-pub(crate) struct PhaseSender(watch::Sender<Phase>);
+impl Phase {
+    fn from_u8(v: u8) -> Phase {
+        match v {
+            0 => Phase::Running,
+            1 => Phase::Draining,
+            _ => Phase::Aborting,
+        }
+    }
+}
 
-/// Observes the phase (one per connection).
-#[derive(Debug, Clone)]
-pub(crate) struct PhaseWatch(watch::Receiver<Phase>);
+/// What the sender and every watch share.
+#[derive(Debug)]
+struct Shared {
+    phase: AtomicU8,
+    /// The sender is gone (the server is gone): every wait resolves.
+    closed: AtomicBool,
+    /// The waker slots of the watches (dead ones are pruned as new ones arrive).
+    slots: Mutex<Slots>,
+}
+
+#[derive(Debug, Default)]
+struct Slots {
+    live: Vec<Weak<Slot>>,
+    /// Prune dead slots when `live` reaches this length.
+    prune_at: usize,
+}
+
+/// The waker of the task a watch last waited in.
+#[derive(Debug, Default)]
+struct Slot(Mutex<Option<Waker>>);
+
+impl Shared {
+    fn is_at(&self, phase: Phase) -> bool {
+        // SeqCst pairs with `PhaseSender::set`: a waiter that stored its waker before this
+        // load either sees the new phase here or has its waker taken by the sender.
+        self.closed.load(Ordering::SeqCst) || self.phase.load(Ordering::SeqCst) >= phase as u8
+    }
+
+    fn wake_all(&self) {
+        let slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        for slot in slots.live.iter().filter_map(Weak::upgrade) {
+            let waker = slot.0.lock().unwrap_or_else(PoisonError::into_inner).take();
+            if let Some(w) = waker {
+                w.wake();
+            }
+        }
+    }
+
+    fn new_slot(&self) -> Arc<Slot> {
+        let slot = Arc::new(Slot::default());
+        let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        if slots.live.len() >= slots.prune_at {
+            slots.live.retain(|w| w.strong_count() > 0);
+            slots.prune_at = (slots.live.len() * 2).max(64);
+        }
+        slots.live.push(Arc::downgrade(&slot));
+        slot
+    }
+}
+
+/// Sets the phase (held by the listener). Dropping it resolves every wait.
+#[derive(Debug)]
+pub(crate) struct PhaseSender(Arc<Shared>);
+
+/// Observes the phase (one per connection; a clone has its own waker slot).
+#[derive(Debug)]
+pub(crate) struct PhaseWatch {
+    shared: Arc<Shared>,
+    slot: Arc<Slot>,
+}
 
 pub(crate) fn phase_channel() -> (PhaseSender, PhaseWatch) {
-    let (tx, rx) = watch::channel(Phase::Running);
-    (PhaseSender(tx), PhaseWatch(rx))
+    let shared = Arc::new(Shared {
+        phase: AtomicU8::new(Phase::Running as u8),
+        closed: AtomicBool::new(false),
+        slots: Mutex::new(Slots::default()),
+    });
+    let slot = shared.new_slot();
+    (
+        PhaseSender(Arc::clone(&shared)),
+        PhaseWatch { shared, slot },
+    )
 }
 
 impl PhaseSender {
     pub(crate) fn set(&self, phase: Phase) {
-        self.0.send_replace(phase);
+        self.0.phase.store(phase as u8, Ordering::SeqCst);
+        self.0.wake_all();
+    }
+}
+
+impl Drop for PhaseSender {
+    fn drop(&mut self) {
+        self.0.closed.store(true, Ordering::SeqCst);
+        self.0.wake_all();
+    }
+}
+
+impl Clone for PhaseWatch {
+    fn clone(&self) -> Self {
+        PhaseWatch {
+            shared: Arc::clone(&self.shared),
+            slot: self.shared.new_slot(),
+        }
     }
 }
 
 impl PhaseWatch {
     /// The current phase.
     pub(crate) fn get(&self) -> Phase {
-        *self.0.borrow()
+        Phase::from_u8(self.shared.phase.load(Ordering::SeqCst))
     }
 
     /// Resolves once the phase is at least `phase` (immediately if it already is). If the
     /// sender is gone, the server is gone: resolves too.
+    ///
+    /// Polling it costs an atomic load and, when the task's waker is not the one stored,
+    /// storing it: no allocation and no registration in a shared list per wait.
     pub(crate) async fn reached(&mut self, phase: Phase) {
-        let _ = self.0.wait_for(|p| *p >= phase).await;
+        poll_fn(|cx| {
+            if self.shared.is_at(phase) {
+                return Poll::Ready(());
+            }
+            {
+                let mut waker = self.slot.0.lock().unwrap_or_else(PoisonError::into_inner);
+                match waker.as_mut() {
+                    Some(w) if w.will_wake(cx.waker()) => {}
+                    _ => *waker = Some(cx.waker().clone()),
+                }
+            }
+            if self.shared.is_at(phase) {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+        .await;
     }
 }
 
@@ -181,5 +293,80 @@ mod tests {
         let (tx2, mut rx2) = phase_channel();
         drop(tx2);
         rx2.reached(Phase::Draining).await; // sender gone: resolves
+    }
+
+    /// Every watch waiting in its own task wakes when the phase is set, each at the phase
+    /// it waits for; watches dropped on the way are pruned, not woken.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn set_wakes_every_waiting_watch() {
+        let (tx, rx) = phase_channel();
+        let dropped: Vec<PhaseWatch> = (0..100).map(|_| rx.clone()).collect();
+        let draining: Vec<_> = (0..50)
+            .map(|_| {
+                let mut w = rx.clone();
+                tokio::spawn(async move { w.reached(Phase::Draining).await })
+            })
+            .collect();
+        let mut aborting = rx.clone();
+        let aborting = tokio::spawn(async move {
+            aborting.reached(Phase::Aborting).await;
+            aborting.get()
+        });
+        drop(dropped);
+        // Let them all wait first.
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        tx.set(Phase::Draining);
+        for t in draining {
+            tokio::time::timeout(std::time::Duration::from_secs(5), t)
+                .await
+                .expect("a Draining waiter was not woken")
+                .expect("task");
+        }
+        assert!(!aborting.is_finished(), "woken before its phase");
+        tx.set(Phase::Aborting);
+        let seen = tokio::time::timeout(std::time::Duration::from_secs(5), aborting)
+            .await
+            .expect("the Aborting waiter was not woken")
+            .expect("task");
+        assert_eq!(seen, Phase::Aborting);
+    }
+
+    /// A watch that waits in one task, then in another, is woken in the second.
+    #[tokio::test]
+    async fn a_watch_moved_between_waits_is_woken_where_it_waits() {
+        let (tx, mut rx) = phase_channel();
+        // First wait: polled once in this task, then abandoned.
+        tokio::select! {
+            biased;
+            () = rx.reached(Phase::Draining) => panic!("not yet"),
+            () = std::future::ready(()) => {}
+        }
+        let waiter = tokio::spawn(async move { rx.reached(Phase::Draining).await });
+        tokio::task::yield_now().await;
+        tx.set(Phase::Draining);
+        tokio::time::timeout(std::time::Duration::from_secs(5), waiter)
+            .await
+            .expect("not woken in its new task")
+            .expect("task");
+    }
+
+    /// Dead slots do not pile up: a server that saw a million connections holds the
+    /// slots of the live ones (and at most as many dead).
+    #[test]
+    fn dead_slots_are_pruned() {
+        let (_tx, rx) = phase_channel();
+        let keep: Vec<PhaseWatch> = (0..10).map(|_| rx.clone()).collect();
+        for _ in 0..10_000 {
+            drop(rx.clone());
+        }
+        let len = rx
+            .shared
+            .slots
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .live
+            .len();
+        assert!(len <= 2 * 64, "{len} slots kept");
+        drop(keep);
     }
 }
