@@ -640,6 +640,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<'_, S> {
         if self.out.is_empty() {
             return true;
         }
+        // An answer nearly always fits in the socket's send buffer: one attempt first,
+        // without a timer or a shutdown watch (it is what `write_all` would try first).
+        // `Pending` only leaves this task registered for writability.
+        let first = std::future::poll_fn(|cx| {
+            Poll::Ready(match Pin::new(&mut self.stream).poll_write(cx, &self.out) {
+                Poll::Ready(r) => r,
+                Poll::Pending => Ok(0),
+            })
+        })
+        .await;
+        match first {
+            Ok(n) if n == self.out.len() => {
+                self.out.clear();
+                return true;
+            }
+            Ok(n) => self.out.advance(n),
+            Err(_) => {
+                self.out.clear();
+                return false;
+            }
+        }
         let write =
             tokio::time::timeout(self.limits.write_timeout, self.stream.write_all(&self.out));
         let ok = tokio::select! {
