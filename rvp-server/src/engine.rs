@@ -77,6 +77,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::time::Instant;
 
 use tokio::sync::{mpsc, oneshot};
@@ -296,6 +297,32 @@ impl<C: Core> WeakEngineHandle<C> {
     }
 }
 
+/// The callers waiting for an answer, by request id.
+type Pending<R> = HashMap<RequestId, oneshot::Sender<R>, BuildHasherDefault<IdHasher>>;
+
+/// Hashes the engine's own request ids (sequential, never chosen by a caller) with one
+/// multiplication instead of SipHash: the map is touched twice per request.
+#[derive(Debug, Default, Clone, Copy)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        // Fibonacci hashing: consecutive ids spread over the high bits, which hashbrown
+        // uses for its control bytes.
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
 /// Spawns the engine task on the current runtime. The task ends when every handle is
 /// dropped, and returns the core.
 pub fn spawn<C: Core, X: Effects<C::Effect>>(
@@ -313,7 +340,7 @@ async fn run<C: Core, X: Effects<C::Effect>>(
     mut effects: X,
     mut rx: mpsc::Receiver<Command<C>>,
 ) -> C {
-    let mut pending: HashMap<RequestId, oneshot::Sender<C::Response>> = HashMap::new();
+    let mut pending: Pending<C::Response> = HashMap::default();
     let mut next_id = 0u64;
     let mut purge_at = 1024usize;
     // Group commit (see the module docs): batches left until the next yield is tried,
@@ -402,7 +429,7 @@ async fn run<C: Core, X: Effects<C::Effect>>(
 fn commit_then_release<C: Core, X: Effects<C::Effect>>(
     core: &mut C,
     effects: &mut X,
-    pending: &mut HashMap<RequestId, oneshot::Sender<C::Response>>,
+    pending: &mut Pending<C::Response>,
 ) -> bool {
     match core.commit() {
         Ok(covered) => {
@@ -419,7 +446,7 @@ fn commit_then_release<C: Core, X: Effects<C::Effect>>(
 fn drain_outputs<C: Core, X: Effects<C::Effect>>(
     core: &mut C,
     effects: &mut X,
-    pending: &mut HashMap<RequestId, oneshot::Sender<C::Response>>,
+    pending: &mut Pending<C::Response>,
     limit: usize,
 ) {
     let mut released = 0;
@@ -448,6 +475,32 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+
+    /// Consecutive ids land in different buckets and carry different control bytes (the
+    /// hash's top 7 bits), so the pending map stays a one-probe lookup.
+    #[test]
+    fn request_ids_hash_apart() {
+        let hash = |id: u64| {
+            let mut h = IdHasher::default();
+            std::hash::Hash::hash(&RequestId(id), &mut h);
+            h.finish()
+        };
+        let tops: std::collections::HashSet<u64> = (0..1024).map(|i| hash(i) >> 57).collect();
+        assert_eq!(tops.len(), 128, "every control byte used");
+        let lows: std::collections::HashSet<u64> = (0..1024).map(|i| hash(i) & 1023).collect();
+        assert!(lows.len() > 600, "{} of 1024 low-bit buckets", lows.len());
+        let mut map: Pending<u64> = HashMap::default();
+        let mut rxs = Vec::new();
+        for i in 0..10_000 {
+            let (tx, rx) = oneshot::channel();
+            map.insert(RequestId(i), tx);
+            rxs.push(rx);
+        }
+        for i in (0..10_000).step_by(3) {
+            assert!(map.remove(&RequestId(i)).is_some());
+        }
+        assert_eq!(map.len(), 10_000 - 3334);
+    }
 
     /// A fake engine: `Echo(n)` answers at once; `Later(n)` answers when event `n`
     /// arrives; `Timer(ms)` answers when its deadline passes; every request also emits an
