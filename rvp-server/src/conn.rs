@@ -325,7 +325,10 @@ async fn read_some<S: AsyncRead + Unpin>(stream: &mut S, buf: &mut BytesMut) -> 
         ready!(Pin::new(&mut *stream).poll_read(cx, &mut read))?;
         let got = read.filled();
         if !got.is_empty() {
-            buf.reserve(READ_CHUNK);
+            // Sized to what arrived: a request that came whole (nearly all) then lives in
+            // an allocation of its own size, which the handler keeps as `Bytes`, not in
+            // 8 KiB; a request still arriving grows the buffer by a chunk per read.
+            buf.reserve(got.len());
             buf.extend_from_slice(got);
         }
         Poll::Ready(Ok(got.len()))
