@@ -115,6 +115,24 @@ fn qname_len(b: &[u8]) -> Option<(usize, usize)> {
     (second > 0).then_some((first + 1 + second, first + 1))
 }
 
+/// The first occurrence of the short ASCII `pat` in `hay` (what `str::find` gives), found
+/// with `memchr` on its first byte: for the two- and three-byte ends of CDATA sections,
+/// comments and processing instructions this avoids setting up a substring searcher for
+/// every one.
+fn find_seq(hay: &str, pat: &[u8]) -> Option<usize> {
+    let (&first, rest) = pat.split_first()?;
+    let bytes = hay.as_bytes();
+    let mut from = 0;
+    while let Some(i) = memchr::memchr(first, &bytes[from..]) {
+        let at = from + i;
+        if bytes[at + 1..].starts_with(rest) {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
+}
+
 fn starts_with_xml(s: &str) -> bool {
     s.len() >= 3 && s.as_bytes()[..3].eq_ignore_ascii_case(b"xml")
 }
@@ -222,12 +240,12 @@ impl<'i> Fast<'i> {
             if matches!(body.as_bytes().first(), Some(b'-' | b'>') | None) {
                 return Err(Declined);
             }
-            let end = body.find("-->").ok_or(Declined)?;
+            let end = find_seq(body, b"-->").ok_or(Declined)?;
             self.pos += 4 + end + 3;
             return Ok(None);
         }
         if let Some(body) = rest.strip_prefix("<![CDATA[") {
-            let end = body.find("]]>").ok_or(Declined)?;
+            let end = find_seq(body, b"]]>").ok_or(Declined)?;
             self.pos += 9 + end + 3;
             return Ok(Some(&body[..end]));
         }
@@ -239,7 +257,7 @@ impl<'i> Fast<'i> {
     /// instruction of its own: declined.
     fn processing_instruction(&mut self) -> Result<(), Declined> {
         let body = &self.input[self.pos + 1..];
-        let end = body.find("?>").ok_or(Declined)?;
+        let end = find_seq(body, b"?>").ok_or(Declined)?;
         if end == 0 {
             return Err(Declined);
         }
@@ -347,6 +365,46 @@ impl<'i> Fast<'i> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn find_seq_is_str_find() {
+        for hay in [
+            "",
+            "]",
+            "]]",
+            "]]>",
+            "a]]>b]]>",
+            "]]]>",
+            "]]]]>x",
+            "-->",
+            "--->",
+            "?>",
+            "??>",
+            "abc",
+            "a?b?>",
+            "\u{e9}]]>\u{e9}",
+            "]\u{e9}]]>",
+        ] {
+            for pat in ["]]>", "-->", "?>"] {
+                assert_eq!(
+                    find_seq(hay, pat.as_bytes()),
+                    hay.find(pat),
+                    "{hay:?} {pat:?}"
+                );
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// `find_seq` finds exactly what `str::find` finds, on text dense in the bytes
+        /// that make near-misses.
+        #[test]
+        fn find_seq_matches_str_find(hay in "[\\]>?a\\-\u{e9}]{0,40}") {
+            for pat in ["]]>", "-->", "?>"] {
+                proptest::prop_assert_eq!(find_seq(&hay, pat.as_bytes()), hay.find(pat));
+            }
+        }
+    }
 
     #[test]
     fn name_char_table_is_the_xml_ascii_name_chars() {
