@@ -169,9 +169,17 @@ pub enum StoreError {
 
 /// Maps an I/O error of the write-ahead log in `dir`, while doing `op`, to
 /// [`StoreError::Wal`].
-pub(crate) fn wal_error(dir: &Path, op: &'static str) -> impl FnOnce(std::io::Error) -> StoreError {
-    let path = dir.to_path_buf();
-    move |source| StoreError::Wal { path, op, source }
+///
+/// The path is copied only when there is an error: this runs on every commit.
+pub(crate) fn wal_error<'a>(
+    dir: &'a Path,
+    op: &'static str,
+) -> impl FnOnce(std::io::Error) -> StoreError + 'a {
+    move |source| StoreError::Wal {
+        path: dir.to_path_buf(),
+        op,
+        source,
+    }
 }
 
 /// One simultaneous reading of the monotonic clock and the wall clock, converting

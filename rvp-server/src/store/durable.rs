@@ -239,7 +239,7 @@ impl DurableStore {
         &self.recovery
     }
 
-    fn wal_err(&self, op: &'static str) -> impl FnOnce(std::io::Error) -> StoreError {
+    fn wal_err(&self, op: &'static str) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
         wal_error(&self.dir, op)
     }
 
