@@ -11,7 +11,9 @@
 //! principal with [`Directory::lookup_alias`] and [`Directory::lookup`];
 //! [`Directory::lookup_url`] and [`Directory::lookup_path`] accept plain strings.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use rvp_proto::url::NodeUrlRef;
@@ -127,6 +129,50 @@ impl DirectoryProperties {
             mobile_state: None,
             mobile_description: None,
         }
+    }
+}
+
+/// A key's two parts, borrowed: the directory is looked up through this without building
+/// a [`NodeKey`] (two allocations) when the parts are lower-case already.
+///
+/// Hashing and equality are those of `NodeKey`'s derived impls (its `host`, then its
+/// `alias`, each hashed as a `str`), as `Borrow` requires: a `NodeKey` and the pair of
+/// its parts hash alike and compare equal.
+trait KeyParts {
+    fn parts(&self) -> (&str, &str);
+}
+
+impl KeyParts for NodeKey {
+    fn parts(&self) -> (&str, &str) {
+        (&self.host, &self.alias)
+    }
+}
+
+impl KeyParts for (&str, &str) {
+    fn parts(&self) -> (&str, &str) {
+        (self.0, self.1)
+    }
+}
+
+impl Hash for dyn KeyParts + '_ {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let (host, alias) = self.parts();
+        host.hash(state);
+        alias.hash(state);
+    }
+}
+
+impl PartialEq for dyn KeyParts + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.parts() == other.parts()
+    }
+}
+
+impl Eq for dyn KeyParts + '_ {}
+
+impl<'a> Borrow<dyn KeyParts + 'a> for NodeKey {
+    fn borrow(&self) -> &(dyn KeyParts + 'a) {
+        self
     }
 }
 
@@ -247,6 +293,18 @@ impl Directory {
         self.by_key.get(key).copied()
     }
 
+    /// [`Directory::lookup`] of [`NodeKey::new`]`(host, alias)`, without building the key
+    /// when its parts are lower-case already (real names nearly always are).
+    fn lookup_parts(&self, host: &str, alias: &str) -> Option<PrincipalId> {
+        let (h, a) = key_parts(host, alias)?;
+        let lower = |s: &str| !s.bytes().any(|b| b.is_ascii_uppercase());
+        if lower(h) && lower(a) {
+            self.by_key.get(&(h, a) as &dyn KeyParts).copied()
+        } else {
+            self.lookup(&NodeKey::new(host, alias)?)
+        }
+    }
+
     /// Resolves a request path on a request `Host`: `/instmsg/aliases/<alias>`,
     /// `/aliases/<alias>`, or `/instmsg/local/<host>/instmsg/aliases/<alias>`.
     ///
@@ -272,9 +330,7 @@ impl Directory {
     /// logical host and alias, or, when the request host is not a logical host here (a
     /// home server addressed by its own name), the only principal with that alias.
     pub fn lookup_alias(&self, request_host: &str, alias: &str) -> Option<PrincipalId> {
-        if let Some(key) = NodeKey::new(request_host, alias)
-            && let Some(id) = self.lookup(&key)
-        {
+        if let Some(id) = self.lookup_parts(request_host, alias) {
             return Some(id);
         }
         match self
@@ -392,6 +448,31 @@ mod tests {
                     "{} against {:?}", url, key
                 );
             }
+        }
+
+        /// The borrowed lookup finds exactly what building the key and looking it up
+        /// finds, over hosts and aliases in any case, with ports and spaces.
+        #[test]
+        fn borrowed_lookup_is_the_keyed_lookup(
+            host in "( )?(im.example.com|IM.Example.COM|localhost|LocalHost|other)(:[0-9]{1,2})?",
+            alias in "( )?(stevem|SteveM|alice|ALICE|bob|)( )?",
+        ) {
+            let (d, _, _) = dir();
+            proptest::prop_assert_eq!(
+                d.lookup_parts(&host, &alias),
+                NodeKey::new(&host, &alias).and_then(|k| d.lookup(&k))
+            );
+        }
+
+        /// A key and the pair of its parts hash alike (the `Borrow` contract).
+        #[test]
+        fn a_key_and_its_parts_hash_alike(host in "[a-z.]{1,8}", alias in "[a-z0-9]{1,8}") {
+            use std::hash::BuildHasher;
+            let key = NodeKey::new(&host, &alias).unwrap();
+            let s = std::collections::hash_map::RandomState::new();
+            let parts: &dyn KeyParts = &(host.as_str(), alias.as_str());
+            proptest::prop_assert_eq!(s.hash_one(&key), s.hash_one(parts));
+            proptest::prop_assert!(Borrow::<dyn KeyParts>::borrow(&key) == parts);
         }
 
         /// The byte-level name check refuses exactly what a walk over the characters
