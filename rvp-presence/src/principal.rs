@@ -30,12 +30,13 @@ impl PrincipalId {
 }
 
 /// The canonical name of a principal node: lower-cased logical host and alias.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone)]
 pub struct NodeKey {
     // Shared, not boxed: a key is cloned into every caller, subscription and answer that
-    // names its principal, and a clone is then a reference count, not an allocation.
-    host: Arc<str>,
-    alias: Arc<str>,
+    // names its principal, and a clone is then a reference count, not an allocation. Host
+    // and alias live in one allocation: `parts[..split]` and `parts[split..]`.
+    parts: Arc<str>,
+    split: usize,
 }
 
 impl NodeKey {
@@ -43,9 +44,23 @@ impl NodeKey {
     /// when either is empty or contains `/`, whitespace or a control character.
     pub fn new(host: &str, alias: &str) -> Option<NodeKey> {
         let (host, alias) = key_parts(host, alias)?;
+        let len = host.len() + alias.len();
+        // Lower-cased on the stack and shared in one allocation (a `String` first, then
+        // the `Arc`, would be two).
+        let mut stack = [0u8; 128];
+        let parts: Arc<str> = match stack.get_mut(..len) {
+            Some(both) => {
+                both[..host.len()].copy_from_slice(host.as_bytes());
+                both[host.len()..].copy_from_slice(alias.as_bytes());
+                both.make_ascii_lowercase();
+                // ASCII lower-casing keeps UTF-8 valid.
+                Arc::from(std::str::from_utf8(both).ok()?)
+            }
+            None => Arc::from((host.to_owned() + alias).to_ascii_lowercase()),
+        };
         Some(NodeKey {
-            host: lower_shared(host),
-            alias: lower_shared(alias),
+            parts,
+            split: host.len(),
         })
     }
 
@@ -54,31 +69,69 @@ impl NodeKey {
         // `self` is lower-cased already: ASCII-case-insensitive equality is equality with
         // the lower-cased parts.
         key_parts(host, alias).is_some_and(|(h, a)| {
-            self.host.eq_ignore_ascii_case(h) && self.alias.eq_ignore_ascii_case(a)
+            self.host().eq_ignore_ascii_case(h) && self.alias().eq_ignore_ascii_case(a)
         })
     }
 
     /// The logical host, lower-cased.
     pub fn host(&self) -> &str {
-        &self.host
+        &self.parts[..self.split]
     }
 
     /// The alias, lower-cased.
     pub fn alias(&self) -> &str {
-        &self.alias
+        &self.parts[self.split..]
     }
 
     /// The logical URL `http://<host>/instmsg/aliases/<alias>`.
     pub fn logical_url(&self) -> String {
-        format!("http://{}/instmsg/aliases/{}", self.host, self.alias)
+        format!("http://{}/instmsg/aliases/{}", self.host(), self.alias())
     }
 
     /// The physical URL of this node on the home server `home_host`.
     pub fn physical_url(&self, home_host: &str) -> String {
         format!(
             "http://{home_host}/instmsg/local/{}/instmsg/aliases/{}",
-            self.host, self.alias
+            self.host(),
+            self.alias()
         )
+    }
+}
+
+// Equality, order and hash are those of the pair (host, alias), as when the two were
+// separate fields; `Hash` must stay that of `dyn KeyParts` (the borrowed lookup).
+impl PartialEq for NodeKey {
+    fn eq(&self, other: &NodeKey) -> bool {
+        self.split == other.split && self.parts == other.parts
+    }
+}
+
+impl Eq for NodeKey {}
+
+impl Hash for NodeKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        (self as &dyn KeyParts).hash(state);
+    }
+}
+
+impl PartialOrd for NodeKey {
+    fn partial_cmp(&self, other: &NodeKey) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for NodeKey {
+    fn cmp(&self, other: &NodeKey) -> std::cmp::Ordering {
+        (self.host(), self.alias()).cmp(&(other.host(), other.alias()))
+    }
+}
+
+impl std::fmt::Debug for NodeKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeKey")
+            .field("host", &self.host())
+            .field("alias", &self.alias())
+            .finish()
     }
 }
 
@@ -144,7 +197,7 @@ trait KeyParts {
 
 impl KeyParts for NodeKey {
     fn parts(&self) -> (&str, &str) {
-        (&self.host, &self.alias)
+        (self.host(), self.alias())
     }
 }
 
@@ -173,16 +226,6 @@ impl Eq for dyn KeyParts + '_ {}
 impl<'a> Borrow<dyn KeyParts + 'a> for NodeKey {
     fn borrow(&self) -> &(dyn KeyParts + 'a) {
         self
-    }
-}
-
-/// `s` lower-cased (ASCII), in one allocation when it is lower-case already (as real
-/// names nearly always are).
-fn lower_shared(s: &str) -> Arc<str> {
-    if s.bytes().any(|b| b.is_ascii_uppercase()) {
-        Arc::from(s.to_ascii_lowercase())
-    } else {
-        Arc::from(s)
     }
 }
 
@@ -256,9 +299,12 @@ impl Directory {
         }
         let id = PrincipalId(u32::try_from(self.records.len()).map_err(|_| DirectoryError::Full)?);
         self.by_key.insert(key.clone(), id);
-        self.by_alias.entry(key.alias.clone()).or_default().push(id);
-        if !self.hosts.contains(&key.host) {
-            self.hosts.push(key.host.clone());
+        self.by_alias
+            .entry(Arc::from(key.alias()))
+            .or_default()
+            .push(id);
+        if !self.hosts.iter().any(|h| **h == *key.host()) {
+            self.hosts.push(Arc::from(key.host()));
         }
         self.records.push(Principal {
             logical_url: key.logical_url().into(),
@@ -464,6 +510,21 @@ mod tests {
             );
         }
 
+        /// Equality and order of keys are those of their (host, alias) pairs, however the
+        /// two split one string ("ab" + "c" is not "a" + "bc").
+        #[test]
+        fn keys_compare_as_their_pairs(
+            h1 in "[a-cA-C]{1,3}", a1 in "[a-cA-C]{1,3}",
+            h2 in "[a-cA-C]{1,3}", a2 in "[a-cA-C]{1,3}",
+        ) {
+            let (k1, k2) = (NodeKey::new(&h1, &a1).unwrap(), NodeKey::new(&h2, &a2).unwrap());
+            let p1 = (h1.to_ascii_lowercase(), a1.to_ascii_lowercase());
+            let p2 = (h2.to_ascii_lowercase(), a2.to_ascii_lowercase());
+            proptest::prop_assert_eq!((k1.host(), k1.alias()), (p1.0.as_str(), p1.1.as_str()));
+            proptest::prop_assert_eq!(k1 == k2, p1 == p2);
+            proptest::prop_assert_eq!(k1.cmp(&k2), p1.cmp(&p2));
+        }
+
         /// A key and the pair of its parts hash alike (the `Borrow` contract).
         #[test]
         fn a_key_and_its_parts_hash_alike(host in "[a-z.]{1,8}", alias in "[a-z0-9]{1,8}") {
@@ -486,6 +547,18 @@ mod tests {
             let a = alias.trim();
             proptest::prop_assert_eq!(NodeKey::new(&host, &alias).is_none(), reference(h) || reference(a));
         }
+    }
+
+    #[test]
+    fn long_keys_are_built_alike() {
+        let alias = "A".repeat(300);
+        let k = NodeKey::new("Host.Example", &alias).unwrap();
+        assert_eq!(k.host(), "host.example");
+        assert_eq!(k.alias(), "a".repeat(300));
+        assert_eq!(
+            k,
+            NodeKey::new("HOST.example:81", &alias.to_lowercase()).unwrap()
+        );
     }
 
     #[test]
