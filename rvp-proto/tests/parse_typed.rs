@@ -34,6 +34,9 @@ fn assert_agree(buf: &[u8]) -> Result<bool, TestCaseError> {
             prop_assert_eq!(e.head().head_len(), g.head().head_len());
             prop_assert_eq!(e.head().minor_version(), g.head().minor_version());
             prop_assert!(e.head().headers().iter().eq(g.head().headers().iter()));
+            // What the scan notes is what reading the headers again finds.
+            prop_assert_eq!(e.head().connection_options(), g.head().connection_options());
+            prop_assert_eq!(e.head().authorization(), g.head().authorization());
             // The fused view is the reference view, and so is what it converts to.
             let view = g.view();
             prop_assert_eq!(&view.clone().cloned(), &e.head().view());
@@ -71,6 +74,8 @@ fn arb_name() -> impl Strategy<Value = String> {
         "Depth",
         "Host",
         "Content-Type",
+        "Connection",
+        "Authorization",
         "X-Other",
         "RVP-From-Principals",
         "Call-Backs",
@@ -123,6 +128,12 @@ fn arb_value() -> impl Strategy<Value = String> {
         Just("1".to_owned()),
         Just("14400".to_owned()),
         Just("9A504".to_owned()),
+        Just("close".to_owned()),
+        Just("Keep-Alive".to_owned()),
+        Just("te, CLOSE".to_owned()),
+        Just(" keep-alive ,x,".to_owned()),
+        Just("closed, keep-alives".to_owned()),
+        Just("Digest username=\"alice\", nc=00000001".to_owned()),
         Just("99999999999".to_owned()),
         "[a-zA-Z0-9:/.%_@-]{0,24}",
         "[ -~]{0,16}",

@@ -169,8 +169,10 @@ impl<'p, 'b> Headers<'p, 'b> {
 
     /// The value of the first header called `name` (case-insensitive).
     pub fn get(&self, name: &str) -> Option<&'b [u8]> {
-        self.iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        // Compared as bytes: a header name is a token (ASCII) once framed, so this is the
+        // text comparison without checking each name as UTF-8 on the way.
+        self.iter_raw()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
             .map(|(_, v)| v)
     }
 

@@ -77,8 +77,8 @@ pub use limits::{Limits, MAX_HEADERS_CAP};
 #[doc(hidden)]
 pub use request::scan_request_head;
 pub use request::{
-    ParsedRequest, RequestHead, RequestParser, RequestView, TypedParsedRequest, TypedRequest,
-    decode_request,
+    ConnectionOptions, ParsedRequest, RequestHead, RequestParser, RequestView, TypedParsedRequest,
+    TypedRequest, decode_request,
 };
 pub use response::{ParsedResponse, ResponseHead, ResponseParser, TypedResponse, decode_response};
 pub use write::{

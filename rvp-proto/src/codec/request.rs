@@ -72,6 +72,7 @@ impl RequestParser {
             ),
             host: framing.host.map(|r| head::slice(buf, r)),
             head_len,
+            gathered: None,
         };
         Ok(Status::Complete(ParsedRequest {
             head,
@@ -150,6 +151,7 @@ impl RequestParser {
                     headers: Headers::lines(buf, 0, 0),
                     host: None,
                     head_len: 0,
+                    gathered: None,
                 },
                 body: &[],
             },
@@ -171,6 +173,7 @@ impl RequestParser {
             rvp: out.view.as_mut().ok().map(|v| &mut v.rvp),
             content_length: None,
             host: None,
+            gathered: Gathered::default(),
             framing: Ok(()),
         };
         let scanned = scan::scan(window, limits.header_slots(), &mut typing);
@@ -185,6 +188,7 @@ impl RequestParser {
             rvp,
             content_length,
             host,
+            gathered,
             framing,
         } = typing;
         framing?;
@@ -203,6 +207,7 @@ impl RequestParser {
             headers: Headers::lines(buf, scanned.headers_start, scanned.headers_len),
             host,
             head_len,
+            gathered: Some(gathered),
         };
         out.message.body = &buf[head_len..end];
         let fast_target = if fast {
@@ -244,6 +249,7 @@ pub fn scan_request_head<'b>(
             headers: Headers::lines(buf, h.headers_start, h.headers_len),
             host,
             head_len: h.head_len,
+            gathered: None,
         }),
     })
 }
@@ -256,6 +262,8 @@ struct Typing<'r, 'b> {
     content_length: Option<usize>,
     /// The first `Host`.
     host: Option<&'b [u8]>,
+    /// The `Connection` options and the first `Authorization`.
+    gathered: Gathered<'b>,
     /// The first framing error; reported only if the head is complete (a syntax error or a
     /// partial head later on takes precedence, as in `parse`).
     framing: Result<(), ParseError>,
@@ -285,6 +293,12 @@ impl<'b> OnHeader<'b> for &mut Typing<'_, 'b> {
             Field::Host => {
                 if self.host.is_none() {
                     self.host = Some(value);
+                }
+            }
+            Field::Connection => self.gathered.connection.add(value),
+            Field::Authorization => {
+                if self.gathered.authorization.is_none() {
+                    self.gathered.authorization = Some(value);
                 }
             }
             Field::Rvp(f) => {
@@ -407,6 +421,40 @@ pub struct RequestHead<'p, 'b> {
     headers: Headers<'p, 'b>,
     host: Option<&'b [u8]>,
     head_len: usize,
+    /// What [`RequestParser::parse_typed`] noted while scanning (`None`: the other
+    /// parsers, whose callers read the headers again).
+    gathered: Option<Gathered<'b>>,
+}
+
+/// Headers [`RequestParser::parse_typed`] notes as it scans, so that a server does not
+/// walk the head again for them.
+#[derive(Debug, Clone, Copy, Default)]
+struct Gathered<'b> {
+    connection: ConnectionOptions,
+    authorization: Option<&'b [u8]>,
+}
+
+/// The persistence options of a message's `Connection` headers (RFC 9112 §9.3): whether
+/// any of them lists `close`, and whether any lists `keep-alive` (HTTP/1.0), every
+/// `Connection` header and comma-separated option counted, in any case.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct ConnectionOptions {
+    /// An option `close`.
+    pub close: bool,
+    /// An option `keep-alive`.
+    pub keep_alive: bool,
+}
+
+impl ConnectionOptions {
+    /// Adds the options of one `Connection` header value.
+    fn add(&mut self, value: &[u8]) {
+        for option in value.split(|&b| b == b',') {
+            let option = option.trim_ascii();
+            self.close |= option.eq_ignore_ascii_case(b"close");
+            self.keep_alive |= option.eq_ignore_ascii_case(b"keep-alive");
+        }
+    }
 }
 
 impl<'p, 'b> RequestHead<'p, 'b> {
@@ -448,6 +496,31 @@ impl<'p, 'b> RequestHead<'p, 'b> {
     /// Length of the head in bytes (start of the body).
     pub fn head_len(&self) -> usize {
         self.head_len
+    }
+
+    /// The options of the `Connection` headers. Noted while scanning by
+    /// [`RequestParser::parse_typed`]; read from the headers otherwise.
+    pub fn connection_options(&self) -> ConnectionOptions {
+        if let Some(g) = &self.gathered {
+            return g.connection;
+        }
+        let mut options = ConnectionOptions::default();
+        for (name, value) in self.headers.iter_raw() {
+            if name.eq_ignore_ascii_case(b"connection") {
+                options.add(value);
+            }
+        }
+        options
+    }
+
+    /// The value of the first `Authorization` header, if any (surrounding spaces and tabs
+    /// removed). Noted while scanning by [`RequestParser::parse_typed`]; read from the
+    /// headers otherwise.
+    pub fn authorization(&self) -> Option<&'b [u8]> {
+        match &self.gathered {
+            Some(g) => g.authorization,
+            None => self.headers.get("authorization"),
+        }
     }
 
     /// Types the head without allocating: method class, request-target and every RVP
@@ -501,7 +574,11 @@ impl<'p, 'b> RequestHead<'p, 'b> {
         let mut unusable = RvpHeaderSet::default();
         for (name, value) in self.headers.iter_raw() {
             // Header names are tokens (ASCII) once framed; a non-UTF-8 name is no RVP header.
-            if let Ok(name) = std::str::from_utf8(name) {
+            // Only the RVP headers' names are needed as text: the others are passed over
+            // without a UTF-8 check each.
+            if RvpField::from_name(name).is_some()
+                && let Ok(name) = std::str::from_utf8(name)
+            {
                 rvp.add_lenient(name, value, &mut unusable)?;
             }
         }

@@ -64,6 +64,8 @@ pub(crate) enum Field {
     ContentLength,
     TransferEncoding,
     Host,
+    Connection,
+    Authorization,
     Rvp(RvpField),
     Other,
 }
@@ -76,6 +78,8 @@ impl Field {
             14 if name_eq(name, b"content-length") => Field::ContentLength,
             17 if name_eq(name, b"transfer-encoding") => Field::TransferEncoding,
             4 if name_eq(name, b"host") => Field::Host,
+            10 if name_eq(name, b"connection") => Field::Connection,
+            13 if name_eq(name, b"authorization") => Field::Authorization,
             _ => RvpField::from_name(name).map_or(Field::Other, Field::Rvp),
         }
     }
@@ -172,11 +176,11 @@ impl KnownName {
 
 const CONTENT_LENGTH: KnownName = KnownName::new(Field::ContentLength, b"content-length:");
 const CONTENT_TYPE: KnownName = KnownName::new(Field::Other, b"content-type:");
-const CONNECTION: KnownName = KnownName::new(Field::Other, b"connection:");
+const CONNECTION: KnownName = KnownName::new(Field::Connection, b"connection:");
 const TRANSFER_ENCODING: KnownName = KnownName::new(Field::TransferEncoding, b"transfer-encoding:");
 const HOST: KnownName = KnownName::new(Field::Host, b"host:");
 const USER_AGENT: KnownName = KnownName::new(Field::Other, b"user-agent:");
-const AUTHORIZATION: KnownName = KnownName::new(Field::Other, b"authorization:");
+const AUTHORIZATION: KnownName = KnownName::new(Field::Authorization, b"authorization:");
 const NOTIFICATIONS_VERSION: KnownName = KnownName::new(
     Field::Rvp(RvpField::NotificationsVersion),
     b"rvp-notifications-version:",
