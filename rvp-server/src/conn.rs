@@ -153,6 +153,7 @@ enum Step {
         typed: Box<rvp_proto::codec::TypedRequest>,
         head_len: usize,
         target: std::ops::Range<usize>,
+        authorization: Option<std::ops::Range<usize>>,
         keep_alive: KeepAlive,
         consumed: usize,
     },
@@ -180,17 +181,9 @@ enum KeepAlive {
 }
 
 fn keep_alive(head: &RequestHead<'_, '_>) -> KeepAlive {
-    let (mut close, mut keep) = (false, false);
-    for (name, value) in head.headers().iter() {
-        if name.eq_ignore_ascii_case("connection") {
-            for token in value.split(|&b| b == b',') {
-                let t = token.trim_ascii();
-                close |= t.eq_ignore_ascii_case(b"close");
-                keep |= t.eq_ignore_ascii_case(b"keep-alive");
-            }
-        }
-    }
-    match (close, head.minor_version(), keep) {
+    // Noted by the parser while it scanned the head: no second walk over the headers.
+    let options = head.connection_options();
+    match (options.close, head.minor_version(), options.keep_alive) {
         (true, _, _) => KeepAlive::Close,
         (false, 0, true) => KeepAlive::Explicit,
         (false, 0, false) => KeepAlive::Close,
@@ -260,6 +253,9 @@ fn parse_step(parser: &mut RequestParser, buf: &[u8]) -> Step {
         typed: Box::new(typed),
         head_len: head.head_len(),
         target: crate::service::range_in(buf, head.target().as_bytes()),
+        authorization: head
+            .authorization()
+            .map(|v| crate::service::range_in(buf, v)),
         keep_alive,
         consumed,
     }
@@ -463,6 +459,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<'_, S> {
                     typed,
                     head_len,
                     target,
+                    authorization,
                     keep_alive,
                     consumed,
                 } => {
@@ -476,7 +473,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<'_, S> {
                     } else {
                         Bytes::new()
                     };
-                    let request = Request::new(method, typed, wire, head_len, target);
+                    let request =
+                        Request::new(method, typed, wire, head_len, target, authorization);
                     advance = 0;
                     self.method = Some(request.method);
                     let (method, target) = (Cow::Borrowed(method.as_str()), target_bytes);

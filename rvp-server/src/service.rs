@@ -76,6 +76,9 @@ pub struct Request {
     head_len: usize,
     /// The request-target as received (a range of `wire`).
     target: std::ops::Range<usize>,
+    /// The value of the first `Authorization` header (a range of `wire`), noted when the
+    /// head was parsed.
+    authorization: Option<std::ops::Range<usize>>,
 }
 
 impl Request {
@@ -87,6 +90,7 @@ impl Request {
         wire: Bytes,
         head_len: usize,
         target: std::ops::Range<usize>,
+        authorization: Option<std::ops::Range<usize>>,
     ) -> Request {
         Request {
             method,
@@ -94,6 +98,7 @@ impl Request {
             wire,
             head_len,
             target,
+            authorization,
         }
     }
 
@@ -105,13 +110,21 @@ impl Request {
         let method = msg.head().method()?;
         let typed = msg.head().typed_lenient().ok()?;
         let target = range_in(wire, msg.head().target().as_bytes());
+        let authorization = msg.head().authorization().map(|v| range_in(wire, v));
         Some(Request::new(
             method,
             Box::new(typed),
             Bytes::copy_from_slice(&wire[..msg.consumed()]),
             msg.head().head_len(),
             target,
+            authorization,
         ))
+    }
+
+    /// The value of the first `Authorization` header (what [`Request::header`] gives for
+    /// it), found when the head was parsed: no second walk over the head.
+    pub fn authorization(&self) -> Option<&[u8]> {
+        self.authorization.clone().map(|r| &self.wire[r])
     }
 
     /// The body.
@@ -338,8 +351,16 @@ mod tests {
                 Bytes::from(wire.clone()),
                 head_len,
                 0..0,
+                None,
             );
             proptest::prop_assert_eq!(r.header(name), header_by_lines(&wire, name));
+            // The value noted at parse time is the one read from the lines.
+            let mut framed = wire.clone();
+            framed.truncate(framed.len() - 2);
+            framed.extend_from_slice(b"Content-Length: 0\r\n\r\n");
+            if let Some(parsed) = Request::from_wire(&framed) {
+                proptest::prop_assert_eq!(parsed.authorization(), parsed.header("authorization"));
+            }
         }
     }
 

@@ -196,7 +196,7 @@ impl LiveUsers {
             .filter(|l| l.host().eq_ignore_ascii_case(&self.domain))
             .and_then(|l| Address::new(l.alias(), &self.domain).ok());
         let username = request
-            .header("authorization")
+            .authorization()
             .and_then(|v| self.username_address(v));
         // One lookup per name: the three are often the same user.
         let same = |a: &Option<Address>, b: &Option<Address>| match (a, b) {

@@ -129,7 +129,7 @@ impl Handler for RvpService {
         {
             return routed;
         }
-        let authorization = request.header("authorization");
+        let authorization = request.authorization();
         let identity = match self.auth.authenticate(
             now,
             request.method.as_str(),
