@@ -32,6 +32,24 @@ impl LogicalUrl {
         Ok(LogicalUrl::build(auth, alias))
     }
 
+    /// The logical URL of another alias on this URL's host: what [`LogicalUrl::new`]
+    /// gives for `(self.host(), alias)`, without validating the host again (a server
+    /// naming many principals of its one domain).
+    ///
+    /// ```
+    /// use rvp_proto::url::LogicalUrl;
+    /// let alice = LogicalUrl::new("IM.Example.com", "alice")?;
+    /// assert_eq!(alice.with_alias("Bob")?, LogicalUrl::new("im.example.com", "bob")?);
+    /// assert!(alice.with_alias("a/b").is_err());
+    /// # Ok::<(), rvp_proto::url::UrlError>(())
+    /// ```
+    pub fn with_alias(&self, alias: &str) -> Result<LogicalUrl, UrlError> {
+        check_alias(alias)?;
+        let mut data = String::with_capacity(self.split + alias.len());
+        data.push_str(self.host());
+        Ok(LogicalUrl::from_canonical_host(data, alias))
+    }
+
     /// Builds from a validated authority and a checked, decoded alias.
     pub(super) fn build(auth: AuthorityRef<'_>, alias: &str) -> LogicalUrl {
         LogicalUrl::from_canonical_host(auth.canonical(alias.len()), alias)

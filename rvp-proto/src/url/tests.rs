@@ -341,3 +341,18 @@ proptest! {
         prop_assert_eq!(by_runs, each);
     }
 }
+
+proptest::proptest! {
+    /// Another alias on a URL's host is the URL built from that host and alias.
+    #[test]
+    fn with_alias_is_new_on_the_same_host(
+        host in "[a-zA-Z0-9.-]{1,12}(:[0-9]{1,5})?",
+        first in "[a-zA-Z0-9._ -]{1,8}",
+        alias in "[a-zA-Z0-9._ /%-]{0,10}",
+    ) {
+        if let Ok(url) = LogicalUrl::new(&host, &first) {
+            proptest::prop_assert_eq!(url.with_alias(&alias), LogicalUrl::new(url.host(), &alias));
+            proptest::prop_assert_eq!(url.with_alias(&alias), LogicalUrl::new(&host, &alias));
+        }
+    }
+}

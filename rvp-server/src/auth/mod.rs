@@ -185,6 +185,8 @@ enum Secret {
 #[derive(Debug, Clone)]
 pub struct UserDirectory {
     im_domain: String,
+    /// A URL on the IM domain (validated once), to build each user's principal from.
+    domain_url: LogicalUrl,
     users: HashMap<String, Secret>,
     domains: Option<Vec<String>>,
 }
@@ -208,6 +210,7 @@ impl UserDirectory {
             })?;
         Ok(UserDirectory {
             im_domain: probe.host().to_owned(),
+            domain_url: probe,
             users: HashMap::new(),
             domains: None,
         })
@@ -289,7 +292,8 @@ impl UserDirectory {
         {
             return None;
         }
-        LogicalUrl::new(&self.im_domain, local).ok()
+        // The domain was validated once, at construction: only the alias is checked here.
+        self.domain_url.with_alias(local).ok()
     }
 }
 
