@@ -167,7 +167,11 @@ impl<'a> Authorization<'a> {
                 "opaque",
                 "userhash",
             ];
-            let Some(known) = NAMES.iter().position(|n| n.eq_ignore_ascii_case(name)) else {
+            // Length and first letter pick the one candidate before comparing the rest.
+            let first = name.as_bytes()[0].to_ascii_lowercase();
+            let Some(known) = NAMES.iter().position(|n| {
+                n.len() == name.len() && n.as_bytes()[0] == first && n.eq_ignore_ascii_case(name)
+            }) else {
                 continue;
             };
             let slot = match known {
