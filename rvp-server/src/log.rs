@@ -647,19 +647,35 @@ mod tests {
         assert!(e.to_line().contains(" - - /instmsg"), "{}", e.to_line());
     }
 
-    #[test]
-    fn full_queue_drops_and_counts() {
-        let (log, rx) = ProtocolLog::channel(3);
-        let e = LogEntry::new(
+    /// An `ACL` line for `target` (status 200, 1 byte in and out, no time).
+    fn acl(target: &str) -> LogEntry<'_> {
+        LogEntry::new(
             ([127, 0, 0, 1], 1).into(),
             None,
             "ACL",
-            "/",
+            target,
             200,
             1,
             1,
             Duration::ZERO,
-        );
+        )
+    }
+
+    /// A protocol log writing to a fresh file in a directory of its own (`tag` names it):
+    /// the directory, the file, the log and its writer.
+    fn file_log(tag: &str) -> (PathBuf, PathBuf, ProtocolLog, LogWriter) {
+        let dir = std::env::temp_dir().join(format!("rvp-log-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("protocol.log");
+        let _ = std::fs::remove_file(&path);
+        let (log, writer) = ProtocolLog::open(&LogTarget::File(path.clone())).unwrap();
+        (dir, path, log, writer)
+    }
+
+    #[test]
+    fn full_queue_drops_and_counts() {
+        let (log, rx) = ProtocolLog::channel(3);
+        let e = acl("/");
         log.record(&e); // fills the third slot (two header lines)
         log.record(&e);
         log.record(&e);
@@ -670,21 +686,8 @@ mod tests {
 
     #[test]
     fn file_log_is_written() {
-        let dir = std::env::temp_dir().join(format!("rvp-log-test-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("protocol.log");
-        let _ = std::fs::remove_file(&path);
-        let (log, writer) = ProtocolLog::open(&LogTarget::File(path.clone())).unwrap();
-        log.record(&LogEntry::new(
-            ([127, 0, 0, 1], 1).into(),
-            None,
-            "ACL",
-            "/x",
-            200,
-            1,
-            1,
-            Duration::ZERO,
-        ));
+        let (dir, path, log, writer) = file_log("test");
+        log.record(&acl("/x"));
         // Written within the batch window, while the log is still open.
         let start = std::time::Instant::now();
         let mut text = String::new();
@@ -710,11 +713,7 @@ mod tests {
     /// long line (formatted outside the lock, in a per-thread buffer) is no exception.
     #[test]
     fn concurrent_lines_arrive_whole() {
-        let dir = std::env::temp_dir().join(format!("rvp-log-conc-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("protocol.log");
-        let _ = std::fs::remove_file(&path);
-        let (log, writer) = ProtocolLog::open(&LogTarget::File(path.clone())).unwrap();
+        let (dir, path, log, writer) = file_log("conc");
         let long = format!("/{}", "x".repeat(6000));
         std::thread::scope(|s| {
             for t in 0..4 {
@@ -726,16 +725,7 @@ mod tests {
                         } else {
                             format!("/t{t}/{i}")
                         };
-                        log.record(&LogEntry::new(
-                            ([127, 0, 0, 1], 1).into(),
-                            None,
-                            "ACL",
-                            &target,
-                            200,
-                            1,
-                            1,
-                            Duration::ZERO,
-                        ));
+                        log.record(&acl(&target));
                     }
                 });
             }
