@@ -18,6 +18,8 @@
 
 use std::borrow::Cow;
 
+use super::read::{Ns, classify};
+
 /// The fast tokenizer cannot say what quick-xml would make of the input here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Declined;
@@ -26,12 +28,14 @@ pub(crate) struct Declined;
 /// skipped, as the reader above skips them).
 #[derive(Debug)]
 pub(crate) enum Token<'i> {
-    /// A start or empty tag: its qualified name, the namespace URI its prefix (or the
-    /// default namespace) is bound to (`None`: unprefixed and no default namespace), and
+    /// A start or empty tag: its local name, the namespace URI its prefix (or the
+    /// default namespace) is bound to (`None`: unprefixed and no default namespace) with
+    /// that URI's [`classify`] reading (worked out once per declaration, not per tag), and
     /// whether it is empty (`<x/>`).
     Start {
-        qname: &'i str,
+        local: &'i str,
         uri: Option<&'i str>,
+        ns: Ns,
         empty: bool,
     },
     /// An end tag (matching the innermost open element).
@@ -55,9 +59,9 @@ pub(crate) struct Fast<'i> {
     start: usize,
     /// Open elements: qualified name, and how many bindings were in scope before it.
     open: Vec<(&'i str, usize)>,
-    /// Namespace bindings in scope, innermost last: prefix (`""`: the default namespace)
-    /// and URI.
-    bindings: Vec<(&'i str, &'i str)>,
+    /// Namespace bindings in scope, innermost last: prefix (`""`: the default namespace),
+    /// URI, and what [`classify`] makes of the URI.
+    bindings: Vec<(&'i str, &'i str, Ns)>,
     /// The bindings of the last empty element, dropped before the next event.
     pending_pop: Option<usize>,
 }
@@ -287,6 +291,7 @@ impl<'i> Fast<'i> {
         let (qlen, plen) = qname_len(&bytes[start..]).ok_or(Declined)?;
         let qname = &self.input[start..start + qlen];
         let prefix = if plen > 0 { &qname[..plen - 1] } else { "" };
+        let local = &qname[plen..];
         if starts_with_xml(prefix) {
             return Err(Declined);
         }
@@ -338,26 +343,31 @@ impl<'i> Fast<'i> {
                 if starts_with_xml(p)
                     || value.is_empty()
                     || RESERVED.contains(&value)
-                    || self.bindings[scope..].iter().any(|&(q, _)| q == p)
+                    || self.bindings[scope..].iter().any(|&(q, _, _)| q == p)
                     || self.bindings.len() >= MAX_BINDINGS
                 {
                     return Err(Declined);
                 }
-                self.bindings.push((p, value));
+                self.bindings.push((p, value, classify(value)));
             }
         };
-        let uri = match self.bindings.iter().rev().find(|&&(p, _)| p == prefix) {
-            Some(&(_, uri)) => Some(uri),
-            None if prefix.is_empty() => None,
+        let (uri, ns) = match self.bindings.iter().rev().find(|&&(p, _, _)| p == prefix) {
+            Some(&(_, uri, ns)) => (Some(uri), ns),
+            None if prefix.is_empty() => (None, Ns::None),
             None => return Err(Declined),
         };
-        self.pos = i;
         if empty {
             self.pending_pop = Some(scope);
         } else {
             self.open.push((qname, scope));
         }
-        Ok(Token::Start { qname, uri, empty })
+        self.pos = i;
+        Ok(Token::Start {
+            local,
+            uri,
+            ns,
+            empty,
+        })
     }
 }
 
@@ -420,8 +430,14 @@ mod tests {
         loop {
             match f.next()? {
                 Token::Eof => return Ok(out),
-                Token::Start { qname, uri, empty } => {
-                    out.push(format!("<{qname} {uri:?} {empty}>"));
+                Token::Start {
+                    local,
+                    uri,
+                    ns,
+                    empty,
+                } => {
+                    assert_eq!(ns, uri.map_or(Ns::None, classify));
+                    out.push(format!("<{local} {uri:?} {empty}>"));
                 }
                 Token::End => out.push("</>".into()),
                 Token::Text(t) => out.push(format!("{t:?}")),
@@ -439,13 +455,13 @@ mod tests {
         assert_eq!(
             got,
             [
-                "<r:n Some(\"urn:r\") false>",
+                "<n Some(\"urn:r\") false>",
                 "<a Some(\"urn:d\") true>",
                 "\"x\"",
                 "\"&\"",
                 "\"y\"",
                 "\"<z>\"",
-                "<r:b Some(\"urn:r\") false>",
+                "<b Some(\"urn:r\") false>",
                 "\"t\"",
                 "</>",
                 "</>",
@@ -457,8 +473,8 @@ mod tests {
     #[test]
     fn scopes_end_with_their_element() {
         let got = tokens("<a xmlns:p='urn:1'><p:b xmlns:p='urn:2'/><p:c/></a>").unwrap();
-        assert_eq!(got[1], "<p:b Some(\"urn:2\") true>");
-        assert_eq!(got[2], "<p:c Some(\"urn:1\") true>");
+        assert_eq!(got[1], "<b Some(\"urn:2\") true>");
+        assert_eq!(got[2], "<c Some(\"urn:1\") true>");
     }
 
     #[test]

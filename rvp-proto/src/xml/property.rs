@@ -321,10 +321,21 @@ impl Property {
 /// Reads the children of `d:prop` as properties.
 pub(crate) fn read_props(r: &mut Reader<'_>, prop: &Elem<'_>) -> Result<Vec<Property>, XmlError> {
     let mut props = Vec::new();
+    read_props_into(r, prop, &mut props)?;
+    Ok(props)
+}
+
+/// [`read_props`], appending to `props` (a `d:propertyupdate` gathers every `d:set`'s
+/// properties in one list).
+pub(crate) fn read_props_into(
+    r: &mut Reader<'_>,
+    prop: &Elem<'_>,
+    props: &mut Vec<Property>,
+) -> Result<(), XmlError> {
     while let Some(e) = r.next_child(prop, "d:prop")? {
         props.push(Property::read(r, &e)?);
     }
-    Ok(props)
+    Ok(())
 }
 
 /// Writes `<d:prop>…</d:prop>`.

@@ -1,7 +1,7 @@
 //! `d:propertyupdate`, the body of PROPPATCH and the payload of `r:propnotification`
 //! (PROTOCOL.md §2.5, §2.6-d).
 
-use super::property::{PropName, Property, read_props, write_props};
+use super::property::{PropName, Property, read_props_into, write_props};
 use super::read::{Elem, Ns, Reader, parse_body, parse_mode};
 use super::{ParseMode, XmlBody, XmlError, XmlLimits, write};
 
@@ -54,7 +54,7 @@ impl PropertyUpdate {
                 (Ns::Dav, "set") => {
                     while let Some(p) = r.next_child(&e, "d:set")? {
                         if p.is(Ns::Dav, "prop") {
-                            update.set.extend(read_props(r, &p)?);
+                            read_props_into(r, &p, &mut update.set)?;
                         } else {
                             r.skip(&p)?;
                         }

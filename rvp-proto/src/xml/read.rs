@@ -301,14 +301,16 @@ impl<'i> Reader<'i> {
         // comments and processing instructions were skipped.
         self.event_start = fast.token_start();
         match token {
-            Token::Start { qname, uri, empty } => {
-                let local = qname.split_once(':').map_or(qname, |(_, l)| l);
-                let (ns, other_ns) = match uri {
-                    None => (Ns::None, None),
-                    Some(uri) => match classify(uri) {
-                        Ns::Other => (Ns::Other, Some(Box::from(uri))),
-                        ns => (ns, None),
-                    },
+            Token::Start {
+                local,
+                uri,
+                ns,
+                empty,
+                ..
+            } => {
+                let other_ns = match (ns, uri) {
+                    (Ns::Other, Some(uri)) => Some(Box::from(uri)),
+                    _ => None,
                 };
                 self.start_piece(ns, other_ns, local, empty)
             }
