@@ -532,6 +532,28 @@ proptest! {
     #[test]
     fn multistatus_round_trips(v in multistatus()) { check(&v)?; }
 
+    /// `MultiStatus::write_one` writes the bytes of the one-response, one-propstat
+    /// multistatus it stands for, and they read back as that value.
+    #[test]
+    fn multistatus_write_one_is_the_built_body(
+        href in text(),
+        props in prop::collection::vec(property(), 0..4),
+        code in 100u16..1000,
+    ) {
+        let status = StatusCode::from_u16(code).unwrap();
+        let built = MultiStatus {
+            responses: vec![Response {
+                href: href.clone(),
+                propstats: vec![PropStat { props: props.clone(), status: StatusLine::new(status) }],
+            }],
+        };
+        let mut out = b"kept".to_vec();
+        MultiStatus::write_one(&mut out, &href, &props, status);
+        prop_assert_eq!(&out[..4], b"kept");
+        prop_assert_eq!(&out[4..], &built.to_bytes()[..]);
+        check(&built)?;
+    }
+
     #[test]
     fn notification_round_trips(v in notification()) { check(&v)?; }
 

@@ -337,7 +337,9 @@ impl Answer {
             Outcome::Subscriptions(list) => Some(subscriptions::render(list).to_bytes()),
             Outcome::Properties(p) => Some(propfind::multistatus(p, &self.form).to_bytes()),
             Outcome::StateSet { href, view, state } => {
-                Some(proppatch::echo(href, *view, state).to_bytes())
+                let mut out = Vec::new();
+                proppatch::write_echo(&mut out, href, *view, state);
+                Some(out)
             }
             Outcome::PropPatchRefused { href, propstats } => {
                 Some(proppatch::refused(href, propstats).to_bytes())

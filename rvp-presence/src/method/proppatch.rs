@@ -102,22 +102,23 @@ fn one_response(href: &str, propstats: Vec<PropStat>) -> MultiStatus {
     }
 }
 
-/// The `207` body of a stored lease (PROTOCOL.md §2.5 example).
-pub(crate) fn echo(href: &Arc<str>, view: ViewId, state: &LeasedState) -> MultiStatus {
+/// Writes the `207` body of a stored lease (PROTOCOL.md §2.5 example) straight into
+/// `out`, without building the `MultiStatus` it stands for: every state change is
+/// answered with it.
+pub(crate) fn write_echo(out: &mut Vec<u8>, href: &str, view: ViewId, state: &LeasedState) {
     let value = StateValue::leased(
         state.value.clone(),
         state.default.clone(),
         Some(state.timeout_secs),
     )
     .with_view_id(view.to_string());
-    one_response(
-        href,
-        vec![PropStat {
-            props: vec![Property::state(value)],
-            status: StatusLine::new(StatusCode::OK),
-        }],
-    )
+    out.reserve(ECHO_BYTES + href.len());
+    MultiStatus::write_one(out, href, &[Property::state(value)], StatusCode::OK);
 }
+
+/// Room for an echo besides its href: a few bytes more than the longest one (every state
+/// token, a 10-digit lease and view id), so that it is written in one allocation.
+const ECHO_BYTES: usize = 560;
 
 /// The `207` body of a PROPPATCH refused as a whole: one propstat per status.
 pub(crate) fn refused(href: &Arc<str>, propstats: &[(PropName, StatusCode)]) -> MultiStatus {
@@ -303,6 +304,47 @@ mod tests {
             (None, None),
             "opaque view id ignored"
         );
+    }
+
+    /// The echo is the multistatus it stands for, and the longest one (every known
+    /// state, the largest lease and view id) is written in one allocation.
+    #[test]
+    fn echoes_are_their_multistatus_in_one_allocation() {
+        let href = "http://im.example.com/instmsg/aliases/someone";
+        let view = ViewId::new(u32::MAX).expect("not 0");
+        for value in PresenceState::KNOWN {
+            for default in PresenceState::KNOWN {
+                let state = LeasedState {
+                    value: value.clone(),
+                    default,
+                    timeout_secs: u32::MAX,
+                };
+                let mut out = Vec::new();
+                write_echo(&mut out, href, view, &state);
+                assert!(
+                    out.capacity() <= ECHO_BYTES + href.len(),
+                    "{} grew",
+                    out.len()
+                );
+                let built = MultiStatus {
+                    responses: vec![Response {
+                        href: href.into(),
+                        propstats: vec![PropStat {
+                            props: vec![Property::state(
+                                StateValue::leased(
+                                    state.value.clone(),
+                                    state.default.clone(),
+                                    Some(u32::MAX),
+                                )
+                                .with_view_id(view.to_string()),
+                            )],
+                            status: StatusLine::new(StatusCode::OK),
+                        }],
+                    }],
+                };
+                assert_eq!(out, rvp_proto::xml::XmlBody::to_bytes(&built));
+            }
+        }
     }
 
     #[test]

@@ -63,17 +63,50 @@ impl StatusLine {
     }
 }
 
-impl StatusLine {
-    /// `<d:status>HTTP/1.1 <code> <reason></d:status>`, as [`fmt::Display`] writes the
-    /// text, without the formatting machinery (one per propstat of every answer).
-    fn write_element(&self, out: &mut Vec<u8>) {
-        write::start(out, "d:status");
-        out.extend_from_slice(b"HTTP/1.1 ");
-        // A `StatusCode` is always three digits (100..=999).
-        out.extend_from_slice(self.code.as_str().as_bytes());
-        out.push(b' ');
-        write::escape_text(out, &self.reason);
-        write::end(out, "d:status");
+/// `<d:status>HTTP/1.1 <code> <reason></d:status>`, as [`StatusLine`]'s
+/// [`fmt::Display`] writes the text, without the formatting machinery (one per propstat
+/// of every answer).
+fn write_status(out: &mut Vec<u8>, code: StatusCode, reason: &str) {
+    write::start(out, "d:status");
+    out.extend_from_slice(b"HTTP/1.1 ");
+    // A `StatusCode` is always three digits (100..=999).
+    out.extend_from_slice(code.as_str().as_bytes());
+    out.push(b' ');
+    write::escape_text(out, reason);
+    write::end(out, "d:status");
+}
+
+impl MultiStatus {
+    /// Writes a multistatus of one `d:response` for `href` with one `d:propstat`: `props`
+    /// and `status` with its Exchange reason phrase. The bytes are exactly those of the
+    /// equivalent [`MultiStatus`]'s [`XmlBody::write`], without building one (a server
+    /// answers every PROPPATCH that sets a state with this body).
+    ///
+    /// ```
+    /// use http::StatusCode;
+    /// use rvp_proto::xml::{MultiStatus, PropName, PropStat, Property, Response, StatusLine, XmlBody};
+    ///
+    /// let href = "http://im.example.com/instmsg/aliases/stevem";
+    /// let props = [Property::text(PropName::DisplayName, "Steve")];
+    /// let mut out = Vec::new();
+    /// MultiStatus::write_one(&mut out, href, &props, StatusCode::OK);
+    /// let built = MultiStatus {
+    ///     responses: vec![Response {
+    ///         href: href.into(),
+    ///         propstats: vec![PropStat {
+    ///             props: props.to_vec(),
+    ///             status: StatusLine::new(StatusCode::OK),
+    ///         }],
+    ///     }],
+    /// };
+    /// assert_eq!(out, built.to_bytes());
+    /// ```
+    pub fn write_one(out: &mut Vec<u8>, href: &str, props: &[Property], status: StatusCode) {
+        write::root_start(out, Self::ROOT);
+        write_response_start(out, href);
+        write_propstat(out, props, status, reason_phrase(status));
+        write::end(out, "d:response");
+        write::end(out, Self::ROOT);
     }
 }
 
@@ -198,18 +231,28 @@ impl XmlBody for MultiStatus {
     fn write(&self, out: &mut Vec<u8>) {
         write::root_start(out, Self::ROOT);
         for resp in &self.responses {
-            write::start(out, "d:response");
-            write::text_element(out, "d:href", &resp.href);
+            write_response_start(out, &resp.href);
             for ps in &resp.propstats {
-                write::start(out, "d:propstat");
-                write_props(out, &ps.props);
-                ps.status.write_element(out);
-                write::end(out, "d:propstat");
+                write_propstat(out, &ps.props, ps.status.code, &ps.status.reason);
             }
             write::end(out, "d:response");
         }
         write::end(out, Self::ROOT);
     }
+}
+
+/// `<d:response><d:href>…</d:href>`.
+fn write_response_start(out: &mut Vec<u8>, href: &str) {
+    write::start(out, "d:response");
+    write::text_element(out, "d:href", href);
+}
+
+/// `<d:propstat><d:prop>…</d:prop><d:status>…</d:status></d:propstat>`.
+fn write_propstat(out: &mut Vec<u8>, props: &[Property], code: StatusCode, reason: &str) {
+    write::start(out, "d:propstat");
+    write_props(out, props);
+    write_status(out, code, reason);
+    write::end(out, "d:propstat");
 }
 
 /// The whole document, over either event source.
@@ -282,7 +325,7 @@ mod tests {
                 reason: reason.to_owned(),
             };
             let (mut fast, mut slow) = (Vec::new(), Vec::new());
-            line.write_element(&mut fast);
+            write_status(&mut fast, line.code, &line.reason);
             write::text_element(&mut slow, "d:status", &line.to_string());
             assert_eq!(
                 String::from_utf8(fast).unwrap(),
