@@ -26,7 +26,8 @@
 //! `storage_sync`, default its default, `interval`),
 //! `RVP_SERVER_BIN` (another `rvp-server` binary). The identity part
 //! (`RVP_BENCH_ONLY=identity`) runs many short rounds instead: `RVP_BENCH_SECONDS`
-//! default 1 and `RVP_BENCH_ROUNDS` default 15 there (see `identity_cost`). Everything
+//! default 1 and `RVP_BENCH_ROUNDS` default 15 there (see `identity_cost`), and
+//! `RVP_BENCH_METHOD=notify` or `proppatch` runs one of its two loads only. Everything
 //! listens on 127.0.0.1 only;
 //! temporary files go to `$TMPDIR/rvp-bench-<pid>` and are removed at the end.
 //!
@@ -424,10 +425,16 @@ fn identity_cost(rt: &tokio::runtime::Runtime, bin: &Path, dir: &Path) -> io::Re
             )
         })
         .collect();
-    let cases = [
+    // `RVP_BENCH_METHOD=notify` (or `proppatch`): that method only, e.g. to watch one
+    // server under one load with `perf`.
+    let only_method = std::env::var("RVP_BENCH_METHOD").unwrap_or_default();
+    let cases: Vec<(&str, Arc<Vec<Template>>)> = [
         ("NOTIFY", Arc::new(notify)),
         ("PROPPATCH", Arc::new(proppatch)),
-    ];
+    ]
+    .into_iter()
+    .filter(|(m, _)| only_method.is_empty() || m.eq_ignore_ascii_case(&only_method))
+    .collect();
     println!(
         "\n== The cost of proving identity: {connections} keep-alive connections, {seconds} s \
          per run, {rounds} rounds; a Digest answer computed for every request, sent only to \
