@@ -56,8 +56,8 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hmac::{Hmac, Mac};
@@ -208,8 +208,9 @@ pub trait DigestUsers {
 pub struct Verified {
     /// The principal the account belongs to.
     pub principal: LogicalUrl,
-    /// The username exactly as sent (`alice`, `CORP\alice`, `CORP/alice`).
-    pub username: String,
+    /// The username exactly as sent (`alice`, `CORP\alice`, `CORP/alice`): shared, so
+    /// that the request log and the identity hold it without a copy each.
+    pub username: Arc<str>,
     /// The answer was librvp's truncated-HA1 form ([`LibrvpCompat::Truncated`]), not the
     /// standard one.
     pub librvp_truncated: bool,
@@ -498,7 +499,7 @@ impl DigestVerifier {
         }
         Ok(Verified {
             principal: account.principal,
-            username: username.to_owned(),
+            username: Arc::from(username),
             librvp_truncated: truncated && !standard,
         })
     }

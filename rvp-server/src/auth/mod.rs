@@ -129,8 +129,8 @@ pub struct Authenticated {
     pub principal: LogicalUrl,
     /// How it was proven ([`CredentialKind::Digest`] here).
     pub kind: CredentialKind,
-    /// The username exactly as sent (for the request log).
-    pub username: Box<str>,
+    /// The username exactly as sent (for the request log; shared with it).
+    pub username: Arc<str>,
 }
 
 /// The identity a request presents, beyond its asserted `RVP-From-Principal` (which every
@@ -422,7 +422,7 @@ impl Authenticator {
         Ok(Identity::Authenticated(Authenticated {
             principal: v.principal,
             kind: CredentialKind::Digest,
-            username: v.username.into(),
+            username: v.username,
         }))
     }
 

@@ -233,7 +233,7 @@ impl Handler for RvpService {
             _ => Caller::from_rvp_headers(&request.typed.rvp, proven, Some(client)),
         };
         let log_name: Option<Arc<str>> = match &identity {
-            Identity::Authenticated(a) => Some(Arc::from(&*a.username)),
+            Identity::Authenticated(a) => Some(Arc::clone(&a.username)),
             _ => caller.asserted_principal().cloned(),
         };
         let answer = self
