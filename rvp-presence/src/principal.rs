@@ -186,11 +186,11 @@ impl DirectoryProperties {
 }
 
 /// A key's two parts, borrowed: the directory is looked up through this without building
-/// a [`NodeKey`] (two allocations) when the parts are lower-case already.
+/// a [`NodeKey`] (an allocation) when the parts are lower-case already.
 ///
-/// Hashing and equality are those of `NodeKey`'s derived impls (its `host`, then its
-/// `alias`, each hashed as a `str`), as `Borrow` requires: a `NodeKey` and the pair of
-/// its parts hash alike and compare equal.
+/// Hashing and equality are those of the pair (`host`, then `alias`, each hashed as a
+/// `str`), and `NodeKey`'s own impls are these, as `Borrow` requires: a `NodeKey` and the
+/// pair of its parts hash alike and compare equal.
 trait KeyParts {
     fn parts(&self) -> (&str, &str);
 }

@@ -306,7 +306,6 @@ impl<'i> Reader<'i> {
                 uri,
                 ns,
                 empty,
-                ..
             } => {
                 let other_ns = match (ns, uri) {
                     (Ns::Other, Some(uri)) => Some(Box::from(uri)),
