@@ -281,8 +281,10 @@ pub enum DirectoryError {
 #[derive(Debug, Default)]
 pub struct Directory {
     records: Vec<Principal>,
-    by_key: HashMap<NodeKey, PrincipalId>,
-    by_alias: HashMap<Arc<str>, Vec<PrincipalId>>,
+    // foldhash, not SipHash: looked up on every request with keys of the directory's own
+    // users (a few hundred instructions a lookup saved); randomly seeded all the same.
+    by_key: HashMap<NodeKey, PrincipalId, foldhash::fast::RandomState>,
+    by_alias: HashMap<Arc<str>, Vec<PrincipalId>, foldhash::fast::RandomState>,
     /// The distinct logical hosts of the registered principals (a handful).
     hosts: Vec<Arc<str>>,
 }

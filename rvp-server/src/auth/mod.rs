@@ -187,7 +187,8 @@ pub struct UserDirectory {
     im_domain: String,
     /// A URL on the IM domain (validated once), to build each user's principal from.
     domain_url: LogicalUrl,
-    users: HashMap<String, Secret>,
+    /// foldhash: looked up on every verified request, keyed by configured user names.
+    users: HashMap<String, Secret, foldhash::fast::RandomState>,
     domains: Option<Vec<String>>,
 }
 
@@ -211,7 +212,7 @@ impl UserDirectory {
         Ok(UserDirectory {
             im_domain: probe.host().to_owned(),
             domain_url: probe,
-            users: HashMap::new(),
+            users: HashMap::default(),
             domains: None,
         })
     }

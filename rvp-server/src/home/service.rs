@@ -128,8 +128,9 @@ fn proven_caller(
     use std::cell::RefCell;
     use std::collections::HashMap;
     type Kinds = Vec<(rvp_proto::CredentialKind, Caller)>;
+    type Memo = HashMap<FromPrincipal, Kinds, foldhash::fast::RandomState>;
     thread_local! {
-        static MEMO: RefCell<HashMap<FromPrincipal, Kinds>> = RefCell::new(HashMap::new());
+        static MEMO: RefCell<Memo> = RefCell::new(HashMap::default());
     }
     MEMO.with_borrow_mut(|memo| {
         if let Some(c) = memo

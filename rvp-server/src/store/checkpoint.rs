@@ -42,7 +42,10 @@ pub(crate) enum Msg {
 /// Store operations folded by record: the latest value of each (table, key) wins, so a
 /// record changed many times is written once.
 #[derive(Debug, Default)]
-pub(crate) struct Folded(HashMap<(Table, Key), Option<Vec<u8>>>);
+///
+/// Hashed with foldhash (two inserts per presence change; the keys are engine-chosen ids
+/// and the server's own node names).
+pub(crate) struct Folded(HashMap<(Table, Key), Option<Vec<u8>>, foldhash::fast::RandomState>);
 
 impl Folded {
     /// Folds `ops` in, in order.
