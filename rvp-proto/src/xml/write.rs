@@ -44,21 +44,39 @@ pub(crate) fn text_element(out: &mut Vec<u8>, name: &str, text: &str) {
     end(out, name);
 }
 
-fn needs_escape(b: u8, attr: bool) -> bool {
-    matches!(b, b'<' | b'>' | b'&')
-        || (b < 0x20 && b != b'\n' && b != b'\t')
-        || (attr && matches!(b, b'\'' | b'"'))
-}
+/// The bytes that must be escaped, by class: bit [`IN_TEXT`] in character data, bit
+/// [`IN_ATTR`] in an attribute value (the text set plus both quotes). One table load per
+/// byte instead of a chain of comparisons: nearly every byte written needs nothing.
+const ESCAPE: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        if b != b'\n' as usize && b != b'\t' as usize {
+            t[b] = IN_TEXT | IN_ATTR;
+        }
+        b += 1;
+    }
+    t[b'<' as usize] = IN_TEXT | IN_ATTR;
+    t[b'>' as usize] = IN_TEXT | IN_ATTR;
+    t[b'&' as usize] = IN_TEXT | IN_ATTR;
+    t[b'\'' as usize] = IN_ATTR;
+    t[b'"' as usize] = IN_ATTR;
+    t
+};
+const IN_TEXT: u8 = 1;
+const IN_ATTR: u8 = 2;
 
 fn escape(out: &mut Vec<u8>, text: &str, attr: bool) {
+    let class = if attr { IN_ATTR } else { IN_TEXT };
     let bytes = text.as_bytes();
     let mut from = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        if !needs_escape(b, attr) {
-            continue;
-        }
+    while let Some(at) = bytes[from..]
+        .iter()
+        .position(|&b| ESCAPE[usize::from(b)] & class != 0)
+    {
+        let i = from + at;
         out.extend_from_slice(&bytes[from..i]);
-        match b {
+        match bytes[i] {
             b'<' => out.extend_from_slice(b"&lt;"),
             b'>' => out.extend_from_slice(b"&gt;"),
             b'&' => out.extend_from_slice(b"&amp;"),
@@ -66,7 +84,7 @@ fn escape(out: &mut Vec<u8>, text: &str, attr: bool) {
             b'"' => out.extend_from_slice(b"&quot;"),
             // CR and other control characters: character references, so that a conforming
             // parser does not normalise them away.
-            _ => {
+            b => {
                 out.extend_from_slice(b"&#");
                 out.extend_from_slice(b.to_string().as_bytes());
                 out.push(b';');
@@ -111,6 +129,18 @@ pub fn write_cdata(out: &mut Vec<u8>, text: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The table marks exactly the bytes the escaping rules name (the rules written out
+    /// as comparisons), for text and for attribute values.
+    #[test]
+    fn the_escape_table_is_the_rules() {
+        for b in 0..=255u8 {
+            let text = matches!(b, b'<' | b'>' | b'&') || (b < 0x20 && b != b'\n' && b != b'\t');
+            let attr = text || matches!(b, b'\'' | b'"');
+            assert_eq!(ESCAPE[usize::from(b)] & IN_TEXT != 0, text, "byte {b:#04x} in text");
+            assert_eq!(ESCAPE[usize::from(b)] & IN_ATTR != 0, attr, "byte {b:#04x} in attributes");
+        }
+    }
 
     #[test]
     fn escapes() {
