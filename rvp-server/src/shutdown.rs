@@ -193,7 +193,11 @@ impl PhaseWatch {
                 return Poll::Pending;
             }
             let seen = {
-                let mut stored = self.slot.waker.lock().unwrap_or_else(PoisonError::into_inner);
+                let mut stored = self
+                    .slot
+                    .waker
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
                 match stored.as_mut() {
                     Some(w) if w.will_wake(cx.waker()) => {}
                     _ => *stored = Some(cx.waker().clone()),

@@ -77,13 +77,23 @@ mod tests {
     #[test]
     fn only_hex_digits_decode() {
         for b in 0..=255u8 {
-            let value = char::from(b).to_digit(16).and_then(|d| u8::try_from(d).ok());
+            let value = char::from(b)
+                .to_digit(16)
+                .and_then(|d| u8::try_from(d).ok());
             let mut out = [0u8; 1];
-            assert_eq!(decode_into(&[b, b'0'], &mut out), value.is_some(), "{b:#04x} first");
+            assert_eq!(
+                decode_into(&[b, b'0'], &mut out),
+                value.is_some(),
+                "{b:#04x} first"
+            );
             if let Some(v) = value {
                 assert_eq!(out[0], v << 4);
             }
-            assert_eq!(decode_into(&[b'0', b], &mut out), value.is_some(), "{b:#04x} second");
+            assert_eq!(
+                decode_into(&[b'0', b], &mut out),
+                value.is_some(),
+                "{b:#04x} second"
+            );
             if let Some(v) = value {
                 assert_eq!(out[0], v);
             }

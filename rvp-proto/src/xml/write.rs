@@ -137,8 +137,16 @@ mod tests {
         for b in 0..=255u8 {
             let text = matches!(b, b'<' | b'>' | b'&') || (b < 0x20 && b != b'\n' && b != b'\t');
             let attr = text || matches!(b, b'\'' | b'"');
-            assert_eq!(ESCAPE[usize::from(b)] & IN_TEXT != 0, text, "byte {b:#04x} in text");
-            assert_eq!(ESCAPE[usize::from(b)] & IN_ATTR != 0, attr, "byte {b:#04x} in attributes");
+            assert_eq!(
+                ESCAPE[usize::from(b)] & IN_TEXT != 0,
+                text,
+                "byte {b:#04x} in text"
+            );
+            assert_eq!(
+                ESCAPE[usize::from(b)] & IN_ATTR != 0,
+                attr,
+                "byte {b:#04x} in attributes"
+            );
         }
     }
 
