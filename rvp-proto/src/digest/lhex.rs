@@ -30,16 +30,16 @@ pub fn encode(bytes: &[u8]) -> String {
 /// digit: a server decodes a nonce (64 digits) on every verified request.
 const DIGIT: [u8; 256] = {
     let mut t = [NOT_HEX; 256];
-    let mut i = 0;
-    while i < 10 {
-        t[b'0' as usize + i] = i as u8;
-        i += 1;
+    let mut d = 0u8;
+    while d < 10 {
+        t[(b'0' + d) as usize] = d;
+        d += 1;
     }
-    let mut i = 0;
-    while i < 6 {
-        t[b'a' as usize + i] = 10 + i as u8;
-        t[b'A' as usize + i] = 10 + i as u8;
-        i += 1;
+    let mut d = 0u8;
+    while d < 6 {
+        t[(b'a' + d) as usize] = 10 + d;
+        t[(b'A' + d) as usize] = 10 + d;
+        d += 1;
     }
     t
 };
