@@ -167,10 +167,14 @@ impl<'a> Authorization<'a> {
                 "opaque",
                 "userhash",
             ];
-            // Length and first letter pick the one candidate before comparing the rest.
-            let first = name.as_bytes()[0].to_ascii_lowercase();
+            // Every known name is lower-case letters, and a byte ORed with 0x20 is a given
+            // lower-case letter exactly when it is that letter in either case: one OR and
+            // one compare a byte, where `eq_ignore_ascii_case` folds both sides.
             let Some(known) = NAMES.iter().position(|n| {
-                n.len() == name.len() && n.as_bytes()[0] == first && n.eq_ignore_ascii_case(name)
+                n.len() == name.len()
+                    && n.bytes()
+                        .zip(name.bytes())
+                        .all(|(want, got)| got | 0x20 == want)
             }) else {
                 continue;
             };
@@ -321,6 +325,26 @@ mod tests {
             Authorization::parse(b"Digest a=\"x\\"),
             Err(DigestHeaderError::Malformed("unterminated quoted string"))
         );
+    }
+
+    /// A parameter name is known in any case and only then: every byte a name may hold,
+    /// put in place of each letter of `nonce`, is read as the nonce exactly when it is
+    /// that letter (either case), and ignored as an unknown parameter otherwise.
+    #[test]
+    fn names_match_in_any_case_and_nothing_else() {
+        let name = b"nonce";
+        for at in 0..name.len() {
+            for b in (0..=255u8).filter(|&b| is_tchar(b)) {
+                let mut n = name.to_vec();
+                n[at] = b;
+                let mut header = b"Digest ".to_vec();
+                header.extend_from_slice(&n);
+                header.extend_from_slice(b"=\"x\"");
+                let a = Authorization::parse(&header).unwrap();
+                let same = b.eq_ignore_ascii_case(&name[at]);
+                assert_eq!(a.nonce.is_some(), same, "{:?}", String::from_utf8_lossy(&n));
+            }
+        }
     }
 
     #[test]
